@@ -1,0 +1,113 @@
+"""``promptworth advantage``: how many data points a method is worth over a baseline.
+
+Only the standard library is imported at module level so that ``--help`` stays fast; numpy,
+pandas, scipy and matplotlib are imported inside :func:`main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+# Kept in step with promptworth.analysis.advantage.ESTIMATORS (a test checks it).
+ESTIMATOR_CHOICES = ("accumulated-max", "mean-bootstrap", "log-ratio", "all")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the subcommand's arguments on ``parser``."""
+    parser.description = (
+        "Average number of labeled data points METHOD saves over BASELINE to reach the same "
+        "score (Le Scao & Rush 2021); positive means METHOD needs fewer labels."
+    )
+    parser.add_argument(
+        "results",
+        metavar="RESULTS.csv",
+        help="long format (method,seed,n_train,metric,value) or promptworth results.csv",
+    )
+    parser.add_argument("--baseline", required=True, metavar="METHOD", help="reference method")
+    parser.add_argument("--method", required=True, metavar="METHOD", help="method to value")
+    parser.add_argument("--metric", help="metric to compare (default: the only one, else accuracy)")
+    parser.add_argument(
+        "--estimator",
+        choices=ESTIMATOR_CHOICES,
+        default="accumulated-max",
+        help="accumulated-max is the paper's (default); all runs the three",
+    )
+    parser.add_argument(
+        "--target", type=float, help="also report the labels each method needs to reach this score"
+    )
+    parser.add_argument("--task", help="keep only this task (results.csv with several tasks)")
+    parser.add_argument("--model", help="keep only this model (results.csv with several models)")
+    parser.add_argument("--plot", metavar="PNG", help="also save the learning-curve figure here")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the analysis; user errors go to stderr with exit code 2, never as a traceback.
+
+    With ``--estimator all`` an estimator that cannot apply (e.g. log-ratio with a zero-shot
+    method) is reported in place of its result; the command fails only if none applies.
+    """
+    from promptworth.analysis import advantage
+    from promptworth.analysis.curves import AnalysisError, load_long, select
+
+    names = advantage.ESTIMATORS if args.estimator == "all" else (args.estimator,)
+    try:
+        long_df = select(load_long(args.results), task=args.task, model=args.model)
+        metric = advantage.resolve_metric(long_df, args.metric)
+        results = {name: _estimate(long_df, metric, name, args) for name in names}
+        if all(isinstance(r, AnalysisError) for r in results.values()):
+            raise next(iter(results.values()))
+        if args.plot:
+            from promptworth.report.advantage_plot import plot_advantage
+
+            plot_advantage(long_df, args.baseline, args.method, metric, args.plot)
+    except AnalysisError as exc:
+        print(f"promptworth advantage: error: {exc}", file=sys.stderr)
+        return 2
+    print(_as_json(results, args, metric) if args.json else _as_text(results))
+    return 0
+
+
+def _estimate(long_df, metric: str, name: str, args: argparse.Namespace):
+    """One estimator's result, or the AnalysisError explaining why it does not apply."""
+    from promptworth.analysis import advantage
+    from promptworth.analysis.curves import AnalysisError
+
+    try:
+        return advantage.estimate(
+            long_df, args.baseline, args.method, metric, name, target=args.target
+        )
+    except AnalysisError as exc:
+        return exc
+
+
+def _as_text(results: dict) -> str:
+    """Paragraph per estimator; a failed estimator gets one line saying why."""
+    from promptworth.analysis import advantage
+
+    return "\n\n".join(
+        f"{name}: not applicable: {r}" if isinstance(r, Exception) else advantage.describe(r)
+        for name, r in results.items()
+    )
+
+
+def _as_json(results: dict, args: argparse.Namespace, metric: str) -> str:
+    """One object: the estimate itself, or for ``all`` the common keys plus ``results``."""
+    as_dicts = {
+        name: {"estimator": name, "error": str(r)} if isinstance(r, Exception) else r.to_dict()
+        for name, r in results.items()
+    }
+    if len(as_dicts) == 1:
+        payload = next(iter(as_dicts.values()))
+    else:
+        common = {"method": args.method, "baseline": args.baseline, "metric": metric}
+        payload = {"estimator": "all", **common, "results": as_dicts}
+    return json.dumps(payload, indent=2, ensure_ascii=False)
+
+
+if __name__ == "__main__":
+    _parser = argparse.ArgumentParser(prog="promptworth advantage")
+    add_arguments(_parser)
+    sys.exit(main(_parser.parse_args()))

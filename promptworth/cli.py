@@ -1,0 +1,203 @@
+"""The `promptworth` command: a thin layer over the library. Heavy imports happen inside commands,
+so `--help` and `promptworth methods` never import torch."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+PRESETS: dict[str, dict] = {
+    # The main job: measured on 2 CPU cores (README "The default experiment").
+    "default": {"methods": ["zero-shot", "head", "prompt-lora"], "sizes": [10, 32, 100, 320],
+                "seeds": [0, 1, 2], "test_size": 500, "params": {"prompt-lora": {"max_steps": 100}}},
+    "smoke": {"methods": ["zero-shot", "head", "prompt-lora"], "sizes": [10, 32],
+              "seeds": [0, 1], "test_size": 100, "params": {"prompt-lora": {"max_steps": 12}}},
+    # The sizes of the issue's full experiment; hours on a CPU, minutes on a GPU.
+    "full": {"methods": ["zero-shot", "head", "prompt-lora", "prompt-ft"],
+             "sizes": [10, 32, 100, 320, 1000], "seeds": [0, 1, 2], "test_size": None, "params": {}},
+}
+
+
+def int_list(value: str) -> list[int]:
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from None
+
+
+def parse_param(value: str) -> tuple[str, str, object]:
+    """METHOD.KEY=VALUE, VALUE read as JSON when it parses (numbers, booleans), else a string."""
+    try:
+        target, raw = value.split("=", 1)
+        method, key = target.split(".", 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--param wants METHOD.KEY=VALUE, got {value!r}") from None
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError:
+        parsed = raw
+    return method, key, parsed
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", choices=sorted(PRESETS), default="default",
+                   help="starting point for methods/sizes/seeds/test size (default: %(default)s)")
+    p.add_argument("--task", default="ag_news",
+                   help="built-in task name, a CSV/JSONL/Parquet file, or a datasets name")
+    p.add_argument("--test-file", help="test rows for a file task (default: hold out 20%%)")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--model", default="smollm2-135m-instruct",
+                   help="causal LM: packaged alias, local directory or Hugging Face id")
+    p.add_argument("--encoder", default="all-minilm-l6-v2",
+                   help="encoder: packaged alias, local directory or Hugging Face id")
+    p.add_argument("--methods", type=lambda v: [m.strip() for m in v.split(",") if m.strip()],
+                   help="comma-separated method names (see `promptworth methods`)")
+    p.add_argument("--sizes", type=int_list, help="training-set sizes, e.g. 10,32,100,320,1000")
+    p.add_argument("--seeds", type=int, help="number of seeds (0..N-1)")
+    p.add_argument("--test-size", type=int, help="fixed test subset size (default: preset's)")
+    p.add_argument("--full-test", action="store_true", help="evaluate on the whole test set")
+    p.add_argument("--stratify", action="store_true", help="class-balanced nested subsets")
+    p.add_argument("--template", type=int, default=0, help="index of the task's prompt template")
+    p.add_argument("--chat", action="store_true", help="wrap prompts in the model's chat template")
+    p.add_argument("--predict", choices=["rank", "generate"], default="rank",
+                   help="rank classification (default) or greedy generation + verbaliser")
+    p.add_argument("--length-norm", action="store_true",
+                   help="score multi-token labels by mean instead of summed log-probability")
+    p.add_argument("--max-text-tokens", type=int, default=128, help="truncate inputs to this")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    p.add_argument("--param", action="append", type=parse_param, default=[],
+                   metavar="METHOD.KEY=VALUE", help="set a method parameter (repeatable)")
+    p.add_argument("--out", type=Path, default=Path("promptworth-out"), help="output directory")
+    p.add_argument("--quiet", action="store_true", help="plain logs, no progress bars")
+
+
+def build_spec(args: argparse.Namespace):
+    from promptworth.methods.base import PromptOptions
+    from promptworth.sweep import SweepSpec
+
+    preset = PRESETS[args.preset]
+    params: dict[str, dict] = {k: dict(v) for k, v in preset["params"].items()}
+    for method, key, value in args.param:
+        params.setdefault(method, {})[key] = value
+    test_size = None if args.full_test else (args.test_size or preset["test_size"])
+    return SweepSpec(
+        task=args.task, model=args.model, encoder=args.encoder,
+        methods=args.methods or preset["methods"], method_params=params,
+        sizes=args.sizes or preset["sizes"],
+        seeds=list(range(args.seeds)) if args.seeds else preset["seeds"],
+        test_size=test_size, stratify=args.stratify, dtype=args.dtype,
+        prompt=PromptOptions(template=args.template, chat=args.chat, predict=args.predict,
+                             length_norm=args.length_norm, max_text_tokens=args.max_text_tokens),
+        out=args.out, test_file=args.test_file, text_column=args.text_column,
+        label_column=args.label_column,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from promptworth.outputs import print_summary, write_outputs
+    from promptworth.sweep import Sweep
+
+    spec = build_spec(args)
+    unknown_params = sorted(set(spec.method_params) - set(spec.methods))
+    if unknown_params:
+        print(f"warning: --param for methods not in this run: {', '.join(unknown_params)}",
+              file=sys.stderr)
+    sweep = Sweep(spec, quiet=args.quiet)
+    plan, failures = sweep.execute()
+    rows = sweep.store.load([run.config.key() for run in plan])
+    description = [
+        f"- task: `{sweep.task.name}` ({sweep.task.version}); test subset: {len(sweep.test_indices)} rows",
+        f"- model: `{spec.model}`; encoder: `{spec.encoder}`; device {sweep.placement.device}, "
+        f"{sweep.placement.dtype}",
+        f"- methods: {', '.join(spec.methods)}; sizes {spec.sizes}; seeds {spec.seeds}",
+        f"- prompt: template {spec.prompt.template} `{sweep.task.templates[spec.prompt.template]!r}`, "
+        f"chat={spec.prompt.chat}, predict={spec.prompt.predict}",
+    ]
+    if rows:
+        print_summary(write_outputs(rows, Path(spec.out), description), Path(spec.out))
+    for run, error in failures:
+        c = run.config
+        print(f"FAILED {c.method} n={c.n_train} seed={c.seed}: {error}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def cmd_methods(_: argparse.Namespace) -> int:
+    from promptworth.methods import REGISTRY
+
+    width = max(map(len, REGISTRY))
+    for name, (_, summary) in REGISTRY.items():
+        print(f"{name:<{width}}  {summary}")
+    print("\nParameters: `promptworth methods --params NAME`, set with --param NAME.KEY=VALUE")
+    return 0
+
+
+def cmd_method_params(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
+    from promptworth.methods import method_class
+
+    cls = method_class(args.params)
+    print(f"{cls.name}: {cls.summary}")
+    for f in fields(cls.Config):
+        print(f"  {f.name} = {f.default!r}")
+    return 0
+
+
+def cmd_tasks(_: argparse.Namespace) -> int:
+    from promptworth.tasks import BUILTIN_TASKS
+
+    for name, (_, description) in BUILTIN_TASKS.items():
+        print(f"{name}  {description}")
+    print("\nAlso: a CSV/JSONL/Parquet file (--text-column, --label-column) or a datasets name.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from promptworth.analysis import advantage_cli
+
+    parser = argparse.ArgumentParser(
+        prog="promptworth",
+        description="Prompt or fine-tune? Learning curves, data-point advantage and costs of "
+                    "LM adaptation methods.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run a sweep (default: the embedded AG News experiment)")
+    add_run_arguments(run)
+    run.set_defaults(handler=cmd_run)
+    adv = commands.add_parser("advantage", help="how many data points one method is worth over another")
+    advantage_cli.add_arguments(adv)
+    adv.set_defaults(handler=advantage_cli.main)
+    methods = commands.add_parser("methods", help="list the adaptation methods")
+    methods.add_argument("--params", metavar="NAME", help="show one method's parameters")
+    methods.set_defaults(handler=lambda a: cmd_method_params(a) if a.params else cmd_methods(a))
+    tasks = commands.add_parser("tasks", help="list the built-in tasks")
+    tasks.set_defaults(handler=cmd_tasks)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    quiet_libraries()
+    try:
+        return args.handler(args)
+    except (KeyError, ValueError, FileNotFoundError, OSError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"promptworth: error: {message}", file=sys.stderr)
+        return 2
+
+
+def quiet_libraries() -> None:
+    """Keep transformers' per-load progress bars and advice out of the user's terminal."""
+    import os
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

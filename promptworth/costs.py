@@ -1,0 +1,55 @@
+"""Measuring what a run costs: wall time and peak memory (process RSS, and GPU when used)."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+PROC = Path("/proc/self")
+
+
+def reset_peak_rss() -> bool:
+    """Linux lets a process reset its RSS high-water mark (write 5 to clear_refs)."""
+    try:
+        (PROC / "clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float:
+    try:
+        for line in (PROC / "status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 1024**2
+
+
+def reset_gpu_peak() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def gpu_peak_mb() -> float | None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return torch.cuda.max_memory_allocated() / 1024**2
+
+
+@contextmanager
+def stopwatch(record: dict, name: str):
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        record[name] = time.perf_counter() - start

@@ -1,0 +1,124 @@
+"""The one small interface every adaptation method implements.
+
+Modelled on scikit-learn's estimator contract: the constructor only stores a config, `fit`
+returns self, fitted state ends in `_`, `predict` before `fit` raises NotFittedError.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+import numpy as np
+
+from promptworth.tasks.base import Split, Task
+
+NO_LABEL = -1  # a generated answer the verbaliser maps to no label
+
+
+class NotFittedError(RuntimeError):
+    """predict() was called before fit()."""
+
+
+@dataclass(frozen=True)
+class PromptOptions:
+    """How a prompt method shows an input to the LM and reads its answer."""
+
+    template: int = 0
+    chat: bool = False  # wrap the prompt in the tokenizer's chat template
+    predict: str = "rank"  # "rank" (rank classification) or "generate" (greedy, verbaliser-mapped)
+    length_norm: bool = False  # mean instead of sum of label-token log-probs
+    max_text_tokens: int = 128  # inputs are truncated to this many tokens before templating
+    batch_size: int = 16
+
+
+@dataclass
+class RunContext:
+    """What a method may use besides its training split: the task, backbones, shared caches."""
+
+    task: Task
+    seed: int
+    backbones: Any  # promptworth.backbones.BackboneCache
+    model: str  # causal LM spec
+    encoder: str  # encoder spec
+    prompt: PromptOptions = field(default_factory=PromptOptions)
+    features: Any = None  # promptworth.features.FeatureCache
+    pool: Split | None = None  # the unlabelled remainder of the training pool (for distillation)
+    progress: Any = None  # callable(str) for progress messages
+
+    def say(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress(message)
+
+
+@dataclass
+class Prediction:
+    labels: np.ndarray
+    n_unmapped: int = 0  # generate mode: answers that map to no label
+    prompt_tokens: int = 0  # tokens fed to the model per predicted example, summed
+    cached_seconds: float = 0.0  # what work taken from a cache originally cost (see FeatureCache)
+
+
+@dataclass
+class TrainingCost:
+    """What fitting cost, filled by the method; wall time and memory are measured by the runner."""
+
+    trainable_params: int = 0
+    total_params: int = 0
+    train_examples: int = 0  # examples processed, counting repeats over epochs
+    train_tokens: int = 0  # non-padding tokens processed in training
+    train_steps: int = 0
+    artifact_bytes: int = 0  # bytes of what training produced: model, adapter or head
+    cached_seconds: float = 0.0  # what work taken from a cache originally cost (see FeatureCache)
+
+
+class Method(ABC):
+    """An adaptation method. Subclasses set `name`, `summary`, `Config` and implement fit/predict."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    trains: ClassVar[bool] = True  # False: the method uses no labelled examples (zero-shot)
+
+    @dataclass(frozen=True)
+    class Config:
+        pass
+
+    def __init__(self, **params: Any):
+        known = {f.name for f in fields(self.Config)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ValueError(
+                f"method {self.name!r} has no parameter {', '.join(unknown)}; "
+                f"its parameters are: {', '.join(sorted(known)) or '(none)'}"
+            )
+        self.config = self.Config(**params)
+
+    def get_params(self) -> dict[str, Any]:
+        return asdict(self.config)
+
+    @abstractmethod
+    def fit(self, train: Split, context: RunContext) -> Method:
+        """Learn from `train`; return self."""
+
+    @abstractmethod
+    def predict(self, texts: list[str]) -> Prediction:
+        """Labels for `texts`, using only what fit() stored."""
+
+    def training_cost(self) -> TrainingCost:
+        self.check_fitted()
+        return self.cost_
+
+    def check_fitted(self) -> None:
+        if not hasattr(self, "cost_"):
+            raise NotFittedError(f"{self.name}: call fit() before predict()")
+
+
+def count_params(module) -> tuple[int, int]:
+    """(trainable, total) parameter counts of a torch module."""
+    params = list(module.parameters())
+    return (sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params))
+
+
+def tensor_bytes(tensors) -> int:
+    return int(sum(t.numel() * t.element_size() for t in tensors))

@@ -1,0 +1,66 @@
+"""Shared machinery of methods that put a classifier on frozen backbone features."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from promptworth.backbones.embed import embed
+from promptworth.methods.base import Method, Prediction, RunContext, TrainingCost, count_params
+from promptworth.tasks.base import Split
+
+
+class FrozenFeaturesMethod(Method):
+    """Fit a scikit-learn classifier on cached features of a frozen backbone."""
+
+    backbone_kind: str = "causal-lm"
+
+    def backbone_spec(self, context: RunContext) -> str:
+        return context.model if self.backbone_kind == "causal-lm" else context.encoder
+
+    def make_classifier(self, seed: int):
+        raise NotImplementedError
+
+    def features(self, texts: list[str]) -> tuple[np.ndarray, float]:
+        """Cached vectors for `texts` and what computing them costs without the cache."""
+        config = self.config
+        namespace = (f"{self.backbone_.spec}@{self.backbone_.revision}/{self.backbone_.placement.dtype}"
+                     f"/{config.pooling}/{config.max_tokens}")
+        vectors = self.cache_.get(namespace, texts,
+                                  lambda missing: embed(self.backbone_, missing, config.pooling,
+                                                        config.max_tokens))
+        return vectors, self.cache_.cost(namespace, len(texts))
+
+    def fit(self, train: Split, context: RunContext) -> FrozenFeaturesMethod:
+        from promptworth.features import FeatureCache
+
+        self.backbone_ = context.backbones.get(self.backbone_spec(context), self.backbone_kind)
+        self.cache_ = context.features if context.features is not None else FeatureCache()
+        self.n_labels_ = context.task.n_labels
+        x, feature_seconds = self.features(train.texts)
+        self.classifier_ = self.make_classifier(context.seed).fit(x, train.labels)
+        head_bytes = sum(getattr(a, "nbytes", 0) for a in fitted_arrays(self.classifier_))
+        self.cost_ = TrainingCost(
+            trainable_params=sum(a.size for a in fitted_arrays(self.classifier_)),
+            total_params=count_params(self.backbone_.model)[1],
+            train_examples=len(train),
+            artifact_bytes=int(head_bytes),
+            cached_seconds=feature_seconds,
+        )
+        return self
+
+    def predict(self, texts: list[str]) -> Prediction:
+        self.check_fitted()
+        x, feature_seconds = self.features(texts)
+        return Prediction(self.classifier_.predict(x).astype(int), cached_seconds=feature_seconds)
+
+
+def fitted_arrays(estimator) -> list[np.ndarray]:
+    """The learned arrays of a fitted scikit-learn estimator or pipeline (names ending in `_`)."""
+    steps = [s for _, s in estimator.steps] if hasattr(estimator, "steps") else [estimator]
+    arrays = []
+    for step in steps:
+        for name, value in vars(step).items():
+            if name.endswith("_") and not name.startswith("_") and isinstance(value, np.ndarray) \
+                    and value.dtype.kind == "f":
+                arrays.append(value)
+    return arrays

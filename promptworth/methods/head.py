@@ -1,0 +1,32 @@
+"""head (Setup 1): a linear softmax classifier on the frozen causal LM's features.
+
+Features are the mean of the LM's last hidden layer over the input's tokens, computed once per
+example. The classifier is multinomial logistic regression (a linear layer + softmax trained with
+cross-entropy, L2-regularised) on standardised features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from promptworth.methods.frozen_features import FrozenFeaturesMethod
+
+
+class Head(FrozenFeaturesMethod):
+    name = "head"
+    summary = "linear softmax classifier (cross-entropy) on frozen causal-LM features; LM untouched"
+    backbone_kind = "causal-lm"
+
+    @dataclass(frozen=True)
+    class Config:
+        pooling: str = "mean"  # mean or last token of the last layer
+        max_tokens: int = 128
+        C: float = 1.0  # inverse L2 strength
+
+    def make_classifier(self, seed: int):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        return make_pipeline(StandardScaler(),
+                             LogisticRegression(C=self.config.C, max_iter=2000, random_state=seed))

@@ -1,0 +1,26 @@
+"""prompt-ft (Setup 2, full): every weight of the causal LM learns the prompt-based objective."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from promptworth.methods.base import RunContext
+from promptworth.methods.prompt_training import PromptTrainedMethod
+
+
+class PromptFT(PromptTrainedMethod):
+    name = "prompt-ft"
+    summary = "prompt-based fine-tuning of all LM weights; loss on the label tokens only"
+
+    @dataclass(frozen=True)
+    class Config:
+        learning_rate: float = 3e-5
+        batch_size: int = 8
+        epochs: float = 10.0
+        max_steps: int = 150
+
+    def trainable_model(self, backbone, context: RunContext):
+        model = backbone.fresh_model().float()  # fp32 master weights; autocast does the speed
+        for param in model.parameters():
+            param.requires_grad_(True)
+        return model

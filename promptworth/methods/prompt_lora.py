@@ -1,0 +1,35 @@
+"""prompt-lora (Setup 2 through PEFT LoRA): low-rank adapters learn the prompt-based objective."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from promptworth.methods.base import RunContext
+from promptworth.methods.prompt_training import PromptTrainedMethod
+
+
+class PromptLoRA(PromptTrainedMethod):
+    name = "prompt-lora"
+    summary = "LoRA adapters (PEFT) trained on the prompt-based objective; base weights frozen"
+
+    @dataclass(frozen=True)
+    class Config:
+        r: int = 8
+        alpha: int = 16
+        dropout: float = 0.05
+        target_modules: str = "default"  # "default" = PEFT's choice for the architecture, or "all-linear"
+        learning_rate: float = 1e-3
+        batch_size: int = 8
+        epochs: float = 10.0
+        max_steps: int = 150
+
+    def trainable_model(self, backbone, context: RunContext):
+        from peft import LoraConfig, get_peft_model
+
+        c = self.config
+        config = LoraConfig(
+            r=c.r, lora_alpha=c.alpha, lora_dropout=c.dropout, task_type="CAUSAL_LM",
+            target_modules=None if c.target_modules == "default" else c.target_modules,
+        )
+        # LoRA injects layers into the model it wraps, so wrap a copy; adapters stay fp32.
+        return get_peft_model(backbone.fresh_model(), config)

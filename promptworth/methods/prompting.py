@@ -1,0 +1,217 @@
+"""Prompts and how a causal LM's answer becomes a label.
+
+Rank classification scores each label's verbaliser tokens *in context*: the tokens the label
+really has when it follows the prompt. With a plain template ending in "The topic is:" the
+answer is " World" (leading space); after a chat template's "<|im_start|>assistant\\n" it is
+"World". Scoring the wrong variant costs a lot (62% vs 27% on AG News with SmolLM2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from promptworth.methods.base import NO_LABEL, PromptOptions
+from promptworth.tasks.base import Task
+
+
+@dataclass
+class PromptFormat:
+    """Renders inputs into prompts and tokenizes label words as they follow those prompts."""
+
+    task: Task
+    tokenizer: object
+    options: PromptOptions
+
+    def truncate(self, text: str) -> str:
+        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        if len(ids) <= self.options.max_text_tokens:
+            return text
+        return self.tokenizer.decode(ids[: self.options.max_text_tokens])
+
+    def prompt(self, text: str, template: str | None = None) -> str:
+        body = (template or self.task.templates[self.options.template]).replace(
+            "{text}", self.truncate(text)
+        )
+        if not self.options.chat:
+            return body
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise ValueError("--chat needs a tokenizer with a chat template; this one has none")
+        messages = [{"role": "user", "content": body}]
+        return self.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
+
+    @staticmethod
+    def completion(prompt: str, word: str) -> str:
+        """The answer as it follows the prompt: a space unless the prompt ends in white space."""
+        return word if not prompt or prompt[-1].isspace() else " " + word
+
+    def encode_prompt(self, prompt: str) -> list[int]:
+        return self.tokenizer(prompt, add_special_tokens=not self.options.chat).input_ids
+
+    def answer_ids(self, prompt: str, word: str) -> list[int]:
+        """Tokens of `word` in context: tokenize prompt+answer, keep what follows the prompt."""
+        prompt_ids = self.encode_prompt(prompt)
+        full_ids = self.encode_prompt(prompt + self.completion(prompt, word))
+        if full_ids[: len(prompt_ids)] != prompt_ids:
+            raise ValueError(
+                f"label word {word!r} merges with the end of the prompt when tokenized; "
+                "end the template with ':' or a newline"
+            )
+        return full_ids[len(prompt_ids) :]
+
+    def label_candidates(self, template: str | None = None) -> list[list[list[int]]]:
+        """For each label, the in-context token ids of each of its verbaliser words.
+
+        The tail of a prompt is fixed by the template, so a probe input stands for all inputs.
+        """
+        probe = self.prompt("probe", template)
+        return [[self.answer_ids(probe, w) for w in words] for words in self.task.verbalizers]
+
+
+def left_padded(tokenizer, sequences: list[list[int]], device):
+    import torch
+
+    width = max(len(s) for s in sequences)
+    pad = tokenizer.pad_token_id
+    ids = torch.full((len(sequences), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        ids[row, width - len(seq) :] = torch.tensor(seq)
+        mask[row, width - len(seq) :] = 1
+    return ids.to(device), mask.to(device)
+
+
+def length_batches(lengths: list[int], batch_size: int) -> list[np.ndarray]:
+    """Indices grouped by similar length, so little compute is spent on padding."""
+    order = np.argsort(lengths, kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def score_candidates(
+    model,
+    tokenizer,
+    prompt_ids: list[list[int]],
+    candidates: list[list[list[int]]],
+    batch_size: int,
+    length_norm: bool,
+) -> np.ndarray:
+    """Log-likelihood of each label (best of its verbaliser words) after each prompt: [n, labels].
+
+    Each prompt is run once; its KV cache then scores every candidate's tokens, and only the
+    logits that are scored are computed (`logits_to_keep`).
+    """
+    import torch
+
+    scores = np.zeros((len(prompt_ids), len(candidates)))
+    device = next(model.parameters()).device
+    flat = [(label, ids) for label, words in enumerate(candidates) for ids in words]
+    with torch.inference_mode():
+        for batch in length_batches([len(p) for p in prompt_ids], batch_size):
+            ids, mask = left_padded(tokenizer, [prompt_ids[i] for i in batch], device)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            out = model(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=positions,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+            best = np.full((len(batch), len(candidates)), -np.inf)
+            for label, word_ids in flat:
+                logprob = continuation_logprob(
+                    model, out.past_key_values, first, mask, positions, word_ids
+                )
+                value = logprob / len(word_ids) if length_norm else logprob
+                best[:, label] = np.maximum(best[:, label], value.cpu().numpy())
+            scores[batch] = best
+    return scores
+
+
+def continuation_logprob(model, cache, first_logprobs, mask, positions, word_ids):
+    """Sum of log p(word tokens | prompt) for a batch sharing `cache`; the cache is restored."""
+    import torch
+
+    total = first_logprobs[:, word_ids[0]]
+    if len(word_ids) == 1:
+        return total
+    device = mask.device
+    rest = torch.tensor(word_ids[:-1], device=device).expand(mask.shape[0], -1)
+    steps = len(word_ids) - 1
+    ext_mask = torch.cat([mask, torch.ones_like(rest)], dim=1)
+    ext_pos = positions[:, -1:] + torch.arange(1, steps + 1, device=device)
+    out = model(
+        input_ids=rest,
+        attention_mask=ext_mask,
+        position_ids=ext_pos,
+        past_key_values=cache,
+        use_cache=True,
+    )
+    cache.crop(-steps)  # drop the continuation, so the next label starts from the prompt
+    logprobs = torch.log_softmax(out.logits.float(), dim=-1)
+    targets = torch.tensor(word_ids[1:], device=device)
+    return total + logprobs[:, torch.arange(steps, device=device), targets].sum(-1)
+
+
+def generate_answers(
+    model, tokenizer, prompt_ids: list[list[int]], batch_size: int, max_new_tokens: int = 5
+) -> list[str]:
+    """Greedy continuations (the reference experiment's evaluation)."""
+    import torch
+
+    answers: list[str] = [""] * len(prompt_ids)
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        for batch in length_batches([len(p) for p in prompt_ids], batch_size):
+            ids, mask = left_padded(tokenizer, [prompt_ids[i] for i in batch], device)
+            out = model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+            for row, index in enumerate(batch):
+                answers[index] = tokenizer.decode(
+                    out[row, ids.shape[1] :], skip_special_tokens=True
+                )
+    return answers
+
+
+def map_answer(answer: str, verbalizers: list[list[str]]) -> int:
+    """The label whose verbaliser word appears first in the answer, or NO_LABEL."""
+    lowered = answer.lower()
+    best_label, best_position = NO_LABEL, len(lowered) + 1
+    for label, words in enumerate(verbalizers):
+        for word in words:
+            position = lowered.find(word.lower())
+            if 0 <= position < best_position:
+                best_label, best_position = label, position
+    return best_label
+
+
+def predict_with_lm(model, fmt: PromptFormat, texts: list[str]):
+    """Labels from a causal LM by rank classification or by generation, per `fmt.options`."""
+    from promptworth.methods.base import Prediction
+
+    options = fmt.options
+    prompt_ids = [fmt.encode_prompt(fmt.prompt(text)) for text in texts]
+    n_prompt_tokens = sum(len(ids) for ids in prompt_ids)
+    if options.predict == "generate":
+        answers = generate_answers(model, fmt.tokenizer, prompt_ids, options.batch_size)
+        labels = np.array([map_answer(a, fmt.task.verbalizers) for a in answers], dtype=int)
+        return Prediction(labels, int((labels == NO_LABEL).sum()), n_prompt_tokens)
+    if options.predict != "rank":
+        raise ValueError(f"unknown prediction mode {options.predict!r}; use rank or generate")
+    scores = score_candidates(
+        model,
+        fmt.tokenizer,
+        prompt_ids,
+        fmt.label_candidates(),
+        options.batch_size,
+        options.length_norm,
+    )
+    return Prediction(scores.argmax(axis=1), 0, n_prompt_tokens)

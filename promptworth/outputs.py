@@ -1,0 +1,100 @@
+"""Turn finished runs into the output directory's files and a one-screen summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from promptworth.report.markdown import write_report
+from promptworth.report.plots import plot_learning_curves
+from promptworth.report.results import results_frame, summary_table, write_csv
+
+
+def write_outputs(rows: list[tuple[str, dict, dict]], out: Path, description: list[str]) -> dict:
+    """Write results.csv, learning_curves.png, advantage.json/png and report.md; return paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    frame = results_frame(rows)
+    files = {
+        "results": write_csv(frame, out / "results.csv"),
+        "learning_curves": plot_learning_curves(frame, out / "learning_curves.png"),
+    }
+    verdict_lines = advantage_outputs(frame, out, files)
+    summary = summary_table(frame)
+    files["report"] = out / "report.md"
+    write_report(files["report"], frame, summary, files, description, verdict_lines)
+    return {"files": files, "summary": summary, "frame": frame}
+
+
+def advantage_outputs(frame, out: Path, files: dict[str, Path]) -> list[str]:
+    """The pairwise advantage matrix (advantage.json), the verdict figure, and report lines."""
+    from promptworth.analysis.advantage import advantage_matrix, estimate, verdict
+    from promptworth.analysis.curves import long_from_wide
+    from promptworth.report.advantage_plot import plot_advantage
+
+    long = long_from_wide(frame)
+    matrix = advantage_matrix(long, metric="accuracy")
+    pair = headline_pair(frame)
+    document = {
+        "metric": "accuracy",
+        "estimator": "accumulated-max",
+        "pairs": [{"method": m, "baseline": b, **cell} for (m, b), cell in matrix.items()],
+    }
+    lines = matrix_lines(matrix)
+    if pair is not None:
+        try:
+            headline = verdict(estimate(long, pair[0], pair[1], "accuracy"))
+        except ValueError as error:  # e.g. curves that never overlap: say so instead
+            headline = f"{pair[1]} vs {pair[0]}: {error}"
+        document["headline"] = headline
+        files["advantage_plot"] = plot_advantage(long, pair[0], pair[1], "accuracy",
+                                                 out / "advantage.png")
+        lines = [f"**{headline}** (accumulated-max, the paper's estimator).", "", *lines, "",
+                 f"![advantage]({files['advantage_plot'].name})"]
+    files["advantage"] = out / "advantage.json"
+    files["advantage"].write_text(json.dumps(document, indent=2, default=str))
+    return lines
+
+
+def headline_pair(frame) -> tuple[str, str] | None:
+    """(baseline, method) for the figure: the classifier head against the best other method."""
+    methods = list(frame["method"].unique())
+    if len(methods) < 2:
+        return None
+    baseline = "head" if "head" in methods else sorted(methods)[0]
+    others = frame[frame["method"] != baseline]
+    return baseline, others.groupby("method")["accuracy"].mean().idxmax()
+
+
+def matrix_lines(matrix: dict) -> list[str]:
+    """A markdown table: row = method, column = baseline, cell = advantage ± std in data points;
+    the reasons for empty cells follow the table."""
+    methods = sorted({m for m, _ in matrix} | {b for _, b in matrix})
+    lines = ["Advantage of the row's method over the column's, in labelled examples "
+             "(positive: the row needs fewer):", "",
+             "| method \\ baseline | " + " | ".join(methods) + " |",
+             "|---|" + "---|" * len(methods)]
+    reasons = []
+    for method in methods:
+        cells = []
+        for baseline in methods:
+            cell = matrix.get((method, baseline))
+            if cell is None:
+                cells.append("—")
+            elif cell["error"]:
+                reasons.append(f"- {method} over {baseline}: {cell['error']}")
+                cells.append(f"n/a [{len(reasons)}]")
+            else:
+                spread = f" ± {cell['std']:.0f}" if cell["std"] is not None else ""
+                cells.append(f"{cell['advantage']:.0f}{spread}")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return lines + ([""] + [f"{r.replace('- ', f'- [{i}] ', 1)}" for i, r in enumerate(reasons, 1)]
+                    if reasons else [])
+
+
+def print_summary(result: dict, out: Path) -> None:
+    print()
+    print("Accuracy (mean ± std over seeds) by number of labelled examples:")
+    print(result["summary"].to_string())
+    print()
+    print(f"Report: {result['files']['report']}")
+    print(f"Results: {result['files']['results']}  Store: {out / 'runs.sqlite'}")

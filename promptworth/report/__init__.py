@@ -1,0 +1,1 @@
+"""Outputs of a sweep: results.csv, learning_curves.png, advantage.json and report.md."""

@@ -1,0 +1,123 @@
+"""Figure for the data-point advantage: two learning curves and the area between them.
+
+The shaded area is exactly what the accumulated-max estimator averages: at each score level in the
+window, the horizontal gap between the labels the baseline needs and the labels the method needs.
+Drawn with matplotlib's object API on the Agg canvas (no pyplot global state, no display needed).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
+
+from promptworth.analysis import advantage as adv
+from promptworth.analysis.curves import AnalysisError
+
+BASELINE_COLOR = "#4C72B0"
+METHOD_COLOR = "#DD8452"
+
+
+def plot_advantage(
+    long_df: pd.DataFrame, baseline: str, method: str, metric: str, path: str | Path
+) -> Path:
+    """Save a PNG of both accumulated-max curves with the advantage window shaded."""
+    base = adv.runs_for(long_df, baseline, metric)
+    meth = adv.runs_for(long_df, method, metric)
+    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    curves = {r.name: adv.accumulated_max_curve(r) for r in (base, meth)}
+    right = max(float(c.sizes[-1]) for c in curves.values())
+    for runs, color in ((base, BASELINE_COLOR), (meth, METHOD_COLOR)):
+        _draw_runs(ax, runs, curves[runs.name], color, right)
+    headline, detail = _shade(ax, long_df, baseline, method, metric, curves)
+    _style_axes(ax, curves, metric)
+    fig.suptitle(headline, fontsize=12)
+    ax.set_title(detail, fontsize=8.5, color="dimgray")
+    fig.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150)
+    return path
+
+
+def _draw_runs(ax, runs: adv.Runs, curve: adv.Curve, color: str, right: float) -> None:
+    """Accumulated-max curve (drawn densely: it is linear in raw n) plus mean points."""
+    if runs.zero_shot:
+        x, y = np.array([0.0, right]), np.repeat(curve.scores[0], 2)
+        label = f"{runs.name} (no training data: flat)"
+    else:
+        x = _dense(curve)
+        y = np.interp(x, curve.sizes, curve.scores)
+        label = f"{runs.name}: accumulated max over seeds"
+    ax.plot(x, y, color=color, lw=2, label=label)
+    means = np.nanmean(runs.scores, axis=1)
+    ax.plot(runs.sizes, means, "o", color=color, alpha=0.5, ms=4, label=f"{runs.name}: seed mean")
+
+
+def _dense(curve: adv.Curve, per_segment: int = 40) -> np.ndarray:
+    """Points along each segment so that straight-in-n lines look right on a log axis."""
+    pieces = [
+        np.linspace(a, b, per_segment)
+        for a, b in zip(curve.sizes[:-1], curve.sizes[1:], strict=True)
+    ]
+    return np.concatenate(pieces)
+
+
+def _shade(ax, long_df, baseline: str, method: str, metric: str, curves: dict) -> tuple[str, str]:
+    """Shade the gap over the window; return the verdict and a line saying what is shaded."""
+    try:
+        result = adv.estimate(long_df, baseline, method, metric)
+    except AnalysisError as exc:
+        return f"{method} vs {baseline}: no advantage measurable", textwrap.fill(str(exc), 110)
+    levels = adv.score_levels(*result.window)
+    nb = adv.labels_needed(curves[baseline], levels)
+    nm = adv.labels_needed(curves[method], levels)
+    ax.fill_betweenx(levels, nm, nb, where=nb >= nm, color=METHOD_COLOR, alpha=0.25, lw=0)
+    ax.fill_betweenx(levels, nm, nb, where=nb < nm, color=BASELINE_COLOR, alpha=0.25, lw=0)
+    for level in result.window:
+        ax.axhline(level, color="grey", ls=":", lw=1)
+    spread = f" ± {result.std:.0f}" if result.std is not None else ""
+    behind = f" ({baseline} needs fewer)" if result.advantage < 0 else ""
+    headline = (
+        f"{method} is worth ≈ {result.advantage:.0f}{spread} labeled examples over {baseline}"
+        f"{behind}"
+    )
+    detail = (
+        f"shaded: labels saved at each {metric} level in {result.window[0]:.3g}–"
+        f"{result.window[1]:.3g} (accumulated-max, Le Scao & Rush 2021)"
+    )
+    return headline, detail
+
+
+def _style_axes(ax, curves: dict, metric: str) -> None:
+    """Log x axis with plain counts; symlog when a curve starts at n_train = 0 (0 stays visible)."""
+    sizes = np.concatenate([c.sizes for c in curves.values()])
+    positive = sizes[sizes > 0]
+    smallest, largest = (positive.min(), positive.max()) if positive.size else (1.0, 1.0)
+    ticks = _round_ticks(float(smallest), float(largest))
+    if np.any(sizes == 0):
+        ax.set_xscale("symlog", linthresh=float(smallest), linscale=0.5)
+        ax.set_xlim(left=0.0)
+        ticks = [0.0, *ticks]
+    else:
+        ax.set_xscale("log")
+    ax.set_xticks(ticks, labels=[f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("labeled training examples (n_train, log scale)")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+
+
+def _round_ticks(smallest: float, largest: float) -> list[float]:
+    """Both ends plus 1, 2, 5, 10, 20, 50, ... between them, not so close that labels collide."""
+    decades = range(int(np.floor(np.log10(smallest))), int(np.floor(np.log10(largest))) + 1)
+    candidates = (m * 10.0**k for k in decades for m in (1, 2, 5))
+    inside = [t for t in candidates if smallest * 1.3 < t < largest / 1.3]
+    return [smallest, *inside, largest]

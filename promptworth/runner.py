@@ -1,0 +1,60 @@
+"""One run: fit a method on a training subset, predict the test subset, measure score and cost."""
+
+from __future__ import annotations
+
+import platform
+
+import numpy as np
+
+from promptworth import costs
+from promptworth.methods.base import Method, RunContext
+from promptworth.tasks.base import Split
+
+
+def scores(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        # Unmapped answers (-1) count as wrong for every class.
+        "macro_f1": float(f1_score(y_true, y_pred, labels=list(range(n_labels)), average="macro",
+                                   zero_division=0)),
+    }
+
+
+def execute(method: Method, train: Split, test: Split, context: RunContext) -> dict:
+    """The run's result: metrics, costs and predictions, ready for the store."""
+    timings: dict[str, float] = {}
+    costs.reset_peak_rss()
+    costs.reset_gpu_peak()
+    with costs.stopwatch(timings, "train_seconds"):
+        method.fit(train, context)
+    with costs.stopwatch(timings, "eval_seconds"):
+        prediction = method.predict(test.texts)
+    training = method.training_cost()
+    # Work a run took from a shared cache is charged at what it cost to compute, never at zero;
+    # the wall time spent filling the cache is replaced by the same per-example charge.
+    timings["train_seconds"] = training.cached_seconds + timings["train_seconds"]
+    timings["eval_seconds"] = prediction.cached_seconds + timings["eval_seconds"]
+    n_test = len(test)
+    return {
+        **scores(test.labels, prediction.labels, context.task.n_labels),
+        "n_test": n_test,
+        "unmapped": prediction.n_unmapped,
+        "trainable_params": training.trainable_params,
+        "total_params": training.total_params,
+        "train_seconds": round(timings["train_seconds"], 3),
+        "train_examples": training.train_examples,
+        "train_tokens": training.train_tokens,
+        "train_steps": training.train_steps,
+        "peak_rss_mb": round(costs.peak_rss_mb(), 1),
+        "peak_gpu_mb": costs.gpu_peak_mb(),
+        "eval_seconds": round(timings["eval_seconds"], 3),
+        "eval_ms_per_example": round(1000 * timings["eval_seconds"] / max(n_test, 1), 3),
+        "eval_examples_per_second": round(n_test / max(timings["eval_seconds"], 1e-9), 2),
+        "prompt_tokens_per_example": round(prediction.prompt_tokens / max(n_test, 1), 2),
+        "artifact_bytes": training.artifact_bytes,
+        "device": context.backbones.placement.device,
+        "host": platform.node(),
+        "predictions": prediction.labels.tolist(),
+    }
