@@ -11,13 +11,28 @@ from pathlib import Path
 
 PRESETS: dict[str, dict] = {
     # The main job: measured on 2 CPU cores (README "The default experiment").
-    "default": {"methods": ["zero-shot", "head", "prompt-lora"], "sizes": [10, 32, 100, 320],
-                "seeds": [0, 1, 2], "test_size": 500, "params": {"prompt-lora": {"max_steps": 100}}},
-    "smoke": {"methods": ["zero-shot", "head", "prompt-lora"], "sizes": [10, 32],
-              "seeds": [0, 1], "test_size": 100, "params": {"prompt-lora": {"max_steps": 12}}},
+    "default": {
+        "methods": ["zero-shot", "head", "prompt-lora"],
+        "sizes": [10, 32, 100, 320],
+        "seeds": [0, 1, 2],
+        "test_size": 500,
+        "params": {"prompt-lora": {"max_steps": 100}},
+    },
+    "smoke": {
+        "methods": ["zero-shot", "head", "prompt-lora"],
+        "sizes": [10, 32],
+        "seeds": [0, 1],
+        "test_size": 100,
+        "params": {"prompt-lora": {"max_steps": 12}},
+    },
     # The sizes of the full experiment; hours on a CPU, minutes on a GPU.
-    "full": {"methods": ["zero-shot", "head", "prompt-lora", "prompt-ft"],
-             "sizes": [10, 32, 100, 320, 1000], "seeds": [0, 1, 2], "test_size": None, "params": {}},
+    "full": {
+        "methods": ["zero-shot", "head", "prompt-lora", "prompt-ft"],
+        "sizes": [10, 32, 100, 320, 1000],
+        "seeds": [0, 1, 2],
+        "test_size": None,
+        "params": {},
+    },
 }
 
 
@@ -25,7 +40,9 @@ def int_list(value: str) -> list[int]:
     try:
         return [int(v) for v in value.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {value!r}"
+        ) from None
 
 
 def parse_param(value: str) -> tuple[str, str, object]:
@@ -43,19 +60,35 @@ def parse_param(value: str) -> tuple[str, str, object]:
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                   help="starting point for methods/sizes/seeds/test size (default: %(default)s)")
-    p.add_argument("--task", default="ag_news",
-                   help="built-in task name, a CSV/JSONL/Parquet file, or a datasets name")
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="default",
+        help="starting point for methods/sizes/seeds/test size (default: %(default)s)",
+    )
+    p.add_argument(
+        "--task",
+        default="ag_news",
+        help="built-in task name, a CSV/JSONL/Parquet file, or a datasets name",
+    )
     p.add_argument("--test-file", help="test rows for a file task (default: hold out 20%%)")
     p.add_argument("--text-column", default="text")
     p.add_argument("--label-column", default="label")
-    p.add_argument("--model", default="smollm2-135m-instruct",
-                   help="causal LM: packaged alias, local directory or Hugging Face id")
-    p.add_argument("--encoder", default="all-minilm-l6-v2",
-                   help="encoder: packaged alias, local directory or Hugging Face id")
-    p.add_argument("--methods", type=lambda v: [m.strip() for m in v.split(",") if m.strip()],
-                   help="comma-separated method names (see `promptworth methods`)")
+    p.add_argument(
+        "--model",
+        default="smollm2-135m-instruct",
+        help="causal LM: packaged alias, local directory or Hugging Face id",
+    )
+    p.add_argument(
+        "--encoder",
+        default="all-minilm-l6-v2",
+        help="encoder: packaged alias, local directory or Hugging Face id",
+    )
+    p.add_argument(
+        "--methods",
+        type=lambda v: [m.strip() for m in v.split(",") if m.strip()],
+        help="comma-separated method names (see `promptworth methods`)",
+    )
     p.add_argument("--sizes", type=int_list, help="training-set sizes, e.g. 10,32,100,320,1000")
     p.add_argument("--seeds", type=int, help="number of seeds (0..N-1)")
     p.add_argument("--test-size", type=int, help="fixed test subset size (default: preset's)")
@@ -63,14 +96,27 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stratify", action="store_true", help="class-balanced nested subsets")
     p.add_argument("--template", type=int, default=0, help="index of the task's prompt template")
     p.add_argument("--chat", action="store_true", help="wrap prompts in the model's chat template")
-    p.add_argument("--predict", choices=["rank", "generate"], default="rank",
-                   help="rank classification (default) or greedy generation + verbaliser")
-    p.add_argument("--length-norm", action="store_true",
-                   help="score multi-token labels by mean instead of summed log-probability")
+    p.add_argument(
+        "--predict",
+        choices=["rank", "generate"],
+        default="rank",
+        help="rank classification (default) or greedy generation + verbaliser",
+    )
+    p.add_argument(
+        "--length-norm",
+        action="store_true",
+        help="score multi-token labels by mean instead of summed log-probability",
+    )
     p.add_argument("--max-text-tokens", type=int, default=128, help="truncate inputs to this")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
-    p.add_argument("--param", action="append", type=parse_param, default=[],
-                   metavar="METHOD.KEY=VALUE", help="set a method parameter (repeatable)")
+    p.add_argument(
+        "--param",
+        action="append",
+        type=parse_param,
+        default=[],
+        metavar="METHOD.KEY=VALUE",
+        help="set a method parameter (repeatable)",
+    )
     p.add_argument("--out", type=Path, default=Path("promptworth-out"), help="output directory")
     p.add_argument("--quiet", action="store_true", help="plain logs, no progress bars")
 
@@ -85,14 +131,26 @@ def build_spec(args: argparse.Namespace):
         params.setdefault(method, {})[key] = value
     test_size = None if args.full_test else (args.test_size or preset["test_size"])
     return SweepSpec(
-        task=args.task, model=args.model, encoder=args.encoder,
-        methods=args.methods or preset["methods"], method_params=params,
+        task=args.task,
+        model=args.model,
+        encoder=args.encoder,
+        methods=args.methods or preset["methods"],
+        method_params=params,
         sizes=args.sizes or preset["sizes"],
         seeds=list(range(args.seeds)) if args.seeds else preset["seeds"],
-        test_size=test_size, stratify=args.stratify, dtype=args.dtype,
-        prompt=PromptOptions(template=args.template, chat=args.chat, predict=args.predict,
-                             length_norm=args.length_norm, max_text_tokens=args.max_text_tokens),
-        out=args.out, test_file=args.test_file, text_column=args.text_column,
+        test_size=test_size,
+        stratify=args.stratify,
+        dtype=args.dtype,
+        prompt=PromptOptions(
+            template=args.template,
+            chat=args.chat,
+            predict=args.predict,
+            length_norm=args.length_norm,
+            max_text_tokens=args.max_text_tokens,
+        ),
+        out=args.out,
+        test_file=args.test_file,
+        text_column=args.text_column,
         label_column=args.label_column,
     )
 
@@ -104,8 +162,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = build_spec(args)
     unknown_params = sorted(set(spec.method_params) - set(spec.methods))
     if unknown_params:
-        print(f"warning: --param for methods not in this run: {', '.join(unknown_params)}",
-              file=sys.stderr)
+        print(
+            f"warning: --param for methods not in this run: {', '.join(unknown_params)}",
+            file=sys.stderr,
+        )
     sweep = Sweep(spec, quiet=args.quiet)
     plan, failures = sweep.execute()
     rows = sweep.store.load([run.config.key() for run in plan])
@@ -162,12 +222,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="promptworth",
         description="Prompt or fine-tune? Learning curves, data-point advantage and costs of "
-                    "LM adaptation methods.")
+        "LM adaptation methods.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a sweep (default: the embedded AG News experiment)")
     add_run_arguments(run)
     run.set_defaults(handler=cmd_run)
-    adv = commands.add_parser("advantage", help="how many data points one method is worth over another")
+    adv = commands.add_parser(
+        "advantage", help="how many data points one method is worth over another"
+    )
     advantage_cli.add_arguments(adv)
     adv.set_defaults(handler=advantage_cli.main)
     methods = commands.add_parser("methods", help="list the adaptation methods")
@@ -180,7 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
+    )
     quiet_libraries()
     try:
         return args.handler(args)

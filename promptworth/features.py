@@ -40,8 +40,9 @@ class FeatureCache:
             self._tables[namespace] = table
         return self._tables[namespace]
 
-    def get(self, namespace: str, texts: list[str],
-            compute: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+    def get(
+        self, namespace: str, texts: list[str], compute: Callable[[list[str]], np.ndarray]
+    ) -> np.ndarray:
         """Vectors for `texts`, computing (in one batch) only those never seen before."""
         table = self._table(namespace)
         keys = [text_key(t) for t in texts]

@@ -46,10 +46,16 @@ def advantage_outputs(frame, out: Path, files: dict[str, Path]) -> list[str]:
         except ValueError as error:  # e.g. curves that never overlap: say so instead
             headline = f"{pair[1]} vs {pair[0]}: {error}"
         document["headline"] = headline
-        files["advantage_plot"] = plot_advantage(long, pair[0], pair[1], "accuracy",
-                                                 out / "advantage.png")
-        lines = [f"**{headline}** (accumulated-max, the paper's estimator).", "", *lines, "",
-                 f"![advantage]({files['advantage_plot'].name})"]
+        files["advantage_plot"] = plot_advantage(
+            long, pair[0], pair[1], "accuracy", out / "advantage.png"
+        )
+        lines = [
+            f"**{headline}** (accumulated-max, the paper's estimator).",
+            "",
+            *lines,
+            "",
+            f"![advantage]({files['advantage_plot'].name})",
+        ]
     files["advantage"] = out / "advantage.json"
     files["advantage"].write_text(json.dumps(document, indent=2, default=str))
     return lines
@@ -69,10 +75,13 @@ def matrix_lines(matrix: dict) -> list[str]:
     """A markdown table: row = method, column = baseline, cell = advantage ± std in data points;
     the reasons for empty cells follow the table."""
     methods = sorted({m for m, _ in matrix} | {b for _, b in matrix})
-    lines = ["Advantage of the row's method over the column's, in labelled examples "
-             "(positive: the row needs fewer):", "",
-             "| method \\ baseline | " + " | ".join(methods) + " |",
-             "|---|" + "---|" * len(methods)]
+    lines = [
+        "Advantage of the row's method over the column's, in labelled examples "
+        "(positive: the row needs fewer):",
+        "",
+        "| method \\ baseline | " + " | ".join(methods) + " |",
+        "|---|" + "---|" * len(methods),
+    ]
     reasons = []
     for method in methods:
         cells = []
@@ -87,8 +96,11 @@ def matrix_lines(matrix: dict) -> list[str]:
                 spread = f" ± {cell['std']:.0f}" if cell["std"] is not None else ""
                 cells.append(f"{cell['advantage']:.0f}{spread}")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    return lines + ([""] + [f"{r.replace('- ', f'- [{i}] ', 1)}" for i, r in enumerate(reasons, 1)]
-                    if reasons else [])
+    return lines + (
+        [""] + [f"{r.replace('- ', f'- [{i}] ', 1)}" for i, r in enumerate(reasons, 1)]
+        if reasons
+        else []
+    )
 
 
 def print_summary(result: dict, out: Path) -> None:

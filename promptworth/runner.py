@@ -17,8 +17,9 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> dict[str, f
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         # Unmapped answers (-1) count as wrong for every class.
-        "macro_f1": float(f1_score(y_true, y_pred, labels=list(range(n_labels)), average="macro",
-                                   zero_division=0)),
+        "macro_f1": float(
+            f1_score(y_true, y_pred, labels=list(range(n_labels)), average="macro", zero_division=0)
+        ),
     }
 
 

@@ -42,9 +42,13 @@ class RunStore:
 
     def load(self, keys: list[str] | None = None) -> list[tuple[str, dict, dict]]:
         """(key, config, result) of finished runs, all or those in `keys`."""
-        rows = self._db.execute("SELECT key, config, result FROM runs ORDER BY finished_at").fetchall()
+        rows = self._db.execute(
+            "SELECT key, config, result FROM runs ORDER BY finished_at"
+        ).fetchall()
         wanted = set(keys) if keys is not None else None
-        return [(k, json.loads(c), json.loads(r)) for k, c, r in rows if wanted is None or k in wanted]
+        return [
+            (k, json.loads(c), json.loads(r)) for k, c, r in rows if wanted is None or k in wanted
+        ]
 
     def close(self) -> None:
         self._db.close()

@@ -24,7 +24,9 @@ def pool_order(labels: np.ndarray, seed: int, stratify: bool) -> np.ndarray:
     return np.asarray(order, dtype=int)
 
 
-def nested_subsets(labels: np.ndarray, sizes: list[int], seed: int, stratify: bool) -> dict[int, np.ndarray]:
+def nested_subsets(
+    labels: np.ndarray, sizes: list[int], seed: int, stratify: bool
+) -> dict[int, np.ndarray]:
     too_big = [n for n in sizes if n > len(labels)]
     if too_big:
         raise ValueError(f"sizes {too_big} exceed the {len(labels)} training examples available")

@@ -67,8 +67,10 @@ class Sweep:
 
     def plan(self) -> list[PlannedRun]:
         spec, runs = self.spec, []
-        subsets = {seed: nested_subsets(self.task.train.labels, spec.sizes, seed, spec.stratify)
-                   for seed in spec.seeds}
+        subsets = {
+            seed: nested_subsets(self.task.train.labels, spec.sizes, seed, spec.stratify)
+            for seed in spec.seeds
+        }
         for name in spec.methods:
             cls = method_class(name)
             params = cls(**spec.method_params.get(name, {})).get_params()
@@ -81,12 +83,20 @@ class Sweep:
     def run_config(self, method: str, params: dict, n_train: int, seed: int) -> RunConfig:
         spec = self.spec
         return RunConfig(
-            task=self.task.name, task_version=self.task.version,
-            model=spec.model, model_revision=self.backbones.revision(spec.model),
-            encoder=spec.encoder, encoder_revision=self.backbones.revision(spec.encoder),
-            method=method, method_params=params, n_train=n_train, seed=seed,
-            test_size=len(self.test_indices), stratify=spec.stratify,
-            dtype=self.placement.dtype, prompt=spec.prompt,
+            task=self.task.name,
+            task_version=self.task.version,
+            model=spec.model,
+            model_revision=self.backbones.revision(spec.model),
+            encoder=spec.encoder,
+            encoder_revision=self.backbones.revision(spec.encoder),
+            method=method,
+            method_params=params,
+            n_train=n_train,
+            seed=seed,
+            test_size=len(self.test_indices),
+            stratify=spec.stratify,
+            dtype=self.placement.dtype,
+            prompt=spec.prompt,
         )
 
     def execute(self) -> tuple[list[PlannedRun], list[tuple[PlannedRun, str]]]:
@@ -98,8 +108,12 @@ class Sweep:
 
         plan = self.plan()
         todo = [run for run in plan if not self.store.finished(run.config.key())]
-        log.info("%d runs planned, %d already finished, %d to do", len(plan), len(plan) - len(todo),
-                 len(todo))
+        log.info(
+            "%d runs planned, %d already finished, %d to do",
+            len(plan),
+            len(plan) - len(todo),
+            len(todo),
+        )
         test = self.task.test.subset(self.test_indices)
         failures = []
         bar = tqdm(todo, disable=self.quiet, unit="run", file=sys.stderr)
@@ -107,17 +121,30 @@ class Sweep:
             c = run.config
             label = f"{c.method} n={c.n_train} seed={c.seed}"
             bar.set_description(label)
-            context = RunContext(task=self.task, seed=c.seed, backbones=self.backbones,
-                                 model=c.model, encoder=c.encoder, prompt=c.prompt,
-                                 features=self.features, progress=log.debug)
+            context = RunContext(
+                task=self.task,
+                seed=c.seed,
+                backbones=self.backbones,
+                model=c.model,
+                encoder=c.encoder,
+                prompt=c.prompt,
+                features=self.features,
+                progress=log.debug,
+            )
             try:
                 method = make_method(c.method, **c.method_params)
-                result = runner.execute(method, self.task.train.subset(run.train_indices), test, context)
+                result = runner.execute(
+                    method, self.task.train.subset(run.train_indices), test, context
+                )
             except Exception as error:  # one failed run must not lose the others
                 log.exception("run failed: %s", label)
                 failures.append((run, f"{type(error).__name__}: {error}"))
                 continue
             self.store.record(c.key(), c.to_dict(), result)
-            log.info("finished %s: accuracy %.3f in %.1fs", label, result["accuracy"],
-                     result["train_seconds"] + result["eval_seconds"])
+            log.info(
+                "finished %s: accuracy %.3f in %.1fs",
+                label,
+                result["accuracy"],
+                result["train_seconds"] + result["eval_seconds"],
+            )
         return plan, failures

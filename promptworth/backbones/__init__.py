@@ -98,5 +98,5 @@ class BackboneCache:
         for (loaded_spec, _), backbone in self._loaded.items():
             if loaded_spec == spec:
                 return backbone.revision
-        source, revision = resolve(spec)
+        _source, revision = resolve(spec)
         return revision if revision != "hub" else f"hub-{spec}"

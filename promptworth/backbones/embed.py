@@ -7,8 +7,9 @@ import numpy as np
 POOLINGS = ("mean", "last")
 
 
-def embed(backbone, texts: list[str], pooling: str = "mean", max_tokens: int = 128,
-          batch_size: int = 32) -> np.ndarray:
+def embed(
+    backbone, texts: list[str], pooling: str = "mean", max_tokens: int = 128, batch_size: int = 32
+) -> np.ndarray:
     """Mean of the last layer's token states (or the last token's state), as float32."""
     import torch
 
@@ -22,8 +23,13 @@ def embed(backbone, texts: list[str], pooling: str = "mean", max_tokens: int = 1
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):
             batch = order[start : start + batch_size]
-            enc = tokenizer([texts[i] for i in batch], padding=True, truncation=True,
-                            max_length=max_tokens, return_tensors="pt").to(device)
+            enc = tokenizer(
+                [texts[i] for i in batch],
+                padding=True,
+                truncation=True,
+                max_length=max_tokens,
+                return_tensors="pt",
+            ).to(device)
             states = last_hidden_state(model, backbone.kind, enc)
             mask = enc["attention_mask"].unsqueeze(-1).to(states.dtype)
             if pooling == "mean":

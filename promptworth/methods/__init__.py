@@ -10,14 +10,22 @@ import importlib
 
 # name -> ("module:Class", one-line summary)
 REGISTRY: dict[str, tuple[str, str]] = {
-    "zero-shot": ("promptworth.methods.zero_shot:ZeroShot",
-                  "no training: template + verbaliser on the frozen causal LM"),
-    "head": ("promptworth.methods.head:Head",
-             "linear softmax head on frozen causal-LM features (Setup 1)"),
-    "prompt-ft": ("promptworth.methods.prompt_ft:PromptFT",
-                  "prompt-based fine-tuning of all LM weights (Setup 2)"),
-    "prompt-lora": ("promptworth.methods.prompt_lora:PromptLoRA",
-                    "prompt-based tuning through LoRA adapters (Setup 2, PEFT)"),
+    "zero-shot": (
+        "promptworth.methods.zero_shot:ZeroShot",
+        "no training: template + verbaliser on the frozen causal LM",
+    ),
+    "head": (
+        "promptworth.methods.head:Head",
+        "linear softmax head on frozen causal-LM features (Setup 1)",
+    ),
+    "prompt-ft": (
+        "promptworth.methods.prompt_ft:PromptFT",
+        "prompt-based fine-tuning of all LM weights (Setup 2)",
+    ),
+    "prompt-lora": (
+        "promptworth.methods.prompt_lora:PromptLoRA",
+        "prompt-based tuning through LoRA adapters (Setup 2, PEFT)",
+    ),
 }
 
 

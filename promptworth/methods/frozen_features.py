@@ -23,11 +23,15 @@ class FrozenFeaturesMethod(Method):
     def features(self, texts: list[str]) -> tuple[np.ndarray, float]:
         """Cached vectors for `texts` and what computing them costs without the cache."""
         config = self.config
-        namespace = (f"{self.backbone_.spec}@{self.backbone_.revision}/{self.backbone_.placement.dtype}"
-                     f"/{config.pooling}/{config.max_tokens}")
-        vectors = self.cache_.get(namespace, texts,
-                                  lambda missing: embed(self.backbone_, missing, config.pooling,
-                                                        config.max_tokens))
+        namespace = (
+            f"{self.backbone_.spec}@{self.backbone_.revision}/{self.backbone_.placement.dtype}"
+            f"/{config.pooling}/{config.max_tokens}"
+        )
+        vectors = self.cache_.get(
+            namespace,
+            texts,
+            lambda missing: embed(self.backbone_, missing, config.pooling, config.max_tokens),
+        )
         return vectors, self.cache_.cost(namespace, len(texts))
 
     def fit(self, train: Split, context: RunContext) -> FrozenFeaturesMethod:
@@ -60,7 +64,11 @@ def fitted_arrays(estimator) -> list[np.ndarray]:
     arrays = []
     for step in steps:
         for name, value in vars(step).items():
-            if name.endswith("_") and not name.startswith("_") and isinstance(value, np.ndarray) \
-                    and value.dtype.kind == "f":
+            if (
+                name.endswith("_")
+                and not name.startswith("_")
+                and isinstance(value, np.ndarray)
+                and value.dtype.kind == "f"
+            ):
                 arrays.append(value)
     return arrays

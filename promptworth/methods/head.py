@@ -28,5 +28,6 @@ class Head(FrozenFeaturesMethod):
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        return make_pipeline(StandardScaler(),
-                             LogisticRegression(C=self.config.C, max_iter=2000, random_state=seed))
+        return make_pipeline(
+            StandardScaler(), LogisticRegression(C=self.config.C, max_iter=2000, random_state=seed)
+        )

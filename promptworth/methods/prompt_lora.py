@@ -17,7 +17,9 @@ class PromptLoRA(PromptTrainedMethod):
         r: int = 8
         alpha: int = 16
         dropout: float = 0.05
-        target_modules: str = "default"  # "default" = PEFT's choice for the architecture, or "all-linear"
+        target_modules: str = (
+            "default"  # "default" = PEFT's choice for the architecture, or "all-linear"
+        )
         learning_rate: float = 1e-3
         batch_size: int = 8
         epochs: float = 10.0
@@ -28,7 +30,10 @@ class PromptLoRA(PromptTrainedMethod):
 
         c = self.config
         config = LoraConfig(
-            r=c.r, lora_alpha=c.alpha, lora_dropout=c.dropout, task_type="CAUSAL_LM",
+            r=c.r,
+            lora_alpha=c.alpha,
+            lora_dropout=c.dropout,
+            task_type="CAUSAL_LM",
             target_modules=None if c.target_modules == "default" else c.target_modules,
         )
         # LoRA injects layers into the model it wraps, so wrap a copy; adapters stay fp32.

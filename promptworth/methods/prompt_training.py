@@ -66,8 +66,12 @@ class PromptTrainedMethod(Method):
 
     def schedule(self) -> Schedule:
         c = self.config
-        return Schedule(learning_rate=c.learning_rate, batch_size=c.batch_size, epochs=c.epochs,
-                        max_steps=c.max_steps)
+        return Schedule(
+            learning_rate=c.learning_rate,
+            batch_size=c.batch_size,
+            epochs=c.epochs,
+            max_steps=c.max_steps,
+        )
 
     def trainable_model(self, backbone, context: RunContext):
         """The model to train, built from (never changing) `backbone.model`."""
@@ -90,13 +94,23 @@ class PromptTrainedMethod(Method):
             params,
             lambda batch: label_only_loss(model, backbone.tokenizer, fit_seqs, batch),
             (lambda: dev_loss(model, backbone.tokenizer, dev_seqs)) if len(dev_idx) else None,
-            len(fit_idx), self.schedule(), context.seed, backbone.placement, context.say,
+            len(fit_idx),
+            self.schedule(),
+            context.seed,
+            backbone.placement,
+            context.say,
         )
         model.eval()
         trainable, total = count_params(model)
         self.model_ = model
-        self.cost_ = TrainingCost(trainable, total, stats.examples, stats.tokens, stats.steps,
-                                  tensor_bytes(self.produced_tensors(model)))
+        self.cost_ = TrainingCost(
+            trainable,
+            total,
+            stats.examples,
+            stats.tokens,
+            stats.steps,
+            tensor_bytes(self.produced_tensors(model)),
+        )
         self.train_stats_ = stats
         return self
 

@@ -62,15 +62,23 @@ def autocast_for(placement):
     return torch.autocast(device_type, dtype=getattr(torch, placement.dtype))
 
 
-def train(parameters: list, step_loss: Callable[[np.ndarray], tuple], dev_loss: Callable[[], float] | None,
-          n_fit: int, schedule: Schedule, seed: int, placement,
-          say: Callable[[str], None] = lambda _: None) -> TrainStats:
+def train(
+    parameters: list,
+    step_loss: Callable[[np.ndarray], tuple],
+    dev_loss: Callable[[], float] | None,
+    n_fit: int,
+    schedule: Schedule,
+    seed: int,
+    placement,
+    say: Callable[[str], None] = lambda _: None,
+) -> TrainStats:
     """AdamW over `parameters`; `step_loss(indices)` returns (loss, n_tokens) for a batch."""
     import torch
 
     torch.manual_seed(seed)
-    optimizer = torch.optim.AdamW(parameters, lr=schedule.learning_rate,
-                                  weight_decay=schedule.weight_decay)
+    optimizer = torch.optim.AdamW(
+        parameters, lr=schedule.learning_rate, weight_decay=schedule.weight_decay
+    )
     rng = np.random.default_rng(seed)
     stats, total = TrainStats(), planned_steps(n_fit, schedule)
     best_state, evals_without_gain = None, 0
@@ -85,7 +93,11 @@ def train(parameters: list, step_loss: Callable[[np.ndarray], tuple], dev_loss: 
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        stats.steps, stats.examples, stats.tokens = step, stats.examples + len(batch), stats.tokens + n_tokens
+        stats.steps, stats.examples, stats.tokens = (
+            step,
+            stats.examples + len(batch),
+            stats.tokens + n_tokens,
+        )
         if dev_loss is None or (step % schedule.eval_every and step != total):
             continue
         with autocast_for(placement):

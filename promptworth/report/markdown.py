@@ -7,17 +7,28 @@ from pathlib import Path
 
 def cost_table(frame):
     """Median cost per method over its runs (the trained ones at their largest size)."""
-    columns = ["trainable_params", "train_seconds", "train_tokens", "peak_rss_mb",
-               "eval_ms_per_example", "prompt_tokens_per_example", "artifact_bytes"]
+    columns = [
+        "trainable_params",
+        "train_seconds",
+        "train_tokens",
+        "peak_rss_mb",
+        "eval_ms_per_example",
+        "prompt_tokens_per_example",
+        "artifact_bytes",
+    ]
     largest = frame[frame["n_train"] == frame.groupby("method")["n_train"].transform("max")]
     return largest.groupby("method")[columns].median()
 
 
 def markdown_table(table) -> str:
-    header = "| " + " | ".join([str(table.index.name or "")] + [str(c) for c in table.columns]) + " |"
+    header = (
+        "| " + " | ".join([str(table.index.name or "")] + [str(c) for c in table.columns]) + " |"
+    )
     rule = "|" + "---|" * (len(table.columns) + 1)
-    body = ["| " + " | ".join([str(i)] + [format_cell(v) for v in row]) + " |"
-            for i, row in zip(table.index, table.itertuples(index=False))]
+    body = [
+        "| " + " | ".join([str(i)] + [format_cell(v) for v in row]) + " |"
+        for i, row in zip(table.index, table.itertuples(index=False))
+    ]
     return "\n".join([header, rule, *body])
 
 
@@ -27,18 +38,38 @@ def format_cell(value) -> str:
     return str(value)
 
 
-def write_report(path: Path, frame, summary, files: dict[str, Path], description: list[str],
-                 verdict_lines: list[str]) -> Path:
-    lines = ["# promptworth report", "", *description, "",
-             "## Accuracy (mean ± std over seeds) by number of labelled examples", "",
-             markdown_table(summary), "",
-             f"![learning curves]({files['learning_curves'].name})", ""]
+def write_report(
+    path: Path,
+    frame,
+    summary,
+    files: dict[str, Path],
+    description: list[str],
+    verdict_lines: list[str],
+) -> Path:
+    lines = [
+        "# promptworth report",
+        "",
+        *description,
+        "",
+        "## Accuracy (mean ± std over seeds) by number of labelled examples",
+        "",
+        markdown_table(summary),
+        "",
+        f"![learning curves]({files['learning_curves'].name})",
+        "",
+    ]
     if verdict_lines:
         lines += ["## How many data points is each method worth?", "", *verdict_lines, ""]
-    lines += ["## Cost (median over runs at each method's largest size)", "",
-              markdown_table(cost_table(frame)), "",
-              "Columns are defined in the README (\"Output files\").", "",
-              "## Files", ""]
+    lines += [
+        "## Cost (median over runs at each method's largest size)",
+        "",
+        markdown_table(cost_table(frame)),
+        "",
+        'Columns are defined in the README ("Output files").',
+        "",
+        "## Files",
+        "",
+    ]
     lines += [f"- {name}: `{p}`" for name, p in files.items()]
     path.write_text("\n".join(lines) + "\n")
     return path

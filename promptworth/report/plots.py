@@ -20,8 +20,12 @@ def plot_learning_curves(frame, path: Path, metric: str = "accuracy", title: str
         ax.plot(stats.index, stats["mean"], marker="o", color=color[method], label=method)
         ax.fill_between(stats.index, stats["min"], stats["max"], color=color[method], alpha=0.2)
     for method, group in frame[frame["n_train"] == 0].groupby("method"):
-        ax.axhline(group[metric].mean(), linestyle="--", color=color[method],
-                   label=f"{method} (no training)")
+        ax.axhline(
+            group[metric].mean(),
+            linestyle="--",
+            color=color[method],
+            label=f"{method} (no training)",
+        )
     if len(trained):
         ax.set_xscale("log")
     ax.set_xlabel("labelled training examples (log scale)")

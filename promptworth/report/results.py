@@ -5,10 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 
 COLUMNS = [
-    "task", "model", "method", "n_train", "seed", "accuracy", "macro_f1", "n_test", "unmapped",
-    "trainable_params", "total_params", "train_seconds", "train_examples", "train_tokens",
-    "train_steps", "peak_rss_mb", "peak_gpu_mb", "eval_seconds", "eval_ms_per_example",
-    "eval_examples_per_second", "prompt_tokens_per_example", "artifact_bytes", "device",
+    "task",
+    "model",
+    "method",
+    "n_train",
+    "seed",
+    "accuracy",
+    "macro_f1",
+    "n_test",
+    "unmapped",
+    "trainable_params",
+    "total_params",
+    "train_seconds",
+    "train_examples",
+    "train_tokens",
+    "train_steps",
+    "peak_rss_mb",
+    "peak_gpu_mb",
+    "eval_seconds",
+    "eval_ms_per_example",
+    "eval_examples_per_second",
+    "prompt_tokens_per_example",
+    "artifact_bytes",
+    "device",
     "run_key",
 ]
 

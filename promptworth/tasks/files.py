@@ -89,7 +89,7 @@ def encode_labels(labels: list, label_names: list[str], source: str) -> np.ndarr
 
 def split_off_test(texts: list[str], labels: list, fraction: float = 0.2, seed: int = 0):
     order = np.random.default_rng(seed).permutation(len(texts))
-    n_test = max(1, int(round(fraction * len(texts))))
+    n_test = max(1, round(fraction * len(texts)))
     test_idx, train_idx = order[:n_test], order[n_test:]
     pick = lambda idx, values: [values[i] for i in idx]  # noqa: E731
     return (pick(train_idx, texts), pick(train_idx, labels)), (
