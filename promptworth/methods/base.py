@@ -74,11 +74,14 @@ class TrainingCost:
 
 
 class Method(ABC):
-    """An adaptation method. Subclasses set `name`, `summary`, `Config` and implement fit/predict."""
+    """An adaptation method: set `name`, `summary`, `Config`; implement fit and predict."""
 
     name: ClassVar[str]
     summary: ClassVar[str]
     trains: ClassVar[bool] = True  # False: the method uses no labelled examples (zero-shot)
+    # Parameters that make the method fast on the tiny test backbones; the shared conformance
+    # suite (tests/test_methods_contract.py) runs every registered method with them.
+    test_params: ClassVar[dict[str, Any]] = {}
 
     @dataclass(frozen=True)
     class Config:

@@ -12,6 +12,8 @@ class PromptFT(PromptTrainedMethod):
     name = "prompt-ft"
     summary = "prompt-based fine-tuning of all LM weights; loss on the label tokens only"
 
+    test_params = {"max_steps": 3, "batch_size": 4}
+
     @dataclass(frozen=True)
     class Config:
         learning_rate: float = 3e-5

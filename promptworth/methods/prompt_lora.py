@@ -12,6 +12,8 @@ class PromptLoRA(PromptTrainedMethod):
     name = "prompt-lora"
     summary = "LoRA adapters (PEFT) trained on the prompt-based objective; base weights frozen"
 
+    test_params = {"max_steps": 3, "batch_size": 4}
+
     @dataclass(frozen=True)
     class Config:
         r: int = 8

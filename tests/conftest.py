@@ -1,0 +1,46 @@
+"""Shared fixtures: tiny random-weight backbones saved once per session, and a tiny task."""
+
+from __future__ import annotations
+
+import pytest
+
+from promptworth.testing import save_tiny_causal_lm, save_tiny_encoder, tiny_task
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_dir(tmp_path_factory):
+    return str(save_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm")))
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory):
+    return str(save_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder")))
+
+
+@pytest.fixture
+def task():
+    return tiny_task()
+
+
+@pytest.fixture(scope="session")
+def backbones():
+    """One cache per session, as in a real sweep: each tiny backbone loads once."""
+    from promptworth.backbones import BackboneCache
+    from promptworth.backbones.device import Placement
+
+    return BackboneCache(Placement("cpu", "float32"))
+
+
+@pytest.fixture
+def make_context(task, backbones, tiny_lm_dir, tiny_encoder_dir):
+    """A RunContext on the tiny task and backbones; keyword arguments override fields."""
+    from promptworth.features import FeatureCache
+    from promptworth.methods.base import PromptOptions, RunContext
+
+    def make(**overrides):
+        fields = dict(task=task, seed=0, backbones=backbones, model=tiny_lm_dir,
+                      encoder=tiny_encoder_dir, prompt=PromptOptions(batch_size=8),
+                      features=FeatureCache())
+        return RunContext(**{**fields, **overrides})
+
+    return make

@@ -1,0 +1,53 @@
+"""The shared conformance suite: the same contract checks over every registered method.
+
+Like scikit-learn's estimator checks: the constructor only stores its config; fit returns self;
+predict before fit fails; predictions have the right shape and range; the same config and seed
+give identical predictions; training cost is reported.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from promptworth.methods import REGISTRY, make_method, method_class
+from promptworth.methods.base import NO_LABEL, NotFittedError
+
+
+def tiny(name: str):
+    return make_method(name, **method_class(name).test_params)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_constructor_only_stores_config(name):
+    method = tiny(name)
+    assert not [k for k in vars(method) if k.endswith("_")], "fitted state before fit"
+    assert method.get_params() == make_method(name, **method_class(name).test_params).get_params()
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_unknown_parameter_is_refused(name):
+    with pytest.raises(ValueError, match="no parameter"):
+        make_method(name, no_such_parameter=1)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_predict_before_fit_fails(name):
+    with pytest.raises(NotFittedError):
+        tiny(name).predict(["some text"])
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_fit_predict_shapes_and_determinism(name, task, make_context):
+    train = task.train.subset(range(24))
+    first = tiny(name)
+    assert first.fit(train, make_context()) is first
+    prediction = first.predict(task.test.texts)
+    assert prediction.labels.shape == (len(task.test),)
+    assert set(prediction.labels.tolist()) <= set(range(task.n_labels)) | {NO_LABEL}
+    cost = first.training_cost()
+    assert cost.total_params > 0
+    if first.trains:
+        assert cost.trainable_params > 0 and cost.artifact_bytes > 0 and cost.train_examples > 0
+    again = tiny(name).fit(train, make_context()).predict(task.test.texts)
+    np.testing.assert_array_equal(prediction.labels, again.labels)
