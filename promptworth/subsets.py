@@ -34,7 +34,7 @@ def nested_subsets(
     return {n: order[:n] for n in sizes}
 
 
-def test_subset(n_test: int, size: int | None) -> np.ndarray:
+def fixed_test_indices(n_test: int, size: int | None) -> np.ndarray:
     """A fixed sample of the test set (all of it when size is None or too large), in order."""
     if size is None or size >= n_test:
         return np.arange(n_test)

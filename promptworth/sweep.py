@@ -16,7 +16,7 @@ from promptworth.config import RunConfig
 from promptworth.methods import method_class
 from promptworth.methods.base import PromptOptions, RunContext
 from promptworth.store import RunStore
-from promptworth.subsets import nested_subsets, test_subset
+from promptworth.subsets import nested_subsets, fixed_test_indices
 
 log = logging.getLogger("promptworth")
 
@@ -62,7 +62,7 @@ class Sweep:
         self.placement = choose_placement(spec.dtype)
         self.backbones = BackboneCache(self.placement)
         self.features = FeatureCache(Path(spec.out) / "features")
-        self.test_indices = test_subset(len(self.task.test), spec.test_size)
+        self.test_indices = fixed_test_indices(len(self.task.test), spec.test_size)
         self.store = RunStore(Path(spec.out) / "runs.sqlite")
 
     def plan(self) -> list[PlannedRun]:

@@ -23,6 +23,10 @@ TOPICS = {
 }
 LABELS = ["sports", "business", "science"]
 SPECIAL = ["<pad>", "<s>", "</s>", "<unk>"]
+CHAT_TEMPLATE = (  # ChatML-like: the assistant's answer starts after a newline, with no space
+    "{% for m in messages %}<s>{{ m['role'] }}\n{{ m['content'] }}</s>\n{% endfor %}"
+    "{% if add_generation_prompt %}<s>assistant\n{% endif %}"
+)
 
 
 def tiny_task(n_train: int = 48, n_test: int = 24, seed: int = 0) -> Task:
@@ -35,14 +39,18 @@ def tiny_task(n_train: int = 48, n_test: int = 24, seed: int = 0) -> Task:
         return Split(texts, labels)
 
     return Task(name="tiny", version="tiny-v1", label_names=LABELS,
-                verbalizers=[[name] for name in LABELS],
+                # A second, multi-token word per label exercises multi-token scoring.
+                verbalizers=[[name, f"{name} news"] for name in LABELS],
                 templates=["Text: {text}\nTopic:", "{text} is about"],
                 train=split(n_train), test=split(n_test))
 
 
 def corpus() -> list[str]:
     words = [p for phrases in TOPICS.values() for p in phrases]
-    return words + LABELS + ["Text: Topic: is about on day"] + [str(i) for i in range(40)]
+    # Label words are frequent, so that (like real vocabularies) " sports" and "sports" become
+    # distinct single tokens: the rank-classification tests rely on it.
+    labels = [f"{w} {w}\n{w}:{w}" for w in LABELS for _ in range(200)]
+    return words + labels + ["Text: Topic: is about on day"] + [str(i) for i in range(40)]
 
 
 def tiny_tokenizer(kind: str):
@@ -52,7 +60,7 @@ def tiny_tokenizer(kind: str):
     if kind == "causal-lm":
         tok = Tokenizer(models.BPE(unk_token="<unk>"))
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=SPECIAL,
+        trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=SPECIAL,
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     else:
         tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
@@ -64,8 +72,10 @@ def tiny_tokenizer(kind: str):
         from tokenizers import decoders
 
         tok.decoder = decoders.ByteLevel()
-        return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
-                                       pad_token="<pad>", unk_token="<unk>")
+        wrapped = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
+                                          pad_token="<pad>", unk_token="<unk>")
+        wrapped.chat_template = CHAT_TEMPLATE
+        return wrapped
     from tokenizers import processors
 
     tok.post_processor = processors.TemplateProcessing(
@@ -87,9 +97,6 @@ def save_tiny_causal_lm(directory: Path) -> Path:
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                          tie_word_embeddings=True)
     LlamaForCausalLM(config).save_pretrained(directory)
-    tokenizer.chat_template = (
-        "{% for m in messages %}<s>{{ m['role'] }}\n{{ m['content'] }}</s>\n{% endfor %}"
-        "{% if add_generation_prompt %}<s>assistant\n{% endif %}")
     tokenizer.save_pretrained(directory)
     return directory
 

@@ -22,6 +22,7 @@ class PromptLoRA(PromptTrainedMethod):
         target_modules: str = (
             "default"  # "default" = PEFT's choice for the architecture, or "all-linear"
         )
+        merge: bool = True  # merge adapters into the base weights for prediction
         learning_rate: float = 1e-3
         batch_size: int = 8
         epochs: float = 10.0
@@ -40,3 +41,7 @@ class PromptLoRA(PromptTrainedMethod):
         )
         # LoRA injects layers into the model it wraps, so wrap a copy; adapters stay fp32.
         return get_peft_model(backbone.fresh_model(), config)
+
+    def for_inference(self, model):
+        """Merged adapters cost nothing at inference: W + BA is one matrix again."""
+        return model.merge_and_unload() if self.config.merge else model

@@ -20,7 +20,7 @@ from promptworth.methods.base import (
     tensor_bytes,
 )
 from promptworth.methods.prompting import PromptFormat, predict_with_lm
-from promptworth.methods.training import Schedule, TrainStats, split_dev, train
+from promptworth.methods.training import Schedule, TrainStats, autocast_for, split_dev, train
 from promptworth.tasks.base import Split
 
 IGNORE = -100
@@ -81,6 +81,10 @@ class PromptTrainedMethod(Method):
         """What training produced, for the artifact size: by default the trainable weights."""
         return [p for p in model.parameters() if p.requires_grad]
 
+    def for_inference(self, model):
+        """The trained model as it would be served (LoRA merges its adapters here)."""
+        return model
+
     def fit(self, train_split: Split, context: RunContext) -> PromptTrainedMethod:
         backbone = context.backbones.get(context.model, "causal-lm")
         self.format_ = PromptFormat(context.task, backbone.tokenizer, context.prompt)
@@ -102,7 +106,7 @@ class PromptTrainedMethod(Method):
         )
         model.eval()
         trainable, total = count_params(model)
-        self.model_ = model
+        self.placement_ = backbone.placement
         self.cost_ = TrainingCost(
             trainable,
             total,
@@ -112,11 +116,13 @@ class PromptTrainedMethod(Method):
             tensor_bytes(self.produced_tensors(model)),
         )
         self.train_stats_ = stats
+        self.model_ = self.for_inference(model)
         return self
 
     def predict(self, texts: list[str]) -> Prediction:
         self.check_fitted()
-        return predict_with_lm(self.model_, self.format_, texts)
+        with autocast_for(self.placement_):  # trained weights are fp32; serve at the run's dtype
+            return predict_with_lm(self.model_, self.format_, texts)
 
 
 def dev_loss(model, tokenizer, seqs: Sequences, batch_size: int = 16) -> float:

@@ -1,0 +1,171 @@
+"""The sweep on tiny backbones: outputs, resume after a crash, determinism, failed runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from promptworth import runner
+from promptworth.cli import main
+from promptworth.sweep import Sweep, SweepSpec
+from promptworth.testing import tiny_task
+
+METHODS = ["zero-shot", "head", "prompt-lora"]
+PARAMS = {"prompt-lora": {"max_steps": 2, "batch_size": 4}}
+
+
+@pytest.fixture(scope="module")
+def task_files(tmp_path_factory):
+    task, folder = tiny_task(n_train=40, n_test=16), tmp_path_factory.mktemp("task")
+    for name, split in (("train", task.train), ("test", task.test)):
+        pd.DataFrame({"text": split.texts,
+                      "label": [task.label_names[y] for y in split.labels]}).to_csv(
+            folder / f"{name}.csv", index=False)
+    return str(folder / "train.csv"), str(folder / "test.csv")
+
+
+@pytest.fixture
+def spec(task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path):
+    return SweepSpec(task=task_files[0], test_file=task_files[1], model=tiny_lm_dir,
+                     encoder=tiny_encoder_dir, methods=METHODS, method_params=PARAMS,
+                     sizes=[4, 8], seeds=[0, 1], dtype="float32", out=tmp_path / "out")
+
+
+def predictions(sweep: Sweep) -> dict[str, list[int]]:
+    return {key: result["predictions"] for key, _, result in sweep.store.load()}
+
+
+def test_plan_covers_methods_sizes_seeds(spec):
+    plan = Sweep(spec, quiet=True).plan()
+    # zero-shot trains on nothing: one run; the others: 2 sizes x 2 seeds each.
+    assert len(plan) == 1 + 2 * 4
+    assert len({run.config.key() for run in plan}) == len(plan)
+
+
+class SimulatedKill(BaseException):
+    """Not an Exception: like a kill, the sweep's per-run error handling does not catch it."""
+
+
+def test_resume_after_crash_skips_finished_runs(spec, monkeypatch):
+    calls, killed = [], []
+    real_execute = runner.execute
+
+    def crash_on_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3 and not killed:
+            killed.append(1)
+            raise SimulatedKill
+        return real_execute(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "execute", crash_on_third)
+    with pytest.raises(SimulatedKill):
+        Sweep(spec, quiet=True).execute()
+    assert len(Sweep(spec, quiet=True).store.load()) == 2  # the run in progress is lost, no more
+    calls.clear()
+    plan, failures = Sweep(spec, quiet=True).execute()
+    assert not failures and len(calls) == len(plan) - 2
+    assert len(Sweep(spec, quiet=True).store.load()) == len(plan)
+    calls.clear()
+    Sweep(spec, quiet=True).execute()
+    assert calls == []  # everything finished: nothing runs again
+
+
+def test_same_config_and_seed_give_identical_predictions(spec, tmp_path):
+    first = Sweep(spec, quiet=True)
+    first.execute()
+    spec.out = tmp_path / "again"
+    second = Sweep(spec, quiet=True)
+    second.execute()
+    assert predictions(first) == predictions(second)
+
+
+def test_failed_run_is_reported_and_not_recorded(spec, monkeypatch):
+    real_execute = runner.execute
+
+    def fail_head(method, *args, **kwargs):
+        if method.name == "head":
+            raise RuntimeError("boom")
+        return real_execute(method, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "execute", fail_head)
+    plan, failures = Sweep(spec, quiet=True).execute()
+    assert len(failures) == 4 and all("boom" in error for _, error in failures)
+    keys = {key for key, _, _ in Sweep(spec, quiet=True).store.load()}
+    assert len(keys) == len(plan) - 4
+
+
+def test_cli_run_writes_outputs(task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path, capsys):
+    out = tmp_path / "cli"
+    code = main(["run", "--task", task_files[0], "--test-file", task_files[1],
+                 "--model", tiny_lm_dir, "--encoder", tiny_encoder_dir,
+                 "--methods", ",".join(METHODS), "--param", "prompt-lora.max_steps=2",
+                 "--sizes", "4,8", "--seeds", "2", "--dtype", "float32", "--quiet",
+                 "--out", str(out)])
+    assert code == 0
+    for name in ("results.csv", "learning_curves.png", "report.md", "advantage.json"):
+        assert (out / name).stat().st_size > 0
+    results = pd.read_csv(out / "results.csv")
+    assert len(results) == 9 and set(results["method"]) == set(METHODS)
+    assert results["accuracy"].between(0, 1).all()
+    report = (out / "report.md").read_text()
+    assert "learning_curves.png" in report and "| head |" in report
+    assert "Report:" in capsys.readouterr().out
+
+
+def test_cli_rejects_unknown_method(capsys):
+    assert main(["run", "--methods", "no-such-method"]) == 2
+    assert "known methods" in capsys.readouterr().err
+
+
+def test_kill_during_sweep_then_resume(task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path):
+    """SIGKILL a real sweep process once some runs are stored; the rerun finishes the rest."""
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "promptworth.cli", "run", "--task", task_files[0],
+               "--test-file", task_files[1], "--model", tiny_lm_dir, "--encoder", tiny_encoder_dir,
+               "--methods", "zero-shot,prompt-lora", "--param", "prompt-lora.max_steps=20",
+               "--sizes", "4,8", "--seeds", "2", "--dtype", "float32", "--quiet",
+               "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    database, deadline = out / "runs.sqlite", time.time() + 120
+    while time.time() < deadline and stored(database) < 2 and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = stored(database)
+    assert 1 <= before < 5, "the kill should land mid-sweep"
+    rerun = subprocess.run(command, capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert f"{5 - before} to do" in rerun.stderr
+    assert stored(database) == 5
+    assert len(pd.read_csv(out / "results.csv")) == 5
+
+
+def stored(database: Path) -> int:
+    if not database.exists():
+        return 0
+    try:
+        with sqlite3.connect(database) as db:
+            return db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    except sqlite3.OperationalError:  # the table is not created yet
+        return 0
+
+
+def test_results_are_numbers_not_placeholders(spec):
+    sweep = Sweep(spec, quiet=True)
+    sweep.execute()
+    for _, config, result in sweep.store.load():
+        predicted = np.array(result["predictions"])
+        labels = sweep.task.test.labels[sweep.test_indices]
+        assert result["accuracy"] == pytest.approx(float((predicted == labels).mean()))
+        assert result["n_test"] == len(labels)
