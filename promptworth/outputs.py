@@ -43,19 +43,14 @@ def advantage_outputs(frame, out: Path, files: dict[str, Path]) -> list[str]:
     if pair is not None:
         try:
             headline = verdict(estimate(long, pair[0], pair[1], "accuracy"))
-        except ValueError as error:  # e.g. curves that never overlap: say so instead
-            headline = f"{pair[1]} vs {pair[0]}: {error}"
+            files["advantage_plot"] = plot_advantage(
+                long, pair[0], pair[1], "accuracy", out / "advantage.png"
+            )
+            figure = [f"![advantage]({files['advantage_plot'].name})"]
+        except ValueError as error:  # e.g. a single size, or curves that never overlap
+            headline, figure = f"{pair[1]} vs {pair[0]}: no verdict: {error}", []
         document["headline"] = headline
-        files["advantage_plot"] = plot_advantage(
-            long, pair[0], pair[1], "accuracy", out / "advantage.png"
-        )
-        lines = [
-            f"**{headline}** (accumulated-max, the paper's estimator).",
-            "",
-            *lines,
-            "",
-            f"![advantage]({files['advantage_plot'].name})",
-        ]
+        lines = [f"**{headline}** (accumulated-max, the paper's estimator).", "", *lines, "", *figure]
     files["advantage"] = out / "advantage.json"
     files["advantage"].write_text(json.dumps(document, indent=2, default=str))
     return lines

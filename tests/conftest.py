@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Tests never reach a model hub: every model they load is built here or shipped in a package.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from promptworth.testing import save_tiny_causal_lm, save_tiny_encoder, tiny_task
 

