@@ -45,6 +45,13 @@ def int_list(value: str) -> list[int]:
         ) from None
 
 
+def method_pair(value: str) -> tuple[str, str]:
+    parts = [v.strip() for v in value.split(",")]
+    if len(parts) != 2 or not all(parts):
+        raise argparse.ArgumentTypeError(f"expected BASELINE,METHOD, got {value!r}")
+    return parts[0], parts[1]
+
+
 def parse_param(value: str) -> tuple[str, str, object]:
     """METHOD.KEY=VALUE, VALUE read as JSON when it parses (numbers, booleans), else a string."""
     try:
@@ -118,6 +125,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         help="set a method parameter (repeatable)",
     )
     p.add_argument("--out", type=Path, default=Path("promptworth-out"), help="output directory")
+    p.add_argument("--compare", type=method_pair, metavar="BASELINE,METHOD",
+                   help="the two curves of the verdict figure (default: head vs the best method)")
     p.add_argument("--quiet", action="store_true", help="plain logs, no progress bars")
 
 
@@ -178,7 +187,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"chat={spec.prompt.chat}, predict={spec.prompt.predict}",
     ]
     if rows:
-        print_summary(write_outputs(rows, Path(spec.out), description), Path(spec.out))
+        result = write_outputs(rows, Path(spec.out), description, args.compare)
+        print_summary(result, Path(spec.out))
     for run, error in failures:
         c = run.config
         print(f"FAILED {c.method} n={c.n_train} seed={c.seed}: {error}", file=sys.stderr)
@@ -204,6 +214,27 @@ def cmd_method_params(args: argparse.Namespace) -> int:
     print(f"{cls.name}: {cls.summary}")
     for f in fields(cls.Config):
         print(f"  {f.name} = {f.default!r}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Rewrite the output files from a store, e.g. after an interrupted sweep."""
+    from promptworth.outputs import print_summary, write_outputs
+    from promptworth.store import RunStore
+
+    database = args.out / "runs.sqlite"
+    if not database.exists():
+        raise FileNotFoundError(f"{database}: no store here; give the --out of a run")
+    rows = RunStore(database).load()
+    if not rows:
+        raise ValueError(f"{database} holds no finished run yet")
+    configs = [config for _, config, _ in rows]
+    description = [
+        f"- rebuilt from `{database}`: {len(rows)} finished runs",
+        f"- tasks: {', '.join(sorted({c['task'] for c in configs}))}; "
+        f"models: {', '.join(sorted({c['model'] for c in configs}))}",
+    ]
+    print_summary(write_outputs(rows, args.out, description, args.compare), args.out)
     return 0
 
 
@@ -236,6 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     methods = commands.add_parser("methods", help="list the adaptation methods")
     methods.add_argument("--params", metavar="NAME", help="show one method's parameters")
     methods.set_defaults(handler=lambda a: cmd_method_params(a) if a.params else cmd_methods(a))
+    report = commands.add_parser("report", help="rewrite the report of an output directory")
+    report.add_argument("out", type=Path, help="the --out directory of a run")
+    report.add_argument("--compare", type=method_pair, metavar="BASELINE,METHOD")
+    report.set_defaults(handler=cmd_report)
     tasks = commands.add_parser("tasks", help="list the built-in tasks")
     tasks.set_defaults(handler=cmd_tasks)
     return parser

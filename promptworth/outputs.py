@@ -10,22 +10,32 @@ from promptworth.report.plots import plot_learning_curves
 from promptworth.report.results import results_frame, summary_table, write_csv
 
 
-def write_outputs(rows: list[tuple[str, dict, dict]], out: Path, description: list[str]) -> dict:
-    """Write results.csv, learning_curves.png, advantage.json/png and report.md; return paths."""
+def write_outputs(
+    rows: list[tuple[str, dict, dict]],
+    out: Path,
+    description: list[str],
+    compare: tuple[str, str] | None = None,
+) -> dict:
+    """Write results.csv, learning_curves.png, advantage.json/png and report.md; return paths.
+
+    `compare` = (baseline, method) for the verdict figure; by default the head against the
+    method with the best mean accuracy."""
     out.mkdir(parents=True, exist_ok=True)
     frame = results_frame(rows)
     files = {
         "results": write_csv(frame, out / "results.csv"),
         "learning_curves": plot_learning_curves(frame, out / "learning_curves.png"),
     }
-    verdict_lines = advantage_outputs(frame, out, files)
+    verdict_lines = advantage_outputs(frame, out, files, compare)
     summary = summary_table(frame)
     files["report"] = out / "report.md"
     write_report(files["report"], frame, summary, files, description, verdict_lines)
     return {"files": files, "summary": summary, "frame": frame}
 
 
-def advantage_outputs(frame, out: Path, files: dict[str, Path]) -> list[str]:
+def advantage_outputs(
+    frame, out: Path, files: dict[str, Path], compare: tuple[str, str] | None = None
+) -> list[str]:
     """The pairwise advantage matrix (advantage.json), the verdict figure, and report lines."""
     from promptworth.analysis.advantage import advantage_matrix, estimate, verdict
     from promptworth.analysis.curves import long_from_wide
@@ -33,7 +43,12 @@ def advantage_outputs(frame, out: Path, files: dict[str, Path]) -> list[str]:
 
     long = long_from_wide(frame)
     matrix = advantage_matrix(long, metric="accuracy")
-    pair = headline_pair(frame)
+    pair = compare or headline_pair(frame)
+    if pair is not None and not set(pair) <= set(frame["method"]):
+        raise ValueError(
+            f"--compare {','.join(pair)}: methods in these results are "
+            f"{', '.join(sorted(frame['method'].unique()))}"
+        )
     document = {
         "metric": "accuracy",
         "estimator": "accumulated-max",

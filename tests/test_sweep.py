@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -119,6 +120,15 @@ def test_cli_run_writes_outputs(task_files, tiny_lm_dir, tiny_encoder_dir, tmp_p
     report = (out / "report.md").read_text()
     assert "learning_curves.png" in report and "| head |" in report
     assert "Report:" in capsys.readouterr().out
+    advantage = json.loads((out / "advantage.json").read_text())
+    assert {(p["method"], p["baseline"]) for p in advantage["pairs"]} >= {("head", "zero-shot")}
+    # The report can be rebuilt from the store alone, with another pair in the verdict figure.
+    (out / "report.md").unlink()
+    assert main(["report", str(out), "--compare", "zero-shot,head"]) == 0
+    headline = json.loads((out / "advantage.json").read_text())["headline"]
+    assert headline.startswith("head") and "zero-shot" in headline
+    assert (out / "report.md").exists()
+    assert main(["report", str(out), "--compare", "zero-shot,nope"]) == 2
 
 
 def test_cli_rejects_unknown_method(capsys):
