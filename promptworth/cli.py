@@ -125,8 +125,12 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         help="set a method parameter (repeatable)",
     )
     p.add_argument("--out", type=Path, default=Path("promptworth-out"), help="output directory")
-    p.add_argument("--compare", type=method_pair, metavar="BASELINE,METHOD",
-                   help="the two curves of the verdict figure (default: head vs the best method)")
+    p.add_argument(
+        "--compare",
+        type=method_pair,
+        metavar="BASELINE,METHOD",
+        help="the two curves of the verdict figure (default: head vs the best method)",
+    )
     p.add_argument("--quiet", action="store_true", help="plain logs, no progress bars")
 
 
@@ -179,11 +183,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     plan, failures = sweep.execute()
     rows = sweep.store.load([run.config.key() for run in plan])
     description = [
-        f"- task: `{sweep.task.name}` ({sweep.task.version}); test subset: {len(sweep.test_indices)} rows",
+        f"- task: `{sweep.task.name}` ({sweep.task.version}); "
+        f"test subset: {len(sweep.test_indices)} rows",
         f"- model: `{spec.model}`; encoder: `{spec.encoder}`; device {sweep.placement.device}, "
         f"{sweep.placement.dtype}",
         f"- methods: {', '.join(spec.methods)}; sizes {spec.sizes}; seeds {spec.seeds}",
-        f"- prompt: template {spec.prompt.template} `{sweep.task.templates[spec.prompt.template]!r}`, "
+        f"- prompt: template {spec.prompt.template} "
+        f"`{sweep.task.templates[spec.prompt.template]!r}`, "
         f"chat={spec.prompt.chat}, predict={spec.prompt.predict}",
     ]
     if rows:

@@ -65,7 +65,8 @@ def advantage_outputs(
         except ValueError as error:  # e.g. a single size, or curves that never overlap
             headline, figure = f"{pair[1]} vs {pair[0]}: no verdict: {error}", []
         document["headline"] = headline
-        lines = [f"**{headline}** (accumulated-max, the paper's estimator).", "", *lines, "", *figure]
+        lines = [f"**{headline}** (accumulated-max, the paper's estimator).", "", *lines, ""]
+        lines += figure
     files["advantage"] = out / "advantage.json"
     files["advantage"].write_text(json.dumps(document, indent=2, default=str))
     return lines

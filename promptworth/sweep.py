@@ -9,14 +9,18 @@ from __future__ import annotations
 import logging
 import sys
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+
+import numpy as np
 
 from promptworth.backbones import DEFAULT_CAUSAL_LM, DEFAULT_ENCODER
 from promptworth.config import RunConfig
 from promptworth.methods import method_class
 from promptworth.methods.base import PromptOptions, RunContext
 from promptworth.store import RunStore
-from promptworth.subsets import nested_subsets, fixed_test_indices
+from promptworth.subsets import fixed_test_indices, nested_subsets
+from promptworth.tasks.base import Split
 
 log = logging.getLogger("promptworth")
 
@@ -40,6 +44,25 @@ class SweepSpec:
     test_file: str | None = None
     text_column: str = "text"
     label_column: str = "label"
+
+
+@dataclass(frozen=True)
+class Remainder:
+    """The training pool without a run's labelled rows (RunContext.pool), as a view: rows are
+    copied only when a method takes a subset (distill samples a few hundred), not per run."""
+
+    pool: Split
+    taken: list[int]
+
+    @cached_property
+    def indices(self) -> np.ndarray:
+        return np.setdiff1d(np.arange(len(self.pool)), self.taken)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def subset(self, indices: np.ndarray | list[int]) -> Split:
+        return self.pool.subset(self.indices[np.asarray(indices, dtype=int)])
 
 
 @dataclass
@@ -129,6 +152,7 @@ class Sweep:
                 encoder=c.encoder,
                 prompt=c.prompt,
                 features=self.features,
+                pool=Remainder(self.task.train, run.train_indices),
                 progress=log.debug,
             )
             try:

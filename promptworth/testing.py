@@ -13,13 +13,30 @@ import numpy as np
 from promptworth.tasks.base import Split, Task
 
 TOPICS = {
-    "sports": ["the team won the match", "a late goal decided the game", "the coach praised players",
-               "fans cheered the striker", "the league title race", "a record in the final"],
-    "business": ["shares rose after profits", "the bank cut interest rates", "the company hired staff",
-                 "markets fell on oil prices", "investors bought bonds", "quarterly sales grew"],
-    "science": ["the telescope found a planet", "researchers sequenced the genome",
-                "a new chip runs faster", "the rocket reached orbit", "software fixes a bug",
-                "scientists measured the climate"],
+    "sports": [
+        "the team won the match",
+        "a late goal decided the game",
+        "the coach praised players",
+        "fans cheered the striker",
+        "the league title race",
+        "a record in the final",
+    ],
+    "business": [
+        "shares rose after profits",
+        "the bank cut interest rates",
+        "the company hired staff",
+        "markets fell on oil prices",
+        "investors bought bonds",
+        "quarterly sales grew",
+    ],
+    "science": [
+        "the telescope found a planet",
+        "researchers sequenced the genome",
+        "a new chip runs faster",
+        "the rocket reached orbit",
+        "software fixes a bug",
+        "scientists measured the climate",
+    ],
 }
 LABELS = ["sports", "business", "science"]
 SPECIAL = ["<pad>", "<s>", "</s>", "<unk>"]
@@ -38,11 +55,16 @@ def tiny_task(n_train: int = 48, n_test: int = 24, seed: int = 0) -> Task:
         texts = [f"{rng.choice(TOPICS[LABELS[y]])} on day {rng.integers(1, 30)}" for y in labels]
         return Split(texts, labels)
 
-    return Task(name="tiny", version="tiny-v1", label_names=LABELS,
-                # A second, multi-token word per label exercises multi-token scoring.
-                verbalizers=[[name, f"{name} news"] for name in LABELS],
-                templates=["Text: {text}\nTopic:", "{text} is about"],
-                train=split(n_train), test=split(n_test))
+    return Task(
+        name="tiny",
+        version="tiny-v1",
+        label_names=LABELS,
+        # A second, multi-token word per label exercises multi-token scoring.
+        verbalizers=[[name, f"{name} news"] for name in LABELS],
+        templates=["Text: {text}\nTopic:", "{text} is about"],
+        train=split(n_train),
+        test=split(n_test),
+    )
 
 
 def corpus() -> list[str]:
@@ -60,28 +82,43 @@ def tiny_tokenizer(kind: str):
     if kind == "causal-lm":
         tok = Tokenizer(models.BPE(unk_token="<unk>"))
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=SPECIAL,
-                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        trainer = trainers.BpeTrainer(
+            vocab_size=400,
+            special_tokens=SPECIAL,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        )
     else:
         tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
         tok.pre_tokenizer = pre_tokenizers.Whitespace()
-        trainer = trainers.WordPieceTrainer(vocab_size=200,
-                                            special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"])
+        trainer = trainers.WordPieceTrainer(
+            vocab_size=200, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+        )
     tok.train_from_iterator(corpus(), trainer)
     if kind == "causal-lm":
         from tokenizers import decoders
 
         tok.decoder = decoders.ByteLevel()
-        wrapped = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
-                                          pad_token="<pad>", unk_token="<unk>")
+        wrapped = PreTrainedTokenizerFast(
+            tokenizer_object=tok,
+            bos_token="<s>",
+            eos_token="</s>",
+            pad_token="<pad>",
+            unk_token="<unk>",
+        )
         wrapped.chat_template = CHAT_TEMPLATE
         return wrapped
     from tokenizers import processors
 
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]",
-                                   cls_token="[CLS]", sep_token="[SEP]")
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+    )
 
 
 def save_tiny_causal_lm(directory: Path) -> Path:
@@ -91,11 +128,19 @@ def save_tiny_causal_lm(directory: Path) -> Path:
 
     tokenizer = tiny_tokenizer("causal-lm")
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=256, pad_token_id=tokenizer.pad_token_id,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         tie_word_embeddings=True)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+    )
     LlamaForCausalLM(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
@@ -108,9 +153,15 @@ def save_tiny_encoder(directory: Path) -> Path:
 
     tokenizer = tiny_tokenizer("encoder")
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
-                        num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=128,
-                        pad_token_id=tokenizer.pad_token_id)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=128,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     BertModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory

@@ -30,8 +30,9 @@ def zero_shot(backbone, task, n: int) -> tuple[float, float, list[list[int]], Pr
     fmt = PromptFormat(task, backbone.tokenizer, PromptOptions())
     prompts = [fmt.encode_prompt(fmt.prompt(t)) for t in test.texts]
     start = time.perf_counter()
-    scores = score_candidates(backbone.model, backbone.tokenizer, prompts, fmt.label_candidates(),
-                              16, False)
+    scores = score_candidates(
+        backbone.model, backbone.tokenizer, prompts, fmt.label_candidates(), 16, False
+    )
     seconds = time.perf_counter() - start
     return 1000 * seconds / n, float((scores.argmax(1) == test.labels).mean()), prompts, fmt
 
@@ -46,7 +47,8 @@ def naive_scoring(backbone, prompts: list[list[int]], fmt: PromptFormat) -> floa
                     batch = [p + ids for p in prompts[i : i + 16]]
                     width = max(map(len, batch))
                     x = torch.tensor([[0] * (width - len(b)) + b for b in batch])
-                    mask = (torch.arange(width) >= (width - torch.tensor([len(b) for b in batch]))[:, None]).long()
+                    starts = width - torch.tensor([len(b) for b in batch])
+                    mask = (torch.arange(width) >= starts[:, None]).long()
                     backbone.model(input_ids=x, attention_mask=mask)
     return 1000 * (time.perf_counter() - start) / len(prompts)
 
@@ -91,14 +93,18 @@ def main() -> None:
         lora = train_step(backbone, placement, lora=True, steps=args.steps)
         full = train_step(backbone, placement, lora=False, steps=args.steps)
         rows[dtype] = (per_1000, accuracy, naive, lora, full)
-        print(f"{dtype:9s} zero-shot {per_1000:6.1f} s/1000 examples, accuracy {accuracy:.3f} "
-              f"(n={args.n}); naive per-label scoring {naive:6.1f} s/1000 "
-              f"(KV cache {naive / per_1000:.1f}x faster); LoRA step {lora:.2f} s, "
-              f"full FT step {full:.2f} s (batch 8 x 72 tokens)")
+        print(
+            f"{dtype:9s} zero-shot {per_1000:6.1f} s/1000 examples, accuracy {accuracy:.3f} "
+            f"(n={args.n}); naive per-label scoring {naive:6.1f} s/1000 "
+            f"(KV cache {naive / per_1000:.1f}x faster); LoRA step {lora:.2f} s, "
+            f"full FT step {full:.2f} s (batch 8 x 72 tokens)"
+        )
     fp32, bf16 = rows["float32"], rows["bfloat16"]
-    print(f"bf16 vs fp32: zero-shot {fp32[0] / bf16[0]:.2f}x faster, accuracy "
-          f"{bf16[1] - fp32[1]:+.3f}; LoRA step {fp32[3] / bf16[3]:.2f}x; "
-          f"full FT step {fp32[4] / bf16[4]:.2f}x")
+    print(
+        f"bf16 vs fp32: zero-shot {fp32[0] / bf16[0]:.2f}x faster, accuracy "
+        f"{bf16[1] - fp32[1]:+.3f}; LoRA step {fp32[3] / bf16[3]:.2f}x; "
+        f"full FT step {fp32[4] / bf16[4]:.2f}x"
+    )
 
 
 if __name__ == "__main__":

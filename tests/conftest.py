@@ -43,9 +43,15 @@ def make_context(task, backbones, tiny_lm_dir, tiny_encoder_dir):
     from promptworth.methods.base import PromptOptions, RunContext
 
     def make(**overrides):
-        fields = dict(task=task, seed=0, backbones=backbones, model=tiny_lm_dir,
-                      encoder=tiny_encoder_dir, prompt=PromptOptions(batch_size=8),
-                      features=FeatureCache())
+        fields = dict(
+            task=task,
+            seed=0,
+            backbones=backbones,
+            model=tiny_lm_dir,
+            encoder=tiny_encoder_dir,
+            prompt=PromptOptions(batch_size=8),
+            features=FeatureCache(),
+        )
         return RunContext(**{**fields, **overrides})
 
     return make

@@ -13,9 +13,24 @@ from promptworth.cli import main
 @pytest.mark.e2e
 def test_real_model_and_data(tmp_path, capsys):
     out = tmp_path / "e2e"
-    code = main(["run", "--methods", "zero-shot,head,prompt-lora", "--sizes", "10",
-                 "--seeds", "1", "--test-size", "40", "--param", "prompt-lora.max_steps=3",
-                 "--quiet", "--out", str(out)])
+    code = main(
+        [
+            "run",
+            "--methods",
+            "zero-shot,head,prompt-lora",
+            "--sizes",
+            "10",
+            "--seeds",
+            "1",
+            "--test-size",
+            "40",
+            "--param",
+            "prompt-lora.max_steps=3",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     results = pd.read_csv(out / "results.csv")
     assert sorted(results["method"]) == ["head", "prompt-lora", "zero-shot"]

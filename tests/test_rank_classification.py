@@ -3,6 +3,7 @@ agreement of the KV-cache scorer with plain full-sequence scoring."""
 
 from __future__ import annotations
 
+import itertools
 from types import SimpleNamespace
 
 import numpy as np
@@ -31,8 +32,15 @@ class BigramLM(torch.nn.Module):
         super().__init__()
         self.table = torch.nn.Parameter(table, requires_grad=False)
 
-    def forward(self, input_ids, attention_mask=None, position_ids=None, past_key_values=None,
-                use_cache=False, logits_to_keep=0):
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        position_ids=None,
+        past_key_values=None,
+        use_cache=False,
+        logits_to_keep=0,
+    ):
         logits = self.table[input_ids]
         if logits_to_keep:
             logits = logits[:, -logits_to_keep:]
@@ -55,17 +63,25 @@ def test_known_log_likelihood(tokenizer, task):
     last_prompt_token = fmt.encode_prompt(fmt.prompt("x"))[-1]
     science = candidates[2][0]
     table[last_prompt_token, science[0]] = 5.0  # favour the first token of " science"
-    scores = score_candidates(BigramLM(table), tokenizer, [fmt.encode_prompt(fmt.prompt("x"))],
-                              candidates, batch_size=4, length_norm=False)
+    scores = score_candidates(
+        BigramLM(table),
+        tokenizer,
+        [fmt.encode_prompt(fmt.prompt("x"))],
+        candidates,
+        batch_size=4,
+        length_norm=False,
+    )
     # Expected, by hand: log-softmax of one row per scored token.
     log_probs = torch.log_softmax(table, dim=-1)
     expected = []
     for words in candidates:  # a label scores as its best verbaliser word
-        expected.append(max(
-            log_probs[last_prompt_token, ids[0]].item()
-            + sum(log_probs[a, b].item() for a, b in zip(ids[:-1], ids[1:]))
-            for ids in words
-        ))
+        expected.append(
+            max(
+                log_probs[last_prompt_token, ids[0]].item()
+                + sum(log_probs[a, b].item() for a, b in itertools.pairwise(ids))
+                for ids in words
+            )
+        )
     np.testing.assert_allclose(scores[0], expected, rtol=1e-5)
     assert scores[0].argmax() == 2
 
@@ -110,8 +126,14 @@ def test_scoring_the_wrong_variant_changes_the_answer(tokenizer, task):
     model = BigramLM(table)
     for chat, expected in ((False, 1), (True, 0)):
         fmt = PromptFormat(task, tokenizer, PromptOptions(chat=chat))
-        scores = score_candidates(model, tokenizer, [fmt.encode_prompt(fmt.prompt("x"))],
-                                  fmt.label_candidates(), 4, length_norm=False)
+        scores = score_candidates(
+            model,
+            tokenizer,
+            [fmt.encode_prompt(fmt.prompt("x"))],
+            fmt.label_candidates(),
+            4,
+            length_norm=False,
+        )
         assert scores[0].argmax() == expected
 
 
@@ -138,10 +160,17 @@ def test_kv_cache_scoring_matches_full_sequences(backbones, tiny_lm_dir, task, c
     fmt = PromptFormat(task, backbone.tokenizer, PromptOptions(chat=chat))
     texts = task.test.texts[:6]  # different lengths: exercises left padding in a batch
     prompts = [fmt.encode_prompt(fmt.prompt(t)) for t in texts]
-    cached = score_candidates(backbone.model, backbone.tokenizer, prompts, fmt.label_candidates(),
-                              batch_size=4, length_norm=False)
-    np.testing.assert_allclose(cached, full_sequence_scores(backbone.model, fmt, texts),
-                               rtol=1e-4, atol=1e-4)
+    cached = score_candidates(
+        backbone.model,
+        backbone.tokenizer,
+        prompts,
+        fmt.label_candidates(),
+        batch_size=4,
+        length_norm=False,
+    )
+    np.testing.assert_allclose(
+        cached, full_sequence_scores(backbone.model, fmt, texts), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_map_answer_takes_the_first_verbaliser_word():

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
-from promptworth.subsets import nested_subsets, fixed_test_indices
+from promptworth.subsets import fixed_test_indices, nested_subsets
 
 LABELS = np.repeat(np.arange(4), 250)
 SIZES = [10, 32, 100, 320]
@@ -14,7 +16,7 @@ SIZES = [10, 32, 100, 320]
 @pytest.mark.parametrize("stratify", [False, True])
 def test_subsets_are_nested(stratify):
     subsets = nested_subsets(LABELS, SIZES, seed=3, stratify=stratify)
-    for small, large in zip(SIZES, SIZES[1:]):
+    for small, large in itertools.pairwise(SIZES):
         assert set(subsets[small]) <= set(subsets[large])
     assert all(len(subsets[n]) == len(set(subsets[n])) == n for n in SIZES)
 

@@ -28,17 +28,26 @@ PARAMS = {"prompt-lora": {"max_steps": 2, "batch_size": 4}}
 def task_files(tmp_path_factory):
     task, folder = tiny_task(n_train=40, n_test=16), tmp_path_factory.mktemp("task")
     for name, split in (("train", task.train), ("test", task.test)):
-        pd.DataFrame({"text": split.texts,
-                      "label": [task.label_names[y] for y in split.labels]}).to_csv(
-            folder / f"{name}.csv", index=False)
+        pd.DataFrame(
+            {"text": split.texts, "label": [task.label_names[y] for y in split.labels]}
+        ).to_csv(folder / f"{name}.csv", index=False)
     return str(folder / "train.csv"), str(folder / "test.csv")
 
 
 @pytest.fixture
 def spec(task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path):
-    return SweepSpec(task=task_files[0], test_file=task_files[1], model=tiny_lm_dir,
-                     encoder=tiny_encoder_dir, methods=METHODS, method_params=PARAMS,
-                     sizes=[4, 8], seeds=[0, 1], dtype="float32", out=tmp_path / "out")
+    return SweepSpec(
+        task=task_files[0],
+        test_file=task_files[1],
+        model=tiny_lm_dir,
+        encoder=tiny_encoder_dir,
+        methods=METHODS,
+        method_params=PARAMS,
+        sizes=[4, 8],
+        seeds=[0, 1],
+        dtype="float32",
+        out=tmp_path / "out",
+    )
 
 
 def predictions(sweep: Sweep) -> dict[str, list[int]]:
@@ -106,11 +115,32 @@ def test_failed_run_is_reported_and_not_recorded(spec, monkeypatch):
 
 def test_cli_run_writes_outputs(task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path, capsys):
     out = tmp_path / "cli"
-    code = main(["run", "--task", task_files[0], "--test-file", task_files[1],
-                 "--model", tiny_lm_dir, "--encoder", tiny_encoder_dir,
-                 "--methods", ",".join(METHODS), "--param", "prompt-lora.max_steps=2",
-                 "--sizes", "4,8", "--seeds", "2", "--dtype", "float32", "--quiet",
-                 "--out", str(out)])
+    code = main(
+        [
+            "run",
+            "--task",
+            task_files[0],
+            "--test-file",
+            task_files[1],
+            "--model",
+            tiny_lm_dir,
+            "--encoder",
+            tiny_encoder_dir,
+            "--methods",
+            ",".join(METHODS),
+            "--param",
+            "prompt-lora.max_steps=2",
+            "--sizes",
+            "4,8",
+            "--seeds",
+            "2",
+            "--dtype",
+            "float32",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     for name in ("results.csv", "learning_curves.png", "report.md", "advantage.json"):
         assert (out / name).stat().st_size > 0
@@ -139,13 +169,39 @@ def test_cli_rejects_unknown_method(capsys):
 def test_kill_during_sweep_then_resume(task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path):
     """SIGKILL a real sweep process once some runs are stored; the rerun finishes the rest."""
     out = tmp_path / "killed"
-    command = [sys.executable, "-m", "promptworth.cli", "run", "--task", task_files[0],
-               "--test-file", task_files[1], "--model", tiny_lm_dir, "--encoder", tiny_encoder_dir,
-               "--methods", "zero-shot,prompt-lora", "--param", "prompt-lora.max_steps=20",
-               "--sizes", "4,8", "--seeds", "2", "--dtype", "float32", "--quiet",
-               "--out", str(out)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    command = [
+        sys.executable,
+        "-m",
+        "promptworth.cli",
+        "run",
+        "--task",
+        task_files[0],
+        "--test-file",
+        task_files[1],
+        "--model",
+        tiny_lm_dir,
+        "--encoder",
+        tiny_encoder_dir,
+        "--methods",
+        "zero-shot,prompt-lora",
+        "--param",
+        "prompt-lora.max_steps=20",
+        "--sizes",
+        "4,8",
+        "--seeds",
+        "2",
+        "--dtype",
+        "float32",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
     database, deadline = out / "runs.sqlite", time.time() + 120
     while time.time() < deadline and stored(database) < 2 and process.poll() is None:
         time.sleep(0.05)
@@ -153,8 +209,12 @@ def test_kill_during_sweep_then_resume(task_files, tiny_lm_dir, tiny_encoder_dir
     process.wait()
     before = stored(database)
     assert 1 <= before < 5, "the kill should land mid-sweep"
-    rerun = subprocess.run(command, capture_output=True, text=True,
-                           env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    rerun = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert f"{5 - before} to do" in rerun.stderr
     assert stored(database) == 5
@@ -174,7 +234,7 @@ def stored(database: Path) -> int:
 def test_results_are_numbers_not_placeholders(spec):
     sweep = Sweep(spec, quiet=True)
     sweep.execute()
-    for _, config, result in sweep.store.load():
+    for _, _config, result in sweep.store.load():
         predicted = np.array(result["predictions"])
         labels = sweep.task.test.labels[sweep.test_indices]
         assert result["accuracy"] == pytest.approx(float((predicted == labels).mean()))

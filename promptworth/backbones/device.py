@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -16,7 +17,7 @@ class Placement:
 def cpu_supports_fast_bf16() -> bool:
     """bf16 matmuls are fast on CPUs with AMX or AVX512-BF16 and slow elsewhere."""
     try:
-        flags = open("/proc/cpuinfo").read()
+        flags = Path("/proc/cpuinfo").read_text()
     except OSError:
         return False
     return "amx_bf16" in flags or "avx512_bf16" in flags

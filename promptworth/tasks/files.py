@@ -155,7 +155,7 @@ def load_hf_dataset(
     label_column: str = "label",
     templates: list[str] | None = None,
 ) -> Task:
-    """A task from a `datasets` name (needs the hub or a local cache); uses its train/test splits."""
+    """A task from a `datasets` name (hub or local cache), with its own train/test splits."""
     try:
         import datasets
     except ImportError as error:
