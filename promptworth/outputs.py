@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from promptworth.report.details import detail_lines
 from promptworth.report.markdown import write_report
 from promptworth.report.plots import plot_learning_curves
 from promptworth.report.results import results_frame, summary_table, write_csv
@@ -26,7 +27,7 @@ def write_outputs(
         "results": write_csv(frame, out / "results.csv"),
         "learning_curves": plot_learning_curves(frame, out / "learning_curves.png"),
     }
-    verdict_lines = advantage_outputs(frame, out, files, compare)
+    verdict_lines = advantage_outputs(frame, out, files, compare) + detail_lines(rows)
     summary = summary_table(frame)
     files["report"] = out / "report.md"
     write_report(files["report"], frame, summary, files, description, verdict_lines)

@@ -60,5 +60,20 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
         "device": context.backbones.placement.device,
         "host": platform.node(),
         "predictions": prediction.labels.tolist(),
-        "extra": prediction.extra,
+        "extra": score_diagnostics(prediction.extra, test.labels),
     }
+
+
+def score_diagnostics(extra: dict, labels: np.ndarray) -> dict:
+    """Score the diagnostic predictions a method reports (a teacher's, each template's).
+
+    Methods never see test labels; they put predictions under keys ending in `_predictions`
+    (also inside lists of dicts) and the runner adds the matching `_accuracy`."""
+    scored = dict(extra)
+    for key, value in extra.items():
+        if key.endswith("_predictions") and len(value) == len(labels):
+            accuracy = float((np.asarray(value) == labels).mean())
+            scored[key.removesuffix("_predictions") + "_accuracy"] = accuracy
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            scored[key] = [score_diagnostics(v, labels) for v in value]
+    return scored

@@ -1,0 +1,73 @@
+"""Report sections for what some methods measure beyond their own accuracy.
+
+- prompt-search: the spread of test accuracy across candidate templates at each size, beside the
+  spread across seeds (Le Scao & Rush found template choice within seed variance);
+- distill: the student's accuracy beside its teacher's, and the inference speed-up.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def detail_lines(rows: list[tuple[str, dict, dict]]) -> list[str]:
+    lines = template_spread_lines(rows) + distill_lines(rows)
+    return ["## Method details", "", *lines] if lines else []
+
+
+def by_method(rows, method: str) -> list[tuple[dict, dict]]:
+    return [(c, r) for _, c, r in rows if c["method"] == method and r.get("extra")]
+
+
+def template_spread_lines(rows) -> list[str]:
+    runs = by_method(rows, "prompt-search")
+    sizes: dict[int, list[tuple[float, list[float]]]] = {}
+    for config, result in runs:
+        accuracies = [
+            c["test_accuracy"]
+            for c in result["extra"].get("candidates", [])
+            if c.get("test_accuracy") is not None
+        ]
+        if accuracies:
+            sizes.setdefault(config["n_train"], []).append((result["accuracy"], accuracies))
+    if not sizes:
+        return []
+    lines = [
+        "### prompt-search: does the template matter more than the seed?",
+        "",
+        "| n_train | chosen template (mean test acc.) | std across seeds | "
+        "templates: min–max test acc. | std across templates |",
+        "|---|---|---|---|---|",
+    ]
+    for n_train in sorted(sizes):
+        chosen = np.array([a for a, _ in sizes[n_train]])
+        per_template = [np.array(t) for _, t in sizes[n_train]]
+        seed_std = f"{chosen.std(ddof=1):.3f}" if len(chosen) > 1 else "n/a (1 seed)"
+        lines.append(
+            f"| {n_train} | {chosen.mean():.3f} | {seed_std} | "
+            f"{min(t.min() for t in per_template):.3f}–{max(t.max() for t in per_template):.3f} | "
+            f"{np.mean([t.std(ddof=1) for t in per_template if len(t) > 1]):.3f} |"
+        )
+    return [*lines, ""]
+
+
+def distill_lines(rows) -> list[str]:
+    runs = by_method(rows, "distill")
+    if not runs:
+        return []
+    lines = [
+        "### distill: student against teacher",
+        "",
+        "| n_train | seed | teacher | student acc. | teacher acc. | speed-up at inference |",
+        "|---|---|---|---|---|---|",
+    ]
+    for config, result in sorted(runs, key=lambda cr: (cr[0]["n_train"], cr[0]["seed"])):
+        extra = result["extra"]
+        teacher_accuracy = extra.get("teacher_accuracy")
+        lines.append(
+            f"| {config['n_train']} | {config['seed']} | {extra.get('teacher', '?')} | "
+            f"{result['accuracy']:.3f} | "
+            f"{'n/a' if teacher_accuracy is None else f'{teacher_accuracy:.3f}'} | "
+            f"{extra.get('speedup', 'n/a')}× |"
+        )
+    return [*lines, ""]
