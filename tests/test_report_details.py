@@ -1,4 +1,4 @@
-"""Diagnostic predictions are scored by the runner; the report shows template and teacher spreads."""
+"""The runner scores diagnostic predictions; the report shows template and teacher spreads."""
 
 from __future__ import annotations
 
