@@ -83,6 +83,10 @@ class Sweep:
             method_class(name)  # unknown names fail before anything is loaded
         self.task = load_task(spec.task, spec.test_file, spec.text_column, spec.label_column)
         self.placement = choose_placement(spec.dtype)
+        for name in spec.methods:  # refuse before any model loads, never substitute a method
+            reason = method_class(name).unavailable(self.placement.device)
+            if reason:
+                raise ValueError(f"method {name!r} cannot run here: {reason}")
         self.backbones = BackboneCache(self.placement)
         self.features = FeatureCache(Path(spec.out) / "features")
         self.test_indices = fixed_test_indices(len(self.task.test), spec.test_size)

@@ -39,6 +39,9 @@ def test_predict_before_fit_fails(name):
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_fit_predict_shapes_and_determinism(name, task, make_context):
+    reason = method_class(name).unavailable("cpu")
+    if reason:  # e.g. qlora: its refusal is tested in its own test file
+        pytest.skip(reason)
     train = task.train.subset(range(24))
     first = tiny(name)
     assert first.fit(train, make_context()) is first
@@ -48,6 +51,8 @@ def test_fit_predict_shapes_and_determinism(name, task, make_context):
     cost = first.training_cost()
     assert cost.total_params > 0
     if first.trains:
-        assert cost.trainable_params > 0 and cost.artifact_bytes > 0 and cost.train_examples > 0
+        assert cost.train_examples > 0
+    if first.trains and first.updates_weights:
+        assert cost.trainable_params > 0 and cost.artifact_bytes > 0
     again = tiny(name).fit(train, make_context()).predict(task.test.texts)
     np.testing.assert_array_equal(prediction.labels, again.labels)

@@ -239,3 +239,13 @@ def test_results_are_numbers_not_placeholders(spec):
         labels = sweep.task.test.labels[sweep.test_indices]
         assert result["accuracy"] == pytest.approx(float((predicted == labels).mean()))
         assert result["n_test"] == len(labels)
+
+
+def test_method_that_cannot_run_here_is_refused_before_loading(capsys):
+    """qlora needs CUDA for 4-bit weights: on a CPU the sweep refuses instead of running LoRA."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine can run qlora")
+    assert main(["run", "--methods", "zero-shot,qlora", "--sizes", "10", "--seeds", "1"]) == 2
+    assert "qlora' cannot run here" in capsys.readouterr().err

@@ -26,6 +26,54 @@ REGISTRY: dict[str, tuple[str, str]] = {
         "promptworth.methods.prompt_lora:PromptLoRA",
         "prompt-based tuning through LoRA adapters (Setup 2, PEFT)",
     ),
+    "prompt-tuning": (
+        "promptworth.methods.prompt_tuning:PromptTuning",
+        "soft prompt (PEFT prompt tuning) initialised from the template's words",
+    ),
+    "prefix-tuning": (
+        "promptworth.methods.prefix_tuning:PrefixTuning",
+        "trained key/value prefixes in every attention layer (PEFT)",
+    ),
+    "p-tuning": (
+        "promptworth.methods.p_tuning:PTuning",
+        "virtual tokens from a trained prompt encoder (PEFT p-tuning)",
+    ),
+    "ia3": (
+        "promptworth.methods.ia3:IA3",
+        "(IA)3 rescaling vectors, prompt-based objective (PEFT)",
+    ),
+    "qlora": (
+        "promptworth.methods.qlora:QLoRA",
+        "LoRA over 4-bit NF4 base weights (bitsandbytes; CUDA only)",
+    ),
+    "dpo": (
+        "promptworth.methods.dpo:DPO",
+        "prompt-lora SFT, then DPO (TRL) on gold-vs-wrong label preferences",
+    ),
+    "few-shot": (
+        "promptworth.methods.few_shot:FewShot",
+        "in-context learning: k demonstrations (random or kNN) before the prompt; no training",
+    ),
+    "prompt-search": (
+        "promptworth.methods.prompt_search:PromptSearch",
+        "pick the best of task, PET-style and LM-paraphrased templates on a dev split; zero-shot",
+    ),
+    "features-lr": (
+        "promptworth.methods.features_lr:FeaturesLR",
+        "scikit-learn classifier (logistic regression) on frozen encoder sentence vectors",
+    ),
+    "encoder-head": (
+        "promptworth.methods.encoder_head:EncoderHead",
+        "encoder + classification head, only the output layer trains",
+    ),
+    "encoder-ft": (
+        "promptworth.methods.encoder_ft:EncoderFT",
+        "encoder + classification head, all layers fine-tuned",
+    ),
+    "distill": (
+        "promptworth.methods.distill:Distill",
+        "a small encoder student learns a sweep method's soft labels on unlabelled texts",
+    ),
 }
 
 

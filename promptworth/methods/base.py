@@ -58,6 +58,13 @@ class Prediction:
     n_unmapped: int = 0  # generate mode: answers that map to no label
     prompt_tokens: int = 0  # tokens fed to the model per predicted example, summed
     cached_seconds: float = 0.0  # what work taken from a cache originally cost (see FeatureCache)
+    extra: dict = field(default_factory=dict)  # method-specific measurements, JSON-serialisable
+    # [n, n_labels] label scores whose softmax is the method's label distribution (log-probs or
+    # logits; -inf for a label it cannot give); None where it has none (generation)
+    scores: np.ndarray | None = None
+    # predict time spent on measurements in `extra` rather than on the method's own labels
+    # (distill's teacher on the test texts); the runner leaves it out of the eval cost
+    diagnostic_seconds: float = 0.0
 
 
 @dataclass
@@ -79,6 +86,8 @@ class Method(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
     trains: ClassVar[bool] = True  # False: the method uses no labelled examples (zero-shot)
+    # False: labelled examples are used without changing any weight (in-context, prompt search)
+    updates_weights: ClassVar[bool] = True
     # Parameters that make the method fast on the tiny test backbones; the shared conformance
     # suite (tests/test_methods_contract.py) runs every registered method with them.
     test_params: ClassVar[dict[str, Any]] = {}
@@ -96,6 +105,11 @@ class Method(ABC):
                 f"its parameters are: {', '.join(sorted(known)) or '(none)'}"
             )
         self.config = self.Config(**params)
+
+    @classmethod
+    def unavailable(cls, device: str) -> str | None:
+        """Why this method cannot run on `device` (e.g. 4-bit weights need CUDA), else None."""
+        return None
 
     def get_params(self) -> dict[str, Any]:
         return asdict(self.config)

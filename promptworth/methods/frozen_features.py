@@ -55,7 +55,26 @@ class FrozenFeaturesMethod(Method):
     def predict(self, texts: list[str]) -> Prediction:
         self.check_fitted()
         x, feature_seconds = self.features(texts)
-        return Prediction(self.classifier_.predict(x).astype(int), cached_seconds=feature_seconds)
+        return Prediction(
+            self.classifier_.predict(x).astype(int),
+            cached_seconds=feature_seconds,
+            scores=label_scores(self.classifier_, x, self.n_labels_),
+        )
+
+
+def label_scores(classifier, x: np.ndarray, n_labels: int) -> np.ndarray:
+    """[n, n_labels] scores whose softmax is the classifier's label distribution: log-probs, or
+    decision values for margin classifiers; -inf for labels absent from the training subset."""
+    if hasattr(classifier, "predict_proba"):
+        with np.errstate(divide="ignore"):
+            raw = np.log(classifier.predict_proba(x))
+    else:
+        raw = classifier.decision_function(x)
+        if raw.ndim == 1:  # two classes: one margin, positive for the second
+            raw = np.stack([np.zeros_like(raw), raw], axis=1)
+    scores = np.full((len(x), n_labels), -np.inf)
+    scores[:, classifier.classes_] = raw
+    return scores
 
 
 def fitted_arrays(estimator) -> list[np.ndarray]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from promptworth.methods.base import RunContext
 from promptworth.methods.prompt_training import PromptTrainedMethod
@@ -12,7 +13,7 @@ class PromptFT(PromptTrainedMethod):
     name = "prompt-ft"
     summary = "prompt-based fine-tuning of all LM weights; loss on the label tokens only"
 
-    test_params = {"max_steps": 3, "batch_size": 4}
+    test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}
 
     @dataclass(frozen=True)
     class Config:

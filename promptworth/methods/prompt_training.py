@@ -8,6 +8,7 @@ trainable (all weights, a LoRA adapter, a soft prompt, ...) by overriding `train
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -63,6 +64,10 @@ def label_only_loss(model, tokenizer, seqs: Sequences, batch: np.ndarray):
 
 class PromptTrainedMethod(Method):
     """Base of every method trained on the prompt-based objective."""
+
+    # True where the adapter prepends virtual tokens on every forward call (prompt tuning,
+    # prefix tuning, p-tuning): predict then scores without a KV cache, generates unpadded.
+    virtual_tokens: ClassVar[bool] = False
 
     def schedule(self) -> Schedule:
         c = self.config
@@ -122,7 +127,7 @@ class PromptTrainedMethod(Method):
     def predict(self, texts: list[str]) -> Prediction:
         self.check_fitted()
         with autocast_for(self.placement_):  # trained weights are fp32; serve at the run's dtype
-            return predict_with_lm(self.model_, self.format_, texts)
+            return predict_with_lm(self.model_, self.format_, texts, self.virtual_tokens)
 
 
 def dev_loss(model, tokenizer, seqs: Sequences, batch_size: int = 16) -> float:

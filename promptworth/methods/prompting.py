@@ -84,6 +84,26 @@ def left_padded(tokenizer, sequences: list[list[int]], device):
     return ids.to(device), mask.to(device)
 
 
+def right_padded(tokenizer, sequences: list[list[int]], device):
+    import torch
+
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        ids[row, : len(seq)] = torch.tensor(seq)
+        mask[row, : len(seq)] = 1
+    return ids.to(device), mask.to(device)
+
+
+def same_length_batches(lengths: list[int], batch_size: int) -> list[np.ndarray]:
+    """Indices grouped by equal length: batches that need no padding at all."""
+    order = np.argsort(lengths, kind="stable")
+    ordered = np.asarray(lengths)[order]
+    groups = np.split(order, np.flatnonzero(np.diff(ordered)) + 1)
+    return [g[i : i + batch_size] for g in groups for i in range(0, len(g), batch_size)]
+
+
 def length_batches(lengths: list[int], batch_size: int) -> list[np.ndarray]:
     """Indices grouped by similar length, so little compute is spent on padding."""
     order = np.argsort(lengths, kind="stable")
@@ -156,16 +176,70 @@ def continuation_logprob(model, cache, first_logprobs, mask, positions, word_ids
     return total + logprobs[:, torch.arange(steps, device=device), targets].sum(-1)
 
 
+def score_full_sequences(
+    model,
+    tokenizer,
+    prompt_ids: list[list[int]],
+    candidates: list[list[list[int]]],
+    batch_size: int,
+    length_norm: bool,
+) -> np.ndarray:
+    """`score_candidates` without a KV cache, for models that add virtual tokens on every call.
+
+    PEFT's prompt tuning, p-tuning and prefix tuning rebuild their virtual tokens in each
+    forward call, so a cached continuation sees them twice or loses the prompt; and with left
+    padding the pads sit between the virtual tokens and the text, which shifts positions. Here
+    prompt + all but the last token of a candidate runs in full, right-padded as in training;
+    candidates sharing those inputs (every one-token word) share the run.
+    """
+    import torch
+
+    scores = np.full((len(prompt_ids), len(candidates)), -np.inf)
+    device = next(model.parameters()).device
+    by_context: dict[tuple[int, ...], list[tuple[int, list[int]]]] = {}
+    for label, words in enumerate(candidates):
+        for word_ids in words:
+            by_context.setdefault(tuple(word_ids[:-1]), []).append((label, word_ids))
+    with torch.inference_mode():
+        for batch in length_batches([len(p) for p in prompt_ids], batch_size):
+            starts = torch.tensor([len(prompt_ids[i]) for i in batch], device=device)
+            rows = torch.arange(len(batch), device=device)[:, None]
+            for context, words in by_context.items():
+                sequences = [prompt_ids[i] + list(context) for i in batch]
+                ids, mask = right_padded(tokenizer, sequences, device)
+                keep = ids.shape[1] - int(starts.min()) + 1  # from the first scored position on
+                logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
+                # kept-logit index of the position that predicts answer token k in each row
+                at = starts[:, None] - 1 + torch.arange(len(context) + 1, device=device)
+                logprobs = torch.log_softmax(logits[rows, at - (ids.shape[1] - keep)].float(), -1)
+                for label, word_ids in words:
+                    steps = torch.arange(len(word_ids), device=device)
+                    value = logprobs[:, steps, torch.tensor(word_ids, device=device)].sum(-1)
+                    value = value / len(word_ids) if length_norm else value
+                    scores[batch, label] = np.maximum(scores[batch, label], value.cpu().numpy())
+    return scores
+
+
 def generate_answers(
-    model, tokenizer, prompt_ids: list[list[int]], batch_size: int, max_new_tokens: int = 5
+    model,
+    tokenizer,
+    prompt_ids: list[list[int]],
+    batch_size: int,
+    max_new_tokens: int = 5,
+    padding: bool = True,
 ) -> list[str]:
-    """Greedy continuations (the reference experiment's evaluation)."""
+    """Greedy continuations (the reference experiment's evaluation).
+
+    `padding=False` batches only prompts of equal length, for models whose virtual tokens
+    would be separated from the text by left padding.
+    """
     import torch
 
     answers: list[str] = [""] * len(prompt_ids)
     device = next(model.parameters()).device
+    batches = length_batches if padding else same_length_batches
     with torch.inference_mode():
-        for batch in length_batches([len(p) for p in prompt_ids], batch_size):
+        for batch in batches([len(p) for p in prompt_ids], batch_size):
             ids, mask = left_padded(tokenizer, [prompt_ids[i] for i in batch], device)
             out = model.generate(
                 input_ids=ids,
@@ -193,20 +267,27 @@ def map_answer(answer: str, verbalizers: list[list[str]]) -> int:
     return best_label
 
 
-def predict_with_lm(model, fmt: PromptFormat, texts: list[str]):
-    """Labels from a causal LM by rank classification or by generation, per `fmt.options`."""
+def predict_with_lm(model, fmt: PromptFormat, texts: list[str], virtual_tokens: bool = False):
+    """Labels from a causal LM by rank classification or by generation, per `fmt.options`.
+
+    `virtual_tokens`: the model prepends trained virtual tokens on every call (PEFT prompt
+    learning), so scoring runs without a KV cache and generation without padding.
+    """
     from promptworth.methods.base import Prediction
 
     options = fmt.options
     prompt_ids = [fmt.encode_prompt(fmt.prompt(text)) for text in texts]
     n_prompt_tokens = sum(len(ids) for ids in prompt_ids)
     if options.predict == "generate":
-        answers = generate_answers(model, fmt.tokenizer, prompt_ids, options.batch_size)
+        answers = generate_answers(
+            model, fmt.tokenizer, prompt_ids, options.batch_size, padding=not virtual_tokens
+        )
         labels = np.array([map_answer(a, fmt.task.verbalizers) for a in answers], dtype=int)
         return Prediction(labels, int((labels == NO_LABEL).sum()), n_prompt_tokens)
     if options.predict != "rank":
         raise ValueError(f"unknown prediction mode {options.predict!r}; use rank or generate")
-    scores = score_candidates(
+    scorer = score_full_sequences if virtual_tokens else score_candidates
+    scores = scorer(
         model,
         fmt.tokenizer,
         prompt_ids,
@@ -214,4 +295,4 @@ def predict_with_lm(model, fmt: PromptFormat, texts: list[str]):
         options.batch_size,
         options.length_norm,
     )
-    return Prediction(scores.argmax(axis=1), 0, n_prompt_tokens)
+    return Prediction(scores.argmax(axis=1), 0, n_prompt_tokens, scores=scores)

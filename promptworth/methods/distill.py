@@ -1,0 +1,166 @@
+"""distill: knowledge distillation from a method of the sweep into a small encoder.
+
+The teacher (a registered method, prompt-lora by default) is trained on the run's labelled
+subset, then gives soft labels - the softmax of its label scores at temperature T - to
+`n_unlabeled` texts sampled from the rest of the training pool (RunContext.pool). The student
+(encoder-ft on the sweep's encoder, MiniLM by default) learns those soft labels (T^2-scaled
+soft cross-entropy, Hinton et al. 2015) together with the gold labels of the labelled subset.
+
+The run's predictions are the student's. `Prediction.extra` keeps the teacher's predictions on
+the same test texts (its accuracy is computed from them by the report) and both models'
+eval seconds per example on those texts, so the inference speed-up is measured, not assumed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+import numpy as np
+
+from promptworth.methods import REGISTRY, make_method, method_class
+from promptworth.methods.base import Method, Prediction, RunContext, TrainingCost
+from promptworth.methods.encoder_classifier import EncoderClassifier, Targets
+from promptworth.methods.training import split_dev
+from promptworth.tasks.base import Split
+
+
+def soft_labels(scores: np.ndarray, temperature: float) -> np.ndarray:
+    """Row-wise softmax of scores / T; labels scored -inf get probability 0."""
+    z = scores / temperature
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+class Distill(Method):
+    name = "distill"
+    summary = "an encoder student learns a trained teacher's soft labels on unlabelled texts"
+    test_params: ClassVar[dict[str, Any]] = {
+        "teacher": "head",
+        "n_unlabeled": 0,  # the contract suite's context has no pool; tests/test_distill.py does
+        "student_params": {"max_steps": 3, "batch_size": 4},
+    }
+
+    @dataclass(frozen=True)
+    class Config:
+        teacher: str = "prompt-lora"  # a registered method, trained on the labelled subset
+        teacher_params: dict = field(default_factory=dict)
+        teacher_model: str = ""  # the teacher's causal LM ("" = the sweep's --model)
+        student: str = "encoder-ft"  # encoder-ft (all layers) or encoder-head (output layer)
+        student_params: dict = field(default_factory=dict)
+        n_unlabeled: int = 500  # texts the teacher labels, sampled from the unlabelled pool
+        temperature: float = 2.0
+
+    def __init__(self, **params: Any):
+        super().__init__(**params)
+        c = self.config
+        if c.teacher == self.name or c.teacher not in REGISTRY:
+            known = ", ".join(name for name in REGISTRY if name != self.name)
+            raise ValueError(f"unknown teacher {c.teacher!r}; choose one of {known}")
+        if c.student not in REGISTRY or not issubclass(method_class(c.student), EncoderClassifier):
+            students = [n for n in REGISTRY if issubclass(method_class(n), EncoderClassifier)]
+            raise ValueError(f"unknown student {c.student!r}; choose one of {', '.join(students)}")
+        if c.temperature <= 0 or c.n_unlabeled < 0:
+            raise ValueError("temperature must be > 0 and n_unlabeled >= 0")
+        make_method(c.teacher, **c.teacher_params)  # their parameters fail here, not mid-sweep
+        make_method(c.student, **c.student_params)
+
+    def fit(self, train: Split, context: RunContext) -> Distill:
+        c = self.config
+        unlabeled = self.sample_pool(context)
+        start = time.perf_counter()
+        teacher = make_method(c.teacher, **c.teacher_params)
+        teacher.fit(train, replace(context, model=c.teacher_model or context.model))
+        teacher_cost = teacher.training_cost()
+        labelled_at = time.perf_counter()
+        targets = self.teacher_targets(teacher, unlabeled, context.task.n_labels)
+        label_seconds = time.perf_counter() - labelled_at + targets.cached_seconds
+        student = make_method(c.student, **c.student_params)
+        fit_idx, dev_idx = split_dev(len(train), student.schedule(), context.seed)
+        gold = Targets.gold(train.subset(fit_idx), context.task.n_labels)
+        student.fit_targets(gold + targets.soft, train.subset(dev_idx), context)
+        student_cost = student.training_cost()
+        self.teacher_, self.student_ = teacher, student
+        self.fit_extra_ = {
+            "teacher": c.teacher,
+            "n_unlabeled": len(unlabeled),
+            "teacher_train_seconds": round(labelled_at - start + teacher_cost.cached_seconds, 3),
+            "teacher_label_seconds": round(label_seconds, 3),
+            "teacher_mean_confidence": targets.mean_confidence,
+        }
+        self.cost_ = TrainingCost(
+            trainable_params=student_cost.trainable_params,
+            total_params=student_cost.total_params,
+            train_examples=teacher_cost.train_examples + student_cost.train_examples,
+            train_tokens=teacher_cost.train_tokens + student_cost.train_tokens,
+            train_steps=teacher_cost.train_steps + student_cost.train_steps,
+            artifact_bytes=student_cost.artifact_bytes,
+            cached_seconds=teacher_cost.cached_seconds + targets.cached_seconds,
+        )
+        return self
+
+    def sample_pool(self, context: RunContext) -> Split:
+        """`n_unlabeled` texts of the unlabelled pool, the same for the same seed."""
+        n = self.config.n_unlabeled
+        if n == 0:
+            return Split([], np.zeros(0, dtype=int))
+        if context.pool is None:
+            raise ValueError(
+                "distill needs RunContext.pool, the unlabelled rest of the training pool (the "
+                "sweep sets it); pass pool= when calling fit directly, or set n_unlabeled=0"
+            )
+        if n > len(context.pool):
+            raise ValueError(f"n_unlabeled={n} but the pool has only {len(context.pool)} texts")
+        rng = np.random.default_rng(context.seed)
+        return context.pool.subset(np.sort(rng.choice(len(context.pool), n, replace=False)))
+
+    def teacher_targets(self, teacher: Method, unlabeled: Split, n_labels: int) -> SoftTargets:
+        """The teacher's soft labels for the unlabelled texts (their gold labels stay unread)."""
+        if not len(unlabeled):
+            return SoftTargets(Targets([], np.zeros((0, n_labels)), np.zeros(0)), 0.0, None)
+        prediction = teacher.predict(unlabeled.texts)
+        if prediction.scores is None:
+            raise ValueError(
+                f"teacher {teacher.name!r} gave no label scores (generation gives none); "
+                "distillation needs soft labels: use rank prediction (--predict rank)"
+            )
+        probs = soft_labels(prediction.scores, self.config.temperature)
+        temperature = np.full(len(unlabeled), self.config.temperature)
+        return SoftTargets(
+            Targets(list(unlabeled.texts), probs, temperature),
+            prediction.cached_seconds,
+            round(float(soft_labels(prediction.scores, 1.0).max(axis=1).mean()), 4),
+        )
+
+    def predict(self, texts: list[str]) -> Prediction:
+        self.check_fitted()
+        student, student_seconds = timed_predict(self.student_, texts)
+        teacher, teacher_seconds = timed_predict(self.teacher_, texts)
+        n = max(len(texts), 1)
+        extra = {
+            **self.fit_extra_,
+            "teacher_predictions": teacher.labels.tolist(),
+            "teacher_eval_ms_per_example": round(1000 * teacher_seconds / n, 3),
+            "student_eval_ms_per_example": round(1000 * student_seconds / n, 3),
+            "speedup": round(teacher_seconds / max(student_seconds, 1e-9), 2),
+        }
+        return replace(
+            student,
+            extra=extra,
+            diagnostic_seconds=teacher_seconds - teacher.cached_seconds,  # its wall time
+        )
+
+
+@dataclass
+class SoftTargets:
+    soft: Targets
+    cached_seconds: float  # teacher features taken from the shared cache (see FeatureCache)
+    mean_confidence: float | None  # mean top probability of the teacher at T=1
+
+
+def timed_predict(method: Method, texts: list[str]) -> tuple[Prediction, float]:
+    """A prediction and what it cost: wall time plus work taken from a cache."""
+    start = time.perf_counter()
+    prediction = method.predict(texts)
+    return prediction, time.perf_counter() - start + prediction.cached_seconds

@@ -1,0 +1,111 @@
+"""features-lr: a scikit-learn classifier on frozen sentence vectors (the feature-based approach).
+
+The backbone is the sweep's encoder (MiniLM by default: a sentence encoder trained for mean
+pooling and cosine similarity, so its vectors are L2-normalised by default) or the causal LM's
+last hidden layer. Vectors come from the shared FeatureCache, so sizes and seeds reuse them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression, RidgeClassifier
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import Normalizer, StandardScaler
+from sklearn.svm import LinearSVC
+from sklearn.tree._tree import Tree
+
+from promptworth.backbones.embed import POOLINGS
+from promptworth.methods.base import RunContext
+from promptworth.methods.frozen_features import FrozenFeaturesMethod
+from promptworth.tasks.base import Split
+
+BACKBONES = ("encoder", "causal-lm")
+
+# Each known classifier by name, built from the config and seed; `C` is the inverse L2 strength
+# of the linear ones (ridge: alpha = 1/C) and is not used by the forest or nearest neighbours.
+CLASSIFIERS: dict[str, Callable] = {
+    "logistic-regression": lambda c, seed: LogisticRegression(
+        C=c.C, max_iter=2000, random_state=seed
+    ),
+    "linear-svc": lambda c, seed: LinearSVC(C=c.C, random_state=seed),
+    "ridge": lambda c, seed: RidgeClassifier(alpha=1.0 / c.C),
+    "random-forest": lambda c, seed: RandomForestClassifier(random_state=seed, n_jobs=1),
+    "knn": lambda c, seed: KNeighborsClassifier(n_neighbors=5),
+}
+
+
+class FeaturesLR(FrozenFeaturesMethod):
+    name = "features-lr"
+    summary = "scikit-learn classifier (logistic regression by default) on frozen encoder vectors"
+
+    @dataclass(frozen=True)
+    class Config:
+        backbone: str = "encoder"  # "encoder" (--encoder) or "causal-lm" (--model hidden states)
+        pooling: str = "mean"  # mean or last token of the last layer
+        normalize: bool = True  # L2-normalise vectors (cosine geometry, as MiniLM was trained)
+        standardize: bool = False  # zero-mean, unit-variance features before the classifier
+        classifier: str = "logistic-regression"  # see CLASSIFIERS
+        C: float = 1.0  # inverse L2 strength (logistic-regression, linear-svc; ridge: alpha=1/C)
+        max_tokens: int = 128
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        c = self.config
+        if c.backbone not in BACKBONES:
+            raise ValueError(
+                f"unknown backbone {c.backbone!r}; choose one of {', '.join(BACKBONES)}"
+            )
+        if c.pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {c.pooling!r}; choose one of {', '.join(POOLINGS)}")
+        if c.classifier not in CLASSIFIERS:
+            raise ValueError(
+                f"unknown classifier {c.classifier!r}; choose one of {', '.join(CLASSIFIERS)}"
+            )
+
+    @property
+    def backbone_kind(self) -> str:  # type: ignore[override]  # chosen per config, not per class
+        return self.config.backbone
+
+    def make_classifier(self, seed: int):
+        c = self.config
+        steps = [Normalizer()] if c.normalize else []
+        steps += [StandardScaler()] if c.standardize else []
+        return make_pipeline(*steps, CLASSIFIERS[c.classifier](c, seed))
+
+    def fit(self, train: Split, context: RunContext) -> FeaturesLR:
+        super().fit(train, context)
+        # Forests and neighbours keep what they learn outside coef_-style arrays: count it all.
+        self.cost_ = dataclasses.replace(
+            self.cost_,
+            trainable_params=sum(a.size for a in learned_arrays(self.classifier_)),
+            artifact_bytes=len(pickle.dumps(self.classifier_)),
+        )
+        return self
+
+
+def learned_arrays(estimator) -> list[np.ndarray]:
+    """Float arrays a fitted estimator stores: coefficients, scaler statistics, tree thresholds
+    and leaf values, or the memorised vectors of a nearest-neighbour classifier."""
+    if isinstance(estimator, np.ndarray):
+        return [estimator] if estimator.dtype.kind == "f" else []
+    if isinstance(estimator, (list, tuple)):
+        return [a for item in estimator for a in learned_arrays(item)]
+    if isinstance(estimator, Tree):
+        return [estimator.threshold, estimator.value]
+    if hasattr(estimator, "steps"):
+        return learned_arrays([step for _, step in estimator.steps])
+    if not hasattr(estimator, "get_params"):
+        return []
+    return [
+        array
+        for name, value in vars(estimator).items()
+        if (name.endswith("_") and not name.startswith("__")) or name == "_fit_X"
+        for array in learned_arrays(value)
+    ]

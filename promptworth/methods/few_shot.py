@@ -1,0 +1,324 @@
+"""few-shot: in-context learning (Brown et al. 2020); no weight changes.
+
+k labelled demonstrations from the run's training subset, each the task template followed by
+its gold label word, precede the test prompt; the answer is read by rank classification or
+generation exactly as in zero-shot. Demonstrations are a seeded random draw shared by every
+test input (its prefix then runs once and its KV cache serves every input) or, per input, the
+k training examples nearest to it by encoder cosine similarity (Liu et al. 2022). Contextual
+calibration (Zhao et al. 2021) divides out the label probabilities the same demonstrations give
+content-free inputs.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from promptworth.backbones.embed import embed
+from promptworth.methods.base import (
+    NO_LABEL,
+    Method,
+    Prediction,
+    RunContext,
+    TrainingCost,
+    count_params,
+)
+from promptworth.methods.prompting import (
+    PromptFormat,
+    continuation_logprob,
+    generate_answers,
+    left_padded,
+    length_batches,
+    map_answer,
+    score_candidates,
+)
+from promptworth.tasks.base import TEXT_SLOT, Split
+
+SEPARATOR = "\n\n"  # between demonstrations, and between the last one and the test prompt
+CONTENT_FREE = ("N/A", "", "[MASK]")  # Zhao et al. 2021
+SELECTIONS = ("random", "knn")
+# Re-tokenising a truncated text inside a prompt can take a few more tokens than the truncation.
+TOKEN_MARGIN = 4
+EMBED_POOLING, EMBED_MAX_TOKENS = "mean", 128  # as the encoder-feature methods, to share the cache
+
+
+class FewShot(Method):
+    name = "few-shot"
+    summary = "in-context learning: k labelled demonstrations before each test prompt; no training"
+    updates_weights = False
+    test_params: ClassVar[dict[str, Any]] = {"k": 3}
+
+    @dataclass(frozen=True)
+    class Config:
+        k: int = 4  # demonstrations per prompt, at most; fewer if n_train or the context is short
+        selection: str = "random"  # "random": one seeded draw for all inputs; "knn": per input
+        calibrate: bool = False  # contextual calibration with content-free inputs
+
+    def fit(self, train: Split, context: RunContext) -> FewShot:
+        c = self.config
+        if c.selection not in SELECTIONS:
+            raise ValueError(f"unknown selection {c.selection!r}; choose {' or '.join(SELECTIONS)}")
+        if c.k < 1:
+            raise ValueError(f"k must be at least 1, got {c.k}")
+        if c.calibrate and context.prompt.predict != "rank":
+            raise ValueError("calibrate needs label probabilities: use --predict rank")
+        if not len(train):
+            raise ValueError("few-shot needs labelled examples to show; n_train is 0")
+        backbone = context.backbones.get(context.model, "causal-lm")
+        self.model_ = backbone.model
+        self.format_ = PromptFormat(context.task, backbone.tokenizer, context.prompt)
+        self.template_ = context.task.templates[context.prompt.template]
+        self.candidates_ = self.format_.label_candidates()
+        self.demos_ = [
+            render_demo(self.format_, self.template_, text, int(label))
+            for text, label in zip(train.texts, train.labels)
+        ]
+        tokenizer = backbone.tokenizer
+        self.demo_tokens_ = np.array(
+            [len(tokenizer(d + SEPARATOR, add_special_tokens=False).input_ids) for d in self.demos_]
+        )
+        self.budget_, self.k_fit_ = self.demo_budget()
+        total_params = count_params(self.model_)[1]
+        cached_seconds = 0.0
+        if c.selection == "random":
+            draw = np.random.default_rng(context.seed).permutation(len(train))[: c.k]
+            self.fixed_ = self.fitting(draw)
+            artifact = "".join(self.demos_[i] + SEPARATOR for i in self.fixed_)
+            n_used = len(self.fixed_)
+        else:
+            from promptworth.features import FeatureCache
+
+            self.encoder_ = context.backbones.get(context.encoder, "encoder")
+            self.features_ = context.features if context.features is not None else FeatureCache()
+            self.train_vectors_, cached_seconds = self.unit_vectors(train.texts)
+            artifact = "".join(d + SEPARATOR for d in self.demos_)  # any may be chosen
+            n_used = len(train)
+            total_params += count_params(self.encoder_.model)[1]
+        self.cost_ = TrainingCost(
+            trainable_params=0,
+            total_params=total_params,
+            train_examples=n_used,
+            artifact_bytes=len(artifact.encode("utf-8")),
+            cached_seconds=cached_seconds,
+        )
+        return self
+
+    def demo_budget(self) -> tuple[int, int]:
+        """Tokens left for demonstrations once the longest possible test prompt and answer fit,
+        and how many demonstrations of the longest possible length (max_text_tokens) fit in them.
+        """
+        fmt, model = self.format_, self.model_
+        max_positions = model.config.max_position_embeddings
+        empty = self.template_.replace(TEXT_SLOT, "")
+        longest_answer = max(len(ids) for words in self.candidates_ for ids in words)
+        text_and_answer = fmt.options.max_text_tokens + longest_answer
+        test_tokens = len(fmt.encode_prompt(as_prompt(fmt, empty))) + text_and_answer
+        budget = max_positions - test_tokens - TOKEN_MARGIN
+        if budget <= 0:
+            raise ValueError(
+                f"no room for demonstrations: the model reads {max_positions} positions and a "
+                f"test prompt may take {test_tokens}; lower --max-text-tokens"
+            )
+        bare = fmt.tokenizer(empty + SEPARATOR, add_special_tokens=False).input_ids
+        return budget, budget // (len(bare) + text_and_answer + TOKEN_MARGIN)
+
+    def fitting(self, ranked: np.ndarray) -> np.ndarray:
+        """The leading demonstrations of `ranked` whose tokens fit the context budget."""
+        keep = ranked[np.cumsum(self.demo_tokens_[ranked]) <= self.budget_]
+        if not len(keep):
+            raise ValueError(
+                f"no demonstration fits the {self.budget_} tokens the context leaves; "
+                "lower --max-text-tokens"
+            )
+        return keep
+
+    def unit_vectors(self, texts: list[str]) -> tuple[np.ndarray, float]:
+        """L2-normalised encoder embeddings (cosine = dot product), from the feature cache."""
+        enc = self.encoder_
+        namespace = (
+            f"{enc.spec}@{enc.revision}/{enc.placement.dtype}/{EMBED_POOLING}/{EMBED_MAX_TOKENS}"
+        )
+        vectors = self.features_.get(
+            namespace, texts, lambda missing: embed(enc, missing, EMBED_POOLING, EMBED_MAX_TOKENS)
+        )
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12), self.features_.cost(namespace, len(texts))
+
+    def demonstrations(self, texts: list[str]) -> tuple[list[np.ndarray], float]:
+        """The demonstrations of each input, in prompt order; and the cached embedding cost."""
+        if self.config.selection == "random":
+            return [self.fixed_] * len(texts), 0.0
+        vectors, seconds = self.unit_vectors(texts)
+        nearest = np.argsort(-(vectors @ self.train_vectors_.T), axis=1, kind="stable")
+        # Most similar last: nearest to the test input (Liu et al. 2022).
+        return [self.fitting(row[: self.config.k])[::-1] for row in nearest], seconds
+
+    def prompt(self, demos: np.ndarray, text: str) -> str:
+        block = "".join(self.demos_[i] + SEPARATOR for i in demos)
+        return as_prompt(
+            self.format_, block + self.template_.replace(TEXT_SLOT, self.format_.truncate(text))
+        )
+
+    def predict(self, texts: list[str]) -> Prediction:
+        self.check_fitted()
+        fmt, options = self.format_, self.format_.options
+        demos, embed_seconds = self.demonstrations(texts)
+        inputs = list(zip(demos, texts))
+        if self.config.calibrate:  # content-free inputs once per distinct set of demonstrations
+            demo_sets = demos[:1] if self.config.selection == "random" else demos
+            inputs += [(d, cf) for d in demo_sets for cf in CONTENT_FREE]
+        prompt_ids = [fmt.encode_prompt(self.prompt(d, t)) for d, t in inputs]
+        n_tokens = sum(len(ids) for ids in prompt_ids[: len(texts)])
+        k_used = np.array([len(d) for d in demos])
+        extra = {
+            "selection": self.config.selection,
+            "k": self.config.k,
+            "k_used_mean": float(k_used.mean()),
+            "k_used_min": int(k_used.min()),
+            "k_fit_longest": int(self.k_fit_),
+            "demo_token_budget": int(self.budget_),
+            "max_positions": int(self.model_.config.max_position_embeddings),
+            "calibrated": self.config.calibrate,
+        }
+        if options.predict == "generate":
+            answers = generate_answers(self.model_, fmt.tokenizer, prompt_ids, options.batch_size)
+            labels = np.array([map_answer(a, fmt.task.verbalizers) for a in answers], dtype=int)
+            return Prediction(
+                labels,
+                n_unmapped=int((labels == NO_LABEL).sum()),
+                prompt_tokens=n_tokens,
+                cached_seconds=embed_seconds,
+                extra=extra,
+            )
+        if options.predict != "rank":
+            raise ValueError(f"unknown prediction mode {options.predict!r}; use rank or generate")
+        if self.config.selection == "random":
+            shared = common_prefix_length(prompt_ids)
+            extra["prefix_tokens_cached"] = shared
+            scores = score_with_prefix(
+                self.model_,
+                fmt.tokenizer,
+                prompt_ids[0][:shared],
+                [ids[shared:] for ids in prompt_ids],
+                self.candidates_,
+                options.batch_size,
+                options.length_norm,
+            )
+        else:
+            scores = score_candidates(
+                self.model_,
+                fmt.tokenizer,
+                prompt_ids,
+                self.candidates_,
+                options.batch_size,
+                options.length_norm,
+            )
+        scores = calibrated_scores(scores, len(texts), self.config.calibrate)
+        return Prediction(
+            scores.argmax(axis=1),
+            prompt_tokens=n_tokens,
+            cached_seconds=embed_seconds,
+            extra=extra,
+            scores=scores,
+        )
+
+
+def render_demo(fmt: PromptFormat, template: str, text: str, label: int) -> str:
+    """A demonstration: the task template around the text, then its gold label word."""
+    body = template.replace(TEXT_SLOT, fmt.truncate(text))
+    return body + fmt.completion(body, fmt.task.verbalizers[label][0])
+
+
+def as_prompt(fmt: PromptFormat, body: str) -> str:
+    """The prompt body as the LM sees it: as is, or as one user turn of its chat template."""
+    if not fmt.options.chat:
+        return body
+    if not getattr(fmt.tokenizer, "chat_template", None):
+        raise ValueError("--chat needs a tokenizer with a chat template; this one has none")
+    return fmt.tokenizer.apply_chat_template(
+        [{"role": "user", "content": body}], tokenize=False, add_generation_prompt=True
+    )
+
+
+def common_prefix_length(sequences: list[list[int]]) -> int:
+    """Tokens every sequence starts with, leaving at least one token of each to run."""
+    first = np.array(sequences[0])
+    shared = min(len(s) for s in sequences) - 1
+    for seq in sequences[1:]:
+        differs = np.flatnonzero(first[:shared] != np.array(seq[:shared]))
+        shared = int(differs[0]) if len(differs) else shared
+    return max(shared, 0)
+
+
+def calibrated_scores(scores: np.ndarray, n_inputs: int, calibrate: bool) -> np.ndarray:
+    """Label scores of the inputs: as they are, or log p(label) - log p_cf(label) with p_cf the
+    content-free average, whose softmax is p / p_cf normalised (Zhao et al. 2021).
+
+    Rows after the first `n_inputs` are the content-free prompts, len(CONTENT_FREE) per set of
+    demonstrations: one set shared by all inputs, or one per input in input order.
+    """
+    if not calibrate:
+        return scores[:n_inputs]
+    log_p = log_softmax(scores[:n_inputs])
+    p_cf = np.exp(log_softmax(scores[n_inputs:])).reshape(-1, len(CONTENT_FREE), log_p.shape[1])
+    return log_p - np.log(p_cf.mean(axis=1))
+
+
+def log_softmax(scores: np.ndarray) -> np.ndarray:
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def score_with_prefix(
+    model,
+    tokenizer,
+    prefix_ids: list[int],
+    suffix_ids: list[list[int]],
+    candidates: list[list[list[int]]],
+    batch_size: int,
+    length_norm: bool,
+) -> np.ndarray:
+    """`score_candidates` of prefix + suffix for every suffix, running the shared prefix once.
+
+    The prefix's KV cache is copied to each batch; suffixes are left-padded after it (the pads
+    are masked and positions continue from the prefix), so scores equal those of full prompts.
+    """
+    import torch
+
+    if not prefix_ids:
+        return score_candidates(model, tokenizer, suffix_ids, candidates, batch_size, length_norm)
+    device = next(model.parameters()).device
+    n_prefix = len(prefix_ids)
+    scores = np.zeros((len(suffix_ids), len(candidates)))
+    flat = [(label, ids) for label, words in enumerate(candidates) for ids in words]
+    with torch.inference_mode():
+        prefix_cache = model(
+            input_ids=torch.tensor([prefix_ids], device=device), use_cache=True, logits_to_keep=1
+        ).past_key_values
+        for batch in length_batches([len(s) for s in suffix_ids], batch_size):
+            ids, suffix_mask = left_padded(tokenizer, [suffix_ids[i] for i in batch], device)
+            mask = torch.cat([suffix_mask.new_ones((len(batch), n_prefix)), suffix_mask], dim=1)
+            positions = n_prefix + (suffix_mask.cumsum(-1) - 1).clamp(min=0)
+            cache = copy.deepcopy(prefix_cache)
+            cache.batch_repeat_interleave(len(batch))
+            out = model(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+            best = np.full((len(batch), len(candidates)), -np.inf)
+            for label, word_ids in flat:
+                logprob = continuation_logprob(
+                    model, out.past_key_values, first, mask, positions, word_ids
+                )
+                value = logprob / len(word_ids) if length_norm else logprob
+                best[:, label] = np.maximum(best[:, label], value.cpu().numpy())
+            scores[batch] = best
+    return scores

@@ -1,0 +1,33 @@
+"""ia3 (Liu et al. 2022, (IA)³): learned vectors that rescale keys, values and feed-forward
+activations (PEFT's choice of layers for the architecture; for Llama k_proj, v_proj, down_proj);
+LM frozen. The fewest trainable parameters of the adapter methods, and no virtual tokens, so
+prediction keeps the KV-cache scorer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from promptworth.methods.base import RunContext
+from promptworth.methods.prompt_training import PromptTrainedMethod
+from promptworth.methods.prompt_tuning import peft_on_copy
+
+
+class IA3(PromptTrainedMethod):
+    name = "ia3"
+    summary = "(IA)3 vectors rescaling keys, values and FFN activations (PEFT); LM frozen"
+
+    test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}
+
+    @dataclass(frozen=True)
+    class Config:
+        learning_rate: float = 1e-2
+        batch_size: int = 8
+        epochs: float = 10.0
+        max_steps: int = 150
+
+    def trainable_model(self, backbone, context: RunContext):
+        from peft import IA3Config
+
+        return peft_on_copy(backbone, IA3Config(task_type="CAUSAL_LM"), context.seed)

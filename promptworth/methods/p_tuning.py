@@ -1,0 +1,50 @@
+"""p-tuning (Liu et al. 2021, "GPT Understands, Too"): virtual-token embeddings produced by a
+small trained prompt encoder (MLP or LSTM) and placed before the prompt; LM frozen.
+
+The encoder only helps optimisation: the artifact is its output, the virtual-token embeddings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from promptworth.methods.base import RunContext
+from promptworth.methods.prompt_tuning import PromptLearningMethod, peft_on_copy
+
+ENCODERS = ("MLP", "LSTM")
+
+
+class PTuning(PromptLearningMethod):
+    name = "p-tuning"
+    summary = "virtual tokens from a trained prompt encoder (PEFT p-tuning); LM frozen"
+
+    test_params: ClassVar[dict[str, Any]] = {
+        "max_steps": 3,
+        "batch_size": 4,
+        "num_virtual_tokens": 4,
+    }
+
+    @dataclass(frozen=True)
+    class Config:
+        num_virtual_tokens: int = 20
+        encoder: str = "MLP"  # "MLP" or "LSTM"
+        encoder_hidden_size: int = 128
+        learning_rate: float = 1e-3
+        batch_size: int = 8
+        epochs: float = 10.0
+        max_steps: int = 150
+
+    def trainable_model(self, backbone, context: RunContext):
+        from peft import PromptEncoderConfig
+
+        c = self.config
+        if c.encoder not in ENCODERS:
+            raise ValueError(f"p-tuning encoder {c.encoder!r} is unknown; use one of {ENCODERS}")
+        config = PromptEncoderConfig(
+            task_type="CAUSAL_LM",
+            num_virtual_tokens=c.num_virtual_tokens,
+            encoder_reparameterization_type=c.encoder,
+            encoder_hidden_size=c.encoder_hidden_size,
+        )
+        return peft_on_copy(backbone, config, context.seed)

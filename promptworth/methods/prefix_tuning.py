@@ -1,0 +1,46 @@
+"""prefix-tuning (Li & Liang 2021): trained key/value vectors prefixed to every attention layer.
+
+The LM is frozen; each layer attends to `num_virtual_tokens` learned keys and values before the
+prompt. PEFT passes them as the KV cache, so prediction scores without one (`virtual_tokens`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from promptworth.methods.base import RunContext
+from promptworth.methods.prompt_tuning import PromptLearningMethod, peft_on_copy
+
+
+class PrefixTuning(PromptLearningMethod):
+    name = "prefix-tuning"
+    summary = "trained key/value prefixes in every attention layer (PEFT prefix tuning)"
+
+    test_params: ClassVar[dict[str, Any]] = {
+        "max_steps": 3,
+        "batch_size": 4,
+        "num_virtual_tokens": 4,
+    }
+
+    @dataclass(frozen=True)
+    class Config:
+        num_virtual_tokens: int = 20
+        projection: bool = False  # reparameterise the prefix through an MLP while training
+        encoder_hidden_size: int = 256  # that MLP's width (with projection only)
+        learning_rate: float = 1e-2
+        batch_size: int = 8
+        epochs: float = 10.0
+        max_steps: int = 150
+
+    def trainable_model(self, backbone, context: RunContext):
+        from peft import PrefixTuningConfig
+
+        c = self.config
+        config = PrefixTuningConfig(
+            task_type="CAUSAL_LM",
+            num_virtual_tokens=c.num_virtual_tokens,
+            prefix_projection=c.projection,
+            encoder_hidden_size=c.encoder_hidden_size,
+        )
+        return peft_on_copy(backbone, config, context.seed)

@@ -1,0 +1,234 @@
+"""prompt-search: automated prompt design, zero-shot; no weight changes.
+
+Candidates are the task's own templates, PET-style patterns (Schick & Schütze 2021) and
+paraphrases of the task's template written by the instruct LM itself. Each is scored zero-shot
+on a dev split drawn from the training subset; the best one is used on the test inputs. For the
+report, every candidate's test accuracy is measured too: Le Scao & Rush (2021) found the choice
+of template to matter less than seed variance, and the spread across templates tests that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from promptworth.methods.base import Method, Prediction, RunContext, TrainingCost, count_params
+from promptworth.methods.prompting import PromptFormat, predict_with_lm, score_candidates
+from promptworth.tasks.base import TEXT_SLOT, Split
+
+# PET-style patterns rendered so the label word follows the prompt: "[Category: ___] {text}"
+# becomes "{text}\nCategory:", and "{text} ( ___ )" becomes "{text} (" + " label".
+PET_PATTERNS = ("{text}\nCategory:", "{text} (")
+PARAPHRASE_REQUEST = (
+    "Rewrite this prompt in different words. Keep {text} exactly where the input goes.\n\nPrompt: "
+)
+PARAPHRASE_TOKENS = 32
+CUE_SUFFIX = "\nAnswer:"  # after a paraphrase that ends with the text slot: the label follows it
+
+
+@dataclass(frozen=True)
+class Candidate:
+    template: str
+    source: str  # "task", "pet" or "paraphrase"
+
+
+class PromptSearch(Method):
+    name = "prompt-search"
+    summary = "best of task, PET-style and LM-paraphrased templates on a dev split; zero-shot"
+    updates_weights = False
+    test_params: ClassVar[dict[str, Any]] = {
+        "n_paraphrases": 1,
+        "max_dev": 8,
+        "score_all_on_test": False,
+    }
+
+    @dataclass(frozen=True)
+    class Config:
+        n_paraphrases: int = 3  # paraphrases of the task's template written by the LM
+        max_dev: int = 100  # dev examples drawn from the training subset (all when fewer)
+        # Measurement: also score every candidate on the test inputs (labels looked up in the
+        # task's test split) so the report can show the spread; costs one pass per candidate.
+        score_all_on_test: bool = True
+
+    def fit(self, train: Split, context: RunContext) -> PromptSearch:
+        if not len(train):
+            raise ValueError(
+                "prompt-search needs labelled examples for its dev split; n_train is 0"
+            )
+        backbone = context.backbones.get(context.model, "causal-lm")
+        self.model_ = backbone.model
+        seed_template = context.task.templates[context.prompt.template]
+        candidates, self.notes_ = self.candidates(backbone, context, seed_template)
+        self.task_ = dataclasses.replace(context.task, templates=[c.template for c in candidates])
+        self.formats_ = [
+            PromptFormat(
+                self.task_, backbone.tokenizer, dataclasses.replace(context.prompt, template=i)
+            )
+            for i in range(len(candidates))
+        ]
+        dev_idx = np.random.default_rng(context.seed).permutation(len(train))[: self.config.max_dev]
+        dev = train.subset(np.sort(dev_idx))
+        self.dev_ = [dev_score(self.model_, fmt, dev) for fmt in self.formats_]
+        # Best dev accuracy; ties (frequent on a few examples) go to the higher mean
+        # log-probability of the gold label, then to the earlier candidate.
+        self.best_ = max(
+            range(len(candidates)), key=lambda i: (self.dev_[i][0], self.dev_[i][1], -i)
+        )
+        self.candidates_ = candidates
+        self.test_labels_ = dict(zip(context.task.test.texts, context.task.test.labels.tolist()))
+        self.cost_ = TrainingCost(
+            trainable_params=0,
+            total_params=count_params(self.model_)[1],
+            train_examples=len(dev) * len(candidates),
+            train_tokens=sum(score[2] for score in self.dev_),
+            artifact_bytes=len(candidates[self.best_].template.encode("utf-8")),
+        )
+        return self
+
+    def candidates(
+        self, backbone, context: RunContext, seed_template: str
+    ) -> tuple[list[Candidate], list[str]]:
+        """Distinct templates to try, and notes on what was left out and why."""
+        task, notes = context.task, []
+        pool = [Candidate(t, "task") for t in task.templates]
+        pool += [Candidate(t, "pet") for t in PET_PATTERNS]
+        wanted = self.config.n_paraphrases
+        has_chat = bool(getattr(backbone.tokenizer, "chat_template", None))
+        if wanted and has_chat:
+            known = {c.template for c in pool}
+            written = paraphrases(backbone, seed_template, wanted, context.seed, known)
+            pool += [Candidate(t, "paraphrase") for t in written]
+        elif wanted:
+            notes.append("no paraphrases: the tokenizer has no chat template to ask the LM with")
+        seen, kept = set(), []
+        for candidate in pool:
+            if candidate.template in seen:
+                continue
+            seen.add(candidate.template)
+            problem = unusable(candidate.template, task, backbone.tokenizer, context)
+            if problem:
+                notes.append(f"dropped {candidate.template!r}: {problem}")
+            else:
+                kept.append(candidate)
+        n_written = sum(c.source == "paraphrase" for c in kept)
+        if has_chat and n_written < wanted:
+            notes.append(f"only {n_written} of {wanted} paraphrases were usable and new")
+        return kept, notes
+
+    def predict(self, texts: list[str]) -> Prediction:
+        self.check_fitted()
+        chosen = predict_with_lm(self.model_, self.formats_[self.best_], texts)
+        rows = [
+            {
+                "template": c.template,
+                "source": c.source,
+                "dev_accuracy": self.dev_[i][0],
+                "dev_gold_logprob": self.dev_[i][1],
+            }
+            for i, c in enumerate(self.candidates_)
+        ]
+        extra: dict[str, Any] = {
+            "chosen": self.best_,
+            "chosen_template": self.candidates_[self.best_].template,
+            "candidates": rows,
+            "notes": list(self.notes_),
+        }
+        gold = [self.test_labels_.get(t) for t in texts]
+        if self.config.score_all_on_test and None in gold:
+            extra["notes"].append(
+                "test accuracies not measured: texts not in the task's test split"
+            )
+        elif self.config.score_all_on_test:
+            start = time.perf_counter()
+            for i, (row, fmt) in enumerate(zip(rows, self.formats_)):
+                others = predict_with_lm(self.model_, fmt, texts) if i != self.best_ else chosen
+                row["test_accuracy"] = float((others.labels == np.array(gold)).mean())
+            # Measurement only: the runner leaves this out of the eval cost.
+            chosen.diagnostic_seconds = time.perf_counter() - start
+        chosen.extra = extra
+        return chosen
+
+
+def dev_score(model, fmt: PromptFormat, dev: Split) -> tuple[float, float, int]:
+    """(accuracy, mean log-probability of the gold label among labels, prompt tokens) on dev.
+
+    Generation gives no label probabilities: its second value is 0.
+    """
+    prompt_ids = [fmt.encode_prompt(fmt.prompt(text)) for text in dev.texts]
+    n_tokens = sum(len(ids) for ids in prompt_ids)
+    if fmt.options.predict == "generate":
+        labels = predict_with_lm(model, fmt, dev.texts).labels
+        return float((labels == dev.labels).mean()), 0.0, n_tokens
+    scores = score_candidates(
+        model,
+        fmt.tokenizer,
+        prompt_ids,
+        fmt.label_candidates(),
+        fmt.options.batch_size,
+        fmt.options.length_norm,
+    )
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    gold = log_p[np.arange(len(dev)), dev.labels]
+    return float((scores.argmax(axis=1) == dev.labels).mean()), float(gold.mean()), n_tokens
+
+
+def paraphrases(backbone, template: str, n: int, seed: int, known: set[str]) -> list[str]:
+    """Up to n new templates (not in `known`) from 2n seeded samples of the LM asked to
+    reword `template`."""
+    import torch
+
+    tokenizer, model = backbone.tokenizer, backbone.model
+    request = [{"role": "user", "content": PARAPHRASE_REQUEST + template}]
+    prompt = tokenizer.apply_chat_template(request, tokenize=False, add_generation_prompt=True)
+    ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
+    with torch.random.fork_rng(), torch.inference_mode():
+        torch.manual_seed(seed)
+        out = model.generate(
+            **ids,
+            do_sample=True,
+            temperature=0.8,
+            top_p=0.95,
+            max_new_tokens=PARAPHRASE_TOKENS,
+            num_return_sequences=2 * n,
+            pad_token_id=tokenizer.pad_token_id,
+            stop_strings=["\n"],  # only the first line is used
+            tokenizer=tokenizer,
+        )
+    answers = tokenizer.batch_decode(out[:, ids.input_ids.shape[1] :], skip_special_tokens=True)
+    written = [as_template(a) for a in answers]
+    distinct = list(dict.fromkeys(t for t in written if t and t not in known))
+    return distinct[:n]
+
+
+def as_template(answer: str) -> str | None:
+    """A usable template from an LM answer: its first line, with exactly one text slot and an
+    ending the label word can follow. Without a slot the line is the answer cue after the text
+    (cut after its first colon): "{text}\\nThe article is about:"."""
+    lines = [line.strip().strip("\"'`").strip() for line in answer.splitlines()]
+    line = next((line for line in lines if line), "")
+    line = line.removeprefix("Prompt:").strip()
+    if not line:
+        return None
+    if line.count(TEXT_SLOT) == 1:
+        return line + CUE_SUFFIX if line.endswith(TEXT_SLOT) else line
+    cue = line.replace(TEXT_SLOT, "").split(":")[0].strip().rstrip(".!?").strip()
+    return f"{TEXT_SLOT}\n{cue}:" if cue else None
+
+
+def unusable(template: str, task, tokenizer, context: RunContext) -> str | None:
+    """Why rank classification cannot score the labels after `template`, or None."""
+    if context.prompt.predict != "rank":
+        return None
+    probe = dataclasses.replace(task, templates=[template])
+    try:
+        PromptFormat(
+            probe, tokenizer, dataclasses.replace(context.prompt, template=0)
+        ).label_candidates()
+    except ValueError as error:
+        return str(error)
+    return None

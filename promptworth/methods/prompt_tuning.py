@@ -1,0 +1,90 @@
+"""prompt-tuning (Lester et al. 2021): trained soft-prompt embeddings before the prompt; LM frozen.
+
+The soft prompt starts from the template's own instruction words (PEFT's PromptTuningInit.TEXT),
+so training begins from a prompt the model already reads. Also home of what every PEFT
+prompt-learning method shares (prefix-tuning, p-tuning): virtual tokens that PEFT rebuilds on
+each forward call, so prediction scores without a KV cache (`virtual_tokens`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from promptworth.methods.base import RunContext
+from promptworth.methods.prompt_training import PromptTrainedMethod
+from promptworth.tasks.base import TEXT_SLOT
+
+INITS = ("text", "vocab")
+
+
+def peft_on_copy(backbone, peft_config, seed: int):
+    """A PEFT model around a fresh copy of the backbone; random adapter init drawn from `seed`.
+
+    The copy matters even when PEFT injects nothing: wrapping freezes the wrapped weights.
+    """
+    import torch
+    from peft import get_peft_model
+
+    torch.manual_seed(seed)
+    return get_peft_model(backbone.fresh_model(), peft_config)
+
+
+class PromptLearningMethod(PromptTrainedMethod):
+    """A PEFT prompt-learning method: its artifact is the virtual tokens PEFT would save."""
+
+    virtual_tokens = True
+
+    def produced_tensors(self, model) -> list:
+        # What save_pretrained writes: the encoder's output, not the encoder (p-tuning's MLP).
+        return [model.get_prompt_embedding_to_save(model.active_adapter)]
+
+
+def instruction_words(context: RunContext) -> str:
+    """The template without its text slot: the words that initialise the soft prompt."""
+    template = context.task.templates[context.prompt.template]
+    return " ".join(template.replace(TEXT_SLOT, " ").split())
+
+
+class PromptTuning(PromptLearningMethod):
+    name = "prompt-tuning"
+    summary = "soft-prompt embeddings (PEFT prompt tuning) initialised from the template's words"
+
+    test_params: ClassVar[dict[str, Any]] = {
+        "max_steps": 3,
+        "batch_size": 4,
+        "num_virtual_tokens": 4,
+    }
+
+    @dataclass(frozen=True)
+    class Config:
+        num_virtual_tokens: int = 20
+        init: str = "text"  # "text": the template's instruction words; "vocab": random tokens
+        learning_rate: float = 3e-2
+        batch_size: int = 8
+        epochs: float = 10.0
+        max_steps: int = 150
+
+    def trainable_model(self, backbone, context: RunContext):
+        from peft import PromptTuningConfig, PromptTuningInit
+
+        from promptworth.backbones import resolve
+
+        c = self.config
+        if c.init not in INITS:
+            raise ValueError(f"prompt-tuning init {c.init!r} is unknown; use one of {INITS}")
+        if c.init == "vocab":
+            config = PromptTuningConfig(
+                task_type="CAUSAL_LM",
+                num_virtual_tokens=c.num_virtual_tokens,
+                prompt_tuning_init=PromptTuningInit.SAMPLE_VOCAB,
+            )
+        else:
+            config = PromptTuningConfig(
+                task_type="CAUSAL_LM",
+                num_virtual_tokens=c.num_virtual_tokens,
+                prompt_tuning_init=PromptTuningInit.TEXT,
+                prompt_tuning_init_text=instruction_words(context),
+                tokenizer_name_or_path=resolve(context.model)[0],
+            )
+        return peft_on_copy(backbone, config, context.seed)

@@ -1,0 +1,88 @@
+"""qlora (Dettmers et al. 2023): LoRA adapters over 4-bit NF4 base weights (bitsandbytes).
+
+4-bit base weights need a CUDA GPU and bitsandbytes. Elsewhere qlora refuses to run rather than
+quietly train plain LoRA, which would be a different method under qlora's name.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from promptworth.methods.base import RunContext
+from promptworth.methods.prompt_lora import PromptLoRA
+from promptworth.tasks.base import Split
+
+REFUSAL = "qlora needs a CUDA GPU with bitsandbytes for 4-bit base weights"
+
+
+def unavailable_reason(device: str) -> str | None:
+    """Why 4-bit training can't run on `device`, or None when it can."""
+    import torch
+
+    if not device.startswith("cuda") or not torch.cuda.is_available():
+        return f"{REFUSAL}; this machine has none (device {device}); use prompt-lora"
+    if importlib.util.find_spec("bitsandbytes") is None:
+        return f"{REFUSAL}; bitsandbytes is missing: pip install bitsandbytes, or use prompt-lora"
+    return None
+
+
+class QLoRA(PromptLoRA):
+    name = "qlora"
+    summary = "LoRA over 4-bit NF4 base weights (bitsandbytes); CUDA only"
+
+    test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}
+
+    @dataclass(frozen=True)
+    class Config(PromptLoRA.Config):
+        merge: bool = False  # merging into 4-bit weights would round the adapter away
+        double_quant: bool = True  # also quantise the quantisation constants
+
+    @classmethod
+    def unavailable(cls, device: str) -> str | None:
+        return unavailable_reason(device)
+
+    @classmethod
+    def check_device(cls, device: str) -> None:
+        """Raise when `device` can't hold 4-bit weights (the sweep checks when planning)."""
+        reason = unavailable_reason(device)
+        if reason:
+            raise ValueError(reason)
+
+    def fit(self, train_split: Split, context: RunContext) -> QLoRA:
+        self.check_device(context.backbones.placement.device)  # before any model is loaded
+        return super().fit(train_split, context)
+
+    def trainable_model(self, backbone, context: RunContext):
+        import torch
+        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+        from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+        from promptworth.backbones import resolve
+        from promptworth.backbones.device import torch_dtype
+
+        placement = backbone.placement
+        c = self.config
+        quantization = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=c.double_quant,
+            bnb_4bit_compute_dtype=torch_dtype(placement.dtype),
+        )
+        model = AutoModelForCausalLM.from_pretrained(
+            resolve(context.model)[0],
+            quantization_config=quantization,
+            dtype=torch_dtype(placement.dtype),
+            device_map={"": placement.device},
+        )
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        config = LoraConfig(
+            r=c.r,
+            lora_alpha=c.alpha,
+            lora_dropout=c.dropout,
+            task_type="CAUSAL_LM",
+            target_modules=None if c.target_modules == "default" else c.target_modules,
+        )
+        torch.manual_seed(context.seed)
+        return get_peft_model(model, config)
