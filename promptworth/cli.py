@@ -17,8 +17,8 @@ PRESETS: dict[str, dict] = {
         "methods": ["zero-shot", "head", "prompt-lora", "features-lr"],
         "sizes": [10, 32, 100, 320],
         "seeds": [0, 1, 2],
-        "test_size": 500,
-        "params": {"prompt-lora": {"max_steps": 100}},
+        "test_size": 300,
+        "params": {"prompt-lora": {"max_steps": 60}},
     },
     "smoke": {
         "methods": ["zero-shot", "head", "prompt-lora"],
