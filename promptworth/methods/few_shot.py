@@ -28,7 +28,7 @@ from promptworth.methods.base import (
 )
 from promptworth.methods.prompting import (
     PromptFormat,
-    continuation_logprob,
+    best_label_scores,
     generate_answers,
     left_padded,
     length_batches,
@@ -312,13 +312,7 @@ def score_with_prefix(
                 use_cache=True,
                 logits_to_keep=1,
             )
-            first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
-            best = np.full((len(batch), len(candidates)), -np.inf)
-            for label, word_ids in flat:
-                logprob = continuation_logprob(
-                    model, out.past_key_values, first, mask, positions, word_ids
-                )
-                value = logprob / len(word_ids) if length_norm else logprob
-                best[:, label] = np.maximum(best[:, label], value.cpu().numpy())
-            scores[batch] = best
+            scores[batch] = best_label_scores(
+                model, out, mask, positions, flat, len(candidates), length_norm
+            )
     return scores

@@ -139,16 +139,24 @@ def score_candidates(
                 use_cache=True,
                 logits_to_keep=1,
             )
-            first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
-            best = np.full((len(batch), len(candidates)), -np.inf)
-            for label, word_ids in flat:
-                logprob = continuation_logprob(
-                    model, out.past_key_values, first, mask, positions, word_ids
-                )
-                value = logprob / len(word_ids) if length_norm else logprob
-                best[:, label] = np.maximum(best[:, label], value.cpu().numpy())
-            scores[batch] = best
+            scores[batch] = best_label_scores(
+                model, out, mask, positions, flat, len(candidates), length_norm
+            )
     return scores
+
+
+def best_label_scores(model, out, mask, positions, flat, n_labels: int, length_norm: bool):
+    """[batch, labels] from a prompt batch's forward output: each label's best verbaliser word,
+    its continuation scored from the output's KV cache."""
+    import torch
+
+    first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+    best = np.full((mask.shape[0], n_labels), -np.inf)
+    for label, word_ids in flat:
+        logprob = continuation_logprob(model, out.past_key_values, first, mask, positions, word_ids)
+        value = logprob / len(word_ids) if length_norm else logprob
+        best[:, label] = np.maximum(best[:, label], value.cpu().numpy())
+    return best
 
 
 def continuation_logprob(model, cache, first_logprobs, mask, positions, word_ids):
