@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from promptworth.methods.base import RunContext
-from promptworth.methods.prompt_training import PromptTrainedMethod
+from promptworth.methods.prompt_training import PromptTrainedMethod, TrainingConfig
 from promptworth.methods.prompt_tuning import peft_on_copy
 
 
@@ -21,11 +21,8 @@ class IA3(PromptTrainedMethod):
     test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}
 
     @dataclass(frozen=True)
-    class Config:
+    class Config(TrainingConfig):
         learning_rate: float = 1e-2
-        batch_size: int = 8
-        epochs: float = 10.0
-        max_steps: int = 150
 
     def trainable_model(self, backbone, context: RunContext):
         from peft import IA3Config

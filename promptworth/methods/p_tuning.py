@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from promptworth.methods.base import RunContext
+from promptworth.methods.prompt_training import TrainingConfig
 from promptworth.methods.prompt_tuning import PromptLearningMethod, peft_on_copy
 
 ENCODERS = ("MLP", "LSTM")
@@ -26,14 +27,11 @@ class PTuning(PromptLearningMethod):
     }
 
     @dataclass(frozen=True)
-    class Config:
+    class Config(TrainingConfig):
         num_virtual_tokens: int = 20
         encoder: str = "MLP"  # "MLP" or "LSTM"
         encoder_hidden_size: int = 128
         learning_rate: float = 1e-3
-        batch_size: int = 8
-        epochs: float = 10.0
-        max_steps: int = 150
 
     def trainable_model(self, backbone, context: RunContext):
         from peft import PromptEncoderConfig

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from promptworth.methods.base import RunContext
+from promptworth.methods.prompt_training import TrainingConfig
 from promptworth.methods.prompt_tuning import PromptLearningMethod, peft_on_copy
 
 
@@ -24,14 +25,11 @@ class PrefixTuning(PromptLearningMethod):
     }
 
     @dataclass(frozen=True)
-    class Config:
+    class Config(TrainingConfig):
         num_virtual_tokens: int = 20
         projection: bool = False  # reparameterise the prefix through an MLP while training
         encoder_hidden_size: int = 256  # that MLP's width (with projection only)
         learning_rate: float = 1e-2
-        batch_size: int = 8
-        epochs: float = 10.0
-        max_steps: int = 150
 
     def trainable_model(self, backbone, context: RunContext):
         from peft import PrefixTuningConfig

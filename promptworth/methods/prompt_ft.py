@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from promptworth.methods.base import RunContext
-from promptworth.methods.prompt_training import PromptTrainedMethod
+from promptworth.methods.prompt_training import PromptTrainedMethod, TrainingConfig
 
 
 class PromptFT(PromptTrainedMethod):
@@ -16,11 +16,8 @@ class PromptFT(PromptTrainedMethod):
     test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}
 
     @dataclass(frozen=True)
-    class Config:
+    class Config(TrainingConfig):
         learning_rate: float = 3e-5
-        batch_size: int = 8
-        epochs: float = 10.0
-        max_steps: int = 150
 
     def trainable_model(self, backbone, context: RunContext):
         model = backbone.fresh_model().float()  # fp32 master weights; autocast does the speed

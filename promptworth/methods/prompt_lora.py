@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from promptworth.methods.base import RunContext
-from promptworth.methods.prompt_training import PromptTrainedMethod
+from promptworth.methods.prompt_training import PromptTrainedMethod, TrainingConfig
 
 
 class PromptLoRA(PromptTrainedMethod):
@@ -16,7 +16,7 @@ class PromptLoRA(PromptTrainedMethod):
     test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}
 
     @dataclass(frozen=True)
-    class Config:
+    class Config(TrainingConfig):
         r: int = 8
         alpha: int = 16
         dropout: float = 0.05
@@ -25,9 +25,6 @@ class PromptLoRA(PromptTrainedMethod):
         )
         merge: bool = True  # merge adapters into the base weights for prediction
         learning_rate: float = 1e-3
-        batch_size: int = 8
-        epochs: float = 10.0
-        max_steps: int = 150
 
     def trainable_model(self, backbone, context: RunContext):
         from peft import LoraConfig, get_peft_model

@@ -62,6 +62,16 @@ def label_only_loss(model, tokenizer, seqs: Sequences, batch: np.ndarray):
     return out.loss, int(mask.sum())
 
 
+@dataclass(frozen=True)
+class TrainingConfig:
+    """The training rule's parameters; every prompt-trained method's Config extends it."""
+
+    learning_rate: float = 1e-3
+    batch_size: int = 8
+    epochs: float = 10.0
+    max_steps: int = 150
+
+
 class PromptTrainedMethod(Method):
     """Base of every method trained on the prompt-based objective."""
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from promptworth.methods.base import RunContext
-from promptworth.methods.prompt_training import PromptTrainedMethod
+from promptworth.methods.prompt_training import PromptTrainedMethod, TrainingConfig
 from promptworth.tasks.base import TEXT_SLOT
 
 INITS = ("text", "vocab")
@@ -57,13 +57,10 @@ class PromptTuning(PromptLearningMethod):
     }
 
     @dataclass(frozen=True)
-    class Config:
+    class Config(TrainingConfig):
         num_virtual_tokens: int = 20
         init: str = "text"  # "text": the template's instruction words; "vocab": random tokens
         learning_rate: float = 3e-2
-        batch_size: int = 8
-        epochs: float = 10.0
-        max_steps: int = 150
 
     def trainable_model(self, backbone, context: RunContext):
         from peft import PromptTuningConfig, PromptTuningInit
