@@ -220,8 +220,9 @@ def cmd_method_params(args: argparse.Namespace) -> int:
 
     cls = method_class(args.params)
     print(f"{cls.name}: {cls.summary}")
+    defaults = cls.Config()  # fields with a default_factory have no plain `default`
     for f in fields(cls.Config):
-        print(f"  {f.name} = {f.default!r}")
+        print(f"  {f.name} = {getattr(defaults, f.name)!r}")
     return 0
 
 

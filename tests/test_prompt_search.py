@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from promptworth.methods import prompt_search
@@ -93,20 +94,25 @@ def test_dev_split_is_capped(task, make_context):
     assert method.cost_.artifact_bytes == len(method.candidates_[method.best_].template.encode())
 
 
-def test_every_template_is_scored_on_the_test_inputs(task, make_context):
+def test_every_template_predicts_the_test_inputs_and_the_runner_scores_them(task, make_context):
+    from promptworth import runner
+
     method = fitted(task, make_context)
-    prediction = method.predict(task.test.texts[:12])
+    assert not hasattr(method, "test_labels_")  # selection and spread never read test labels
+    test = task.test.subset(range(12))
+    prediction = method.predict(test.texts)
     extra = prediction.extra
     rows = extra["candidates"]
     assert len(rows) == len(method.candidates_)
     assert extra["chosen_template"] == rows[extra["chosen"]]["template"]
-    accuracy = float((prediction.labels == task.test.labels[:12]).mean())
-    assert rows[extra["chosen"]]["test_accuracy"] == pytest.approx(accuracy)
-    assert all(0 <= row["test_accuracy"] <= 1 for row in rows)
+    assert rows[extra["chosen"]]["test_predictions"] == prediction.labels.tolist()
     assert prediction.diagnostic_seconds > 0  # left out of the eval cost by the runner
-    unknown = method.predict(["a text that is not in the test split"])
-    assert "test_accuracy" not in unknown.extra["candidates"][0]
-    assert any("not in the task's test split" in note for note in unknown.extra["notes"])
+    scored = runner.score_diagnostics(extra, test.labels)["candidates"]
+    accuracy = float((prediction.labels == test.labels).mean())
+    assert scored[extra["chosen"]]["test_accuracy"] == pytest.approx(accuracy)
+    for row in scored:
+        expected = float((np.array(row["test_predictions"]) == test.labels).mean())
+        assert row["test_accuracy"] == pytest.approx(expected)
 
 
 def test_generation_mode_selects_by_accuracy(task, make_context):

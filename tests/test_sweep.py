@@ -166,6 +166,12 @@ def test_cli_rejects_unknown_method(capsys):
     assert "known methods" in capsys.readouterr().err
 
 
+def test_cli_lists_every_parameter_default(capsys):
+    assert main(["methods", "--params", "distill"]) == 0
+    shown = capsys.readouterr().out
+    assert "teacher_params = {}" in shown and "MISSING" not in shown
+
+
 def test_kill_during_sweep_then_resume(task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path):
     """SIGKILL a real sweep process once some runs are stored; the rerun finishes the rest."""
     out = tmp_path / "killed"
