@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections import defaultdict
 from pathlib import Path
 
 COLUMNS = [
@@ -28,6 +30,7 @@ COLUMNS = [
     "prompt_tokens_per_example",
     "artifact_bytes",
     "device",
+    "method_params",
     "run_key",
 ]
 
@@ -36,12 +39,38 @@ def results_frame(rows: list[tuple[str, dict, dict]]):
     """A pandas DataFrame with COLUMNS from the store's (key, config, result) rows."""
     import pandas as pd
 
+    labels = method_labels([config for _, config, _ in rows])
     records = [
-        {**config, **{k: v for k, v in result.items() if k != "predictions"}, "run_key": key}
-        for key, config, result in rows
+        {
+            **config,
+            **{k: v for k, v in result.items() if k != "predictions"},
+            "method": label,
+            "method_params": json.dumps(config.get("method_params", {}), sort_keys=True),
+            "run_key": key,
+        }
+        for (key, config, result), label in zip(rows, labels)
     ]
     frame = pd.DataFrame.from_records(records, columns=COLUMNS)
     return frame.sort_values(["method", "n_train", "seed"]).reset_index(drop=True)
+
+
+def method_labels(configs: list[dict]) -> list[str]:
+    """Each run's method name, plus the parameters that tell its variants apart when one store
+    holds a method under several parameter sets (few-shot random and kNN, say): their runs must
+    not be averaged together. A method run with one parameter set keeps its plain name."""
+    variants: dict[str, list[dict]] = defaultdict(list)
+    for config in configs:
+        params = config.get("method_params", {})
+        if params not in variants[config["method"]]:
+            variants[config["method"]].append(params)
+    labels = []
+    for config in configs:
+        name, params = config["method"], config.get("method_params", {})
+        seen = variants[name]
+        differing = sorted({k for p in seen for k in p if any(q.get(k) != p[k] for q in seen)})
+        shown = ",".join(f"{k}={params.get(k)}" for k in differing)
+        labels.append(f"{name}[{shown}]" if len(seen) > 1 else name)
+    return labels
 
 
 def write_csv(frame, path: Path) -> Path:

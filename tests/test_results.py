@@ -1,0 +1,38 @@
+"""The results table: one row per run, variants of a method kept apart."""
+
+from __future__ import annotations
+
+from promptworth.report.results import method_labels, results_frame, summary_table
+
+
+def config(method: str, seed: int, **params) -> dict:
+    return {"method": method, "method_params": {"k": 4, **params}, "n_train": 10, "seed": seed}
+
+
+def test_one_parameter_set_keeps_the_plain_name():
+    assert method_labels([config("few-shot", 0), config("few-shot", 1)]) == ["few-shot"] * 2
+
+
+def test_variants_are_named_by_the_parameters_that_differ():
+    configs = [
+        config("few-shot", 0, selection="random"),
+        config("few-shot", 0, selection="knn"),
+        config("head", 0),
+    ]
+    assert method_labels(configs) == [
+        "few-shot[selection=random]",
+        "few-shot[selection=knn]",
+        "head",
+    ]
+
+
+def test_variants_are_not_averaged_together():
+    rows = [
+        (f"key{i}", config("few-shot", seed, selection=sel), {"accuracy": acc})
+        for i, (seed, sel, acc) in enumerate(
+            [(0, "random", 0.4), (1, "random", 0.5), (0, "knn", 0.8), (1, "knn", 0.9)]
+        )
+    ]
+    table = summary_table(results_frame(rows))
+    assert table.loc["few-shot[selection=random]", 10] == "0.450 ± 0.071"
+    assert table.loc["few-shot[selection=knn]", 10] == "0.850 ± 0.071"
