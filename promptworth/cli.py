@@ -175,7 +175,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from promptworth.sweep import Sweep
 
     spec = build_spec(args)
-    unknown_params = sorted(set(spec.method_params) - set(spec.methods))
+    # Only the user's own --param can be a mistake; a preset's defaults for absent methods are not.
+    unknown_params = sorted({method for method, _, _ in args.param} - set(spec.methods))
     if unknown_params:
         print(
             f"warning: --param for methods not in this run: {', '.join(unknown_params)}",
