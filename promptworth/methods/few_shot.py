@@ -33,7 +33,9 @@ from promptworth.methods.prompting import (
     left_padded,
     length_batches,
     map_answer,
+    output_cache,
     score_candidates,
+    with_cache,
 )
 from promptworth.tasks.base import TEXT_SLOT, Split
 
@@ -295,9 +297,13 @@ def score_with_prefix(
     scores = np.zeros((len(suffix_ids), len(candidates)))
     flat = [(label, ids) for label, words in enumerate(candidates) for ids in words]
     with torch.inference_mode():
-        prefix_cache = model(
-            input_ids=torch.tensor([prefix_ids], device=device), use_cache=True, logits_to_keep=1
-        ).past_key_values
+        prefix_cache = output_cache(
+            model(
+                input_ids=torch.tensor([prefix_ids], device=device),
+                use_cache=True,
+                logits_to_keep=1,
+            )
+        )
         for batch in length_batches([len(s) for s in suffix_ids], batch_size):
             ids, suffix_mask = left_padded(tokenizer, [suffix_ids[i] for i in batch], device)
             mask = torch.cat([suffix_mask.new_ones((len(batch), n_prefix)), suffix_mask], dim=1)
@@ -308,9 +314,9 @@ def score_with_prefix(
                 input_ids=ids,
                 attention_mask=mask,
                 position_ids=positions,
-                past_key_values=cache,
                 use_cache=True,
                 logits_to_keep=1,
+                **with_cache(model, cache),
             )
             scores[batch] = best_label_scores(
                 model, out, mask, positions, flat, len(candidates), length_norm

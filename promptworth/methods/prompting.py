@@ -8,6 +8,7 @@ answer is " World" (leading space); after a chat template's "<|im_start|>assista
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,6 +111,19 @@ def length_batches(lengths: list[int], batch_size: int) -> list[np.ndarray]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def with_cache(model, cache) -> dict:
+    """The forward keyword for a KV cache: transformers 5 renamed `past_key_values` to `cache`
+    (the old name warns, then goes); models whose forward takes **kwargs get the old name."""
+    parameters = inspect.signature(model.forward).parameters
+    return {"cache" if "cache" in parameters else "past_key_values": cache}
+
+
+def output_cache(out):
+    """The KV cache of a forward output under either name (see `with_cache`)."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
+
+
 def score_candidates(
     model,
     tokenizer,
@@ -153,7 +167,7 @@ def best_label_scores(model, out, mask, positions, flat, n_labels: int, length_n
     first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
     best = np.full((mask.shape[0], n_labels), -np.inf)
     for label, word_ids in flat:
-        logprob = continuation_logprob(model, out.past_key_values, first, mask, positions, word_ids)
+        logprob = continuation_logprob(model, output_cache(out), first, mask, positions, word_ids)
         value = logprob / len(word_ids) if length_norm else logprob
         best[:, label] = np.maximum(best[:, label], value.cpu().numpy())
     return best
@@ -175,8 +189,8 @@ def continuation_logprob(model, cache, first_logprobs, mask, positions, word_ids
         input_ids=rest,
         attention_mask=ext_mask,
         position_ids=ext_pos,
-        past_key_values=cache,
         use_cache=True,
+        **with_cache(model, cache),
     )
     cache.crop(-steps)  # drop the continuation, so the next label starts from the prompt
     logprobs = torch.log_softmax(out.logits.float(), dim=-1)
