@@ -110,7 +110,11 @@ def test_predict_ranks_by_full_sequence_scores(name, task, make_context):
     fmt = method.format_
     prompt_ids = [fmt.encode_prompt(fmt.prompt(t)) for t in task.test.texts]
     expected = reference_scores(method.model_, prompt_ids, fmt.label_candidates()).argmax(1)
-    np.testing.assert_array_equal(method.predict(task.test.texts).labels, expected)
+    prediction = method.predict(task.test.texts)
+    np.testing.assert_array_equal(prediction.labels, expected)
+    # Every example also pays for the virtual tokens the model attends to.
+    n_virtual = method.config.num_virtual_tokens * len(prompt_ids)
+    assert prediction.prompt_tokens == sum(map(len, prompt_ids)) + n_virtual
 
 
 @pytest.mark.parametrize("name", VIRTUAL)

@@ -137,7 +137,8 @@ class PromptTrainedMethod(Method):
     def predict(self, texts: list[str]) -> Prediction:
         self.check_fitted()
         with autocast_for(self.placement_):  # trained weights are fp32; serve at the run's dtype
-            return predict_with_lm(self.model_, self.format_, texts, self.virtual_tokens)
+            n_virtual = self.config.num_virtual_tokens if self.virtual_tokens else 0
+            return predict_with_lm(self.model_, self.format_, texts, n_virtual)
 
 
 def dev_loss(model, tokenizer, seqs: Sequences, batch_size: int = 16) -> float:

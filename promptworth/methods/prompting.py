@@ -289,20 +289,21 @@ def map_answer(answer: str, verbalizers: list[list[str]]) -> int:
     return best_label
 
 
-def predict_with_lm(model, fmt: PromptFormat, texts: list[str], virtual_tokens: bool = False):
+def predict_with_lm(model, fmt: PromptFormat, texts: list[str], virtual_tokens: int = 0):
     """Labels from a causal LM by rank classification or by generation, per `fmt.options`.
 
-    `virtual_tokens`: the model prepends trained virtual tokens on every call (PEFT prompt
-    learning), so scoring runs without a KV cache and generation without padding.
+    `virtual_tokens`: how many trained virtual tokens the model prepends on every call (PEFT
+    prompt learning; 0 = none). Scoring then runs without a KV cache and generation without
+    padding, and they count in the prompt tokens each example costs.
     """
     from promptworth.methods.base import Prediction
 
     options = fmt.options
     prompt_ids = [fmt.encode_prompt(fmt.prompt(text)) for text in texts]
-    n_prompt_tokens = sum(len(ids) for ids in prompt_ids)
+    n_prompt_tokens = sum(len(ids) + virtual_tokens for ids in prompt_ids)
     if options.predict == "generate":
         answers = generate_answers(
-            model, fmt.tokenizer, prompt_ids, options.batch_size, padding=not virtual_tokens
+            model, fmt.tokenizer, prompt_ids, options.batch_size, padding=virtual_tokens == 0
         )
         labels = np.array([map_answer(a, fmt.task.verbalizers) for a in answers], dtype=int)
         return Prediction(labels, int((labels == NO_LABEL).sum()), n_prompt_tokens)
