@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -48,7 +49,8 @@ def int_list(value: str) -> list[int]:
 
 
 def method_pair(value: str) -> tuple[str, str]:
-    parts = [v.strip() for v in value.split(",")]
+    # Commas inside brackets belong to a variant's name: few-shot[calibrate=True,k=8]
+    parts = [v.strip() for v in re.split(r",(?![^\[]*\])", value)]
     if len(parts) != 2 or not all(parts):
         raise argparse.ArgumentTypeError(f"expected BASELINE,METHOD, got {value!r}")
     return parts[0], parts[1]

@@ -36,3 +36,16 @@ def test_variants_are_not_averaged_together():
     table = summary_table(results_frame(rows))
     assert table.loc["few-shot[selection=random]", 10] == "0.450 ± 0.071"
     assert table.loc["few-shot[selection=knn]", 10] == "0.850 ± 0.071"
+
+
+def test_compare_accepts_variant_names():
+    from promptworth.cli import method_pair
+
+    assert method_pair("head,few-shot[calibrate=True,selection=knn]") == (
+        "head",
+        "few-shot[calibrate=True,selection=knn]",
+    )
+    assert method_pair("few-shot[k=4,selection=random], head") == (
+        "few-shot[k=4,selection=random]",
+        "head",
+    )
