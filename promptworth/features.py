@@ -37,6 +37,8 @@ class FeatureCache:
             if path is not None and path.exists():
                 with np.load(path) as stored:
                     table = dict(zip(stored["keys"].tolist(), stored["vectors"]))
+                    if "seconds_per_text" in stored:  # so a resumed sweep charges the same
+                        self._seconds_per_text[namespace] = float(stored["seconds_per_text"])
             self._tables[namespace] = table
         return self._tables[namespace]
 
@@ -67,5 +69,10 @@ class FeatureCache:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = path.with_suffix(".tmp.npz")
-        np.savez(staging, keys=np.array(list(table)), vectors=np.stack(list(table.values())))
+        np.savez(
+            staging,
+            keys=np.array(list(table)),
+            vectors=np.stack(list(table.values())),
+            seconds_per_text=np.array(self._seconds_per_text.get(namespace, 0.0)),
+        )
         os.replace(staging, path)
