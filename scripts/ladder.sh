@@ -35,7 +35,7 @@ for seeds in 1 2; do
   run --seeds $seeds --methods prompt-search "${search[@]}"
   run --seeds $seeds --methods distill "${distill[@]}"
   run --seeds $seeds --methods dpo "${lm_steps[@]}" "${dpo[@]}"
-  run --seeds $seeds --methods p-tuning,prompt-tuning,prefix-tuning,prompt-ft "${lm_steps[@]}"
+  run --seeds $seeds --methods prompt-ft,p-tuning,prompt-tuning,prefix-tuning "${lm_steps[@]}"
 done
 # qlora needs CUDA + bitsandbytes; on a CPU machine it is refused before anything loads.
 .venv/bin/promptworth run --methods qlora --sizes 10 --seeds 1 --out "$out" --quiet ||
