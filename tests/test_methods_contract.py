@@ -48,6 +48,7 @@ def test_fit_predict_shapes_and_determinism(name, task, make_context):
     prediction = first.predict(task.test.texts)
     assert prediction.labels.shape == (len(task.test),)
     assert set(prediction.labels.tolist()) <= set(range(task.n_labels)) | {NO_LABEL}
+    assert prediction.prompt_tokens >= len(task.test)  # every method reads its inputs' tokens
     cost = first.training_cost()
     assert cost.total_params > 0
     if first.trains:

@@ -55,8 +55,12 @@ class FrozenFeaturesMethod(Method):
     def predict(self, texts: list[str]) -> Prediction:
         self.check_fitted()
         x, feature_seconds = self.features(texts)
+        tokens = self.backbone_.tokenizer(
+            texts, truncation=True, max_length=self.config.max_tokens
+        ).input_ids
         return Prediction(
             self.classifier_.predict(x).astype(int),
+            prompt_tokens=sum(map(len, tokens)),  # what the backbone reads, as for prompts
             cached_seconds=feature_seconds,
             scores=label_scores(self.classifier_, x, self.n_labels_),
         )
