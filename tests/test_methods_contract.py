@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from promptworth.methods import REGISTRY, make_method, method_class
 from promptworth.methods.base import NO_LABEL, NotFittedError
@@ -55,5 +56,8 @@ def test_fit_predict_shapes_and_determinism(name, task, make_context):
         assert cost.train_examples > 0
     if first.trains and first.updates_weights:
         assert cost.trainable_params > 0 and cost.artifact_bytes > 0
+    torch.manual_seed(1234)  # another process history: results must follow the seed alone
     again = tiny(name).fit(train, make_context()).predict(task.test.texts)
     np.testing.assert_array_equal(prediction.labels, again.labels)
+    if prediction.scores is not None:
+        np.testing.assert_allclose(prediction.scores, again.scores, rtol=1e-5, atol=1e-6)

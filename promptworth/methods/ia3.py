@@ -10,8 +10,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from promptworth.methods.base import RunContext
-from promptworth.methods.prompt_training import PromptTrainedMethod, TrainingConfig
-from promptworth.methods.prompt_tuning import peft_on_copy
+from promptworth.methods.prompt_training import (
+    PromptTrainedMethod,
+    TrainingConfig,
+    peft_on_copy,
+)
 
 
 class IA3(PromptTrainedMethod):

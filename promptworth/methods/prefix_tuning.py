@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from promptworth.methods.base import RunContext
-from promptworth.methods.prompt_training import TrainingConfig
-from promptworth.methods.prompt_tuning import PromptLearningMethod, peft_on_copy
+from promptworth.methods.prompt_training import TrainingConfig, peft_on_copy
+from promptworth.methods.prompt_tuning import PromptLearningMethod
 
 
 class PrefixTuning(PromptLearningMethod):

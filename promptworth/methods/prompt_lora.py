@@ -6,7 +6,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from promptworth.methods.base import RunContext
-from promptworth.methods.prompt_training import PromptTrainedMethod, TrainingConfig
+from promptworth.methods.prompt_training import (
+    PromptTrainedMethod,
+    TrainingConfig,
+    peft_on_copy,
+)
 
 
 class PromptLoRA(PromptTrainedMethod):
@@ -27,7 +31,7 @@ class PromptLoRA(PromptTrainedMethod):
         learning_rate: float = 1e-3
 
     def trainable_model(self, backbone, context: RunContext):
-        from peft import LoraConfig, get_peft_model
+        from peft import LoraConfig
 
         c = self.config
         config = LoraConfig(
@@ -37,8 +41,9 @@ class PromptLoRA(PromptTrainedMethod):
             task_type="CAUSAL_LM",
             target_modules=None if c.target_modules == "default" else c.target_modules,
         )
-        # LoRA injects layers into the model it wraps, so wrap a copy; adapters stay fp32.
-        return get_peft_model(backbone.fresh_model(), config)
+        # LoRA injects layers into the model it wraps, so wrap a copy; adapters stay fp32. The
+        # A matrices' random init follows the run's seed, not what the process ran before.
+        return peft_on_copy(backbone, config, context.seed)
 
     def for_inference(self, model):
         """Merged adapters cost nothing at inference: W + BA is one matrix again."""

@@ -72,6 +72,18 @@ class TrainingConfig:
     max_steps: int = 150
 
 
+def peft_on_copy(backbone, peft_config, seed: int):
+    """A PEFT model around a fresh copy of the backbone; random adapter init drawn from `seed`.
+
+    The copy matters even when PEFT injects nothing: wrapping freezes the wrapped weights.
+    """
+    import torch
+    from peft import get_peft_model
+
+    torch.manual_seed(seed)
+    return get_peft_model(backbone.fresh_model(), peft_config)
+
+
 class PromptTrainedMethod(Method):
     """Base of every method trained on the prompt-based objective."""
 

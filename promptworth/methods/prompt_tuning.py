@@ -12,22 +12,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from promptworth.methods.base import RunContext
-from promptworth.methods.prompt_training import PromptTrainedMethod, TrainingConfig
+from promptworth.methods.prompt_training import (
+    PromptTrainedMethod,
+    TrainingConfig,
+    peft_on_copy,
+)
 from promptworth.tasks.base import TEXT_SLOT
 
 INITS = ("text", "vocab")
-
-
-def peft_on_copy(backbone, peft_config, seed: int):
-    """A PEFT model around a fresh copy of the backbone; random adapter init drawn from `seed`.
-
-    The copy matters even when PEFT injects nothing: wrapping freezes the wrapped weights.
-    """
-    import torch
-    from peft import get_peft_model
-
-    torch.manual_seed(seed)
-    return get_peft_model(backbone.fresh_model(), peft_config)
 
 
 class PromptLearningMethod(PromptTrainedMethod):
