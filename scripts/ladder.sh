@@ -3,7 +3,8 @@
 # and MiniLM, at 10, 100 and 1,000 labels, 200 fixed test rows, into one store.
 # Usage: bash scripts/ladder.sh [OUT]   (resumable: rerun it and only missing runs execute)
 #
-# Budget: written for a 2-core CPU without bf16 units (fp32, ~4-5 s per LoRA step of 8 texts).
+# Budget: written for a 2-core CPU (bf16 where the CPU has AVX512-BF16, else fp32, ~2-5 s per LoRA
+# step of 8 texts).
 # Methods without LM training run 2 seeds. Methods that train the causal LM are capped at
 # `steps` optimiser steps and run seed 0 first at every size, then a second seed where time
 # allows; with a GPU, raise `steps` and use --seeds 3 everywhere.

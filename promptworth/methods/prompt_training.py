@@ -70,6 +70,9 @@ class TrainingConfig:
     batch_size: int = 8
     epochs: float = 10.0
     max_steps: int = 150
+    # Dev loss is a forward pass per dev example at every evaluation; past ~64 examples it buys
+    # little early-stopping signal and, at 1,000 labels, used to cost as much as training.
+    max_dev: int = 64
 
 
 def peft_on_copy(backbone, peft_config, seed: int):
@@ -98,6 +101,7 @@ class PromptTrainedMethod(Method):
             batch_size=c.batch_size,
             epochs=c.epochs,
             max_steps=c.max_steps,
+            max_dev=c.max_dev,
         )
 
     def trainable_model(self, backbone, context: RunContext):

@@ -1,7 +1,8 @@
 """The training rule shared by every gradient-trained method.
 
 Rule (README "Training towards convergence"): hold out a dev split from the *training subset*
-when it is large enough (`dev_fraction` of it, at least `min_dev` examples); train for
+when it is large enough (`dev_fraction` of it, at least `min_dev` and at most `max_dev` examples,
+the rest trains); train for
 `epochs` passes over the rest, capped at `max_steps` optimizer steps; with a dev split, measure
 dev loss every `eval_every` steps, stop after `patience` evaluations without improvement, and
 restore the best weights. Without one (tiny subsets) the step budget is the whole rule.
@@ -27,6 +28,7 @@ class Schedule:
     patience: int = 3
     dev_fraction: float = 0.2
     min_dev: int = 8
+    max_dev: int | None = None  # None: no cap
     weight_decay: float = 0.0
 
 
@@ -43,6 +45,8 @@ def split_dev(n: int, schedule: Schedule, seed: int) -> tuple[np.ndarray, np.nda
     """(fit, dev) indices into the training subset; dev is empty when the subset is too small."""
     order = np.random.default_rng(seed).permutation(n)
     n_dev = int(n * schedule.dev_fraction)
+    if schedule.max_dev is not None:
+        n_dev = min(n_dev, schedule.max_dev)
     if n_dev < schedule.min_dev:
         return order, order[:0]
     return order[n_dev:], order[:n_dev]
