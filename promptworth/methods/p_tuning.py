@@ -7,7 +7,6 @@ The encoder only helps optimisation: the artifact is its output, the virtual-tok
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
 
 from promptworth.methods.base import RunContext
 from promptworth.methods.prompt_training import TrainingConfig, peft_on_copy
@@ -19,12 +18,6 @@ ENCODERS = ("MLP", "LSTM")
 class PTuning(PromptLearningMethod):
     name = "p-tuning"
     summary = "virtual tokens from a trained prompt encoder (PEFT p-tuning); LM frozen"
-
-    test_params: ClassVar[dict[str, Any]] = {
-        "max_steps": 3,
-        "batch_size": 4,
-        "num_virtual_tokens": 4,
-    }
 
     @dataclass(frozen=True)
     class Config(TrainingConfig):

@@ -7,7 +7,6 @@ prompt. PEFT passes them as the KV cache, so prediction scores without one (`vir
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
 
 from promptworth.methods.base import RunContext
 from promptworth.methods.prompt_training import TrainingConfig, peft_on_copy
@@ -17,12 +16,6 @@ from promptworth.methods.prompt_tuning import PromptLearningMethod
 class PrefixTuning(PromptLearningMethod):
     name = "prefix-tuning"
     summary = "trained key/value prefixes in every attention layer (PEFT prefix tuning)"
-
-    test_params: ClassVar[dict[str, Any]] = {
-        "max_steps": 3,
-        "batch_size": 4,
-        "num_virtual_tokens": 4,
-    }
 
     @dataclass(frozen=True)
     class Config(TrainingConfig):

@@ -26,6 +26,11 @@ class PromptLearningMethod(PromptTrainedMethod):
     """A PEFT prompt-learning method: its artifact is the virtual tokens PEFT would save."""
 
     virtual_tokens = True
+    test_params: ClassVar[dict[str, Any]] = {
+        "max_steps": 3,
+        "batch_size": 4,
+        "num_virtual_tokens": 4,
+    }
 
     def produced_tensors(self, model) -> list:
         # What save_pretrained writes: the encoder's output, not the encoder (p-tuning's MLP).
@@ -41,12 +46,6 @@ def instruction_words(context: RunContext) -> str:
 class PromptTuning(PromptLearningMethod):
     name = "prompt-tuning"
     summary = "soft-prompt embeddings (PEFT prompt tuning) initialised from the template's words"
-
-    test_params: ClassVar[dict[str, Any]] = {
-        "max_steps": 3,
-        "batch_size": 4,
-        "num_virtual_tokens": 4,
-    }
 
     @dataclass(frozen=True)
     class Config(TrainingConfig):
