@@ -28,14 +28,13 @@ from promptworth.methods.base import (
 )
 from promptworth.methods.prompting import (
     PromptFormat,
-    best_label_scores,
     generate_answers,
     left_padded,
     length_batches,
     map_answer,
     output_cache,
     score_candidates,
-    with_cache,
+    score_prompt_batch,
 )
 from promptworth.tasks.base import TEXT_SLOT, Split
 
@@ -310,15 +309,7 @@ def score_with_prefix(
             positions = n_prefix + (suffix_mask.cumsum(-1) - 1).clamp(min=0)
             cache = copy.deepcopy(prefix_cache)
             cache.batch_repeat_interleave(len(batch))
-            out = model(
-                input_ids=ids,
-                attention_mask=mask,
-                position_ids=positions,
-                use_cache=True,
-                logits_to_keep=1,
-                **with_cache(model, cache),
-            )
-            scores[batch] = best_label_scores(
-                model, out, mask, positions, flat, len(candidates), length_norm
+            scores[batch] = score_prompt_batch(
+                model, ids, mask, positions, flat, len(candidates), length_norm, cache
             )
     return scores

@@ -146,17 +146,27 @@ def score_candidates(
         for batch in length_batches([len(p) for p in prompt_ids], batch_size):
             ids, mask = left_padded(tokenizer, [prompt_ids[i] for i in batch], device)
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            out = model(
-                input_ids=ids,
-                attention_mask=mask,
-                position_ids=positions,
-                use_cache=True,
-                logits_to_keep=1,
-            )
-            scores[batch] = best_label_scores(
-                model, out, mask, positions, flat, len(candidates), length_norm
+            scores[batch] = score_prompt_batch(
+                model, ids, mask, positions, flat, len(candidates), length_norm
             )
     return scores
+
+
+def score_prompt_batch(
+    model, ids, mask, positions, flat, n_labels: int, length_norm: bool, prefix_cache=None
+) -> np.ndarray:
+    """[batch, labels] for one batch of prompts, continuing `prefix_cache` when given (a shared
+    prefix already run, as few-shot's demonstrations)."""
+    cache = {} if prefix_cache is None else with_cache(model, prefix_cache)
+    out = model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=positions,
+        use_cache=True,
+        logits_to_keep=1,
+        **cache,
+    )
+    return best_label_scores(model, out, mask, positions, flat, n_labels, length_norm)
 
 
 def best_label_scores(model, out, mask, positions, flat, n_labels: int, length_norm: bool):
