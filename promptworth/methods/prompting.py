@@ -111,6 +111,20 @@ def length_batches(lengths: list[int], batch_size: int) -> list[np.ndarray]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def last_positions(n: int, device):
+    """`logits_to_keep` for the last `n` positions, as an index tensor rather than the count.
+
+    The count makes transformers pass a strided slice of the hidden states to the LM head, and
+    PyTorch (2.13, CPU) then skips folding the 3-D input into one GEMM whenever the head's weight
+    needs no gradient, as in every PEFT-wrapped model: measured in bf16, scoring a trained model
+    took 125 ms per example against 73 for the same weights unfrozen. Indexing gathers a
+    contiguous copy, and negative indices stay right with virtual tokens prepended.
+    """
+    import torch
+
+    return torch.arange(-n, 0, device=device)
+
+
 def with_cache(model, cache) -> dict:
     """The forward keyword for a KV cache: transformers 5 renamed `past_key_values` to `cache`
     (the old name warns, then goes); models whose forward takes **kwargs get the old name."""
@@ -163,7 +177,7 @@ def score_prompt_batch(
         attention_mask=mask,
         position_ids=positions,
         use_cache=True,
-        logits_to_keep=1,
+        logits_to_keep=last_positions(1, ids.device),
         **cache,
     )
     return best_label_scores(model, out, mask, positions, flat, n_labels, length_norm)
@@ -240,7 +254,8 @@ def score_full_sequences(
                 sequences = [prompt_ids[i] + list(context) for i in batch]
                 ids, mask = right_padded(tokenizer, sequences, device)
                 keep = ids.shape[1] - int(starts.min()) + 1  # from the first scored position on
-                logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
+                kept = last_positions(keep, device)
+                logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=kept).logits
                 # kept-logit index of the position that predicts answer token k in each row
                 at = starts[:, None] - 1 + torch.arange(len(context) + 1, device=device)
                 logprobs = torch.log_softmax(logits[rows, at - (ids.shape[1] - keep)].float(), -1)
