@@ -4,7 +4,9 @@
 
 1. zero-shot rank classification, seconds per 1,000 test examples and accuracy, fp32 vs bf16;
 2. the KV-cache scorer against scoring each (prompt + label) sequence separately;
-3. a LoRA / full fine-tuning step, fp32 vs bf16 autocast over fp32 master weights.
+3. the same scorer on a frozen copy of the weights (as every PEFT-wrapped model is): it should cost
+   what the backbone costs (see `prompting.last_positions`);
+4. a LoRA / full fine-tuning step, fp32 vs bf16 autocast over fp32 master weights.
 Speed targets live here, never in tests: timings depend on the machine and its load.
 """
 
@@ -53,6 +55,14 @@ def naive_scoring(backbone, prompts: list[list[int]], fmt: PromptFormat) -> floa
     return 1000 * (time.perf_counter() - start) / len(prompts)
 
 
+def frozen_scoring(backbone, prompts: list[list[int]], fmt: PromptFormat) -> float:
+    """Seconds per 1,000 examples with every weight frozen (requires_grad False)."""
+    model = backbone.fresh_model().requires_grad_(False)
+    start = time.perf_counter()
+    score_candidates(model, backbone.tokenizer, prompts, fmt.label_candidates(), 16, False)
+    return 1000 * (time.perf_counter() - start) / len(prompts)
+
+
 def train_step(backbone, placement: Placement, lora: bool, steps: int) -> float:
     from peft import LoraConfig, get_peft_model
 
@@ -90,13 +100,15 @@ def main() -> None:
         backbone = BackboneCache(placement).get(DEFAULT_CAUSAL_LM, "causal-lm")
         per_1000, accuracy, prompts, fmt = zero_shot(backbone, task, args.n)
         naive = naive_scoring(backbone, prompts[: args.n // 4], fmt)
+        frozen = frozen_scoring(backbone, prompts, fmt)
         lora = train_step(backbone, placement, lora=True, steps=args.steps)
         full = train_step(backbone, placement, lora=False, steps=args.steps)
         rows[dtype] = (per_1000, accuracy, naive, lora, full)
         print(
             f"{dtype:9s} zero-shot {per_1000:6.1f} s/1000 examples, accuracy {accuracy:.3f} "
             f"(n={args.n}); naive per-label scoring {naive:6.1f} s/1000 "
-            f"(KV cache {naive / per_1000:.1f}x faster); LoRA step {lora:.2f} s, "
+            f"(KV cache {naive / per_1000:.1f}x faster); frozen weights {frozen:6.1f} s/1000 "
+            f"({frozen / per_1000:.2f}x the backbone's); LoRA step {lora:.2f} s, "
             f"full FT step {full:.2f} s (batch 8 x 72 tokens)"
         )
     fp32, bf16 = rows["float32"], rows["bfloat16"]
