@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+LEGEND_INSIDE = 8  # with more methods the legend goes beside the axes
+LINE_STYLES = (("-", "o"), ("-.", "s"), (":", "^"))
+
 
 def plot_learning_curves(frame, path: Path, metric: str = "accuracy", title: str = "") -> Path:
     import matplotlib
@@ -11,13 +14,18 @@ def plot_learning_curves(frame, path: Path, metric: str = "accuracy", title: str
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    methods = sorted(frame["method"].unique())
+    many = len(methods) > LEGEND_INSIDE
+    fig, ax = plt.subplots(figsize=(10.5, 5.2) if many else (7.5, 4.8))
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    color = {m: cycle[i % len(cycle)] for i, m in enumerate(sorted(frame["method"].unique()))}
+    # past the colour cycle's length, colours repeat with another line style and marker
+    color = {m: cycle[i % len(cycle)] for i, m in enumerate(methods)}
+    style = {m: LINE_STYLES[i // len(cycle) % len(LINE_STYLES)] for i, m in enumerate(methods)}
     trained = frame[frame["n_train"] > 0]
     for method, group in trained.groupby("method"):
         stats = group.groupby("n_train")[metric].agg(["mean", "min", "max"])
-        ax.plot(stats.index, stats["mean"], marker="o", color=color[method], label=method)
+        line, marker = style[method]
+        ax.plot(stats.index, stats["mean"], line, marker=marker, color=color[method], label=method)
         ax.fill_between(stats.index, stats["min"], stats["max"], color=color[method], alpha=0.2)
     for method, group in frame[frame["n_train"] == 0].groupby("method"):
         ax.axhline(
@@ -32,7 +40,10 @@ def plot_learning_curves(frame, path: Path, metric: str = "accuracy", title: str
     ax.set_ylabel(metric)
     ax.set_title(title or f"{metric} vs number of labelled examples (mean, min–max over seeds)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=9)
+    if many:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    else:
+        ax.legend(loc="best", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
