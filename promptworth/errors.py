@@ -1,0 +1,10 @@
+"""User errors: every mistake a user can fix (a bad flag, file, row, field, parameter or store)
+raises a PromptworthError. The CLI prints those, and only those, as one line with exit status 2;
+any other exception is a bug in promptworth and keeps its traceback."""
+
+from __future__ import annotations
+
+
+class PromptworthError(Exception):
+    """A problem with what the user gave: the message names the file, row, field or flag and
+    says what to do."""
