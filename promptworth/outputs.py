@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from promptworth.analysis.uncertainty import compare_methods
+from promptworth.errors import PromptworthError
 from promptworth.report.accuracy import (
     accuracy_table,
     add_run_intervals,
@@ -12,6 +14,7 @@ from promptworth.report.accuracy import (
     interval_bands,
     legend_lines,
     paired_lines,
+    scored_groups,
     summarize,
     write_uncertainty,
 )
@@ -161,3 +164,27 @@ def print_summary(result: dict, out: Path) -> None:
         print("\n".join(result["paired"]))
     print(f"Report: {result['files']['report']}")
     print(f"Results: {result['files']['results']}  Store: {out / 'runs.sqlite'}")
+
+
+def stored_rows(out: Path) -> list[tuple[str, dict, dict]]:
+    """The finished runs of an output directory's store."""
+    from promptworth.store import RunStore
+
+    database = out / "runs.sqlite"
+    if not database.exists():
+        raise PromptworthError(f"{database}: no store here; give the --out of a run")
+    rows = RunStore(database).load()
+    if not rows:
+        raise PromptworthError(f"{database} holds no finished run yet")
+    return rows
+
+
+def compare_text(out: Path, baseline: str, method: str, as_json: bool = False) -> str:
+    """`promptworth compare`: the paired accuracy test of two methods of a store, at every size
+    both can be paired (README "How uncertainty is reported")."""
+    rows = stored_rows(out)
+    groups = scored_groups(results_frame(rows), rows)
+    comparisons = compare_methods(groups, baseline, method)
+    if as_json:
+        return json.dumps([c.to_dict() for c in comparisons], indent=2, ensure_ascii=False)
+    return "\n".join(paired_lines((baseline, method), comparisons)).rstrip()

@@ -255,3 +255,22 @@ def test_report_of_a_store_without_test_labels_says_what_is_missing(tmp_path):
     results = pd.read_csv(tmp_path / "results.csv")
     assert results["accuracy_ci_low"].notna().all() and results["macro_f1_ci_low"].isna().all()
     assert summarize(result["frame"], rows).verdicts == {}
+
+
+def test_compare_command_pairs_two_methods_of_a_store(tmp_path, capsys):
+    from promptworth.cli import main
+    from promptworth.outputs import compare_text
+    from promptworth.store import RunStore
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    for key, config, result in store_rows({"a": [right(range(50))], "b": [right(range(80))]}):
+        store.record(key, config, result)
+    store.close()
+    assert main(["compare", str(tmp_path), "--baseline", "a", "--method", "b", "--json"]) == 0
+    [test] = json.loads(capsys.readouterr().out)
+    assert test["difference"] == pytest.approx(0.3) and not test["within_noise"]
+    assert "| 10 | +0.300 |" in compare_text(tmp_path, "a", "b")
+    with pytest.raises(PromptworthError, match="no runs of method 'c'; methods here: a, b"):
+        compare_text(tmp_path, "a", "c")
+    with pytest.raises(PromptworthError, match="no store here"):
+        compare_text(tmp_path / "nowhere", "a", "b")

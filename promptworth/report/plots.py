@@ -1,5 +1,5 @@
 """Learning curves: score vs labelled examples, log x axis, mean line and a band: the 95 %
-interval of the mean when every point has one, else the min-max over seeds (the title says so)."""
+interval of the mean when every point has one, else the min-max over seeds (the legend says)."""
 
 from __future__ import annotations
 
@@ -47,12 +47,14 @@ def plot_learning_curves(
         )
         if bands is not None:
             ax.axhspan(*bands[(method, 0)], color=color[method], alpha=0.08)
-    band = "band: 95 % interval, seeds × test rows" if bands is not None else "band: min–max"
+    # what the bands are: a legend entry of its own (an empty, labelled band)
+    what = "95 % interval of the mean (seeds × test rows)" if bands else "min–max over seeds"
+    ax.fill_between([], [], color="gray", alpha=0.2, label=f"band: {what}")
     if len(trained):
         ax.set_xscale("log")
     ax.set_xlabel("labelled training examples (log scale)")
     ax.set_ylabel(metric)
-    ax.set_title(title or f"{metric} vs labelled examples (mean over seeds; {band})")
+    ax.set_title(title or f"{metric} vs number of labelled examples (mean over seeds)")
     ax.grid(alpha=0.3)
     if many:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
