@@ -191,6 +191,12 @@ def test_a_no_training_baseline_is_paired_with_every_seed_at_every_size():
         (100, 0, [0, 1]),
     ]
     assert [round(c.difference, 3) for c in against_zero_shot] == [-0.1, 0.2]
+    reverse = unc.compare_methods(groups, "head", "zero-shot")
+    assert [(c.n_train, c.baseline_n_train, c.seeds) for c in reverse] == [
+        (0, 10, [0, 1]),
+        (0, 100, [0, 1]),
+    ]
+    assert [round(c.difference, 3) for c in reverse] == [0.1, -0.2]
     [shared] = unc.compare_methods(groups, "head", "lora")  # only seed 1 ran for both
     assert shared.seeds == [1] and shared.difference == pytest.approx(0.05)
 

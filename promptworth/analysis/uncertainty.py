@@ -62,10 +62,13 @@ def row_resamples(n_rows: int) -> np.ndarray:
 
 
 def resampled_means(values: np.ndarray) -> np.ndarray:
-    """[k, n] per-row values -> [k, N_RESAMPLES]: each row vector's mean on each row resample."""
-    values = np.atleast_2d(np.asarray(values, dtype=np.float64))
-    weights = row_resamples(values.shape[1]).astype(np.float64)
-    return values @ weights.T / values.shape[1]
+    """[k, n] per-row values -> [k, N_RESAMPLES]: each row vector's mean on each row resample.
+
+    The values are small integers (0/1 correctness, class indicators or their differences), so
+    the float32 sums are exact."""
+    values = np.atleast_2d(np.asarray(values, dtype=np.float32))
+    sums = values @ row_resamples(values.shape[1]).T
+    return sums.astype(np.float64) / values.shape[1]
 
 
 def percentile_interval(samples: np.ndarray) -> tuple[float, float]:
@@ -268,19 +271,21 @@ def paired_comparison(baseline: list[ScoredRun], method: list[ScoredRun]) -> Pai
     samples = seeds_and_rows(meth - base)
     low, high = percentile_interval(samples)
     tail = min(np.sum(samples <= 0), np.sum(samples >= 0))
+    # the seeds are those of the side that varies (not the repeated run of a no-training method)
+    seeded = baseline if len({run.key for run in method}) < len(method) else method
     return PairedComparison(
         baseline=baseline[0].method,
         method=method[0].method,
         n_train=method[0].n_train,
         baseline_n_train=baseline[0].n_train,
-        seeds=[run.seed for run in method],
+        seeds=[run.seed for run in seeded],
         difference=float((meth - base).mean()),
         low=low,
         high=high,
         p_value=min(1.0, 2 * (int(tail) + 1) / (N_RESAMPLES + 1)),
         mcnemar=[
             {"seed": run.seed, **mcnemar_exact(b, m)}
-            for run, b, m in zip(method, base, meth, strict=True)
+            for run, b, m in zip(seeded, base, meth, strict=True)
         ],
         n_rows=matrix.shape[1],
         procedure=procedure(len(method)),
@@ -301,7 +306,7 @@ def aligned_runs(groups: Groups, baseline: str, method: str) -> list[tuple[list,
         if not found:
             known = ", ".join(sorted({m for m, _ in groups}))
             raise PromptworthError(f"no runs of method {name!r}; methods here: {known}")
-    flat = {name: found == [0] for name, found in sizes.items()}
+    flat = {name: found == [0] and len(groups[(name, 0)]) == 1 for name, found in sizes.items()}
     if flat[baseline] and not flat[method]:
         steps = [(0, n) for n in sizes[method]]
     elif flat[method] and not flat[baseline]:
@@ -312,9 +317,8 @@ def aligned_runs(groups: Groups, baseline: str, method: str) -> list[tuple[list,
     for base_n, meth_n in steps:
         base, meth = groups[(baseline, base_n)], groups[(method, meth_n)]
         if flat[baseline] != flat[method]:
-            one, many = (base, meth) if flat[baseline] else (meth, base)
-            repeated = one * len(many)
-            pairs.append((repeated, many) if flat[baseline] else (many, repeated))
+            repeated = [base[0]] * len(meth) if flat[baseline] else base
+            pairs.append((repeated, meth if flat[baseline] else [meth[0]] * len(base)))
             continue
         by_seed = {run.seed: run for run in base}
         common = [run for run in meth if run.seed in by_seed]
