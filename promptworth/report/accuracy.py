@@ -128,11 +128,13 @@ def interval_bands(summary: AccuracySummary) -> dict[tuple[str, int], tuple[floa
 
 def legend_lines(summary: AccuracySummary) -> list[str]:
     """What the cells and marks of the accuracy table mean, then what could not be computed."""
-    lines = [
-        "Cells: mean accuracy ± std over seeds [95 % interval of the mean: bootstrap over seeds "
-        'and test rows, README "How uncertainty is reported"].',
-        "",
-    ]
+    cells = "Cells: mean accuracy ± std over seeds"
+    if any(summary.intervals.values()):
+        cells += (
+            " [95 % interval of the mean: bootstrap over seeds and test rows, README "
+            '"How uncertainty is reported"]'
+        )
+    lines = [cells + ".", ""]
     if summary.verdicts:
         untested = any(
             isinstance(other, PromptworthError)

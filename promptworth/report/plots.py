@@ -31,13 +31,14 @@ def plot_learning_curves(
     color = {m: cycle[i % len(cycle)] for i, m in enumerate(methods)}
     style = {m: LINE_STYLES[i // len(cycle) % len(LINE_STYLES)] for i, m in enumerate(methods)}
     trained = frame[frame["n_train"] > 0]
+    shade = 0.1 if many else 0.2  # many overlapping bands stay readable when fainter
     for method, group in trained.groupby("method"):
         stats = group.groupby("n_train")[metric].agg(["mean", "min", "max"])
         if bands is not None:
             stats["min"], stats["max"] = zip(*(bands[(method, n)] for n in stats.index))
         line, marker = style[method]
         ax.plot(stats.index, stats["mean"], line, marker=marker, color=color[method], label=method)
-        ax.fill_between(stats.index, stats["min"], stats["max"], color=color[method], alpha=0.2)
+        ax.fill_between(stats.index, stats["min"], stats["max"], color=color[method], alpha=shade)
     for method, group in frame[frame["n_train"] == 0].groupby("method"):
         ax.axhline(
             group[metric].mean(),
@@ -49,7 +50,7 @@ def plot_learning_curves(
             ax.axhspan(*bands[(method, 0)], color=color[method], alpha=0.08)
     # what the bands are: a legend entry of its own (an empty, labelled band)
     what = "95 % interval of the mean (seeds × test rows)" if bands else "min–max over seeds"
-    ax.fill_between([], [], color="gray", alpha=0.2, label=f"band: {what}")
+    ax.fill_between([], [], color="gray", alpha=shade, label=f"band: {what}")
     if len(trained):
         ax.set_xscale("log")
     ax.set_xlabel("labelled training examples (log scale)")
