@@ -251,6 +251,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from promptworth.outputs import compare_text
+
+    print(compare_text(args.out, args.baseline, args.method, args.json))
+    return 0
+
+
 def cmd_tasks(_: argparse.Namespace) -> int:
     from promptworth.tasks import BUILTIN_TASKS
 
@@ -284,6 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("out", type=Path, help="the --out directory of a run")
     report.add_argument("--compare", type=method_pair, metavar="BASELINE,METHOD")
     report.set_defaults(handler=cmd_report)
+    compare = commands.add_parser("compare", help="paired accuracy test of two methods")
+    compare.add_argument("out", type=Path, help="the --out directory of a run")
+    compare.add_argument("--baseline", required=True, metavar="METHOD")
+    compare.add_argument("--method", required=True, metavar="METHOD")
+    compare.add_argument("--json", action="store_true", help="print the tests as JSON")
+    compare.set_defaults(handler=cmd_compare)
     tasks = commands.add_parser("tasks", help="list the built-in tasks")
     tasks.set_defaults(handler=cmd_tasks)
     return parser

@@ -5,6 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from promptworth.analysis.uncertainty import compare_methods
+from promptworth.errors import PromptworthError
+from promptworth.report.accuracy import (
+    accuracy_table,
+    add_run_intervals,
+    headline_comparisons,
+    interval_bands,
+    legend_lines,
+    paired_lines,
+    scored_groups,
+    summarize,
+    write_uncertainty,
+)
 from promptworth.report.details import detail_lines
 from promptworth.report.markdown import write_report
 from promptworth.report.plots import plot_learning_curves
@@ -17,39 +30,59 @@ def write_outputs(
     description: list[str],
     compare: tuple[str, str] | None = None,
 ) -> dict:
-    """Write results.csv, learning_curves.png, advantage.json/png and report.md; return paths.
+    """Write results.csv, summary.csv, uncertainty.json, learning_curves.png, advantage.json/png
+    and report.md; return paths.
 
     `compare` = (baseline, method) for the verdict figure; by default the head against the
     method with the best mean accuracy."""
     out.mkdir(parents=True, exist_ok=True)
     frame = results_frame(rows)
+    pair = checked_pair(frame, compare)
+    accuracy = summarize(frame, rows)
+    headline = headline_comparisons(accuracy, pair)
     files = {
-        "results": write_csv(frame, out / "results.csv"),
-        "learning_curves": plot_learning_curves(frame, out / "learning_curves.png"),
+        "results": write_csv(add_run_intervals(frame, rows), out / "results.csv"),
+        "learning_curves": plot_learning_curves(
+            frame, out / "learning_curves.png", bands=interval_bands(accuracy)
+        ),
+        **write_uncertainty(accuracy, headline, pair, out),
     }
-    verdict_lines = advantage_outputs(frame, out, files, compare) + detail_lines(rows)
-    summary = summary_table(frame)
+    paired = paired_lines(pair, headline) if pair else []
+    verdict_lines = advantage_outputs(frame, out, files, pair, paired) + detail_lines(rows)
+    summary = accuracy_table(accuracy, summary_table(frame))
+    legend = legend_lines(accuracy)
     files["report"] = out / "report.md"
-    write_report(files["report"], frame, summary, files, description, verdict_lines)
-    return {"files": files, "summary": summary, "frame": frame}
+    write_report(files["report"], frame, summary, files, description, verdict_lines, legend)
+    return {"files": files, "summary": summary, "legend": legend, "paired": paired, "frame": frame}
 
 
-def advantage_outputs(
-    frame, out: Path, files: dict[str, Path], compare: tuple[str, str] | None = None
-) -> list[str]:
-    """The pairwise advantage matrix (advantage.json), the verdict figure, and report lines."""
-    from promptworth.analysis.advantage import advantage_matrix, estimate, verdict
-    from promptworth.analysis.curves import long_from_wide
-    from promptworth.report.advantage_plot import plot_advantage
-
-    long = long_from_wide(frame)
-    matrix = advantage_matrix(long, metric="accuracy")
+def checked_pair(frame, compare: tuple[str, str] | None) -> tuple[str, str] | None:
+    """The headline pair (baseline, method): `compare`, else headline_pair; both must exist."""
     pair = compare or headline_pair(frame)
     if pair is not None and not set(pair) <= set(frame["method"]):
         raise ValueError(
             f"--compare {','.join(pair)}: methods in these results are "
             f"{', '.join(sorted(frame['method'].unique()))}"
         )
+    return pair
+
+
+def advantage_outputs(
+    frame,
+    out: Path,
+    files: dict[str, Path],
+    compare: tuple[str, str] | None = None,
+    paired: list[str] = (),
+) -> list[str]:
+    """The pairwise advantage matrix (advantage.json), the verdict figure, and report lines;
+    `paired` (the headline pair's paired accuracy test) follows the verdict."""
+    from promptworth.analysis.advantage import advantage_matrix, estimate, verdict
+    from promptworth.analysis.curves import long_from_wide
+    from promptworth.report.advantage_plot import plot_advantage
+
+    long = long_from_wide(frame)
+    matrix = advantage_matrix(long, metric="accuracy")
+    pair = checked_pair(frame, compare)
     document = {
         "metric": "accuracy",
         "estimator": "accumulated-max",
@@ -66,7 +99,13 @@ def advantage_outputs(
         except ValueError as error:  # e.g. a single size, or curves that never overlap
             headline, figure = f"{pair[1]} vs {pair[0]}: no verdict: {error}", []
         document["headline"] = headline
-        lines = [f"**{headline}** (accumulated-max, the paper's estimator).", "", *lines, ""]
+        lines = [
+            f"**{headline}** (accumulated-max, the paper's estimator).",
+            "",
+            *paired,
+            *lines,
+            "",
+        ]
         lines += figure
     files["advantage"] = out / "advantage.json"
     files["advantage"].write_text(json.dumps(document, indent=2, default=str))
@@ -117,8 +156,35 @@ def matrix_lines(matrix: dict) -> list[str]:
 
 def print_summary(result: dict, out: Path) -> None:
     print()
-    print("Accuracy (mean ± std over seeds) by number of labelled examples:")
+    print("Accuracy by number of labelled examples:")
     print(result["summary"].to_string())
+    print("\n".join(result["legend"]))
     print()
+    if result["paired"]:
+        print("\n".join(result["paired"]))
     print(f"Report: {result['files']['report']}")
     print(f"Results: {result['files']['results']}  Store: {out / 'runs.sqlite'}")
+
+
+def stored_rows(out: Path) -> list[tuple[str, dict, dict]]:
+    """The finished runs of an output directory's store."""
+    from promptworth.store import RunStore
+
+    database = out / "runs.sqlite"
+    if not database.exists():
+        raise PromptworthError(f"{database}: no store here; give the --out of a run")
+    rows = RunStore(database).load()
+    if not rows:
+        raise PromptworthError(f"{database} holds no finished run yet")
+    return rows
+
+
+def compare_text(out: Path, baseline: str, method: str, as_json: bool = False) -> str:
+    """`promptworth compare`: the paired accuracy test of two methods of a store, at every size
+    both can be paired (README "How uncertainty is reported")."""
+    rows = stored_rows(out)
+    groups = scored_groups(results_frame(rows), rows)
+    comparisons = compare_methods(groups, baseline, method)
+    if as_json:
+        return json.dumps([c.to_dict() for c in comparisons], indent=2, ensure_ascii=False)
+    return "\n".join(paired_lines((baseline, method), comparisons)).rstrip()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import platform
 
 import numpy as np
 
 from promptworth import costs
+from promptworth.analysis.uncertainty import run_intervals
 from promptworth.methods.base import Method, RunContext
 from promptworth.tasks.base import Split
 
@@ -42,6 +45,7 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
     n_test = len(test)
     return {
         **scores(test.labels, prediction.labels, context.task.n_labels),
+        **run_intervals(test.labels, prediction.labels, context.task.n_labels),
         "n_test": n_test,
         "unmapped": prediction.n_unmapped,
         "trainable_params": training.trainable_params,
@@ -60,8 +64,17 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
         "device": context.backbones.placement.device,
         "host": platform.node(),
         "predictions": prediction.labels.tolist(),
+        # what the run was scored on, so intervals and paired tests need only the store
+        "test_labels": test.labels.tolist(),
+        "test_digest": split_digest(test),
         "extra": score_diagnostics(prediction.extra, test.labels),
     }
+
+
+def split_digest(split: Split) -> str:
+    """Identity of the test rows (texts and labels, in order): runs are paired only when equal."""
+    canonical = json.dumps([split.texts, np.asarray(split.labels).tolist()], ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 
 def score_diagnostics(extra: dict, labels: np.ndarray) -> dict:

@@ -45,15 +45,19 @@ def write_report(
     files: dict[str, Path],
     description: list[str],
     verdict_lines: list[str],
+    legend: list[str] = (),
 ) -> Path:
+    """`legend`: lines under the accuracy table saying what its cells and marks mean."""
     lines = [
         "# promptworth report",
         "",
         *description,
         "",
-        "## Accuracy (mean ± std over seeds) by number of labelled examples",
+        "## Accuracy by number of labelled examples",
         "",
         markdown_table(summary),
+        "",
+        *legend,
         "",
         f"![learning curves]({files['learning_curves'].name})",
         "",
