@@ -57,6 +57,12 @@ def ensemble_scores(scores: list[np.ndarray], weights: np.ndarray) -> np.ndarray
     return np.tensordot(weights[keep], stacked, axes=1) / weights[keep].sum()
 
 
+def others_votes(scores: list[np.ndarray], weights: np.ndarray) -> list[np.ndarray]:
+    """iPET: for each model, the ensemble of all the other models (leave-one-out)."""
+    others = [[j for j in range(len(scores)) if j != i] for i in range(len(scores))]
+    return [ensemble_scores([scores[j] for j in rest], weights[rest]) for rest in others]
+
+
 def pseudo_labelled(pool: Split, scores: np.ndarray, n: int, shares: np.ndarray) -> Split:
     """`n` pool texts with the ensemble's labels: per label, its share of `n` (largest-remainder
     rounding), the most confident texts first; fewer where the ensemble gives that label less."""
@@ -176,17 +182,16 @@ class PET(Method):
         weights = np.array(prior or [1.0] * len(templates))
         prior_at = time.perf_counter()
         generations = [self.train_generation(train, unlabelled, contexts)]
+        shares = np.bincount(train.labels, minlength=context.task.n_labels) / len(train)
         for generation in range(1, c.ipet_rounds + 1):
             n = min(len(unlabelled), round((c.ipet_growth**generation - 1) * len(train)))
-            shares = np.bincount(train.labels, minlength=context.task.n_labels) / len(train)
             previous = generations[-1]
-            extra = []
-            for i in range(len(templates)):
-                others = [j for j in range(len(templates)) if j != i]
-                votes = ensemble_scores([previous.pool_scores[j] for j in others], weights[others])
-                extra.append(pseudo_labelled(unlabelled, votes, n, shares))
+            pseudo = [
+                pseudo_labelled(unlabelled, votes, n, shares)
+                for votes in others_votes(previous.pool_scores, weights)
+            ]
             previous.models.clear()  # only its pool scores are needed: free the models first
-            generations.append(self.train_generation(train, unlabelled, contexts, extra))
+            generations.append(self.train_generation(train, unlabelled, contexts, pseudo))
         patterns_at = time.perf_counter()
         final = generations[-1]
         pool_scores = ensemble_scores(final.pool_scores, weights)
