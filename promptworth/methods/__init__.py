@@ -74,6 +74,10 @@ REGISTRY: dict[str, tuple[str, str]] = {
         "promptworth.methods.distill:Distill",
         "a small encoder student learns a sweep method's soft labels on unlabelled texts",
     ),
+    "pet": (
+        "promptworth.methods.pet:PET",
+        "PET: a prompt-trained model per template; their ensemble soft-labels unlabelled texts",
+    ),
 }
 
 

@@ -33,6 +33,44 @@ def soft_labels(scores: np.ndarray, temperature: float) -> np.ndarray:
     return z / z.sum(axis=1, keepdims=True)
 
 
+def soft_targets(texts: list[str], scores: np.ndarray, temperature: float) -> Targets:
+    """What a student learns from label scores: their softmax at T, matched at the same T."""
+    probs = soft_labels(scores, temperature)
+    return Targets(list(texts), probs, np.full(len(texts), temperature))
+
+
+def sample_pool(context: RunContext, n: int, method: str, param: str) -> Split:
+    """`n` texts of the unlabelled pool, the same for the same seed (and n)."""
+    if n == 0:
+        return Split([], np.zeros(0, dtype=int))
+    if context.pool is None:
+        raise ValueError(
+            f"{method} needs RunContext.pool, the unlabelled rest of the training pool (the "
+            f"sweep sets it); pass pool= when calling fit directly, or set {param}=0"
+        )
+    if n > len(context.pool):
+        raise ValueError(f"{param}={n} but the pool has only {len(context.pool)} texts")
+    rng = np.random.default_rng(context.seed)
+    return context.pool.subset(np.sort(rng.choice(len(context.pool), n, replace=False)))
+
+
+def check_student(student: str) -> None:
+    """Refuse a student that is not an encoder classifier (they are what learns soft labels)."""
+    if student not in REGISTRY or not issubclass(method_class(student), EncoderClassifier):
+        students = [n for n in REGISTRY if issubclass(method_class(n), EncoderClassifier)]
+        raise ValueError(f"unknown student {student!r}; choose one of {', '.join(students)}")
+
+
+def train_student(
+    student: EncoderClassifier, train: Split, soft: Targets, context: RunContext
+) -> EncoderClassifier:
+    """The student learns the labelled subset's gold labels together with the `soft` targets;
+    the training rule's dev split comes from the labelled subset (gold labels only)."""
+    fit_idx, dev_idx = split_dev(len(train), student.schedule(), context.seed)
+    gold = Targets.gold(train.subset(fit_idx), context.task.n_labels)
+    return student.fit_targets(gold + soft, train.subset(dev_idx), context)
+
+
 class Distill(Method):
     name = "distill"
     summary = "an encoder student learns a trained teacher's soft labels on unlabelled texts"
@@ -58,9 +96,7 @@ class Distill(Method):
         if c.teacher == self.name or c.teacher not in REGISTRY:
             known = ", ".join(name for name in REGISTRY if name != self.name)
             raise ValueError(f"unknown teacher {c.teacher!r}; choose one of {known}")
-        if c.student not in REGISTRY or not issubclass(method_class(c.student), EncoderClassifier):
-            students = [n for n in REGISTRY if issubclass(method_class(n), EncoderClassifier)]
-            raise ValueError(f"unknown student {c.student!r}; choose one of {', '.join(students)}")
+        check_student(c.student)
         if c.temperature <= 0 or c.n_unlabeled < 0:
             raise ValueError("temperature must be > 0 and n_unlabeled >= 0")
         make_method(c.teacher, **c.teacher_params)  # their parameters fail here, not mid-sweep
@@ -68,7 +104,7 @@ class Distill(Method):
 
     def fit(self, train: Split, context: RunContext) -> Distill:
         c = self.config
-        unlabeled = self.sample_pool(context)
+        unlabeled = sample_pool(context, c.n_unlabeled, self.name, "n_unlabeled")
         start = time.perf_counter()
         teacher = make_method(c.teacher, **c.teacher_params)
         teacher.fit(train, replace(context, model=c.teacher_model or context.model))
@@ -76,10 +112,9 @@ class Distill(Method):
         labelled_at = time.perf_counter()
         targets = self.teacher_targets(teacher, unlabeled, context.task.n_labels)
         label_seconds = time.perf_counter() - labelled_at + targets.cached_seconds
-        student = make_method(c.student, **c.student_params)
-        fit_idx, dev_idx = split_dev(len(train), student.schedule(), context.seed)
-        gold = Targets.gold(train.subset(fit_idx), context.task.n_labels)
-        student.fit_targets(gold + targets.soft, train.subset(dev_idx), context)
+        student = train_student(
+            make_method(c.student, **c.student_params), train, targets.soft, context
+        )
         student_cost = student.training_cost()
         self.teacher_, self.student_ = teacher, student
         self.fit_extra_ = {
@@ -100,21 +135,6 @@ class Distill(Method):
         )
         return self
 
-    def sample_pool(self, context: RunContext) -> Split:
-        """`n_unlabeled` texts of the unlabelled pool, the same for the same seed."""
-        n = self.config.n_unlabeled
-        if n == 0:
-            return Split([], np.zeros(0, dtype=int))
-        if context.pool is None:
-            raise ValueError(
-                "distill needs RunContext.pool, the unlabelled rest of the training pool (the "
-                "sweep sets it); pass pool= when calling fit directly, or set n_unlabeled=0"
-            )
-        if n > len(context.pool):
-            raise ValueError(f"n_unlabeled={n} but the pool has only {len(context.pool)} texts")
-        rng = np.random.default_rng(context.seed)
-        return context.pool.subset(np.sort(rng.choice(len(context.pool), n, replace=False)))
-
     def teacher_targets(self, teacher: Method, unlabeled: Split, n_labels: int) -> SoftTargets:
         """The teacher's soft labels for the unlabelled texts (their gold labels stay unread)."""
         if not len(unlabeled):
@@ -125,10 +145,8 @@ class Distill(Method):
                 f"teacher {teacher.name!r} gave no label scores (generation gives none); "
                 "distillation needs soft labels: use rank prediction (--predict rank)"
             )
-        probs = soft_labels(prediction.scores, self.config.temperature)
-        temperature = np.full(len(unlabeled), self.config.temperature)
         return SoftTargets(
-            Targets(list(unlabeled.texts), probs, temperature),
+            soft_targets(unlabeled.texts, prediction.scores, self.config.temperature),
             prediction.cached_seconds,
             round(float(soft_labels(prediction.scores, 1.0).max(axis=1).mean()), 4),
         )
