@@ -20,10 +20,24 @@ from typing import Any, ClassVar
 import numpy as np
 
 from promptworth.methods import REGISTRY, make_method, method_class
-from promptworth.methods.base import Method, Prediction, RunContext, TrainingCost
+from promptworth.methods.base import (
+    Method,
+    Prediction,
+    PromptOptions,
+    RunContext,
+    TrainingCost,
+    at_least,
+    one_of,
+    positive,
+)
 from promptworth.methods.encoder_classifier import EncoderClassifier, Targets
 from promptworth.methods.training import split_dev
 from promptworth.tasks.base import Split
+
+
+def given(method: Method, params: dict) -> dict:
+    """The parameters the user gave, as the method stored them (converted to their types)."""
+    return {key: method.get_params()[key] for key in params}
 
 
 def soft_labels(scores: np.ndarray, temperature: float) -> np.ndarray:
@@ -52,19 +66,35 @@ class Distill(Method):
         n_unlabeled: int = 500  # texts the teacher labels, sampled from the unlabelled pool
         temperature: float = 2.0
 
+        def __post_init__(self) -> None:
+            one_of(self, "teacher", [name for name in REGISTRY if name != Distill.name])
+            students = [n for n in REGISTRY if issubclass(method_class(n), EncoderClassifier)]
+            one_of(self, "student", students)
+            at_least(self, 0, "n_unlabeled")
+            positive(self, "temperature")
+
     def __init__(self, **params: Any):
         super().__init__(**params)
+        # The nested parameters fail here, not mid-sweep, and are kept as their declared types
+        # (teacher_params C=1 and C=1.0 are one run key).
+        teacher, student = self.teacher_and_student()
+        self.config = replace(
+            self.config,
+            teacher_params=given(teacher, self.config.teacher_params),
+            student_params=given(student, self.config.student_params),
+        )
+
+    def teacher_and_student(self) -> tuple[Method, Method]:
         c = self.config
-        if c.teacher == self.name or c.teacher not in REGISTRY:
-            known = ", ".join(name for name in REGISTRY if name != self.name)
-            raise ValueError(f"unknown teacher {c.teacher!r}; choose one of {known}")
-        if c.student not in REGISTRY or not issubclass(method_class(c.student), EncoderClassifier):
-            students = [n for n in REGISTRY if issubclass(method_class(n), EncoderClassifier)]
-            raise ValueError(f"unknown student {c.student!r}; choose one of {', '.join(students)}")
-        if c.temperature <= 0 or c.n_unlabeled < 0:
-            raise ValueError("temperature must be > 0 and n_unlabeled >= 0")
-        make_method(c.teacher, **c.teacher_params)  # their parameters fail here, not mid-sweep
-        make_method(c.student, **c.student_params)
+        return make_method(c.teacher, **c.teacher_params), make_method(c.student, **c.student_params)
+
+    def backbone_specs(self) -> dict[str, str]:
+        teacher, student = self.teacher_and_student()
+        own = {f"{self.name}.teacher_model": self.config.teacher_model}
+        return {k: v for k, v in own.items() if v} | teacher.backbone_specs() | student.backbone_specs()
+
+    def check_prompt(self, prompt: PromptOptions) -> None:
+        self.teacher_and_student()[0].check_prompt(prompt)
 
     def fit(self, train: Split, context: RunContext) -> Distill:
         c = self.config
