@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from promptworth.errors import PromptworthError
 from promptworth.report.details import detail_lines
 from promptworth.report.markdown import write_report
 from promptworth.report.plots import plot_learning_curves
@@ -46,7 +47,7 @@ def advantage_outputs(
     matrix = advantage_matrix(long, metric="accuracy")
     pair = compare or headline_pair(frame)
     if pair is not None and not set(pair) <= set(frame["method"]):
-        raise ValueError(
+        raise PromptworthError(
             f"--compare {','.join(pair)}: methods in these results are "
             f"{', '.join(sorted(frame['method'].unique()))}"
         )

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from promptworth import runner
+from promptworth.errors import PromptworthError
 from promptworth.methods import make_method
 from promptworth.methods.base import Method, Prediction, PromptOptions, TrainingCost
 from promptworth.methods.distill import soft_labels
@@ -133,11 +134,11 @@ def test_missing_or_small_pool_is_a_clear_error(labelled, make_context, task):
 
 
 def test_bad_names_are_refused():
-    with pytest.raises(ValueError, match="unknown teacher"):
+    with pytest.raises(PromptworthError, match=r"distill\.teacher='distill'"):
         make_method("distill", teacher="distill")
-    with pytest.raises(ValueError, match="encoder-head, encoder-ft"):
+    with pytest.raises(PromptworthError, match="encoder-head, encoder-ft"):
         make_method("distill", student="head")
-    with pytest.raises(ValueError, match="no parameter"):
+    with pytest.raises(PromptworthError, match="no parameter"):
         make_method("distill", teacher_params={"no_such": 1})
 
 

@@ -211,9 +211,10 @@ class Method(ABC):
         checks them with --model and --encoder before any model loads."""
         return {}
 
-    def check_prompt(self, prompt: PromptOptions) -> None:
-        """Refuse (PromptworthError) prompt options this configuration cannot use; the sweep
-        calls it before any model loads."""
+    def incompatible(self, prompt: PromptOptions) -> str | None:
+        """Why this configuration cannot use these prompt options, else None; the sweep asks
+        before any model loads."""
+        return None
 
     @abstractmethod
     def fit(self, train: Split, context: RunContext) -> Method:

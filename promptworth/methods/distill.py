@@ -86,15 +86,21 @@ class Distill(Method):
 
     def teacher_and_student(self) -> tuple[Method, Method]:
         c = self.config
-        return make_method(c.teacher, **c.teacher_params), make_method(c.student, **c.student_params)
+        return make_method(c.teacher, **c.teacher_params), make_method(
+            c.student, **c.student_params
+        )
 
     def backbone_specs(self) -> dict[str, str]:
         teacher, student = self.teacher_and_student()
         own = {f"{self.name}.teacher_model": self.config.teacher_model}
-        return {k: v for k, v in own.items() if v} | teacher.backbone_specs() | student.backbone_specs()
+        return (
+            {k: v for k, v in own.items() if v}
+            | teacher.backbone_specs()
+            | student.backbone_specs()
+        )
 
-    def check_prompt(self, prompt: PromptOptions) -> None:
-        self.teacher_and_student()[0].check_prompt(prompt)
+    def incompatible(self, prompt: PromptOptions) -> str | None:
+        return self.teacher_and_student()[0].incompatible(prompt)
 
     def fit(self, train: Split, context: RunContext) -> Distill:
         c = self.config

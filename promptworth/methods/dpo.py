@@ -67,7 +67,9 @@ def read_preference_file(path: str) -> list[dict[str, str]]:
     for number, row in enumerate(rows, start=1):
         empty = [c for c in ("prompt", "chosen", "rejected") if not row[c].strip()]
         if empty:
-            raise PromptworthError(f"preference file {path}, row {number}: empty {', '.join(empty)}")
+            raise PromptworthError(
+                f"preference file {path}, row {number}: empty {', '.join(empty)}"
+            )
     return rows
 
 

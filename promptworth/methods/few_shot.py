@@ -66,13 +66,16 @@ class FewShot(Method):
             at_least(self, 1, "k")
             one_of(self, "selection", SELECTIONS)
 
-    def check_prompt(self, prompt: PromptOptions) -> None:
+    def incompatible(self, prompt: PromptOptions) -> str | None:
         if self.config.calibrate and prompt.predict != "rank":
-            raise PromptworthError("few-shot.calibrate needs label probabilities: use --predict rank")
+            return "calibrate=true needs label probabilities: use --predict rank"
+        return None
 
     def fit(self, train: Split, context: RunContext) -> FewShot:
         c = self.config
-        self.check_prompt(context.prompt)
+        problem = self.incompatible(context.prompt)
+        if problem:
+            raise PromptworthError(f"{self.name}: {problem}")
         if not len(train):
             raise ValueError("few-shot needs labelled examples to show; n_train is 0")
         backbone = context.backbones.get(context.model, "causal-lm")
