@@ -229,6 +229,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     spec = build_spec(args)
     check_compare(args.compare, spec.methods)
+    sweep = Sweep(spec, quiet=args.quiet)  # refuses every bad input before any model loads
     # Only the user's own --param can be a mistake; a preset's defaults for absent methods are not.
     unknown_params = sorted({method for method, _, _ in args.param} - set(spec.methods))
     if unknown_params:
@@ -236,7 +237,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"warning: --param for methods not in this run: {', '.join(unknown_params)}",
             file=sys.stderr,
         )
-    sweep = Sweep(spec, quiet=args.quiet)
     plan, failures = sweep.execute()
     rows = sweep.store.load([run.config.key() for run in plan])
     description = [
@@ -285,6 +285,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Rewrite the output files from a store, e.g. after an interrupted sweep."""
     from promptworth.outputs import print_summary, write_outputs
     from promptworth.store import RunStore
+    from promptworth.validate import check_compare
 
     database = args.out / "runs.sqlite"
     if not database.is_file():
@@ -295,6 +296,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not rows:
         raise PromptworthError(f"{database} holds no finished run yet")
     configs = [config for _, config, _ in rows]
+    check_compare(args.compare, sorted({c["method"] for c in configs}))
     description = [
         f"- rebuilt from `{database}`: {len(rows)} finished runs",
         f"- tasks: {', '.join(sorted({c['task'] for c in configs}))}; "

@@ -128,10 +128,10 @@ def check_against_task(spec: SweepSpec, task: Task) -> None:
 
 
 def check_compare(pair: tuple[str, str] | None, methods: list[str]) -> None:
-    """--compare names methods of this run (a variant `few-shot[k=8]` by its base name)."""
+    """--compare names two of `methods` (a variant such as `few-shot[k=8]` by its base name)."""
     for name in pair or ():
         if name.split("[")[0] not in methods:
             raise PromptworthError(
-                f"--compare {','.join(pair)}: {name!r} is not in this run's methods "
+                f"--compare {','.join(pair)}: {name!r} is not one of the methods "
                 f"({', '.join(methods)})"
             )
