@@ -1,14 +1,22 @@
 """The `promptworth` command: a thin layer over the library. Heavy imports happen inside commands,
-so `--help` and `promptworth methods` never import torch."""
+so `--help` and `promptworth methods` never import torch.
+
+A user error (PromptworthError, or a usage error argparse finds) is one line `promptworth: error:
+...` and exit status 2; any other exception is a bug in promptworth: it keeps its traceback and
+the exit status is 1.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import re
 import sys
+import traceback
 from pathlib import Path
+from typing import NoReturn
+
+from promptworth.errors import PromptworthError
 
 PRESETS: dict[str, dict] = {
     # The main job: measured on 2 CPU cores (README "The default experiment").
@@ -40,13 +48,37 @@ PRESETS: dict[str, dict] = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage errors read like every other user error: one line, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"promptworth: error: {message} (see `{self.prog} --help`)\n")
+
+
 def int_list(value: str) -> list[int]:
+    """Comma-separated integers; an empty value is an empty list, which the sweep refuses."""
     try:
-        return [int(v) for v in value.split(",") if v.strip()]
+        return [int(v) for v in value.split(",")] if value.strip() else []
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated integers, got {value!r}"
         ) from None
+
+
+def name_list(value: str) -> list[str]:
+    """Comma-separated names; an empty value is an empty list, which the sweep refuses."""
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def count(value: str) -> int:
+    """A number of seeds: an integer of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer of at least 1, got {value!r}")
+    return number
 
 
 def method_pair(value: str) -> tuple[str, str]:
@@ -57,21 +89,22 @@ def method_pair(value: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-def parse_param(value: str) -> tuple[str, str, object]:
-    """METHOD.KEY=VALUE, VALUE read as JSON when it parses (numbers, booleans), else a string."""
+def parse_param(value: str) -> tuple[str, str, str]:
+    """METHOD.KEY=VALUE; the method converts VALUE to the parameter's declared type."""
     try:
         target, raw = value.split("=", 1)
         method, key = target.split(".", 1)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--param wants METHOD.KEY=VALUE, got {value!r}") from None
-    try:
-        parsed = json.loads(raw)
-    except json.JSONDecodeError:
-        parsed = raw
-    return method, key, parsed
+        raise argparse.ArgumentTypeError(f"expected METHOD.KEY=VALUE, got {value!r}") from None
+    if not method.strip() or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected METHOD.KEY=VALUE, got {value!r}")
+    return method.strip(), key.strip(), raw
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    from promptworth.backbones.device import DTYPES
+    from promptworth.methods.base import PREDICT_MODES
+
     p.add_argument(
         "--preset",
         choices=sorted(PRESETS),
@@ -86,6 +119,12 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-file", help="test rows for a file task (default: hold out 20%%)")
     p.add_argument("--text-column", default="text")
     p.add_argument("--label-column", default="label")
+    p.add_argument("--encoding", default="utf-8", help="of the task's files (default: %(default)s)")
+    p.add_argument(
+        "--allow-overlap",
+        action="store_true",
+        help="run even when over 1%% of the test texts are also training texts",
+    )
     p.add_argument(
         "--model",
         default="smollm2-135m-instruct",
@@ -97,20 +136,19 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         help="encoder: packaged alias, local directory or Hugging Face id",
     )
     p.add_argument(
-        "--methods",
-        type=lambda v: [m.strip() for m in v.split(",") if m.strip()],
-        help="comma-separated method names (see `promptworth methods`)",
+        "--methods", type=name_list, help="comma-separated method names (see `promptworth methods`)"
     )
     p.add_argument("--sizes", type=int_list, help="training-set sizes, e.g. 10,32,100,320,1000")
-    p.add_argument("--seeds", type=int, help="number of seeds (0..N-1)")
-    p.add_argument("--test-size", type=int, help="fixed test subset size (default: preset's)")
-    p.add_argument("--full-test", action="store_true", help="evaluate on the whole test set")
+    p.add_argument("--seeds", type=count, help="number of seeds (0..N-1), at least 1")
+    test = p.add_mutually_exclusive_group()
+    test.add_argument("--test-size", type=int, help="fixed test subset size (default: preset's)")
+    test.add_argument("--full-test", action="store_true", help="evaluate on the whole test set")
     p.add_argument("--stratify", action="store_true", help="class-balanced nested subsets")
     p.add_argument("--template", type=int, default=0, help="index of the task's prompt template")
     p.add_argument("--chat", action="store_true", help="wrap prompts in the model's chat template")
     p.add_argument(
         "--predict",
-        choices=["rank", "generate"],
+        choices=PREDICT_MODES,
         default="rank",
         help="rank classification (default) or greedy generation + verbaliser",
     )
@@ -120,7 +158,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         help="score multi-token labels by mean instead of summed log-probability",
     )
     p.add_argument("--max-text-tokens", type=int, default=128, help="truncate inputs to this")
-    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    p.add_argument("--dtype", default="auto", choices=DTYPES)
     p.add_argument(
         "--param",
         action="append",
@@ -145,17 +183,22 @@ def build_spec(args: argparse.Namespace):
 
     preset = PRESETS[args.preset]
     params: dict[str, dict] = {k: dict(v) for k, v in preset["params"].items()}
+    given = [f"{method}.{key}" for method, key, _ in args.param]
+    repeated = sorted({name for name in given if given.count(name) > 1})
+    if repeated:
+        raise PromptworthError(f"--param {', '.join(repeated)} given more than once")
     for method, key, value in args.param:
         params.setdefault(method, {})[key] = value
-    test_size = None if args.full_test else (args.test_size or preset["test_size"])
+    # A given value, even an empty one (which the sweep refuses), never falls back to the preset.
+    test_size = None if args.full_test else given_or(args.test_size, preset["test_size"])
     return SweepSpec(
         task=args.task,
         model=args.model,
         encoder=args.encoder,
-        methods=args.methods or preset["methods"],
+        methods=given_or(args.methods, preset["methods"]),
         method_params=params,
-        sizes=args.sizes or preset["sizes"],
-        seeds=list(range(args.seeds)) if args.seeds else preset["seeds"],
+        sizes=given_or(args.sizes, preset["sizes"]),
+        seeds=list(range(args.seeds)) if args.seeds is not None else preset["seeds"],
         test_size=test_size,
         stratify=args.stratify,
         dtype=args.dtype,
@@ -170,14 +213,23 @@ def build_spec(args: argparse.Namespace):
         test_file=args.test_file,
         text_column=args.text_column,
         label_column=args.label_column,
+        encoding=args.encoding,
+        allow_overlap=args.allow_overlap,
     )
+
+
+def given_or(value, default):
+    return default if value is None else value
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from promptworth.outputs import print_summary, write_outputs
     from promptworth.sweep import Sweep
+    from promptworth.validate import check_compare
 
     spec = build_spec(args)
+    check_compare(args.compare, spec.methods)
+    sweep = Sweep(spec, quiet=args.quiet)  # refuses every bad input before any model loads
     # Only the user's own --param can be a mistake; a preset's defaults for absent methods are not.
     unknown_params = sorted({method for method, _, _ in args.param} - set(spec.methods))
     if unknown_params:
@@ -185,7 +237,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"warning: --param for methods not in this run: {', '.join(unknown_params)}",
             file=sys.stderr,
         )
-    sweep = Sweep(spec, quiet=args.quiet)
     plan, failures = sweep.execute()
     rows = sweep.store.load([run.config.key() for run in plan])
     description = [
@@ -234,14 +285,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Rewrite the output files from a store, e.g. after an interrupted sweep."""
     from promptworth.outputs import print_summary, write_outputs
     from promptworth.store import RunStore
+    from promptworth.validate import check_compare
 
     database = args.out / "runs.sqlite"
-    if not database.exists():
-        raise FileNotFoundError(f"{database}: no store here; give the --out of a run")
+    if not database.is_file():
+        raise PromptworthError(
+            f"{args.out}: no runs.sqlite here; give the --out directory of a run"
+        )
     rows = RunStore(database).load()
     if not rows:
-        raise ValueError(f"{database} holds no finished run yet")
+        raise PromptworthError(f"{database} holds no finished run yet")
     configs = [config for _, config, _ in rows]
+    check_compare(args.compare, sorted({c["method"] for c in configs}))
     description = [
         f"- rebuilt from `{database}`: {len(rows)} finished runs",
         f"- tasks: {', '.join(sorted({c['task'] for c in configs}))}; "
@@ -270,7 +325,7 @@ def cmd_tasks(_: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from promptworth.analysis import advantage_cli
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="promptworth",
         description="Prompt or fine-tune? Learning curves, data-point advantage and costs of "
         "LM adaptation methods.",
@@ -303,17 +358,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit:  # --help (0) or a usage error (2), already printed
+        return exit.code if isinstance(exit.code, int) else 2
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
     )
     quiet_libraries()
     try:
         return args.handler(args)
-    except (KeyError, ValueError, FileNotFoundError, OSError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"promptworth: error: {message}", file=sys.stderr)
+    except PromptworthError as error:
+        print(f"promptworth: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
+    except Exception:
+        traceback.print_exc()
+        print(
+            "promptworth: internal error: this is a bug in promptworth; please report it with "
+            "the traceback above",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def quiet_libraries() -> None:

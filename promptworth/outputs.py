@@ -60,7 +60,7 @@ def checked_pair(frame, compare: tuple[str, str] | None) -> tuple[str, str] | No
     """The headline pair (baseline, method): `compare`, else headline_pair; both must exist."""
     pair = compare or headline_pair(frame)
     if pair is not None and not set(pair) <= set(frame["method"]):
-        raise ValueError(
+        raise PromptworthError(
             f"--compare {','.join(pair)}: methods in these results are "
             f"{', '.join(sorted(frame['method'].unique()))}"
         )

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from promptworth import validate
 from promptworth.backbones import DEFAULT_CAUSAL_LM, DEFAULT_ENCODER
 from promptworth.config import RunConfig
+from promptworth.errors import PromptworthError
 from promptworth.methods import method_class
 from promptworth.methods.base import PromptOptions, RunContext
 from promptworth.store import RunStore
@@ -44,6 +46,8 @@ class SweepSpec:
     test_file: str | None = None
     text_column: str = "text"
     label_column: str = "label"
+    encoding: str = "utf-8"  # of the task's files
+    allow_overlap: bool = False  # run even when over 1% of test texts are also training texts
 
 
 @dataclass(frozen=True)
@@ -76,17 +80,14 @@ class Sweep:
         from promptworth.backbones import BackboneCache
         from promptworth.backbones.device import choose_placement
         from promptworth.features import FeatureCache
-        from promptworth.tasks import load_task
 
         self.spec, self.quiet = spec, quiet
-        for name in spec.methods:
-            method_class(name)  # unknown names fail before anything is loaded
-        self.task = load_task(spec.task, spec.test_file, spec.text_column, spec.label_column)
+        self.task = validate.checked_task(spec)  # every user error is refused before models load
         self.placement = choose_placement(spec.dtype)
         for name in spec.methods:  # refuse before any model loads, never substitute a method
             reason = method_class(name).unavailable(self.placement.device)
             if reason:
-                raise ValueError(f"method {name!r} cannot run here: {reason}")
+                raise PromptworthError(f"method {name!r} cannot run here: {reason}")
         self.backbones = BackboneCache(self.placement)
         self.features = FeatureCache(Path(spec.out) / "features")
         self.test_indices = fixed_test_indices(len(self.task.test), spec.test_size)

@@ -67,6 +67,20 @@ def tiny_task(n_train: int = 48, n_test: int = 24, seed: int = 0) -> Task:
     )
 
 
+def write_task_files(task: Task, folder: Path) -> tuple[str, str]:
+    """train.csv and test.csv of `task` (labels by name), without the test rows whose text is
+    also a training text: the loader refuses such overlap (tasks/files.py)."""
+    import pandas as pd
+
+    known = set(task.train.texts)
+    keep = [i for i, text in enumerate(task.test.texts) if text not in known]
+    paths = [folder / "train.csv", folder / "test.csv"]
+    for path, split in zip(paths, (task.train, task.test.subset(keep))):
+        labels = [task.label_names[y] for y in split.labels]
+        pd.DataFrame({"text": split.texts, "label": labels}).to_csv(path, index=False)
+    return str(paths[0]), str(paths[1])
+
+
 def corpus() -> list[str]:
     words = [p for phrases in TOPICS.values() for p in phrases]
     # Label words are frequent, so that (like real vocabularies) " sports" and "sports" become

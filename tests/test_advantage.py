@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 from promptworth.analysis import advantage as adv
 from promptworth.analysis import advantage_cli
 from promptworth.analysis.curves import AnalysisError, load_long, long_from_wide
+from promptworth.cli import main
 from promptworth.report.advantage_plot import plot_advantage
 
 REFERENCE = Path("/work/shared/reference/le_scao_rush")
@@ -49,9 +49,7 @@ def shifted() -> pd.DataFrame:
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    parser = argparse.ArgumentParser(prog="promptworth advantage")
-    advantage_cli.add_arguments(parser)
-    code = advantage_cli.main(parser.parse_args(argv))
+    code = main(["advantage", *argv])
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 from promptworth import runner
+from promptworth.errors import PromptworthError
 from promptworth.methods import make_method
 from promptworth.methods.base import Method, Prediction, PromptOptions, TrainingCost
 from promptworth.methods.distill import soft_labels
 from promptworth.methods.encoder_classifier import EncoderClassifier
 from promptworth.sweep import Remainder, Sweep, SweepSpec
-from promptworth.testing import tiny_task
+from promptworth.testing import tiny_task, write_task_files
 
 STUDENT = {"max_steps": 3, "batch_size": 4}
 
@@ -133,11 +134,11 @@ def test_missing_or_small_pool_is_a_clear_error(labelled, make_context, task):
 
 
 def test_bad_names_are_refused():
-    with pytest.raises(ValueError, match="unknown teacher"):
+    with pytest.raises(PromptworthError, match=r"distill\.teacher='distill'"):
         make_method("distill", teacher="distill")
-    with pytest.raises(ValueError, match="encoder-head, encoder-ft"):
+    with pytest.raises(PromptworthError, match="encoder-head, encoder-ft"):
         make_method("distill", student="head")
-    with pytest.raises(ValueError, match="no parameter"):
+    with pytest.raises(PromptworthError, match="no parameter"):
         make_method("distill", teacher_params={"no_such": 1})
 
 
@@ -178,15 +179,7 @@ def test_runner_leaves_diagnostic_seconds_out_of_the_eval_cost(task, make_contex
 def test_the_sweep_gives_each_run_the_rest_of_the_pool(
     tmp_path, tiny_lm_dir, tiny_encoder_dir, monkeypatch
 ):
-    import pandas as pd
-
-    task = tiny_task(n_train=30, n_test=9)
-    files = []
-    for name, split in (("train", task.train), ("test", task.test)):
-        path = tmp_path / f"{name}.csv"
-        labels = [task.label_names[y] for y in split.labels]
-        pd.DataFrame({"text": split.texts, "label": labels}).to_csv(path, index=False)
-        files.append(str(path))
+    files = write_task_files(tiny_task(n_train=30, n_test=9), tmp_path)
     seen = spy_targets(monkeypatch)
     spec = SweepSpec(
         task=files[0],
@@ -209,4 +202,4 @@ def test_the_sweep_gives_each_run_the_rest_of_the_pool(
     pool_texts = seen[0].texts[len(seen[0].texts) - 22 :]
     assert not labelled & set(pool_texts)  # all 22 unlabelled rows, none of the labelled 8
     ((_, _, result),) = sweep.store.load()
-    assert len(result["extra"]["teacher_predictions"]) == 9
+    assert len(result["extra"]["teacher_predictions"]) == len(sweep.task.test)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from promptworth.errors import PromptworthError
 from promptworth.methods import make_method
 from promptworth.methods.base import count_params
 from promptworth.methods.features_lr import CLASSIFIERS, learned_arrays
@@ -45,11 +46,11 @@ def test_every_classifier_fits_scores_and_reports_its_size(classifier, task, tra
 
 
 def test_unknown_names_are_refused_with_the_known_ones():
-    with pytest.raises(ValueError, match=r"logistic-regression.*knn"):
+    with pytest.raises(PromptworthError, match=r"logistic-regression.*knn"):
         make_method("features-lr", classifier="xgboost")
-    with pytest.raises(ValueError, match="encoder, causal-lm"):
+    with pytest.raises(PromptworthError, match="encoder, causal-lm"):
         make_method("features-lr", backbone="seq2seq")
-    with pytest.raises(ValueError, match="mean, last"):
+    with pytest.raises(PromptworthError, match="mean, last"):
         make_method("features-lr", pooling="max")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from promptworth.errors import PromptworthError
 from promptworth.methods.base import PromptOptions
 from promptworth.methods.few_shot import (
     CONTENT_FREE,
@@ -127,7 +128,7 @@ def test_calibrated_prediction_runs_in_both_selections(task, make_context):
 
 
 def test_calibration_needs_rank_classification(task, make_context):
-    with pytest.raises(ValueError, match="calibrate"):
+    with pytest.raises(PromptworthError, match="calibrate"):
         FewShot(calibrate=True).fit(
             task.train, make_context(prompt=PromptOptions(predict="generate"))
         )

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from promptworth.errors import PromptworthError
 from promptworth.methods import REGISTRY, make_method, method_class
 from promptworth.methods.base import NO_LABEL, NotFittedError
 
@@ -28,7 +29,7 @@ def test_constructor_only_stores_config(name):
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_unknown_parameter_is_refused(name):
-    with pytest.raises(ValueError, match="no parameter"):
+    with pytest.raises(PromptworthError, match="no parameter"):
         make_method(name, no_such_parameter=1)
 
 

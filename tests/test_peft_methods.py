@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from promptworth.errors import PromptworthError
 from promptworth.methods import make_method, method_class
 from promptworth.methods.base import NO_LABEL, PromptOptions
 from promptworth.methods.prompt_tuning import instruction_words
@@ -190,7 +191,7 @@ needs_no_4bit = pytest.mark.skipif(
 
 @needs_no_4bit
 def test_qlora_refuses_without_4bit_support(task, make_context):
-    with pytest.raises(ValueError, match="qlora needs a CUDA GPU with bitsandbytes") as error:
+    with pytest.raises(PromptworthError, match="qlora needs a CUDA GPU with bitsandbytes") as error:
         QLoRA(**QLoRA.test_params).fit(task.train.subset(range(12)), make_context())
     assert "use prompt-lora" in str(error.value)
 
@@ -198,9 +199,9 @@ def test_qlora_refuses_without_4bit_support(task, make_context):
 @needs_no_4bit
 def test_qlora_refuses_before_loading_any_model(task, make_context):
     context = make_context(model="/no/such/model")  # loading it would raise OSError instead
-    with pytest.raises(ValueError, match="qlora needs a CUDA GPU"):
+    with pytest.raises(PromptworthError, match="qlora needs a CUDA GPU"):
         QLoRA().fit(task.train.subset(range(12)), context)
-    with pytest.raises(ValueError, match="qlora needs a CUDA GPU"):
+    with pytest.raises(PromptworthError, match="qlora needs a CUDA GPU"):
         QLoRA.check_device("cpu")  # what a sweep can call at plan time
 
 

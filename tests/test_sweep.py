@@ -18,7 +18,7 @@ import pytest
 from promptworth import runner
 from promptworth.cli import main
 from promptworth.sweep import Sweep, SweepSpec
-from promptworth.testing import tiny_task
+from promptworth.testing import tiny_task, write_task_files
 
 METHODS = ["zero-shot", "head", "prompt-lora"]
 PARAMS = {"prompt-lora": {"max_steps": 2, "batch_size": 4}}
@@ -26,12 +26,7 @@ PARAMS = {"prompt-lora": {"max_steps": 2, "batch_size": 4}}
 
 @pytest.fixture(scope="module")
 def task_files(tmp_path_factory):
-    task, folder = tiny_task(n_train=40, n_test=16), tmp_path_factory.mktemp("task")
-    for name, split in (("train", task.train), ("test", task.test)):
-        pd.DataFrame(
-            {"text": split.texts, "label": [task.label_names[y] for y in split.labels]}
-        ).to_csv(folder / f"{name}.csv", index=False)
-    return str(folder / "train.csv"), str(folder / "test.csv")
+    return write_task_files(tiny_task(n_train=40, n_test=16), tmp_path_factory.mktemp("task"))
 
 
 @pytest.fixture

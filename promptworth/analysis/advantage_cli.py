@@ -44,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run the analysis; user errors go to stderr with exit code 2, never as a traceback.
+    """Run the analysis; user errors raise AnalysisError (a PromptworthError), which the CLI
+    prints as one line with exit status 2.
 
     With ``--estimator all`` an estimator that cannot apply (e.g. log-ratio with a zero-shot
     method) is reported in place of its result; the command fails only if none applies.
@@ -52,22 +53,39 @@ def main(args: argparse.Namespace) -> int:
     from promptworth.analysis import advantage
     from promptworth.analysis.curves import AnalysisError, load_long, select
 
+    check_request(args)
     names = advantage.ESTIMATORS if args.estimator == "all" else (args.estimator,)
-    try:
-        long_df = select(load_long(args.results), task=args.task, model=args.model)
-        metric = advantage.resolve_metric(long_df, args.metric)
-        results = {name: _estimate(long_df, metric, name, args) for name in names}
-        if all(isinstance(r, AnalysisError) for r in results.values()):
-            raise next(iter(results.values()))
-        if args.plot:
-            from promptworth.report.advantage_plot import plot_advantage
+    long_df = select(load_long(args.results), task=args.task, model=args.model)
+    metric = advantage.resolve_metric(long_df, args.metric)
+    results = {name: _estimate(long_df, metric, name, args) for name in names}
+    if all(isinstance(r, AnalysisError) for r in results.values()):
+        raise next(iter(results.values()))
+    if args.plot:
+        from promptworth.report.advantage_plot import plot_advantage
 
-            plot_advantage(long_df, args.baseline, args.method, metric, args.plot)
-    except AnalysisError as exc:
-        print(f"promptworth advantage: error: {exc}", file=sys.stderr)
-        return 2
+        plot_advantage(long_df, args.baseline, args.method, metric, args.plot)
     print(_as_json(results, args, metric) if args.json else _as_text(results))
     return 0
+
+
+def check_request(args: argparse.Namespace) -> None:
+    """The flags that need no data: a finite --target, a --plot file matplotlib can write."""
+    import math
+    from pathlib import Path
+
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from promptworth.analysis.curves import AnalysisError
+
+    if args.target is not None and not math.isfinite(args.target):
+        raise AnalysisError(f"--target {args.target}: expected a finite score")
+    if args.plot:
+        plot = Path(args.plot)
+        formats = FigureCanvasBase.get_supported_filetypes()
+        if plot.suffix.lstrip(".").lower() not in formats:
+            raise AnalysisError(f"--plot {plot}: use a suffix of {', '.join(sorted(formats))}")
+        if not plot.parent.is_dir():
+            raise AnalysisError(f"--plot {plot}: no such directory {plot.parent}")
 
 
 def _estimate(long_df, metric: str, name: str, args: argparse.Namespace):
@@ -107,7 +125,7 @@ def _as_json(results: dict, args: argparse.Namespace, metric: str) -> str:
     return json.dumps(payload, indent=2, ensure_ascii=False)
 
 
-if __name__ == "__main__":
-    _parser = argparse.ArgumentParser(prog="promptworth advantage")
-    add_arguments(_parser)
-    sys.exit(main(_parser.parse_args()))
+if __name__ == "__main__":  # the same command as `promptworth advantage`, same error contract
+    from promptworth.cli import main as cli_main
+
+    sys.exit(cli_main(["advantage", *sys.argv[1:]]))

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from promptworth.errors import PromptworthError
+
 LONG_COLUMNS = ("method", "seed", "n_train", "metric", "value")
 WIDE_KEYS = ("method", "n_train", "seed")
 WIDE_METRICS = ("accuracy", "macro_f1")
@@ -19,8 +21,9 @@ WIDE_METRICS = ("accuracy", "macro_f1")
 GROUP_COLUMNS = ("task", "model")
 
 
-class AnalysisError(ValueError):
-    """A problem with the data or the request, worded for the user (the CLI exits with code 2)."""
+class AnalysisError(PromptworthError, ValueError):
+    """A problem with the data or the request, worded for the user (the CLI exits with code 2).
+    Also a ValueError: the report catches it with the other ValueErrors of an estimate."""
 
 
 def load_long(path: str | Path) -> pd.DataFrame:

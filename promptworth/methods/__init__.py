@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 
+from promptworth.errors import PromptworthError
+
 # name -> ("module:Class", one-line summary)
 REGISTRY: dict[str, tuple[str, str]] = {
     "zero-shot": (
@@ -83,7 +85,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
 
 def method_class(name: str):
     if name not in REGISTRY:
-        raise KeyError(f"unknown method {name!r}; known methods: {', '.join(REGISTRY)}")
+        raise PromptworthError(f"unknown method {name!r}; known methods: {', '.join(REGISTRY)}")
     module, cls = REGISTRY[name][0].split(":")
     return getattr(importlib.import_module(module), cls)
 

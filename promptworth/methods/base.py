@@ -6,19 +6,97 @@ returns self, fitted state ends in `_`, `predict` before `fit` raises NotFittedE
 
 from __future__ import annotations
 
+import json
+import math
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_type_hints
 
 import numpy as np
 
+from promptworth.errors import PromptworthError
 from promptworth.tasks.base import Split, Task
 
 NO_LABEL = -1  # a generated answer the verbaliser maps to no label
+PREDICT_MODES = ("rank", "generate")
 
 
 class NotFittedError(RuntimeError):
     """predict() was called before fit()."""
+
+
+class ParameterError(PromptworthError):
+    """A method parameter of the wrong type or outside its allowed values.
+
+    A Config's `__post_init__` does not know which method it configures; `Method.__init__`
+    fills in `method`, so the message names METHOD.KEY as the user wrote it in --param."""
+
+    def __init__(self, key: str, value: Any, expected: str, method: str = ""):
+        super().__init__(key, value, expected)
+        self.key, self.value, self.expected, self.method = key, value, expected, method
+
+    def __str__(self) -> str:
+        where = f"{self.method}.{self.key}" if self.method else self.key
+        return f"method parameter {where}={self.value!r}: expected {self.expected}"
+
+
+def require(config: Any, key: str, ok: bool, expected: str) -> None:
+    """For a Config's `__post_init__`: refuse the value of `key` unless `ok`."""
+    if not ok:
+        raise ParameterError(key, getattr(config, key), expected)
+
+
+def one_of(config: Any, key: str, choices: tuple[str, ...] | list[str] | dict) -> None:
+    require(config, key, getattr(config, key) in choices, f"one of {', '.join(choices)}")
+
+
+def at_least(config: Any, minimum: float, *keys: str) -> None:
+    for key in keys:
+        require(config, key, getattr(config, key) >= minimum, f"at least {minimum}")
+
+
+def positive(config: Any, *keys: str) -> None:
+    for key in keys:
+        require(config, key, getattr(config, key) > 0, "a number > 0")
+
+
+def convert(value: Any, kind: type) -> Any:
+    """`value` as the declared `kind` of a Config field (strings from --param included), so
+    1 and 1.0, or "8" and 8, give one config and one run key. Raises ValueError."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+    elif kind is int and not isinstance(value, bool):
+        if isinstance(value, str):
+            value = value.strip()
+            value = int(value) if value.lstrip("+-").isdigit() else float(value)
+        if isinstance(value, (int, np.integer)):
+            return int(value)
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            return int(value)
+    elif kind is float and not isinstance(value, bool):
+        number = float(value) if isinstance(value, (str, int, float, np.number)) else math.nan
+        if math.isfinite(number):
+            return number
+    elif kind in (dict, list):
+        parsed = json.loads(value) if isinstance(value, str) else value
+        if isinstance(parsed, kind):
+            return parsed
+    elif kind is str and isinstance(value, str):
+        return value
+    raise ValueError(value)
+
+
+TYPE_NAMES = {
+    bool: "true or false (bool)",
+    int: "an integer (int)",
+    float: "a finite number (float)",
+    dict: "a JSON object (dict)",
+    list: "a JSON list (list)",
+    str: "a string (str)",
+}
 
 
 @dataclass(frozen=True)
@@ -100,11 +178,26 @@ class Method(ABC):
         known = {f.name for f in fields(self.Config)}
         unknown = sorted(set(params) - known)
         if unknown:
-            raise ValueError(
+            raise PromptworthError(
                 f"method {self.name!r} has no parameter {', '.join(unknown)}; "
                 f"its parameters are: {', '.join(sorted(known)) or '(none)'}"
             )
-        self.config = self.Config(**params)
+        try:
+            self.config = self.Config(**self.converted(params))
+        except ParameterError as error:
+            error.method = error.method or self.name  # a nested method's error keeps its name
+            raise
+
+    @classmethod
+    def converted(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """Each value as its field's declared type (see `convert`)."""
+        types, result = get_type_hints(cls.Config), {}
+        for key, value in params.items():
+            try:
+                result[key] = convert(value, types[key])
+            except (ValueError, TypeError):
+                raise ParameterError(key, value, TYPE_NAMES[types[key]], cls.name) from None
+        return result
 
     @classmethod
     def unavailable(cls, device: str) -> str | None:
@@ -113,6 +206,16 @@ class Method(ABC):
 
     def get_params(self) -> dict[str, Any]:
         return asdict(self.config)
+
+    def backbone_specs(self) -> dict[str, str]:
+        """Backbones this configuration names itself, as {"METHOD.KEY": spec}, so the sweep
+        checks them with --model and --encoder before any model loads."""
+        return {}
+
+    def incompatible(self, prompt: PromptOptions) -> str | None:
+        """Why this configuration cannot use these prompt options, else None; the sweep asks
+        before any model loads."""
+        return None
 
     @abstractmethod
     def fit(self, train: Split, context: RunContext) -> Method:

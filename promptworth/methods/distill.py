@@ -19,11 +19,26 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from promptworth.errors import PromptworthError
 from promptworth.methods import REGISTRY, make_method, method_class
-from promptworth.methods.base import Method, Prediction, RunContext, TrainingCost
+from promptworth.methods.base import (
+    Method,
+    Prediction,
+    PromptOptions,
+    RunContext,
+    TrainingCost,
+    at_least,
+    one_of,
+    positive,
+)
 from promptworth.methods.encoder_classifier import EncoderClassifier, Targets
 from promptworth.methods.training import split_dev
 from promptworth.tasks.base import Split
+
+
+def given(method: Method, params: dict) -> dict:
+    """The parameters the user gave, as the method stored them (converted to their types)."""
+    return {key: method.get_params()[key] for key in params}
 
 
 def soft_labels(scores: np.ndarray, temperature: float) -> np.ndarray:
@@ -49,16 +64,14 @@ def sample_pool(context: RunContext, n: int, method: str, param: str) -> Split:
             f"sweep sets it); pass pool= when calling fit directly, or set {param}=0"
         )
     if n > len(context.pool):
-        raise ValueError(f"{param}={n} but the pool has only {len(context.pool)} texts")
+        raise PromptworthError(f"{param}={n} but the pool has only {len(context.pool)} texts")
     rng = np.random.default_rng(context.seed)
     return context.pool.subset(np.sort(rng.choice(len(context.pool), n, replace=False)))
 
 
-def check_student(student: str) -> None:
-    """Refuse a student that is not an encoder classifier (they are what learns soft labels)."""
-    if student not in REGISTRY or not issubclass(method_class(student), EncoderClassifier):
-        students = [n for n in REGISTRY if issubclass(method_class(n), EncoderClassifier)]
-        raise ValueError(f"unknown student {student!r}; choose one of {', '.join(students)}")
+def student_names() -> list[str]:
+    """The methods that can learn soft labels: the encoder classifiers."""
+    return [n for n in REGISTRY if issubclass(method_class(n), EncoderClassifier)]
 
 
 def train_student(
@@ -90,17 +103,40 @@ class Distill(Method):
         n_unlabeled: int = 500  # texts the teacher labels, sampled from the unlabelled pool
         temperature: float = 2.0
 
+        def __post_init__(self) -> None:
+            one_of(self, "teacher", [name for name in REGISTRY if name != Distill.name])
+            one_of(self, "student", student_names())
+            at_least(self, 0, "n_unlabeled")
+            positive(self, "temperature")
+
     def __init__(self, **params: Any):
         super().__init__(**params)
+        # The nested parameters fail here, not mid-sweep, and are kept as their declared types
+        # (teacher_params C=1 and C=1.0 are one run key).
+        teacher, student = self.teacher_and_student()
+        self.config = replace(
+            self.config,
+            teacher_params=given(teacher, self.config.teacher_params),
+            student_params=given(student, self.config.student_params),
+        )
+
+    def teacher_and_student(self) -> tuple[Method, Method]:
         c = self.config
-        if c.teacher == self.name or c.teacher not in REGISTRY:
-            known = ", ".join(name for name in REGISTRY if name != self.name)
-            raise ValueError(f"unknown teacher {c.teacher!r}; choose one of {known}")
-        check_student(c.student)
-        if c.temperature <= 0 or c.n_unlabeled < 0:
-            raise ValueError("temperature must be > 0 and n_unlabeled >= 0")
-        make_method(c.teacher, **c.teacher_params)  # their parameters fail here, not mid-sweep
-        make_method(c.student, **c.student_params)
+        return make_method(c.teacher, **c.teacher_params), make_method(
+            c.student, **c.student_params
+        )
+
+    def backbone_specs(self) -> dict[str, str]:
+        teacher, student = self.teacher_and_student()
+        own = {f"{self.name}.teacher_model": self.config.teacher_model}
+        return (
+            {k: v for k, v in own.items() if v}
+            | teacher.backbone_specs()
+            | student.backbone_specs()
+        )
+
+    def incompatible(self, prompt: PromptOptions) -> str | None:
+        return self.teacher_and_student()[0].incompatible(prompt)
 
     def fit(self, train: Split, context: RunContext) -> Distill:
         c = self.config

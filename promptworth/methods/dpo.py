@@ -20,7 +20,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from promptworth.methods.base import RunContext
+from promptworth.errors import PromptworthError
+from promptworth.methods.base import RunContext, at_least, one_of, positive
 from promptworth.methods.prompt_lora import PromptLoRA
 from promptworth.methods.prompting import PromptFormat
 from promptworth.tasks.base import Split
@@ -43,27 +44,32 @@ def read_preference_file(path: str) -> list[dict[str, str]]:
 
     file = Path(path).expanduser()
     if not file.is_file():
-        raise FileNotFoundError(f"preference file {path} does not exist")
-    suffix = file.suffix.lower()
-    if suffix == ".csv":
-        frame = pd.read_csv(file, dtype=str, keep_default_na=False)
-    elif suffix == ".jsonl":
-        frame = pd.read_json(file, lines=True, dtype=False)
-    else:
-        raise ValueError(f"preference file {path}: use a .csv or .jsonl file")
+        raise PromptworthError(f"preference file {path} does not exist")
+    readers = {
+        ".csv": lambda: pd.read_csv(file, dtype=str, keep_default_na=False),
+        ".jsonl": lambda: pd.read_json(file, lines=True, dtype=False),
+    }
+    if file.suffix.lower() not in readers:
+        raise PromptworthError(f"preference file {path}: use a .csv or .jsonl file")
+    try:
+        frame = readers[file.suffix.lower()]()
+    except ValueError as error:  # pandas' parse, empty-file and decoding errors
+        raise PromptworthError(f"preference file {path}: could not read it: {error}") from error
     missing = [c for c in PREFERENCE_COLUMNS if c not in frame.columns]
     if missing:
-        raise ValueError(
+        raise PromptworthError(
             f"preference file {path} has no column {', '.join(missing)}; "
             f"it needs the columns {', '.join(PREFERENCE_COLUMNS)}"
         )
     if frame.empty:
-        raise ValueError(f"preference file {path} has no rows")
+        raise PromptworthError(f"preference file {path} has no rows")
     rows = frame[list(PREFERENCE_COLUMNS)].fillna("").astype(str).to_dict("records")
     for number, row in enumerate(rows, start=1):
         empty = [c for c in ("prompt", "chosen", "rejected") if not row[c].strip()]
         if empty:
-            raise ValueError(f"preference file {path}, row {number}: empty {', '.join(empty)}")
+            raise PromptworthError(
+                f"preference file {path}, row {number}: empty {', '.join(empty)}"
+            )
     return rows
 
 
@@ -128,13 +134,19 @@ class DPO(PromptLoRA):
         negatives: str = "one"  # "one": a seeded wrong label per example; "all": every one
         preference_file: str = ""  # CSV/JSONL of prompt,chosen,rejected replacing label pairs
 
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            at_least(self, 1, "dpo_max_steps", "dpo_batch_size")
+            positive(self, "dpo_learning_rate", "beta")
+            one_of(self, "negatives", NEGATIVES)
+            if self.preference_file:  # a small file: read it now, not after the SFT stage
+                read_preference_file(self.preference_file)
+
     def for_inference(self, model):
         return model  # the adapter stays separate until preference tuning is done (see fit)
 
     def fit(self, train_split: Split, context: RunContext) -> DPO:
         c = self.config
-        if c.negatives not in NEGATIVES:
-            raise ValueError(f"dpo negatives {c.negatives!r} is unknown; use one of {NEGATIVES}")
         user_pairs = read_preference_file(c.preference_file) if c.preference_file else None
         super().fit(train_split, context)
         pairs = user_pairs or label_pairs(self.format_, train_split, c.negatives, context.seed)

@@ -20,7 +20,9 @@ from promptworth.methods.base import (
     Prediction,
     RunContext,
     TrainingCost,
+    at_least,
     count_params,
+    positive,
     tensor_bytes,
 )
 from promptworth.methods.prompting import length_batches
@@ -92,6 +94,13 @@ class EncoderClassifier(Method):
         epochs: float = 10.0
         max_steps: int = 150
         max_tokens: int = 128
+
+        def __post_init__(self) -> None:
+            positive(self, "learning_rate", "epochs")
+            at_least(self, 1, "batch_size", "max_steps", "max_tokens")
+
+    def backbone_specs(self) -> dict[str, str]:
+        return {f"{self.name}.encoder": self.config.encoder} if self.config.encoder else {}
 
     def schedule(self) -> Schedule:
         c = self.config

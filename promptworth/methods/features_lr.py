@@ -22,7 +22,7 @@ from sklearn.svm import LinearSVC
 from sklearn.tree._tree import Tree
 
 from promptworth.backbones.embed import POOLINGS
-from promptworth.methods.base import RunContext
+from promptworth.methods.base import RunContext, at_least, one_of, positive
 from promptworth.methods.frozen_features import FrozenFeaturesMethod
 from promptworth.tasks.base import Split
 
@@ -55,19 +55,12 @@ class FeaturesLR(FrozenFeaturesMethod):
         C: float = 1.0  # inverse L2 strength (logistic-regression, linear-svc; ridge: alpha=1/C)
         max_tokens: int = 128
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        c = self.config
-        if c.backbone not in BACKBONES:
-            raise ValueError(
-                f"unknown backbone {c.backbone!r}; choose one of {', '.join(BACKBONES)}"
-            )
-        if c.pooling not in POOLINGS:
-            raise ValueError(f"unknown pooling {c.pooling!r}; choose one of {', '.join(POOLINGS)}")
-        if c.classifier not in CLASSIFIERS:
-            raise ValueError(
-                f"unknown classifier {c.classifier!r}; choose one of {', '.join(CLASSIFIERS)}"
-            )
+        def __post_init__(self) -> None:
+            one_of(self, "backbone", BACKBONES)
+            one_of(self, "pooling", POOLINGS)
+            one_of(self, "classifier", CLASSIFIERS)
+            positive(self, "C")
+            at_least(self, 1, "max_tokens")
 
     @property
     def backbone_kind(self) -> str:  # type: ignore[override]  # chosen per config, not per class

@@ -18,13 +18,17 @@ from typing import Any, ClassVar
 import numpy as np
 
 from promptworth.backbones.embed import embed
+from promptworth.errors import PromptworthError
 from promptworth.methods.base import (
     NO_LABEL,
     Method,
     Prediction,
+    PromptOptions,
     RunContext,
     TrainingCost,
+    at_least,
     count_params,
+    one_of,
 )
 from promptworth.methods.prompting import (
     PromptFormat,
@@ -58,14 +62,20 @@ class FewShot(Method):
         selection: str = "random"  # "random": one seeded draw for all inputs; "knn": per input
         calibrate: bool = False  # contextual calibration with content-free inputs
 
+        def __post_init__(self) -> None:
+            at_least(self, 1, "k")
+            one_of(self, "selection", SELECTIONS)
+
+    def incompatible(self, prompt: PromptOptions) -> str | None:
+        if self.config.calibrate and prompt.predict != "rank":
+            return "calibrate=true needs label probabilities: use --predict rank"
+        return None
+
     def fit(self, train: Split, context: RunContext) -> FewShot:
         c = self.config
-        if c.selection not in SELECTIONS:
-            raise ValueError(f"unknown selection {c.selection!r}; choose {' or '.join(SELECTIONS)}")
-        if c.k < 1:
-            raise ValueError(f"k must be at least 1, got {c.k}")
-        if c.calibrate and context.prompt.predict != "rank":
-            raise ValueError("calibrate needs label probabilities: use --predict rank")
+        problem = self.incompatible(context.prompt)
+        if problem:
+            raise PromptworthError(f"{self.name}: {problem}")
         if not len(train):
             raise ValueError("few-shot needs labelled examples to show; n_train is 0")
         backbone = context.backbones.get(context.model, "causal-lm")

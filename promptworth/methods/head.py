@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from promptworth.backbones.embed import POOLINGS
+from promptworth.methods.base import at_least, one_of, positive
 from promptworth.methods.frozen_features import FrozenFeaturesMethod
 
 
@@ -22,6 +24,11 @@ class Head(FrozenFeaturesMethod):
         pooling: str = "mean"  # mean or last token of the last layer
         max_tokens: int = 128
         C: float = 1.0  # inverse L2 strength
+
+        def __post_init__(self) -> None:
+            one_of(self, "pooling", POOLINGS)
+            at_least(self, 1, "max_tokens")
+            positive(self, "C")
 
     def make_classifier(self, seed: int):
         from sklearn.linear_model import LogisticRegression

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from promptworth.methods.base import RunContext
+from promptworth.methods.base import RunContext, at_least, one_of
 from promptworth.methods.prompt_training import TrainingConfig, peft_on_copy
 from promptworth.methods.prompt_tuning import PromptLearningMethod
 
@@ -26,12 +26,15 @@ class PTuning(PromptLearningMethod):
         encoder_hidden_size: int = 128
         learning_rate: float = 1e-3
 
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            at_least(self, 1, "num_virtual_tokens", "encoder_hidden_size")
+            one_of(self, "encoder", ENCODERS)
+
     def trainable_model(self, backbone, context: RunContext):
         from peft import PromptEncoderConfig
 
         c = self.config
-        if c.encoder not in ENCODERS:
-            raise ValueError(f"p-tuning encoder {c.encoder!r} is unknown; use one of {ENCODERS}")
         config = PromptEncoderConfig(
             task_type="CAUSAL_LM",
             num_virtual_tokens=c.num_virtual_tokens,

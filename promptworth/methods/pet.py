@@ -30,12 +30,23 @@ import numpy as np
 
 from promptworth.errors import PromptworthError
 from promptworth.methods import REGISTRY, make_method, method_class
-from promptworth.methods.base import Method, Prediction, RunContext, TrainingCost
+from promptworth.methods.base import (
+    Method,
+    Prediction,
+    PromptOptions,
+    RunContext,
+    TrainingCost,
+    at_least,
+    one_of,
+    positive,
+    require,
+)
 from promptworth.methods.distill import (
-    check_student,
+    given,
     sample_pool,
     soft_labels,
     soft_targets,
+    student_names,
     timed_predict,
     train_student,
 )
@@ -123,34 +134,38 @@ class PET(Method):
         student: str = "encoder-ft"  # the final classifier: encoder-ft or encoder-head
         student_params: dict = field(default_factory=dict)
 
+        def __post_init__(self) -> None:
+            prompt_trained = [
+                n for n in REGISTRY if issubclass(method_class(n), PromptTrainedMethod)
+            ]
+            one_of(self, "pattern_method", prompt_trained)
+            one_of(self, "student", student_names())
+            one_of(self, "weighting", WEIGHTINGS)
+            templates = self.templates
+            require(
+                self,
+                "templates",
+                all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in templates)
+                and len(set(templates)) == len(templates),
+                "distinct template indices, e.g. [0,2]",
+            )
+            positive(self, "temperature")
+            at_least(self, 0, "unlabelled", "ipet_rounds")
+            if self.ipet_rounds:  # iPET pseudo-labels the unlabelled sample
+                at_least(self, 1, "unlabelled")
+                require(self, "ipet_growth", self.ipet_growth > 1, "a number > 1 with iPET")
+
     def __init__(self, **params: Any):
         super().__init__(**params)
+        # The nested parameters fail here, not mid-sweep, and are kept as their declared types.
         c = self.config
-        if c.pattern_method not in REGISTRY or not issubclass(
-            method_class(c.pattern_method), PromptTrainedMethod
-        ):
-            known = [n for n in REGISTRY if issubclass(method_class(n), PromptTrainedMethod)]
-            raise PromptworthError(
-                f"pet: unknown pattern_method {c.pattern_method!r}; choose a prompt-trained "
-                f"method: {', '.join(known)}"
-            )
-        check_student(c.student)
-        if c.weighting not in WEIGHTINGS:
-            raise PromptworthError(f"pet: weighting must be one of {', '.join(WEIGHTINGS)}")
-        bad = [t for t in c.templates if not isinstance(t, int) or isinstance(t, bool) or t < 0]
-        if bad or len(set(c.templates)) != len(c.templates):
-            raise PromptworthError(
-                f"pet: templates={c.templates!r}; give distinct template indices, e.g. [0,2]"
-            )
-        if c.temperature <= 0 or c.unlabelled < 0 or c.ipet_rounds < 0:
-            raise PromptworthError("pet: temperature must be > 0, unlabelled and ipet_rounds >= 0")
-        if c.ipet_rounds and (c.unlabelled == 0 or c.ipet_growth <= 1):
-            raise PromptworthError(
-                "pet: ipet_rounds > 0 pseudo-labels the unlabelled sample; set unlabelled > 0 "
-                "and ipet_growth > 1"
-            )
-        make_method(c.pattern_method, **c.pattern_params)  # their parameters fail here
-        make_method(c.student, **c.student_params)
+        self.config = replace(
+            c,
+            pattern_params=given(
+                make_method(c.pattern_method, **c.pattern_params), c.pattern_params
+            ),
+            student_params=given(make_method(c.student, **c.student_params), c.student_params),
+        )
 
     def template_indices(self, context: RunContext) -> list[int]:
         """The patterns to train, checked against the task before any model loads."""
@@ -163,12 +178,15 @@ class PET(Method):
             )
         if self.config.ipet_rounds and len(templates) < 2:
             raise PromptworthError("pet: iPET labels with the other patterns' models; give >= 2")
-        if context.prompt.predict != "rank":
-            raise PromptworthError(
-                "pet: the ensemble needs label scores, which generation does not give; "
-                "use --predict rank"
-            )
+        problem = self.incompatible(context.prompt)
+        if problem:
+            raise PromptworthError(f"{self.name}: {problem}")
         return templates
+
+    def incompatible(self, prompt: PromptOptions) -> str | None:
+        if prompt.predict != "rank":
+            return "its ensemble needs label scores, which generation lacks: use --predict rank"
+        return None
 
     def fit(self, train: Split, context: RunContext) -> PET:
         c = self.config

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from promptworth.methods.base import RunContext
+from promptworth.methods.base import RunContext, at_least
 from promptworth.methods.prompt_training import TrainingConfig, peft_on_copy
 from promptworth.methods.prompt_tuning import PromptLearningMethod
 
@@ -23,6 +23,10 @@ class PrefixTuning(PromptLearningMethod):
         projection: bool = False  # reparameterise the prefix through an MLP while training
         encoder_hidden_size: int = 256  # that MLP's width (with projection only)
         learning_rate: float = 1e-2
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            at_least(self, 1, "num_virtual_tokens", "encoder_hidden_size")
 
     def trainable_model(self, backbone, context: RunContext):
         from peft import PrefixTuningConfig

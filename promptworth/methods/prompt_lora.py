@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from promptworth.methods.base import RunContext
+from promptworth.methods.base import RunContext, at_least, require
 from promptworth.methods.prompt_training import (
     PromptTrainedMethod,
     TrainingConfig,
@@ -29,6 +29,12 @@ class PromptLoRA(PromptTrainedMethod):
         )
         merge: bool = True  # merge adapters into the base weights for prediction
         learning_rate: float = 1e-3
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            at_least(self, 1, "r", "alpha")
+            require(self, "dropout", 0 <= self.dropout < 1, "a number in [0, 1)")
+            require(self, "target_modules", bool(self.target_modules.strip()), "a module name")
 
     def trainable_model(self, backbone, context: RunContext):
         from peft import LoraConfig

@@ -16,7 +16,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from promptworth.methods.base import Method, Prediction, RunContext, TrainingCost, count_params
+from promptworth.methods.base import (
+    Method,
+    Prediction,
+    RunContext,
+    TrainingCost,
+    at_least,
+    count_params,
+)
 from promptworth.methods.prompting import PromptFormat, predict_with_lm, score_candidates
 from promptworth.tasks.base import TEXT_SLOT, Split
 
@@ -54,6 +61,10 @@ class PromptSearch(Method):
         # the spread (the runner scores them; this method never sees test labels); costs one
         # pass per candidate.
         score_all_on_test: bool = True
+
+        def __post_init__(self) -> None:
+            at_least(self, 0, "n_paraphrases")
+            at_least(self, 1, "max_dev")
 
     def fit(self, train: Split, context: RunContext) -> PromptSearch:
         if not len(train):

@@ -17,7 +17,9 @@ from promptworth.methods.base import (
     Prediction,
     RunContext,
     TrainingCost,
+    at_least,
     count_params,
+    positive,
     tensor_bytes,
 )
 from promptworth.methods.prompting import PromptFormat, predict_with_lm
@@ -73,6 +75,11 @@ class TrainingConfig:
     # Dev loss is a forward pass per dev example at every evaluation; past ~64 examples it buys
     # little early-stopping signal and, at 1,000 labels, used to cost as much as training.
     max_dev: int = 64
+
+    def __post_init__(self) -> None:
+        positive(self, "learning_rate", "epochs")
+        at_least(self, 1, "batch_size", "max_steps")
+        at_least(self, 0, "max_dev")
 
 
 def peft_on_copy(backbone, peft_config, seed: int):

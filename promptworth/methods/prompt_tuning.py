@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from promptworth.methods.base import RunContext
+from promptworth.methods.base import RunContext, at_least, one_of
 from promptworth.methods.prompt_training import (
     PromptTrainedMethod,
     TrainingConfig,
@@ -53,14 +53,17 @@ class PromptTuning(PromptLearningMethod):
         init: str = "text"  # "text": the template's instruction words; "vocab": random tokens
         learning_rate: float = 3e-2
 
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            at_least(self, 1, "num_virtual_tokens")
+            one_of(self, "init", INITS)
+
     def trainable_model(self, backbone, context: RunContext):
         from peft import PromptTuningConfig, PromptTuningInit
 
         from promptworth.backbones import resolve
 
         c = self.config
-        if c.init not in INITS:
-            raise ValueError(f"prompt-tuning init {c.init!r} is unknown; use one of {INITS}")
         if c.init == "vocab":
             config = PromptTuningConfig(
                 task_type="CAUSAL_LM",

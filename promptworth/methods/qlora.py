@@ -10,6 +10,7 @@ import importlib.util
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from promptworth.errors import PromptworthError
 from promptworth.methods.base import RunContext
 from promptworth.methods.prompt_lora import PromptLoRA
 from promptworth.tasks.base import Split
@@ -48,7 +49,7 @@ class QLoRA(PromptLoRA):
         """Raise when `device` can't hold 4-bit weights (the sweep checks when planning)."""
         reason = unavailable_reason(device)
         if reason:
-            raise ValueError(reason)
+            raise PromptworthError(reason)
 
     def fit(self, train_split: Split, context: RunContext) -> QLoRA:
         self.check_device(context.backbones.placement.device)  # before any model is loaded

@@ -19,13 +19,26 @@ __all__ = ["BUILTIN_TASKS", "Split", "Task", "load_task"]
 
 
 def load_task(
-    spec: str, test_file: str | None = None, text_column: str = "text", label_column: str = "label"
+    spec: str,
+    test_file: str | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    encoding: str = "utf-8",
+    allow_overlap: bool = False,
 ) -> Task:
-    """Resolve `spec`: a built-in name, a CSV/JSONL/Parquet path, or a `datasets` name."""
-    if spec in BUILTIN_TASKS:
-        return importlib.import_module(BUILTIN_TASKS[spec][0]).load()
+    """Resolve `spec`: a built-in name, a file path, or a `datasets` name. Anything that looks
+    like a path (see promptworth.paths) is a file, so a mistyped one is "no such file"."""
+    from promptworth.paths import looks_like_path
     from promptworth.tasks import files
 
-    if Path(spec).suffix.lower() in files.READERS or Path(spec).exists():
-        return files.load_files(spec, test_file, text_column, label_column)
-    return files.load_hf_dataset(spec, text_column, label_column)
+    if spec in BUILTIN_TASKS or not (Path(spec).exists() or looks_like_path(spec)):
+        if test_file:
+            raise files.TaskDataError(
+                f"--test-file is for a task from a file; {spec!r} comes with its own test split"
+            )
+        if spec in BUILTIN_TASKS:
+            return importlib.import_module(BUILTIN_TASKS[spec][0]).load()
+        return files.load_hf_dataset(spec, text_column, label_column, allow_overlap=allow_overlap)
+    return files.load_files(
+        spec, test_file, text_column, label_column, encoding=encoding, allow_overlap=allow_overlap
+    )

@@ -1,0 +1,24 @@
+"""Whether a spec names a local path or a Hugging Face id (a model or a `datasets` name).
+
+A Hub id is `name` or `owner/name`. Anything it cannot be is a path, so a mistyped path is
+reported as "no such file" instead of being sent to the Hub as a name.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+# A file suffix: a dot, a letter, then up to 7 letters or digits (".csv", ".cvs", ".gguf"); Hub
+# names end in version numbers such as "-v1.2" or "Qwen2.5-0.5B", whose suffix starts with a digit.
+FILE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}$")
+
+
+def looks_like_path(spec: str) -> bool:
+    """True when `spec` cannot be a Hub id: absolute, home-relative or ./-relative, with a
+    backslash or more than one slash, under an existing local directory, or with a file suffix."""
+    if spec.startswith(("/", "~", ".")) or "\\" in spec or spec.count("/") > 1:
+        return True
+    if "/" in spec and Path(spec.split("/")[0]).is_dir():
+        return True
+    return bool(FILE_SUFFIX.search(spec))

@@ -1,0 +1,137 @@
+"""Everything a sweep is given, checked before any model loads.
+
+`checked_task` is the first thing `Sweep` does, so the Python API refuses what the CLI refuses:
+each problem raises a PromptworthError naming the flag (the SweepSpec field of the same name),
+parameter, file, row or field. A sweep that starts has valid methods, parameters, sizes, seeds,
+test size, prompt options, backbones, data and output directory.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from promptworth.backbones.device import DTYPES
+from promptworth.backbones.preflight import check_backbone
+from promptworth.errors import PromptworthError
+from promptworth.methods import make_method, method_class
+from promptworth.methods.base import PREDICT_MODES, Method, PromptOptions
+from promptworth.tasks import Task, load_task
+
+if TYPE_CHECKING:
+    from promptworth.sweep import SweepSpec
+
+
+def checked_task(spec: SweepSpec) -> Task:
+    """Check the spec, load its task (whose loader checks the data), check the spec against
+    the task, and return the task."""
+    check_spec(spec)
+    task = load_task(
+        spec.task,
+        spec.test_file,
+        spec.text_column,
+        spec.label_column,
+        spec.encoding,
+        spec.allow_overlap,
+    )
+    check_against_task(spec, task)
+    return task
+
+
+def check_spec(spec: SweepSpec) -> None:
+    methods = checked_methods(spec.methods, spec.method_params)
+    check_counts("--sizes", spec.sizes, minimum=1, what="training-set size")
+    check_counts("--seeds", spec.seeds, minimum=0, what="seed")
+    if spec.test_size is not None:
+        at_least("--test-size", spec.test_size, 1, "or --full-test for the whole test set")
+    check_prompt(spec.prompt)
+    for method in methods:
+        problem = method.incompatible(spec.prompt)
+        if problem:
+            raise PromptworthError(f"--methods {method.name}: {problem}")
+    if spec.dtype not in DTYPES:
+        raise PromptworthError(f"--dtype {spec.dtype!r}: choose one of {', '.join(DTYPES)}")
+    check_backbone(spec.model, "--model", chat=spec.prompt.chat)
+    check_backbone(spec.encoder, "--encoder")
+    for method in methods:
+        for where, backbone in method.backbone_specs().items():
+            check_backbone(backbone, where)
+    check_out(Path(spec.out))
+
+
+def checked_methods(names: list[str], params: dict[str, dict]) -> list[Method]:
+    """The configured methods; every parameter given is checked, also for a method that is not
+    in the run (a preset's, or a mistake the CLI warns about)."""
+    if not names:
+        raise PromptworthError("--methods: no method given; `promptworth methods` lists them")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise PromptworthError(f"--methods: {', '.join(repeated)} given more than once")
+    for name, given in params.items():
+        method_class(name)  # an unknown method fails with the known ones
+        make_method(name, **given)
+    return [make_method(name, **params.get(name, {})) for name in names]
+
+
+def at_least(flag: str, value: Any, minimum: int, hint: str = "") -> None:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        hint = f" ({hint})" if hint else ""
+        raise PromptworthError(f"{flag} {value!r}: must be an integer of at least {minimum}{hint}")
+
+
+def check_counts(flag: str, values: list[int], minimum: int, what: str) -> None:
+    """A non-empty list of distinct integers of at least `minimum`."""
+    if not len(values):
+        raise PromptworthError(f"{flag}: empty; give at least one {what}")
+    for value in values:
+        at_least(flag, value, minimum)
+    repeated = sorted({v for v in values if list(values).count(v) > 1})
+    if repeated:
+        raise PromptworthError(f"{flag}: {', '.join(map(str, repeated))} given more than once")
+
+
+def check_prompt(prompt: PromptOptions) -> None:
+    at_least("--template", prompt.template, 0)
+    at_least("--max-text-tokens", prompt.max_text_tokens, 1)
+    at_least("prompt batch_size", prompt.batch_size, 1)
+    if prompt.predict not in PREDICT_MODES:
+        raise PromptworthError(
+            f"--predict {prompt.predict!r}: choose one of {', '.join(PREDICT_MODES)}"
+        )
+
+
+def check_out(out: Path) -> None:
+    """--out must be a directory that exists or can be made, and be writable."""
+    if out.exists() and not out.is_dir():
+        raise PromptworthError(f"--out {out}: is a file, not a directory")
+    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise PromptworthError(f"--out {out}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PromptworthError(f"--out {out}: {existing} is not writable")
+
+
+def check_against_task(spec: SweepSpec, task: Task) -> None:
+    if spec.prompt.template >= len(task.templates):
+        raise PromptworthError(
+            f"--template {spec.prompt.template}: task {task.name!r} has "
+            f"{len(task.templates)} templates, 0 to {len(task.templates) - 1}"
+        )
+    too_big = [n for n in spec.sizes if n > len(task.train)]
+    if too_big:
+        raise PromptworthError(
+            f"--sizes {', '.join(map(str, too_big))}: task {task.name!r} has only "
+            f"{len(task.train)} training examples"
+        )
+
+
+def check_compare(pair: tuple[str, str] | None, methods: list[str]) -> None:
+    """--compare names two of `methods` (a variant such as `few-shot[k=8]` by its base name)."""
+    for name in pair or ():
+        if name.split("[")[0] not in methods:
+            raise PromptworthError(
+                f"--compare {','.join(pair)}: {name!r} is not one of the methods "
+                f"({', '.join(methods)})"
+            )

@@ -1,0 +1,112 @@
+"""Method parameters become their declared types, so one experiment has one run key, and a value
+of the wrong type or outside its allowed range is refused naming METHOD.KEY."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from typing import get_type_hints
+
+import pytest
+
+from promptworth.methods import REGISTRY, make_method, method_class
+from promptworth.methods.base import TYPE_NAMES, ParameterError, convert
+from promptworth.sweep import Sweep, SweepSpec
+from promptworth.testing import tiny_task, write_task_files
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "expected"),
+    [
+        (1, float, 1.0),
+        ("1", float, 1.0),
+        ("1e-3", float, 0.001),
+        ("8", int, 8),
+        (" 8 ", int, 8),
+        (8.0, int, 8),
+        ("8.0", int, 8),
+        ("true", bool, True),
+        ("False", bool, False),
+        (True, bool, True),
+        ('{"C": 1}', dict, {"C": 1}),
+        ({"C": 1}, dict, {"C": 1}),
+        ("all-linear", str, "all-linear"),
+    ],
+)
+def test_values_become_the_declared_type(value, kind, expected):
+    converted = convert(value, kind)
+    assert converted == expected and type(converted) is kind
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("abc", float),
+        ("nan", float),
+        ("inf", float),
+        (True, float),
+        (True, int),
+        ("8.5", int),
+        (8.5, int),
+        ("yes", bool),
+        (1, bool),
+        ("[1]", dict),
+        ("{", dict),
+        (5, str),
+    ],
+)
+def test_values_of_another_type_are_refused(value, kind):
+    with pytest.raises(ValueError):
+        convert(value, kind)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_declared_type_converts_and_defaults_round_trip_as_strings(name):
+    """What --param gives (a string per value) configures exactly the defaults again."""
+    cls = method_class(name)
+    assert set(get_type_hints(cls.Config).values()) <= set(TYPE_NAMES)
+    defaults = make_method(name).get_params()
+    as_strings = {
+        f.name: json.dumps(v) if isinstance(v, dict) else str(v)
+        for f in fields(cls.Config)
+        for v in [defaults[f.name]]
+    }
+    assert make_method(name, **as_strings).get_params() == defaults
+
+
+def test_refusal_names_method_key_type_and_value():
+    with pytest.raises(ParameterError) as error:
+        make_method("features-lr", C="abc")
+    assert str(error.value) == (
+        "method parameter features-lr.C='abc': expected a finite number (float)"
+    )
+
+
+def test_nested_parameters_keep_their_own_method_name_and_are_converted():
+    with pytest.raises(ParameterError, match=r"head\.C='x'"):
+        make_method("distill", teacher="head", teacher_params={"C": "x"})
+    method = make_method("distill", teacher="head", teacher_params='{"C": 1}')
+    assert method.get_params()["teacher_params"] == {"C": 1.0}
+
+
+def test_equal_experiments_have_equal_run_keys(tmp_path, tiny_lm_dir, tiny_encoder_dir):
+    train, test = write_task_files(tiny_task(), tmp_path)
+
+    def keys(params: dict) -> list[str]:
+        spec = SweepSpec(
+            task=train,
+            test_file=test,
+            model=tiny_lm_dir,
+            encoder=tiny_encoder_dir,
+            methods=["features-lr"],
+            method_params={"features-lr": params},
+            sizes=[8],
+            seeds=[0],
+            dtype="float32",
+            out=tmp_path / "out",
+        )
+        return [run.config.key() for run in Sweep(spec, quiet=True).plan()]
+
+    default = keys({})
+    assert keys({"C": 1}) == keys({"C": "1.0"}) == keys({"max_tokens": "128"}) == default
+    assert keys({"C": 2}) != default
