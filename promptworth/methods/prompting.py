@@ -127,8 +127,10 @@ def last_positions(n: int, device):
 
 def with_cache(model, cache) -> dict:
     """The forward keyword for a KV cache: transformers 5 renamed `past_key_values` to `cache`
-    (the old name warns, then goes); models whose forward takes **kwargs get the old name."""
-    parameters = inspect.signature(model.forward).parameters
+    (the old name warns, and goes in 5.40). A PEFT model's forward takes **kwargs and hands
+    them to the model it wraps, so the name is the wrapped model's."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    parameters = inspect.signature(type(inner).forward).parameters
     return {"cache" if "cache" in parameters else "past_key_values": cache}
 
 
