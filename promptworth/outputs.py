@@ -8,7 +8,7 @@ from pathlib import Path
 from promptworth.report.details import detail_lines
 from promptworth.report.markdown import write_report
 from promptworth.report.plots import plot_learning_curves
-from promptworth.report.results import results_frame, summary_table, write_csv
+from promptworth.report.results import method_labels, results_frame, summary_table, write_csv
 
 
 def write_outputs(
@@ -16,13 +16,18 @@ def write_outputs(
     out: Path,
     description: list[str],
     compare: tuple[str, str] | None = None,
+    failures: list[tuple[dict, str]] = (),
 ) -> dict:
     """Write results.csv, learning_curves.png, advantage.json/png and report.md; return paths.
 
     `compare` = (baseline, method) for the verdict figure; by default the head against the
-    method with the best mean accuracy."""
+    method with the best mean accuracy. `failures` = (config, error) of failed runs, listed in
+    report.md and never counted in a table."""
     out.mkdir(parents=True, exist_ok=True)
     frame = results_frame(rows)
+    configs = [config for _, config, _ in rows] + [config for config, _ in failures]
+    failed_labels = method_labels(configs)[len(rows) :]
+    failed = [(label, c, e) for label, (c, e) in zip(failed_labels, failures)]
     files = {
         "results": write_csv(frame, out / "results.csv"),
         "learning_curves": plot_learning_curves(frame, out / "learning_curves.png"),
@@ -30,8 +35,8 @@ def write_outputs(
     verdict_lines = advantage_outputs(frame, out, files, compare) + detail_lines(rows)
     summary = summary_table(frame)
     files["report"] = out / "report.md"
-    write_report(files["report"], frame, summary, files, description, verdict_lines)
-    return {"files": files, "summary": summary, "frame": frame}
+    write_report(files["report"], frame, summary, files, description, verdict_lines, failed)
+    return {"files": files, "summary": summary, "frame": frame, "failures": failed}
 
 
 def advantage_outputs(
@@ -120,5 +125,7 @@ def print_summary(result: dict, out: Path) -> None:
     print("Accuracy (mean ± std over seeds) by number of labelled examples:")
     print(result["summary"].to_string())
     print()
+    if result["failures"]:
+        print(f'{len(result["failures"])} runs failed: see "Failed runs" in the report')
     print(f"Report: {result['files']['report']}")
     print(f"Results: {result['files']['results']}  Store: {out / 'runs.sqlite'}")

@@ -84,7 +84,11 @@ class FileDigests:
         key = str(path.resolve())
         stat = path.stat()
         entry = self._entries.get(key)
-        if entry and entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns:
+        if (
+            entry
+            and entry.get("size") == stat.st_size
+            and entry.get("mtime_ns") == stat.st_mtime_ns
+        ):
             return entry["sha256"]
         started = time.time_ns()
         digest = sha256_file(path)

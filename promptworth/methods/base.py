@@ -33,6 +33,9 @@ class PromptOptions:
     batch_size: int = 16
 
 
+PROMPT_FIELDS = tuple(f.name for f in fields(PromptOptions))
+
+
 @dataclass
 class RunContext:
     """What a method may use besides its training split: the task, backbones, shared caches."""
@@ -91,6 +94,10 @@ class Method(ABC):
     # Parameters that make the method fast on the tiny test backbones; the shared conformance
     # suite (tests/test_methods_contract.py) runs every registered method with them.
     test_params: ClassVar[dict[str, Any]] = {}
+    # The PromptOptions fields the method reads; only they enter its run key (the sweep resets
+    # the others to their defaults), so --template never splits the runs of a method that shows
+    # no template. All by default: a method that forgets to say is keyed too finely, never wrongly.
+    prompt_fields: ClassVar[tuple[str, ...]] = PROMPT_FIELDS
 
     @dataclass(frozen=True)
     class Config:
@@ -110,6 +117,11 @@ class Method(ABC):
     def unavailable(cls, device: str) -> str | None:
         """Why this method cannot run on `device` (e.g. 4-bit weights need CUDA), else None."""
         return None
+
+    @classmethod
+    def reads_prompt(cls, params: dict[str, Any]) -> tuple[str, ...]:
+        """The PromptOptions fields a run with `params` reads (distill: its teacher's)."""
+        return cls.prompt_fields
 
     def get_params(self) -> dict[str, Any]:
         return asdict(self.config)

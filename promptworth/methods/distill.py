@@ -66,6 +66,12 @@ class Distill(Method):
         make_method(c.teacher, **c.teacher_params)  # their parameters fail here, not mid-sweep
         make_method(c.student, **c.student_params)
 
+    @classmethod
+    def reads_prompt(cls, params: dict[str, Any]) -> tuple[str, ...]:
+        """The student reads no prompt; the teacher may."""
+        teacher = params.get("teacher", cls.Config.teacher)
+        return method_class(teacher).reads_prompt(params.get("teacher_params") or {})
+
     def fit(self, train: Split, context: RunContext) -> Distill:
         c = self.config
         unlabeled = self.sample_pool(context)
