@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from promptworth.atomic import locked
 from promptworth.report.details import detail_lines
 from promptworth.report.markdown import write_report
 from promptworth.report.plots import plot_learning_curves
@@ -23,7 +24,11 @@ def write_outputs(
     `compare` = (baseline, method) for the verdict figure; by default the head against the
     method with the best mean accuracy. `failures` = (config, error) of failed runs, listed in
     report.md and never counted in a table."""
-    out.mkdir(parents=True, exist_ok=True)
+    with locked(out / "outputs"):  # sweeps sharing --out never interleave their writes
+        return _write_outputs(rows, out, description, compare, failures)
+
+
+def _write_outputs(rows, out: Path, description, compare, failures) -> dict:
     frame = results_frame(rows)
     configs = [config for _, config, _ in rows] + [config for config, _ in failures]
     failed_labels = method_labels(configs)[len(rows) :]

@@ -173,10 +173,7 @@ class RunStore:
 
     def open(self) -> None:
         """Check what the file holds before writing anything; then migrate and set up."""
-        tables = {
-            r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
-        version = self.schema_version(tables)
+        version = self.schema_version()
         if version > SCHEMA_VERSION:
             raise PromptworthError(
                 f"{self.path}: written by a newer promptworth (store schema {version}; this one "
@@ -184,8 +181,11 @@ class RunStore:
             )
         if version:
             self.check_rows()
+        if version == SCHEMA_VERSION:
+            return
         self._db.execute("PRAGMA journal_mode=WAL")
         with self.transaction():
+            version = self.schema_version()  # again under the lock: another sweep may have begun
             if not version:
                 self._db.execute(SCHEMA_V1)
             for step in range(max(version, 1), SCHEMA_VERSION):
@@ -200,8 +200,10 @@ class RunStore:
                 )
             self.write_meta({"schema_version": str(SCHEMA_VERSION)})
 
-    def schema_version(self, tables: set[str]) -> int:
+    def schema_version(self) -> int:
         """0 for an empty database; 1 for a store from before the `meta` table."""
+        query = "SELECT name FROM sqlite_master WHERE type='table'"
+        tables = {row[0] for row in self._db.execute(query)}
         if not tables:
             return 0
         if "meta" in tables:
