@@ -313,3 +313,46 @@ def test_method_that_cannot_run_here_is_refused_before_loading(capsys):
     assert "qlora' cannot run here" in error
     # The default preset's own prompt-lora setting is not the user's mistake: no warning.
     assert "--param for methods not in this run" not in error
+
+
+def test_a_truncated_feature_file_is_reported_and_recomputed_and_the_run_succeeds(spec, caplog):
+    spec.methods, spec.sizes, spec.seeds = ["head"], [4], [0]
+    Sweep(spec, quiet=True).execute()
+    (features,) = (spec.out / "features").glob("*.npz")
+    features.write_bytes(features.read_bytes()[:100])
+    spec.sizes = [4, 8]  # a new run needs the features again
+    plan, failures = Sweep(spec, quiet=True).execute()
+    assert failures == [] and len(Sweep(spec, quiet=True).store.load()) == len(plan) == 2
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(str(features) in w and "damaged feature cache" in w for w in warnings)
+    with np.load(features) as stored:  # rewritten whole
+        assert len(stored["keys"]) == len(stored["vectors"]) > 0
+
+
+def test_two_tasks_or_two_parameter_sets_in_one_out_are_never_averaged(spec, task_files, tmp_path):
+    """Runs of another task, or of other parameters, written to the same --out are separate
+    rows of the report, named by what differs, each averaged over its own seeds only."""
+    from promptworth.outputs import write_outputs
+
+    spec.methods, spec.sizes = ["head"], [8]
+    Sweep(spec, quiet=True).execute()
+    other = pd.read_csv(task_files[0])
+    other["text"] = other["text"].str.upper()  # another task: same labels, other texts
+    other_path = tmp_path / "shouting.csv"
+    other.to_csv(other_path, index=False)
+    spec.task = str(other_path)
+    Sweep(spec, quiet=True).execute()
+    spec.task, spec.method_params = task_files[0], {"head": {"C": 0.01}}
+    sweep = Sweep(spec, quiet=True)
+    sweep.execute()
+    rows = sweep.store.load()
+    summary = write_outputs(rows, spec.out, [])["summary"]
+    assert sorted(summary.index) == [
+        "head[C=0.01,task=train]",
+        "head[C=1.0,task=shouting]",
+        "head[C=1.0,task=train]",
+    ]
+    for label, group in pd.read_csv(spec.out / "results.csv").groupby("method"):
+        assert len(group) == 2 and sorted(group["seed"]) == [0, 1]
+        mean = group["accuracy"].mean()
+        assert summary.loc[label, 8].startswith(f"{mean:.3f}")
