@@ -156,7 +156,7 @@ class DPO(PromptLoRA):
         from transformers import PrinterCallback
         from trl import DPOConfig, DPOTrainer
 
-        from promptworth.backbones.adapters import checkpointing_flag_read
+        from promptworth.backbones.adapters import upstream_noise
 
         c, placement, model = self.config, self.placement_, self.model_
         with tempfile.TemporaryDirectory(prefix="promptworth-dpo-") as scratch, quiet_datasets():
@@ -186,7 +186,7 @@ class DPO(PromptLoRA):
                 processing_class=self.format_.tokenizer,
             )
             trainer.remove_callback(PrinterCallback)  # it prints the metrics dict to stdout
-            with checkpointing_flag_read():
+            with upstream_noise():
                 trainer.train()
         model.delete_adapter("ref")
         model.eval()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from promptworth.backbones.adapters import upstream_noise
 from promptworth.methods.base import NO_LABEL, PromptOptions
 from promptworth.tasks.base import Task
 
@@ -287,7 +288,7 @@ def generate_answers(
     answers: list[str] = [""] * len(prompt_ids)
     device = next(model.parameters()).device
     batches = length_batches if padding else same_length_batches
-    with torch.inference_mode():
+    with torch.inference_mode(), upstream_noise():
         for batch in batches([len(p) for p in prompt_ids], batch_size):
             ids, mask = left_padded(tokenizer, [prompt_ids[i] for i in batch], device)
             out = model.generate(
