@@ -37,6 +37,8 @@ class RunConfig:
     stratify: bool
     dtype: str
     prompt: PromptOptions = field(default_factory=PromptOptions)
+    # backbones named by method parameters (distill's teacher_model, ...) -> their revisions
+    backbone_revisions: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -116,8 +116,9 @@ class Sweep:
         return runs
 
     def run_config(self, method: str, params: dict, n_train: int, seed: int) -> RunConfig:
-        spec = self.spec
-        read = method_class(method).reads_prompt(params)
+        spec, cls = self.spec, method_class(method)
+        params, named = cls.with_backbones(params, canonical_spec)
+        read = cls.reads_prompt(params)
         return RunConfig(
             task=self.task.name,
             task_version=self.task.fingerprint,
@@ -133,6 +134,7 @@ class Sweep:
             stratify=spec.stratify,
             dtype=self.placement.dtype,
             prompt=PromptOptions(**{name: getattr(spec.prompt, name) for name in read}),
+            backbone_revisions={name: self.backbones.revision(name) for name in named},
         )
 
     def execute(self) -> tuple[list[PlannedRun], list[tuple[PlannedRun, str]]]:

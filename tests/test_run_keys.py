@@ -237,3 +237,23 @@ def test_a_hub_id_without_a_commit_is_a_one_line_error_before_planning(hub_cache
     assert "\n" not in str(error.value)
     with pytest.raises(PromptworthError, match="models/nowhere"):
         Sweep(SweepSpec(**{**base_spec, "model": "models/nowhere"}), quiet=True)
+
+
+def test_backbones_named_by_method_parameters_are_canonical_and_keyed(base_spec, model_dir):
+    """distill's teacher_model (and an encoder-ft `encoder`, even inside student_params) gets
+    the same treatment as --model: one spelling, and its revision in the key."""
+    teacher = Path(shutil.copytree(model_dir, model_dir.parent / "teacher"))
+    params = {"teacher": "zero-shot", "teacher_model": str(teacher) + "/"}
+    params["student_params"] = {"encoder": base_spec["encoder"] + "/"}
+    spec = {**base_spec, "methods": ["distill", "head"], "method_params": {"distill": params}}
+    keys = plan_keys(**spec)
+    plan = Sweep(SweepSpec(**spec), quiet=True).plan()
+    config = next(r.config for r in plan if r.config.method == "distill")
+    assert config.method_params["teacher_model"] == str(teacher)
+    assert config.method_params["student_params"]["encoder"] == str(Path(base_spec["encoder"]))
+    assert set(config.backbone_revisions) == {str(teacher), str(Path(base_spec["encoder"]))}
+    plain = {**params, "teacher_model": str(teacher)}
+    assert plan_keys(**{**spec, "method_params": {"distill": plain}}) == keys
+    (teacher / "config.json").write_text((teacher / "config.json").read_text() + "\n")
+    changed = plan_keys(**spec)
+    assert {k[0] for k in keys if keys[k] != changed[k]} == {"distill"}

@@ -7,6 +7,7 @@ returns self, fitted state ends in `_`, `predict` before `fit` raises NotFittedE
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -98,6 +99,9 @@ class Method(ABC):
     # the others to their defaults), so --template never splits the runs of a method that shows
     # no template. All by default: a method that forgets to say is keyed too finely, never wrongly.
     prompt_fields: ClassVar[tuple[str, ...]] = PROMPT_FIELDS
+    # Parameters that name a backbone (alias, directory or hub id; "" = the sweep's): the sweep
+    # spells them canonically and keys their revisions, as it does for --model and --encoder.
+    backbone_params: ClassVar[tuple[str, ...]] = ()
 
     @dataclass(frozen=True)
     class Config:
@@ -122,6 +126,18 @@ class Method(ABC):
     def reads_prompt(cls, params: dict[str, Any]) -> tuple[str, ...]:
         """The PromptOptions fields a run with `params` reads (distill: its teacher's)."""
         return cls.prompt_fields
+
+    @classmethod
+    def with_backbones(
+        cls, params: dict[str, Any], canonical: Callable[[str], str]
+    ) -> tuple[dict[str, Any], list[str]]:
+        """`params` with the backbones they name spelt by `canonical`, and those backbones."""
+        params, named = dict(params), []
+        for name in cls.backbone_params:
+            if params.get(name):
+                params[name] = canonical(params[name])
+                named.append(params[name])
+        return params, named
 
     def get_params(self) -> dict[str, Any]:
         return asdict(self.config)

@@ -84,6 +84,7 @@ class EncoderClassifier(Method):
     train_all_layers: ClassVar[bool]
     test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}
     prompt_fields: ClassVar[tuple[str, ...]] = ()  # raw texts in, a class out: no prompt
+    backbone_params: ClassVar[tuple[str, ...]] = ("encoder",)
 
     @dataclass(frozen=True)
     class Config:
