@@ -100,6 +100,10 @@ class Sweep:
         self.features = FeatureCache(Path(spec.out) / "features")
         self.test_indices = fixed_test_indices(len(self.task.test), spec.test_size)
 
+    @cached_property
+    def test(self) -> Split:
+        return self.task.test.subset(self.test_indices)
+
     def plan(self) -> list[PlannedRun]:
         spec, runs = self.spec, []
         subsets = {
@@ -151,6 +155,7 @@ class Sweep:
             len(pending),
         )
         bar = tqdm(total=len(pending), disable=self.quiet, unit="run", file=sys.stderr)
+        waiting = 0
         with self.store.leases_kept(owner):
             while pending:
                 held = []
@@ -163,7 +168,9 @@ class Sweep:
                         self.run_one(run, owner, bar)
                     bar.update()
                 if held:
-                    log.info("waiting for %d runs another sweep into this --out holds", len(held))
+                    if len(held) != waiting:  # said once per change, not at every poll
+                        waiting = len(held)
+                        log.info("waiting for %d runs another sweep into this --out holds", waiting)
                     time.sleep(WAIT_SECONDS)
                 pending = held
         bar.close()
@@ -192,10 +199,8 @@ class Sweep:
         )
         try:
             method = make_method(c.method, **c.method_params)
-            test = self.task.test.subset(self.test_indices)
-            result = runner.execute(
-                method, self.task.train.subset(run.train_indices), test, context
-            )
+            train = self.task.train.subset(run.train_indices)
+            result = runner.execute(method, train, self.test, context)
         except Exception as error:  # one failed run must not lose the others
             log.exception("run failed: %s", label)
             self.store.record_failure(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -97,11 +98,13 @@ class FileDigests:
         return digest
 
     def save(self) -> None:
-        """Merge new entries into the file under its lock (other processes may add theirs)."""
+        """Merge new entries into the file under its lock (other processes may add theirs),
+        dropping entries of files that no longer exist."""
         if not self._new:
             return
         with locked(self.path):
-            entries = {**self._read(), **self._new}
+            merged = {**self._read(), **self._new}
+            entries = {k: v for k, v in merged.items() if os.path.exists(k)}
             replace_atomically(self.path, lambda h: h.write(json.dumps(entries).encode()))
         self._entries.update(self._new)
         self._new = {}
