@@ -283,14 +283,6 @@ class RunStore:
         """Runs whose last attempt failed (not finished since), all or those in `keys`."""
         return [Failure(k, json.loads(c), e or "") for k, c, _, e in self._rows("failed", keys)]
 
-    def environments(self) -> list[dict]:
-        """The distinct environments finished runs were produced in (None: before schema 2)."""
-        with readable(self.path):
-            rows = self._db.execute(
-                "SELECT DISTINCT environment FROM runs WHERE status = 'finished'"
-            ).fetchall()
-        return [json.loads(r[0]) if r[0] else {} for r in rows]
-
     # -- leases ---------------------------------------------------------------------------
 
     def claim(self, key: str, owner: str, since: str) -> Claim:
