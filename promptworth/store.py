@@ -323,11 +323,14 @@ class RunStore:
             db = self.connect()
             try:
                 while not stop.wait(RENEW_SECONDS):
-                    with self.transaction(db):
-                        db.execute(
-                            "UPDATE leases SET expires = ? WHERE owner = ?",
-                            (time.time() + LEASE_SECONDS, owner),
-                        )
+                    try:
+                        with self.transaction(db):
+                            db.execute(
+                                "UPDATE leases SET expires = ? WHERE owner = ?",
+                                (time.time() + LEASE_SECONDS, owner),
+                            )
+                    except sqlite3.OperationalError:  # busy for a minute: try at the next tick
+                        continue
             finally:
                 db.close()
 
