@@ -250,7 +250,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"chat={spec.prompt.chat}, predict={spec.prompt.predict}",
     ]
     if rows:
-        result = write_outputs(rows, Path(spec.out), description, args.compare)
+        failed = [(run.config.to_dict(), error) for run, error in failures]
+        result = write_outputs(rows, Path(spec.out), description, args.compare, failed)
         print_summary(result, Path(spec.out))
     for run, error in failures:
         c = run.config
@@ -292,7 +293,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise PromptworthError(
             f"{args.out}: no runs.sqlite here; give the --out directory of a run"
         )
-    rows = RunStore(database).load()
+    store = RunStore(database)
+    rows, failures = store.load(), store.failures()
+    for failure in failures:
+        c = failure.config
+        print(
+            f"FAILED {c['method']} n={c['n_train']} seed={c['seed']}: {failure.error}",
+            file=sys.stderr,
+        )
     if not rows:
         raise PromptworthError(f"{database} holds no finished run yet")
     configs = [config for _, config, _ in rows]
@@ -302,7 +310,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         f"- tasks: {', '.join(sorted({c['task'] for c in configs}))}; "
         f"models: {', '.join(sorted({c['model'] for c in configs}))}",
     ]
-    print_summary(write_outputs(rows, args.out, description, args.compare), args.out)
+    failed = [(failure.config, failure.error) for failure in failures]
+    print_summary(write_outputs(rows, args.out, description, args.compare, failed), args.out)
     return 0
 
 

@@ -1,7 +1,10 @@
 """A run is fully described by its config; the hash of that config is the run's key.
 
-The key covers the task's data version and the backbones' revisions, so a new data file or
-model version never reuses results computed on the old one.
+The key means what it says (README "Reliability"): model specs are canonical (a local directory
+is its resolved absolute path), revisions are a digest of a directory's loaded bytes or a hub
+commit, the task version covers data, labels, verbalisers and templates, and the prompt options
+are those the method reads. A new data file, template or model version never reuses results
+computed on the old one, and one experiment spelt two ways is one key.
 """
 
 from __future__ import annotations
@@ -12,6 +15,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from promptworth.methods.base import PromptOptions
+
+# The fields that vary along one learning curve; every other field tells experiments apart, so
+# runs that differ in any of them are never averaged together (report/results.py).
+CURVE_FIELDS = ("n_train", "seed")
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,8 @@ class RunConfig:
     stratify: bool
     dtype: str
     prompt: PromptOptions = field(default_factory=PromptOptions)
+    # backbones named by method parameters (distill's teacher_model, ...) -> their revisions
+    backbone_revisions: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

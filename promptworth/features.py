@@ -1,22 +1,48 @@
 """Frozen-backbone features, computed once per example and reused across sizes, seeds and runs.
 
 Vectors are kept in memory and in `<out>/features/<namespace-hash>.npz`, so a resumed sweep
-does not recompute them either.
+does not recompute them either. Sweeps sharing an output directory share these files: a write
+merges with what is on disk under a lock and replaces the file atomically (promptworth.atomic),
+and a file that cannot be read whole (truncated, damaged, inconsistent) is reported, removed
+and recomputed rather than failing every later run.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
+import logging
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from promptworth.atomic import locked, replace_atomically
+
+log = logging.getLogger("promptworth")
+
 
 def text_key(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
+
+
+class DamagedFeatures(ValueError):
+    """A feature file that cannot be read whole."""
+
+
+def read_features(path: Path) -> tuple[dict[str, np.ndarray], float | None]:
+    """(text key -> vector, seconds per text) from a feature file; DamagedFeatures if it is not
+    a complete, consistent one."""
+    try:
+        with np.load(path) as stored:
+            keys, vectors = stored["keys"], stored["vectors"]
+            seconds = float(stored["seconds_per_text"]) if "seconds_per_text" in stored else None
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as error:
+        raise DamagedFeatures(f"{type(error).__name__}: {error}") from error
+    if keys.ndim != 1 or vectors.ndim != 2 or len(keys) != len(vectors):
+        raise DamagedFeatures(f"{len(keys)} keys but vectors of shape {vectors.shape}")
+    return dict(zip(keys.tolist(), vectors)), seconds
 
 
 class FeatureCache:
@@ -30,15 +56,35 @@ class FeatureCache:
             return None
         return self.directory / f"{hashlib.sha1(namespace.encode()).hexdigest()[:16]}.npz"
 
+    def _load(self, path: Path | None) -> tuple[dict[str, np.ndarray], float | None]:
+        """What `path` holds; a damaged file counts as empty (see `_load_locked`)."""
+        if path is None or not path.exists():
+            return {}, None
+        try:
+            return read_features(path)
+        except DamagedFeatures:
+            with locked(path):  # a writer may be replacing it: look again under the lock
+                return self._load_locked(path)
+
+    @staticmethod
+    def _load_locked(path: Path) -> tuple[dict[str, np.ndarray], float | None]:
+        """`_load` with the file's lock held: a damaged file is reported and removed."""
+        if not path.exists():
+            return {}, None
+        try:
+            return read_features(path)
+        except DamagedFeatures as error:
+            log.warning(
+                "%s: damaged feature cache (%s); removed, its vectors are recomputed", path, error
+            )
+            path.unlink()
+            return {}, None
+
     def _table(self, namespace: str) -> dict[str, np.ndarray]:
         if namespace not in self._tables:
-            table: dict[str, np.ndarray] = {}
-            path = self._path(namespace)
-            if path is not None and path.exists():
-                with np.load(path) as stored:
-                    table = dict(zip(stored["keys"].tolist(), stored["vectors"]))
-                    if "seconds_per_text" in stored:  # so a resumed sweep charges the same
-                        self._seconds_per_text[namespace] = float(stored["seconds_per_text"])
+            table, seconds = self._load(self._path(namespace))
+            if seconds is not None:  # so a resumed sweep charges the same
+                self._seconds_per_text[namespace] = seconds
             self._tables[namespace] = table
         return self._tables[namespace]
 
@@ -64,15 +110,22 @@ class FeatureCache:
         return self._seconds_per_text.get(namespace, 0.0) * n_texts
 
     def _save(self, namespace: str, table: dict[str, np.ndarray]) -> None:
+        """Merge `table` with the file's entries (another sweep may have added some) and
+        replace the file; our in-memory table gains theirs."""
         path = self._path(namespace)
         if path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_suffix(".tmp.npz")
-        np.savez(
-            staging,
-            keys=np.array(list(table)),
-            vectors=np.stack(list(table.values())),
-            seconds_per_text=np.array(self._seconds_per_text.get(namespace, 0.0)),
-        )
-        os.replace(staging, path)
+        with locked(path):
+            stored, _ = self._load_locked(path)
+            width = next(iter(table.values())).shape
+            table.update({k: v for k, v in stored.items() if k not in table and v.shape == width})
+            seconds = np.array(self._seconds_per_text.get(namespace, 0.0))
+            replace_atomically(
+                path,
+                lambda handle: np.savez(
+                    handle,
+                    keys=np.array(list(table)),
+                    vectors=np.stack(list(table.values())),
+                    seconds_per_text=seconds,
+                ),
+            )

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from promptworth.analysis.uncertainty import compare_methods
+from promptworth.atomic import locked
 from promptworth.errors import PromptworthError
 from promptworth.report.accuracy import (
     accuracy_table,
@@ -21,7 +22,7 @@ from promptworth.report.accuracy import (
 from promptworth.report.details import detail_lines
 from promptworth.report.markdown import write_report
 from promptworth.report.plots import plot_learning_curves
-from promptworth.report.results import results_frame, summary_table, write_csv
+from promptworth.report.results import method_labels, results_frame, summary_table, write_csv
 
 
 def write_outputs(
@@ -29,17 +30,26 @@ def write_outputs(
     out: Path,
     description: list[str],
     compare: tuple[str, str] | None = None,
+    failures: list[tuple[dict, str]] = (),
 ) -> dict:
     """Write results.csv, summary.csv, uncertainty.json, learning_curves.png, advantage.json/png
     and report.md; return paths.
 
     `compare` = (baseline, method) for the verdict figure; by default the head against the
-    method with the best mean accuracy."""
-    out.mkdir(parents=True, exist_ok=True)
+    method with the best mean accuracy. `failures` = (config, error) of failed runs, listed in
+    report.md and never counted in a table."""
+    with locked(out / "outputs"):  # sweeps sharing --out never interleave their writes
+        return _write_outputs(rows, out, description, compare, failures)
+
+
+def _write_outputs(rows, out: Path, description, compare, failures) -> dict:
     frame = results_frame(rows)
     pair = checked_pair(frame, compare)
     accuracy = summarize(frame, rows)
     headline = headline_comparisons(accuracy, pair)
+    configs = [config for _, config, _ in rows] + [config for config, _ in failures]
+    failed_labels = method_labels(configs)[len(rows) :]
+    failed = [(label, c, e) for label, (c, e) in zip(failed_labels, failures)]
     files = {
         "results": write_csv(add_run_intervals(frame, rows), out / "results.csv"),
         "learning_curves": plot_learning_curves(
@@ -52,8 +62,15 @@ def write_outputs(
     summary = accuracy_table(accuracy, summary_table(frame))
     legend = legend_lines(accuracy)
     files["report"] = out / "report.md"
-    write_report(files["report"], frame, summary, files, description, verdict_lines, legend)
-    return {"files": files, "summary": summary, "legend": legend, "paired": paired, "frame": frame}
+    write_report(files["report"], frame, summary, files, description, verdict_lines, legend, failed)
+    return {
+        "files": files,
+        "summary": summary,
+        "legend": legend,
+        "paired": paired,
+        "frame": frame,
+        "failures": failed,
+    }
 
 
 def checked_pair(frame, compare: tuple[str, str] | None) -> tuple[str, str] | None:
@@ -162,6 +179,8 @@ def print_summary(result: dict, out: Path) -> None:
     print()
     if result["paired"]:
         print("\n".join(result["paired"]))
+    if result["failures"]:
+        print(f'{len(result["failures"])} runs failed: see "Failed runs" in the report')
     print(f"Report: {result['files']['report']}")
     print(f"Results: {result['files']['results']}  Store: {out / 'runs.sqlite'}")
 

@@ -1,54 +1,378 @@
-"""Finished runs in an embedded SQLite database: written once per run, in one transaction.
+"""Runs in an embedded SQLite database: each written once, in one transaction, with its outcome.
 
-A run is recorded only when it has finished, so a crash at any moment loses at most the run
-in progress and a half-written run never counts. One process (the sweep) writes the store.
+A run is recorded when it ends: `finished` with its result, or `failed` with the error text (a
+failed run is retried by the next sweep, and a later success replaces it). A crash at any moment
+loses at most the runs in progress; a half-written run never counts.
+
+Several sweeps may share one store (one output directory): a sweep takes a run only after
+claiming its *lease* (one row in `leases`, written in an IMMEDIATE transaction, so two claims
+never both succeed), renews it while the run goes on, and drops it when recording the outcome.
+A lease whose owner died (kill -9) is taken over at once on the same host (its pid is gone), and
+after LEASE_SECONDS without renewal from any host.
+
+The `meta` table carries the schema version and the versions of the code that created the
+store; every run row also keeps the environment it ran in. A store of an older schema is
+migrated in place; a newer one, a file that is not a promptworth store, or a damaged row is
+refused with one line naming the file, and the file is left exactly as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import importlib.metadata
 import json
+import os
+import socket
 import sqlite3
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
+from promptworth.errors import PromptworthError
+
+SCHEMA_VERSION = 2
+SQLITE_HEADER = b"SQLite format 3\x00"
+LEASE_SECONDS = 120.0  # a lease not renewed for this long is free
+RENEW_SECONDS = LEASE_SECONDS / 4
+NOW = "strftime('%Y-%m-%d %H:%M:%f', 'now')"  # UTC, milliseconds: orders rows of one second
+PACKAGES = ("promptworth", "torch", "transformers", "peft")
+
+# Version 1: finished runs only. Fresh stores are created at version 1 and migrated like old
+# ones, so there is one path to the current schema.
+SCHEMA_V1 = """
+CREATE TABLE runs (
     key TEXT PRIMARY KEY,
     config TEXT NOT NULL,
     result TEXT NOT NULL,
     finished_at TEXT NOT NULL DEFAULT (datetime('now'))
 )
 """
+MIGRATIONS: dict[int, list[str]] = {  # from version N to N + 1
+    1: [
+        "ALTER TABLE runs ADD COLUMN status TEXT NOT NULL DEFAULT 'finished'",
+        "ALTER TABLE runs ADD COLUMN error TEXT",
+        "ALTER TABLE runs ADD COLUMN environment TEXT",
+        "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE leases (
+            key TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL,
+            pid INTEGER NOT NULL, expires REAL NOT NULL
+        )""",
+    ],
+}
+V1_COLUMNS = {"key", "config", "result", "finished_at"}
+
+
+class Claim(Enum):
+    TAKEN = "taken"  # the caller holds the lease and runs it
+    HELD = "held"  # another live sweep holds it
+    DONE = "done"  # finished, or failed since the caller's sweep started
+
+
+@dataclass(frozen=True)
+class Failure:
+    key: str
+    config: dict
+    error: str
+
+
+def damaged(path: Path, what: str) -> PromptworthError:
+    return PromptworthError(
+        f"{path}: {what}; promptworth leaves this file untouched. Move it aside "
+        f"(mv {path} {path}.damaged) and run again to start a new store there, or give another "
+        "--out; its finished runs stay in the moved file"
+    )
+
+
+@contextlib.contextmanager
+def readable(path: Path) -> Iterator[None]:
+    """SQLite's own corruption errors as one line naming the file ("database is locked" and
+    other operational errors are not damage, and keep their type)."""
+    try:
+        yield
+    except sqlite3.OperationalError:
+        raise
+    except sqlite3.DatabaseError as error:
+        raise damaged(path, f"damaged SQLite database ({error})") from error
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+@functools.cache
+def environment() -> dict[str, str]:
+    """Versions of the code that produced a run: packages, and the git revision when the
+    package is imported from a git work tree ("+dirty" with uncommitted changes)."""
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    revision = git_revision(Path(__file__).resolve().parents[1])
+    if revision:
+        versions["git"] = revision
+    return versions
+
+
+def git_revision(root: Path) -> str | None:
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")
 
 
 class RunStore:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path)
+        self.host, self.pid = socket.gethostname(), os.getpid()
+        self.check_header()
+        self._db = self.connect()
+        with readable(self.path):
+            self.open()
+
+    def connect(self) -> sqlite3.Connection:
+        # autocommit mode: every transaction below is explicit
+        return sqlite3.connect(self.path, timeout=60, isolation_level=None)
+
+    def check_header(self) -> None:
+        if self.path.exists() and self.path.stat().st_size > 0:
+            with self.path.open("rb") as handle:
+                if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                    raise damaged(self.path, "not an SQLite database, so not a promptworth store")
+
+    def open(self) -> None:
+        """Check what the file holds before writing anything; then migrate and set up."""
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise PromptworthError(
+                f"{self.path}: written by a newer promptworth (store schema {version}; this one "
+                f"reads up to {SCHEMA_VERSION}); upgrade promptworth, or give another --out"
+            )
+        if version:
+            self.check_rows()
+        if version == SCHEMA_VERSION:
+            return
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(SCHEMA)
-        self._db.commit()
+        with self.transaction():
+            version = self.schema_version()  # again under the lock: another sweep may have begun
+            if not version:
+                self._db.execute(SCHEMA_V1)
+            for step in range(max(version, 1), SCHEMA_VERSION):
+                for statement in MIGRATIONS[step]:
+                    self._db.execute(statement)
+            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            if not version:
+                self.write_meta({**environment(), "created_at": now})
+            elif version < SCHEMA_VERSION:
+                self.write_meta(
+                    {**environment(), "migrated_at": now, "migrated_from": str(version)}
+                )
+            self.write_meta({"schema_version": str(SCHEMA_VERSION)})
+
+    def schema_version(self) -> int:
+        """0 for an empty database; 1 for a store from before the `meta` table."""
+        query = "SELECT name FROM sqlite_master WHERE type='table'"
+        tables = {row[0] for row in self._db.execute(query)}
+        if not tables:
+            return 0
+        if "meta" in tables:
+            row = self._db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
+            if row is not None and row[0].isdigit():
+                return int(row[0])
+        elif tables == {"runs"}:
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(runs)")}
+            if columns == V1_COLUMNS:
+                return 1
+        raise damaged(
+            self.path,
+            f"an SQLite database but not a promptworth store (tables: {', '.join(sorted(tables))})",
+        )
+
+    def check_rows(self) -> None:
+        """Every stored config and result must be JSON; a damaged row is found before any
+        write, never at the end of a sweep that has already added to the file."""
+        for key, config, result in self._db.execute("SELECT key, config, result FROM runs"):
+            for column, text in (("config", config), ("result", result)):
+                try:
+                    json.loads(text)
+                except (TypeError, ValueError) as error:
+                    raise damaged(
+                        self.path, f"run {key}: its {column} is not valid JSON ({error})"
+                    ) from error
+
+    def write_meta(self, values: dict[str, str]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", sorted(values.items())
+        )
+
+    @contextlib.contextmanager
+    def transaction(self, db: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE takes the write lock at once: a claim's check and write are one."""
+        db = db or self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    # -- reading --------------------------------------------------------------------------
+
+    def meta(self) -> dict[str, str]:
+        with readable(self.path):
+            return dict(self._db.execute("SELECT name, value FROM meta"))
+
+    def status(self, key: str) -> str | None:
+        with readable(self.path):
+            row = self._db.execute("SELECT status FROM runs WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
 
     def finished(self, key: str) -> bool:
-        return self._db.execute("SELECT 1 FROM runs WHERE key = ?", (key,)).fetchone() is not None
+        return self.status(key) == "finished"
 
-    def record(self, key: str, config: dict[str, Any], result: dict[str, Any]) -> None:
-        with self._db:  # one transaction: the row appears whole or not at all
-            self._db.execute(
-                "INSERT OR REPLACE INTO runs (key, config, result) VALUES (?, ?, ?)",
-                (key, json.dumps(config, sort_keys=True, default=str), json.dumps(result)),
-            )
+    def now(self) -> str:
+        """The store's clock (UTC, ms), to tell outcomes recorded since a moment."""
+        return self._db.execute(f"SELECT {NOW}").fetchone()[0]
+
+    def _rows(self, status: str, keys: list[str] | None):
+        with readable(self.path):
+            rows = self._db.execute(
+                "SELECT key, config, result, error FROM runs WHERE status = ? ORDER BY finished_at",
+                (status,),
+            ).fetchall()
+        wanted = set(keys) if keys is not None else None
+        return [row for row in rows if wanted is None or row[0] in wanted]
 
     def load(self, keys: list[str] | None = None) -> list[tuple[str, dict, dict]]:
         """(key, config, result) of finished runs, all or those in `keys`."""
-        rows = self._db.execute(
-            "SELECT key, config, result FROM runs ORDER BY finished_at"
-        ).fetchall()
-        wanted = set(keys) if keys is not None else None
-        return [
-            (k, json.loads(c), json.loads(r)) for k, c, r in rows if wanted is None or k in wanted
-        ]
+        return [(k, json.loads(c), json.loads(r)) for k, c, r, _ in self._rows("finished", keys)]
+
+    def failures(self, keys: list[str] | None = None) -> list[Failure]:
+        """Runs whose last attempt failed (not finished since), all or those in `keys`."""
+        return [Failure(k, json.loads(c), e or "") for k, c, _, e in self._rows("failed", keys)]
+
+    # -- leases ---------------------------------------------------------------------------
+
+    def claim(self, key: str, owner: str, since: str) -> Claim:
+        """Take `key`'s lease for `owner` unless the run is done or another live sweep holds
+        it. A failure recorded before `since` (the claiming sweep's start) is retried."""
+        with readable(self.path), self.transaction() as db:
+            row = db.execute(
+                "SELECT status, finished_at FROM runs WHERE key = ?", (key,)
+            ).fetchone()
+            if row and (row[0] == "finished" or row[1] >= since):
+                return Claim.DONE
+            lease = db.execute(
+                "SELECT owner, host, pid, expires FROM leases WHERE key = ?", (key,)
+            ).fetchone()
+            if lease and lease[0] != owner and not self.abandoned(*lease[1:]):
+                return Claim.HELD
+            db.execute(
+                "INSERT OR REPLACE INTO leases (key, owner, host, pid, expires) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (key, owner, self.host, self.pid, time.time() + LEASE_SECONDS),
+            )
+            return Claim.TAKEN
+
+    def abandoned(self, host: str, pid: int, expires: float) -> bool:
+        return expires < time.time() or (host == self.host and not pid_alive(pid))
+
+    def release(self, owner: str) -> None:
+        with readable(self.path), self.transaction() as db:
+            db.execute("DELETE FROM leases WHERE owner = ?", (owner,))
+
+    @contextlib.contextmanager
+    def leases_kept(self, owner: str) -> Iterator[None]:
+        """Renew `owner`'s leases every RENEW_SECONDS (a thread with its own connection) while
+        the block runs; release them when it ends, however it ends (a kill -9 cannot)."""
+        stop = threading.Event()
+
+        def renew() -> None:
+            db = self.connect()
+            try:
+                while not stop.wait(RENEW_SECONDS):
+                    try:
+                        with self.transaction(db):
+                            db.execute(
+                                "UPDATE leases SET expires = ? WHERE owner = ?",
+                                (time.time() + LEASE_SECONDS, owner),
+                            )
+                    except sqlite3.OperationalError:  # busy for a minute: try at the next tick
+                        continue
+            finally:
+                db.close()
+
+        thread = threading.Thread(target=renew, name="promptworth-leases", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            self.release(owner)
+
+    def new_owner(self) -> str:
+        return f"{self.host}:{self.pid}:{uuid.uuid4().hex[:8]}"
+
+    # -- writing --------------------------------------------------------------------------
+
+    def record(
+        self, key: str, config: dict[str, Any], result: dict[str, Any], owner: str = ""
+    ) -> None:
+        """A finished run; replaces an earlier failure of the same key."""
+        self._write(key, config, "finished", json.dumps(result), None, owner)
+
+    def record_failure(self, key: str, config: dict[str, Any], error: str, owner: str = "") -> None:
+        self._write(key, config, "failed", "null", error, owner)
+
+    def _write(self, key, config, status, result, error, owner) -> None:
+        with readable(self.path), self.transaction() as db:  # the row appears whole or not at all
+            db.execute(
+                "INSERT OR REPLACE INTO runs "
+                "(key, config, result, status, error, environment, finished_at) "
+                f"VALUES (?, ?, ?, ?, ?, ?, {NOW})",
+                (
+                    key,
+                    json.dumps(config, sort_keys=True, default=str),
+                    result,
+                    status,
+                    error,
+                    json.dumps(environment(), sort_keys=True),
+                ),
+            )
+            db.execute("DELETE FROM leases WHERE key = ? AND owner = ?", (key, owner))
 
     def close(self) -> None:
         self._db.close()

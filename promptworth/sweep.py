@@ -1,13 +1,17 @@
 """The sample-efficiency sweep: every method x training size x seed, resumable.
 
-Plan -> skip runs already in the store -> execute the rest, recording each as it finishes ->
-export results and write the report.
+Plan -> skip runs already finished in the store -> claim and execute the rest, recording each
+as it finishes or fails -> export results and write the report. Sweeps sharing an output
+directory each take only runs nobody holds (store leases), then wait for the runs the others
+hold, so every planned run executes once and each sweep ends with the whole plan.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -15,16 +19,17 @@ from pathlib import Path
 import numpy as np
 
 from promptworth import validate
-from promptworth.backbones import DEFAULT_CAUSAL_LM, DEFAULT_ENCODER
+from promptworth.backbones import DEFAULT_CAUSAL_LM, DEFAULT_ENCODER, canonical_spec
 from promptworth.config import RunConfig
 from promptworth.errors import PromptworthError
 from promptworth.methods import method_class
 from promptworth.methods.base import PromptOptions, RunContext
-from promptworth.store import RunStore
+from promptworth.store import Claim, RunStore
 from promptworth.subsets import fixed_test_indices, nested_subsets
 from promptworth.tasks.base import Split
 
 log = logging.getLogger("promptworth")
+WAIT_SECONDS = 2.0  # how often a sweep looks again at runs another sweep holds
 
 
 @dataclass
@@ -81,6 +86,7 @@ class Sweep:
         from promptworth.backbones.device import choose_placement
         from promptworth.features import FeatureCache
 
+        spec = canonical(spec)
         self.spec, self.quiet = spec, quiet
         self.task = validate.checked_task(spec)  # every user error is refused before models load
         self.placement = choose_placement(spec.dtype)
@@ -88,10 +94,16 @@ class Sweep:
             reason = method_class(name).unavailable(self.placement.device)
             if reason:
                 raise PromptworthError(f"method {name!r} cannot run here: {reason}")
+        self.store = RunStore(Path(spec.out) / "runs.sqlite")  # a damaged store stops us here
         self.backbones = BackboneCache(self.placement)
+        for backbone in (spec.model, spec.encoder):  # revisions (hub commits) before planning
+            self.backbones.source(backbone)
         self.features = FeatureCache(Path(spec.out) / "features")
         self.test_indices = fixed_test_indices(len(self.task.test), spec.test_size)
-        self.store = RunStore(Path(spec.out) / "runs.sqlite")
+
+    @cached_property
+    def test(self) -> Split:
+        return self.task.test.subset(self.test_indices)
 
     def plan(self) -> list[PlannedRun]:
         spec, runs = self.spec, []
@@ -109,10 +121,12 @@ class Sweep:
         return runs
 
     def run_config(self, method: str, params: dict, n_train: int, seed: int) -> RunConfig:
-        spec = self.spec
+        spec, cls = self.spec, method_class(method)
+        params, named = cls.with_backbones(params, canonical_spec)
+        read = cls.reads_prompt(params)
         return RunConfig(
             task=self.task.name,
-            task_version=self.task.version,
+            task_version=self.task.fingerprint,
             model=spec.model,
             model_revision=self.backbones.revision(spec.model),
             encoder=spec.encoder,
@@ -124,56 +138,100 @@ class Sweep:
             test_size=len(self.test_indices),
             stratify=spec.stratify,
             dtype=self.placement.dtype,
-            prompt=spec.prompt,
+            prompt=PromptOptions(**{name: getattr(spec.prompt, name) for name in read}),
+            backbone_revisions={name: self.backbones.revision(name) for name in named},
         )
 
     def execute(self) -> tuple[list[PlannedRun], list[tuple[PlannedRun, str]]]:
-        """Run what is not finished yet; return the plan and the runs that failed."""
+        """Run what is not finished yet; return the plan and its runs that failed."""
         from tqdm.auto import tqdm
 
-        from promptworth import runner
-        from promptworth.methods import make_method
-
         plan = self.plan()
-        todo = [run for run in plan if not self.store.finished(run.config.key())]
+        since, owner = self.store.now(), self.store.new_owner()
+        pending = [run for run in plan if not self.store.finished(run.config.key())]
         log.info(
             "%d runs planned, %d already finished, %d to do",
             len(plan),
-            len(plan) - len(todo),
-            len(todo),
+            len(plan) - len(pending),
+            len(pending),
         )
-        test = self.task.test.subset(self.test_indices)
-        failures = []
-        bar = tqdm(todo, disable=self.quiet, unit="run", file=sys.stderr)
-        for run in bar:
-            c = run.config
-            label = f"{c.method} n={c.n_train} seed={c.seed}"
-            bar.set_description(label)
-            context = RunContext(
-                task=self.task,
-                seed=c.seed,
-                backbones=self.backbones,
-                model=c.model,
-                encoder=c.encoder,
-                prompt=c.prompt,
-                features=self.features,
-                pool=Remainder(self.task.train, run.train_indices),
-                progress=log.debug,
+        bar = tqdm(total=len(pending), disable=self.quiet, unit="run", file=sys.stderr)
+        waiting = 0
+        with self.store.leases_kept(owner):
+            while pending:
+                held = []
+                for run in pending:
+                    claim = self.store.claim(run.config.key(), owner, since)
+                    if claim is Claim.HELD:
+                        held.append(run)
+                        continue
+                    if claim is Claim.TAKEN:
+                        self.run_one(run, owner, bar)
+                    bar.update()
+                if held:
+                    if len(held) != waiting:  # said once per change, not at every poll
+                        waiting = len(held)
+                        log.info("waiting for %d runs another sweep into this --out holds", waiting)
+                    time.sleep(WAIT_SECONDS)
+                pending = held
+        bar.close()
+        by_key = {run.config.key(): run for run in plan}
+        failed = self.store.failures(list(by_key))
+        return plan, [(by_key[failure.key], failure.error) for failure in failed]
+
+    def run_one(self, run: PlannedRun, owner: str, bar) -> None:
+        """Execute one claimed run and record its outcome; a failure is recorded, not raised."""
+        from promptworth import runner
+        from promptworth.methods import make_method
+
+        c = run.config
+        label = f"{c.method} n={c.n_train} seed={c.seed}"
+        bar.set_description(label)
+        context = RunContext(
+            task=self.task,
+            seed=c.seed,
+            backbones=self.backbones,
+            model=c.model,
+            encoder=c.encoder,
+            prompt=c.prompt,
+            features=self.features,
+            pool=Remainder(self.task.train, run.train_indices),
+            progress=log.debug,
+        )
+        try:
+            method = make_method(c.method, **c.method_params)
+            train = self.task.train.subset(run.train_indices)
+            result = runner.execute(method, train, self.test, context)
+        except Exception as error:  # one failed run must not lose the others
+            log.exception("run failed: %s", label)
+            self.store.record_failure(
+                c.key(), c.to_dict(), f"{type(error).__name__}: {error}", owner
             )
-            try:
-                method = make_method(c.method, **c.method_params)
-                result = runner.execute(
-                    method, self.task.train.subset(run.train_indices), test, context
-                )
-            except Exception as error:  # one failed run must not lose the others
-                log.exception("run failed: %s", label)
-                failures.append((run, f"{type(error).__name__}: {error}"))
-                continue
-            self.store.record(c.key(), c.to_dict(), result)
-            log.info(
-                "finished %s: accuracy %.3f in %.1fs",
-                label,
-                result["accuracy"],
-                result["train_seconds"] + result["eval_seconds"],
-            )
-        return plan, failures
+            return
+        self.store.record(c.key(), c.to_dict(), result, owner)
+        log.info(
+            "finished %s: accuracy %.3f in %.1fs",
+            label,
+            result["accuracy"],
+            result["train_seconds"] + result["eval_seconds"],
+        )
+
+
+def canonical(spec: SweepSpec) -> SweepSpec:
+    """The spec with one spelling per model and file: `models/x/`, `models/x` and `~/models/x`
+    plan the same keys (see backbones.canonical_spec)."""
+
+    from promptworth.tasks import BUILTIN_TASKS
+
+    def path(value: str | None) -> str | None:
+        if value is None or value in BUILTIN_TASKS or not Path(value).expanduser().exists():
+            return value
+        return str(Path(value).expanduser().resolve())
+
+    return dataclasses.replace(
+        spec,
+        model=canonical_spec(spec.model),
+        encoder=canonical_spec(spec.encoder),
+        task=path(spec.task),
+        test_file=path(spec.test_file),
+    )

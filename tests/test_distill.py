@@ -114,7 +114,7 @@ def test_a_bigger_teacher_model_replaces_the_causal_lm_for_the_teacher_only(
     labelled, pool, make_context, tiny_lm_dir
 ):
     context = make_context(pool=pool, model="no-such-model")
-    with pytest.raises(OSError, match="no-such-model"):
+    with pytest.raises(PromptworthError, match="no-such-model"):
         distill(teacher="zero-shot", n_unlabeled=6).fit(labelled, context)
     method = distill(teacher="zero-shot", teacher_model=tiny_lm_dir, n_unlabeled=6)
     assert method.fit(labelled, context).teacher_.model_ is not None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
+import pytest
 
-from promptworth.features import FeatureCache
+from promptworth.features import FeatureCache, read_features, text_key
 
 
 def slow_vectors(texts: list[str]) -> np.ndarray:
@@ -27,3 +29,52 @@ def test_cached_vectors_are_charged_in_a_new_process(tmp_path):
     np.testing.assert_array_equal(resumed.get("ns", ["a", "bb", "aaa"], never), vectors)
     assert resumed.cost("ns", 3) == charge
     assert resumed.cost("other", 3) == 0.0
+
+
+def vectors_of(texts: list[str]) -> np.ndarray:
+    return np.array([[len(t), t.count("a")] for t in texts], dtype=np.float32)
+
+
+def only_file(directory) -> Path:
+    (path,) = directory.glob("*.npz")
+    return path
+
+
+def test_two_writers_keep_each_others_entries(tmp_path):
+    """Two sweeps into one --out, each with its own in-memory cache: the file ends with both."""
+    first, second = FeatureCache(tmp_path), FeatureCache(tmp_path)
+    first.get("ns", ["a", "bb"], vectors_of)
+    second.get("ns", ["ccc"], vectors_of)  # it read nothing of "a", "bb" before computing
+    first.get("ns", ["dddd"], vectors_of)
+    keys, _ = read_features(only_file(tmp_path))
+    assert set(keys) == {text_key(t) for t in ["a", "bb", "ccc", "dddd"]}
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
+
+
+def mismatched(path: Path) -> None:
+    with path.open("wb") as handle:
+        np.savez(handle, keys=np.array(["x", "y"]), vectors=np.ones((3, 2)))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda path: path.write_bytes(path.read_bytes()[: path.stat().st_size // 2]),
+        lambda path: path.write_bytes(b""),
+        mismatched,
+    ],
+    ids=["truncated", "empty", "mismatched-shapes"],
+)
+def test_a_damaged_file_is_reported_removed_and_recomputed(tmp_path, caplog, damage):
+    FeatureCache(tmp_path).get("ns", ["a", "bb"], vectors_of)
+    path = only_file(tmp_path)
+    damage(path)
+    computed = []
+    vectors = FeatureCache(tmp_path).get(
+        "ns", ["a", "bb"], lambda t: computed.extend(t) or vectors_of(t)
+    )
+    assert computed == ["a", "bb"]
+    np.testing.assert_array_equal(vectors, vectors_of(["a", "bb"]))
+    assert any(str(path) in r.getMessage() and "damaged" in r.getMessage() for r in caplog.records)
+    keys, _ = read_features(path)  # rewritten whole
+    assert len(keys) == 2

@@ -94,10 +94,12 @@ def test_kv_cache_scoring_matches_reference_without_virtual_tokens(scoring_case)
 
 
 @pytest.mark.filterwarnings("ignore:Position ids are not supported")
-@pytest.mark.parametrize("name", VIRTUAL)
+@pytest.mark.parametrize("name", ["prompt-tuning", "p-tuning"])
 def test_kv_cache_scoring_is_wrong_with_virtual_tokens(name, scoring_case):
-    """Why these methods score without a cache: PEFT re-inserts the virtual tokens (or a fresh
-    prefix cache) on the continuation call. If this starts failing, PEFT changed."""
+    """Why these methods score without a cache: PEFT re-inserts the virtual tokens on the
+    continuation call. If this starts failing, PEFT changed. (Prefix tuning's fresh prefix
+    cache now yields to the caller's `cache`, see backbones/adapters.py; it still scores
+    without one, as its padding needs.)"""
     backbone, context, prompt_ids, candidates = scoring_case
     model = perturbed_model(name, backbone, context)
     cached = score_candidates(model, backbone.tokenizer, prompt_ids, candidates, 4, False)

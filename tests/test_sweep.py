@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -93,19 +94,37 @@ def test_same_config_and_seed_give_identical_predictions(spec, tmp_path):
     assert predictions(first) == predictions(second)
 
 
-def test_failed_run_is_reported_and_not_recorded(spec, monkeypatch):
-    real_execute = runner.execute
+def test_failed_runs_are_recorded_listed_and_retried_until_they_finish(spec, monkeypatch, capsys):
+    real_execute, calls = runner.execute, []
 
     def fail_head(method, *args, **kwargs):
+        calls.append(method.name)
         if method.name == "head":
             raise RuntimeError("boom")
         return real_execute(method, *args, **kwargs)
 
     monkeypatch.setattr(runner, "execute", fail_head)
     plan, failures = Sweep(spec, quiet=True).execute()
-    assert len(failures) == 4 and all("boom" in error for _, error in failures)
-    keys = {key for key, _, _ in Sweep(spec, quiet=True).store.load()}
-    assert len(keys) == len(plan) - 4
+    assert len(failures) == 4 and all("RuntimeError: boom" in error for _, error in failures)
+    store = Sweep(spec, quiet=True).store
+    assert len(store.load()) == len(plan) - 4  # never counted as finished
+    assert {f.config["method"] for f in store.failures()} == {"head"}
+    # `promptworth report` lists them, and report.md has a section for them
+    assert main(["report", str(spec.out)]) == 0
+    assert capsys.readouterr().err.count("FAILED head") == 4
+    report = (spec.out / "report.md").read_text()
+    assert "## Failed runs" in report and report.count("| RuntimeError: boom |") == 4
+    # the next sweep retries exactly the failed runs; their successes replace the failures
+    calls.clear()
+    monkeypatch.setattr(
+        runner, "execute", lambda *a, **k: calls.append(a[0].name) or real_execute(*a, **k)
+    )
+    plan, failures = Sweep(spec, quiet=True).execute()
+    assert calls == ["head"] * 4 and failures == []
+    store = Sweep(spec, quiet=True).store
+    assert store.failures() == [] and len(store.load()) == len(plan)
+    assert main(["report", str(spec.out)]) == 0
+    assert "Failed runs" not in (spec.out / "report.md").read_text()
 
 
 def test_cli_run_writes_outputs(task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path, capsys):
@@ -167,10 +186,9 @@ def test_cli_lists_every_parameter_default(capsys):
     assert "teacher_params = {}" in shown and "MISSING" not in shown
 
 
-def test_kill_during_sweep_then_resume(task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path):
-    """SIGKILL a real sweep process once some runs are stored; the rerun finishes the rest."""
-    out = tmp_path / "killed"
-    command = [
+def sweep_command(task_files, lm_dir: str, encoder_dir: str, out: Path) -> list[str]:
+    """A real `promptworth run` of 5 runs (zero-shot + prompt-lora x 2 sizes x 2 seeds)."""
+    return [
         sys.executable,
         "-m",
         "promptworth.cli",
@@ -180,9 +198,9 @@ def test_kill_during_sweep_then_resume(task_files, tiny_lm_dir, tiny_encoder_dir
         "--test-file",
         task_files[1],
         "--model",
-        tiny_lm_dir,
+        lm_dir,
         "--encoder",
-        tiny_encoder_dir,
+        encoder_dir,
         "--methods",
         "zero-shot,prompt-lora",
         "--param",
@@ -197,11 +215,18 @@ def test_kill_during_sweep_then_resume(task_files, tiny_lm_dir, tiny_encoder_dir
         "--out",
         str(out),
     ]
+
+
+CHILD_ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+
+
+def test_kill_during_sweep_then_resume(task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path):
+    """SIGKILL a real sweep process once some runs are stored; the rerun finishes the rest
+    (the killed process's lease on its run in progress is taken over: its pid is gone)."""
+    out = tmp_path / "killed"
+    command = sweep_command(task_files, tiny_lm_dir, tiny_encoder_dir, out)
     process = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=CHILD_ENV
     )
     database, deadline = out / "runs.sqlite", time.time() + 120
     while time.time() < deadline and stored(database) < 2 and process.poll() is None:
@@ -210,16 +235,46 @@ def test_kill_during_sweep_then_resume(task_files, tiny_lm_dir, tiny_encoder_dir
     process.wait()
     before = stored(database)
     assert 1 <= before < 5, "the kill should land mid-sweep"
-    rerun = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
-    )
+    rerun = subprocess.run(command, capture_output=True, text=True, env=CHILD_ENV)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert f"{5 - before} to do" in rerun.stderr
     assert stored(database) == 5
     assert len(pd.read_csv(out / "results.csv")) == 5
+
+
+def test_two_sweeps_into_one_out_run_each_run_once(
+    task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path
+):
+    """The second sweep starts while the first holds a run: they split the plan, every run
+    executes in exactly one of them, and both end with the whole plan in their outputs."""
+    out = tmp_path / "shared"
+    command = sweep_command(task_files, tiny_lm_dir, tiny_encoder_dir, out)
+    logs = [tmp_path / "first.log", tmp_path / "second.log"]
+    first = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=logs[0].open("w"), env=CHILD_ENV
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not leased(out / "runs.sqlite") and first.poll() is None:
+        time.sleep(0.05)
+    second = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=logs[1].open("w"), env=CHILD_ENV
+    )
+    assert first.wait() == 0 and second.wait() == 0, (
+        logs[0].read_text()[-2000:] + logs[1].read_text()[-2000:]
+    )
+    executed = [re.findall(r"finished (.+?): accuracy", log.read_text()) for log in logs]
+    assert all(len(runs) == len(set(runs)) for runs in executed)
+    assert not set(executed[0]) & set(executed[1]), "a run executed in both sweeps"
+    assert len(executed[0]) + len(executed[1]) == 5 and stored(out / "runs.sqlite") == 5
+    assert len(pd.read_csv(out / "results.csv")) == 5
+
+
+def leased(database: Path) -> bool:
+    try:
+        with sqlite3.connect(database) as db:
+            return db.execute("SELECT COUNT(*) FROM leases").fetchone()[0] > 0
+    except sqlite3.OperationalError:  # no store or no table yet
+        return False
 
 
 def stored(database: Path) -> int:
@@ -253,3 +308,46 @@ def test_method_that_cannot_run_here_is_refused_before_loading(capsys):
     assert "qlora' cannot run here" in error
     # The default preset's own prompt-lora setting is not the user's mistake: no warning.
     assert "--param for methods not in this run" not in error
+
+
+def test_a_truncated_feature_file_is_reported_and_recomputed_and_the_run_succeeds(spec, caplog):
+    spec.methods, spec.sizes, spec.seeds = ["head"], [4], [0]
+    Sweep(spec, quiet=True).execute()
+    (features,) = (spec.out / "features").glob("*.npz")
+    features.write_bytes(features.read_bytes()[:100])
+    spec.sizes = [4, 8]  # a new run needs the features again
+    plan, failures = Sweep(spec, quiet=True).execute()
+    assert failures == [] and len(Sweep(spec, quiet=True).store.load()) == len(plan) == 2
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(str(features) in w and "damaged feature cache" in w for w in warnings)
+    with np.load(features) as stored:  # rewritten whole
+        assert len(stored["keys"]) == len(stored["vectors"]) > 0
+
+
+def test_two_tasks_or_two_parameter_sets_in_one_out_are_never_averaged(spec, task_files, tmp_path):
+    """Runs of another task, or of other parameters, written to the same --out are separate
+    rows of the report, named by what differs, each averaged over its own seeds only."""
+    from promptworth.outputs import write_outputs
+
+    spec.methods, spec.sizes = ["head"], [8]
+    Sweep(spec, quiet=True).execute()
+    other = pd.read_csv(task_files[0])
+    other["text"] = other["text"].str.upper()  # another task: same labels, other texts
+    other_path = tmp_path / "shouting.csv"
+    other.to_csv(other_path, index=False)
+    spec.task = str(other_path)
+    Sweep(spec, quiet=True).execute()
+    spec.task, spec.method_params = task_files[0], {"head": {"C": 0.01}}
+    sweep = Sweep(spec, quiet=True)
+    sweep.execute()
+    rows = sweep.store.load()
+    summary = write_outputs(rows, spec.out, [])["summary"]
+    assert sorted(summary.index) == [
+        "head[C=0.01,task=train]",
+        "head[C=1.0,task=shouting]",
+        "head[C=1.0,task=train]",
+    ]
+    for label, group in pd.read_csv(spec.out / "results.csv").groupby("method"):
+        assert len(group) == 2 and sorted(group["seed"]) == [0, 1]
+        mean = group["accuracy"].mean()
+        assert summary.loc[label, 8].startswith(f"{mean:.3f}")

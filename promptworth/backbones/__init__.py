@@ -1,19 +1,23 @@
 """Backbones: a causal LM or an encoder, its tokenizer, and the revision that enters run keys.
 
 A spec is a packaged alias (the embedded defaults), a local directory, or a Hugging Face id.
-Each backbone is loaded once per process (`BackboneCache`); methods that train take a copy.
+Each spec is resolved once per process (`BackboneCache.source`: its canonical form and revision)
+and each backbone is loaded once (`BackboneCache.get`); methods that train take a copy.
+Code shipped inside a model directory or repository is never run: every load passes
+`trust_remote_code=False` (README "Reliability").
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from promptworth.backbones.device import Placement, torch_dtype
 from promptworth.backbones.packaged import PACKAGED, local_dir
+from promptworth.backbones.revision import directory_revision, hub_commit
+from promptworth.errors import PromptworthError
 
 DEFAULT_CAUSAL_LM = "smollm2-135m-instruct"
 DEFAULT_ENCODER = "all-minilm-l6-v2"
@@ -33,70 +37,82 @@ class Backbone:
         return copy.deepcopy(self.model)
 
 
-def directory_revision(path: Path) -> str:
-    """Identify a local model by its config and the names and sizes of its weight files."""
-    digest = hashlib.sha256(
-        (path / "config.json").read_bytes() if (path / "config.json").exists() else b""
-    )
-    for weight in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
-        digest.update(f"{weight.name}:{weight.stat().st_size}".encode())
-    return f"dir-{digest.hexdigest()[:16]}"
+@dataclass(frozen=True)
+class Source:
+    """What transformers loads for a spec and the revision that enters run keys."""
+
+    path: str  # a local directory or a hub id
+    revision: str
+    commit: str | None = None  # a hub model's resolved commit, loaded exactly
 
 
-def resolve(spec: str) -> tuple[str, str]:
-    """The path or id transformers loads, and its revision."""
+def canonical_spec(spec: str) -> str:
+    """One spelling per model, so `models/x`, `models/x/` and `~/models/x` make one key: a local
+    directory becomes its resolved absolute path; aliases and hub ids stay as given."""
+    if spec in PACKAGED:
+        return spec
+    path = Path(spec).expanduser()
+    return str(path.resolve()) if path.is_dir() else spec
+
+
+def resolve(spec: str) -> Source:
+    """The path or id transformers loads, and its revision (see backbones/revision.py)."""
     if spec in PACKAGED:
         path, revision = local_dir(spec)
-        return str(path), revision
+        return Source(str(path), revision)
     path = Path(spec).expanduser()
     if path.is_dir():
         if not (path / "config.json").exists():
-            raise FileNotFoundError(f"{path}: a model directory needs a config.json")
-        return str(path), directory_revision(path)
-    return spec, "hub"  # refined from the loaded config's commit hash below
+            raise PromptworthError(f"{path}: a model directory needs a config.json")
+        return Source(str(path.resolve()), directory_revision(path.resolve()))
+    commit = hub_commit(spec)
+    return Source(spec, f"hub-{commit}", commit)
 
 
-def load(spec: str, kind: str, placement: Placement) -> Backbone:
+def load(spec: str, source: Source, kind: str, placement: Placement) -> Backbone:
     from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
-    source, revision = resolve(spec)
     auto = AutoModelForCausalLM if kind == "causal-lm" else AutoModel
+    options = {"revision": source.commit, "trust_remote_code": False}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = auto.from_pretrained(source, dtype=torch_dtype(placement.dtype))
+        tokenizer = AutoTokenizer.from_pretrained(source.path, **options)
+        model = auto.from_pretrained(source.path, dtype=torch_dtype(placement.dtype), **options)
     except OSError as error:
-        raise OSError(
-            f"could not load {kind} {spec!r}: {error}\nGive a packaged alias "
-            f"({', '.join(PACKAGED)}), a local model directory, or a Hugging Face id you can reach."
+        raise PromptworthError(
+            f"could not load {kind} {spec!r}: {error}".replace("\n", " ")
+            + f"; give a packaged alias ({', '.join(PACKAGED)}), a local model directory, "
+            "or a Hugging Face id you can reach"
         ) from error
-    if revision == "hub":
-        revision = f"hub-{getattr(model.config, '_commit_hash', None) or 'unknown'}"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.to(placement.device).eval()
-    return Backbone(spec, revision, kind, model, tokenizer, placement)
+    return Backbone(spec, source.revision, kind, model, tokenizer, placement)
 
 
 class BackboneCache:
-    """Loads each (spec, kind) once per process."""
+    """Resolves each spec once and loads each (spec, kind) once per process."""
 
     def __init__(self, placement: Placement):
         self.placement = placement
+        self._sources: dict[str, Source] = {}
         self._loaded: dict[tuple[str, str], Backbone] = {}
 
+    def source(self, spec: str) -> Source:
+        spec = canonical_spec(spec)
+        if spec not in self._sources:
+            self._sources[spec] = resolve(spec)
+        return self._sources[spec]
+
     def get(self, spec: str, kind: str) -> Backbone:
+        spec = canonical_spec(spec)
         key = (spec, kind)
         if key not in self._loaded:
-            self._loaded[key] = load(spec, kind, self.placement)
+            self._loaded[key] = load(spec, self.source(spec), kind, self.placement)
         return self._loaded[key]
 
     def revision(self, spec: str) -> str:
         """The revision without loading weights (the run key needs it before a run starts)."""
-        for (loaded_spec, _), backbone in self._loaded.items():
-            if loaded_spec == spec:
-                return backbone.revision
-        _source, revision = resolve(spec)
-        return revision if revision != "hub" else f"hub-{spec}"
+        return self.source(spec).revision

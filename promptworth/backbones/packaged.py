@@ -71,8 +71,9 @@ def converted_dir(model: PackagedModel) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = model.package_dir()
-    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=model.relative_path)
-    loaded = AutoModelForCausalLM.from_pretrained(source, gguf_file=model.relative_path)
+    options = {"gguf_file": model.relative_path, "trust_remote_code": False}
+    tokenizer = AutoTokenizer.from_pretrained(source, **options)
+    loaded = AutoModelForCausalLM.from_pretrained(source, **options)
     strip_gguf_marker(loaded)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".staging-"))

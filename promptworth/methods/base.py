@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, get_type_hints
 
@@ -111,6 +112,9 @@ class PromptOptions:
     batch_size: int = 16
 
 
+PROMPT_FIELDS = tuple(f.name for f in fields(PromptOptions))
+
+
 @dataclass
 class RunContext:
     """What a method may use besides its training split: the task, backbones, shared caches."""
@@ -169,6 +173,13 @@ class Method(ABC):
     # Parameters that make the method fast on the tiny test backbones; the shared conformance
     # suite (tests/test_methods_contract.py) runs every registered method with them.
     test_params: ClassVar[dict[str, Any]] = {}
+    # The PromptOptions fields the method reads; only they enter its run key (the sweep resets
+    # the others to their defaults), so --template never splits the runs of a method that shows
+    # no template. All by default: a method that forgets to say is keyed too finely, never wrongly.
+    prompt_fields: ClassVar[tuple[str, ...]] = PROMPT_FIELDS
+    # Parameters that name a backbone (alias, directory or hub id; "" = the sweep's): the sweep
+    # spells them canonically and keys their revisions, as it does for --model and --encoder.
+    backbone_params: ClassVar[tuple[str, ...]] = ()
 
     @dataclass(frozen=True)
     class Config:
@@ -203,6 +214,23 @@ class Method(ABC):
     def unavailable(cls, device: str) -> str | None:
         """Why this method cannot run on `device` (e.g. 4-bit weights need CUDA), else None."""
         return None
+
+    @classmethod
+    def reads_prompt(cls, params: dict[str, Any]) -> tuple[str, ...]:
+        """The PromptOptions fields a run with `params` reads (distill: its teacher's)."""
+        return cls.prompt_fields
+
+    @classmethod
+    def with_backbones(
+        cls, params: dict[str, Any], canonical: Callable[[str], str]
+    ) -> tuple[dict[str, Any], list[str]]:
+        """`params` with the backbones they name spelt by `canonical`, and those backbones."""
+        params, named = dict(params), []
+        for name in cls.backbone_params:
+            if params.get(name):
+                params[name] = canonical(params[name])
+                named.append(params[name])
+        return params, named
 
     def get_params(self) -> dict[str, Any]:
         return asdict(self.config)

@@ -138,6 +138,24 @@ class Distill(Method):
     def incompatible(self, prompt: PromptOptions) -> str | None:
         return self.teacher_and_student()[0].incompatible(prompt)
 
+    @classmethod
+    def reads_prompt(cls, params: dict[str, Any]) -> tuple[str, ...]:
+        """The student reads no prompt; the teacher may."""
+        teacher = params.get("teacher", cls.Config.teacher)
+        return method_class(teacher).reads_prompt(params.get("teacher_params") or {})
+
+    backbone_params: ClassVar[tuple[str, ...]] = ("teacher_model",)
+
+    @classmethod
+    def with_backbones(cls, params: dict[str, Any], canonical) -> tuple[dict[str, Any], list[str]]:
+        """Its own teacher_model, and those the teacher's and student's parameters name."""
+        params, named = super().with_backbones(params, canonical)
+        for role in ("teacher", "student"):
+            inner = method_class(params[role]).with_backbones(params[f"{role}_params"], canonical)
+            params[f"{role}_params"] = inner[0]
+            named += inner[1]
+        return params, named
+
     def fit(self, train: Split, context: RunContext) -> Distill:
         c = self.config
         unlabeled = sample_pool(context, c.n_unlabeled, self.name, "n_unlabeled")

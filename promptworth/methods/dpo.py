@@ -168,6 +168,8 @@ class DPO(PromptLoRA):
         from transformers import PrinterCallback
         from trl import DPOConfig, DPOTrainer
 
+        from promptworth.backbones.adapters import upstream_noise
+
         c, placement, model = self.config, self.placement_, self.model_
         with tempfile.TemporaryDirectory(prefix="promptworth-dpo-") as scratch, quiet_datasets():
             args = DPOConfig(
@@ -196,7 +198,8 @@ class DPO(PromptLoRA):
                 processing_class=self.format_.tokenizer,
             )
             trainer.remove_callback(PrinterCallback)  # it prints the metrics dict to stdout
-            trainer.train()
+            with upstream_noise():
+                trainer.train()
         model.delete_adapter("ref")
         model.eval()
         steps = trainer.state.global_step

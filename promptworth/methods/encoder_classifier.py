@@ -85,6 +85,8 @@ class EncoderClassifier(Method):
 
     train_all_layers: ClassVar[bool]
     test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}
+    prompt_fields: ClassVar[tuple[str, ...]] = ()  # raw texts in, a class out: no prompt
+    backbone_params: ClassVar[tuple[str, ...]] = ("encoder",)
 
     @dataclass(frozen=True)
     class Config:
@@ -117,7 +119,8 @@ class EncoderClassifier(Method):
 
         backbone = context.backbones.get(self.config.encoder or context.encoder, "encoder")
         self.tokenizer_, self.placement_ = backbone.tokenizer, backbone.placement
-        model = self.load_model(backbone.spec, context.task.n_labels, context.seed)
+        source = context.backbones.source(backbone.spec)
+        model = self.load_model(source, context.task.n_labels, context.seed)
         device = backbone.placement.device
         data = Tokenized(self.tokenizer_, targets.texts, self.config.max_tokens)
         probs = torch.tensor(targets.probs, dtype=torch.float32, device=device)
@@ -164,18 +167,19 @@ class EncoderClassifier(Method):
 
         return loss
 
-    def load_model(self, spec: str, n_labels: int, seed: int):
+    def load_model(self, source, n_labels: int, seed: int):
         """A fresh fp32 sequence-classification model from the encoder's files, with the
         trainable part chosen by `train_all_layers`; the new head's init follows `seed`."""
         import torch
         from transformers import AutoModelForSequenceClassification
 
-        from promptworth.backbones import resolve
-
-        source, _revision = resolve(spec)
         torch.manual_seed(seed)
         model = AutoModelForSequenceClassification.from_pretrained(
-            source, num_labels=n_labels, dtype=torch.float32
+            source.path,
+            revision=source.commit,
+            trust_remote_code=False,
+            num_labels=n_labels,
+            dtype=torch.float32,
         ).to(self.placement_.device)
         if not self.train_all_layers:
             for param in model.base_model.parameters():

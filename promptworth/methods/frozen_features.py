@@ -13,6 +13,7 @@ class FrozenFeaturesMethod(Method):
     """Fit a scikit-learn classifier on cached features of a frozen backbone."""
 
     backbone_kind: str = "causal-lm"
+    prompt_fields = ()  # raw texts are embedded: no template, no prompt option
 
     def backbone_spec(self, context: RunContext) -> str:
         return context.model if self.backbone_kind == "causal-lm" else context.encoder

@@ -88,10 +88,11 @@ def peft_on_copy(backbone, peft_config, seed: int):
     The copy matters even when PEFT injects nothing: wrapping freezes the wrapped weights.
     """
     import torch
-    from peft import get_peft_model
+
+    from promptworth.backbones.adapters import peft_model
 
     torch.manual_seed(seed)
-    return get_peft_model(backbone.fresh_model(), peft_config)
+    return peft_model(backbone.fresh_model(), peft_config)
 
 
 class PromptTrainedMethod(Method):

@@ -61,8 +61,6 @@ class PromptTuning(PromptLearningMethod):
     def trainable_model(self, backbone, context: RunContext):
         from peft import PromptTuningConfig, PromptTuningInit
 
-        from promptworth.backbones import resolve
-
         c = self.config
         if c.init == "vocab":
             config = PromptTuningConfig(
@@ -76,6 +74,8 @@ class PromptTuning(PromptLearningMethod):
                 num_virtual_tokens=c.num_virtual_tokens,
                 prompt_tuning_init=PromptTuningInit.TEXT,
                 prompt_tuning_init_text=instruction_words(context),
-                tokenizer_name_or_path=resolve(context.model)[0],
+                # peft loads the tokenizer again (and never trusts remote code): same commit
+                tokenizer_name_or_path=context.backbones.source(context.model).path,
+                tokenizer_kwargs={"revision": context.backbones.source(context.model).commit},
             )
         return peft_on_copy(backbone, config, context.seed)

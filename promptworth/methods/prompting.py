@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from promptworth.backbones.adapters import upstream_noise
 from promptworth.methods.base import NO_LABEL, PromptOptions
 from promptworth.tasks.base import Task
 
@@ -127,8 +128,10 @@ def last_positions(n: int, device):
 
 def with_cache(model, cache) -> dict:
     """The forward keyword for a KV cache: transformers 5 renamed `past_key_values` to `cache`
-    (the old name warns, then goes); models whose forward takes **kwargs get the old name."""
-    parameters = inspect.signature(model.forward).parameters
+    (the old name warns, and goes in 5.40). A PEFT model's forward takes **kwargs and hands
+    them to the model it wraps, so the name is the wrapped model's."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    parameters = inspect.signature(type(inner).forward).parameters
     return {"cache" if "cache" in parameters else "past_key_values": cache}
 
 
@@ -285,7 +288,7 @@ def generate_answers(
     answers: list[str] = [""] * len(prompt_ids)
     device = next(model.parameters()).device
     batches = length_batches if padding else same_length_batches
-    with torch.inference_mode():
+    with torch.inference_mode(), upstream_noise():
         for batch in batches([len(p) for p in prompt_ids], batch_size):
             ids, mask = left_padded(tokenizer, [prompt_ids[i] for i in batch], device)
             out = model.generate(

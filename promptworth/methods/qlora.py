@@ -57,10 +57,10 @@ class QLoRA(PromptLoRA):
 
     def trainable_model(self, backbone, context: RunContext):
         import torch
-        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+        from peft import LoraConfig, prepare_model_for_kbit_training
         from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
-        from promptworth.backbones import resolve
+        from promptworth.backbones.adapters import peft_model
         from promptworth.backbones.device import torch_dtype
 
         placement = backbone.placement
@@ -71,8 +71,11 @@ class QLoRA(PromptLoRA):
             bnb_4bit_use_double_quant=c.double_quant,
             bnb_4bit_compute_dtype=torch_dtype(placement.dtype),
         )
+        source = context.backbones.source(context.model)
         model = AutoModelForCausalLM.from_pretrained(
-            resolve(context.model)[0],
+            source.path,
+            revision=source.commit,
+            trust_remote_code=False,
             quantization_config=quantization,
             dtype=torch_dtype(placement.dtype),
             device_map={"": placement.device},
@@ -86,4 +89,4 @@ class QLoRA(PromptLoRA):
             target_modules=None if c.target_modules == "default" else c.target_modules,
         )
         torch.manual_seed(context.seed)
-        return get_peft_model(model, config)
+        return peft_model(model, config)

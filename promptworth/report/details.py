@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from promptworth.report.results import method_labels
+
 
 def detail_lines(rows: list[tuple[str, dict, dict]]) -> list[str]:
-    lines = template_spread_lines(rows) + distill_lines(rows)
+    """One section per variant of prompt-search and distill (variants are never pooled)."""
+    labels = method_labels([config for _, config, _ in rows])
+    lines = []
+    for method, section in (("prompt-search", template_spread_lines), ("distill", distill_lines)):
+        variants: dict[str, list[tuple[dict, dict]]] = {}
+        for (_, config, result), label in zip(rows, labels):
+            if config["method"] == method and result.get("extra"):
+                variants.setdefault(label, []).append((config, result))
+        for label, runs in variants.items():
+            lines += section(label, runs)
     return ["## Method details", "", *lines] if lines else []
 
 
-def by_method(rows, method: str) -> list[tuple[dict, dict]]:
-    return [(c, r) for _, c, r in rows if c["method"] == method and r.get("extra")]
-
-
-def template_spread_lines(rows) -> list[str]:
-    runs = by_method(rows, "prompt-search")
+def template_spread_lines(label: str, runs: list[tuple[dict, dict]]) -> list[str]:
     sizes: dict[int, list[tuple[float, list[float]]]] = {}
     for config, result in runs:
         accuracies = [
@@ -33,7 +39,7 @@ def template_spread_lines(rows) -> list[str]:
     if not sizes:
         return []
     lines = [
-        "### prompt-search: does the template matter more than the seed?",
+        f"### {label}: does the template matter more than the seed?",
         "",
         "| n_train | chosen template (mean test acc.) | std across seeds | "
         "templates: min–max test acc. | std across templates |",
@@ -51,12 +57,9 @@ def template_spread_lines(rows) -> list[str]:
     return [*lines, ""]
 
 
-def distill_lines(rows) -> list[str]:
-    runs = by_method(rows, "distill")
-    if not runs:
-        return []
+def distill_lines(label: str, runs: list[tuple[dict, dict]]) -> list[str]:
     lines = [
-        "### distill: student against teacher",
+        f"### {label}: student against teacher",
         "",
         "| n_train | seed | teacher | student acc. | teacher acc. | speed-up at inference |",
         "|---|---|---|---|---|---|",

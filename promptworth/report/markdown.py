@@ -38,6 +38,27 @@ def format_cell(value) -> str:
     return str(value)
 
 
+def failure_lines(failures: list[tuple[str, dict, str]]) -> list[str]:
+    """The "Failed runs" section: (label, config, error) of runs whose last attempt failed."""
+    if not failures:
+        return []
+    lines = [
+        "## Failed runs",
+        "",
+        f"{len(failures)} planned runs failed: they are in no table or figure above, and the next "
+        "`promptworth run` with the same options retries them (a success replaces the failure).",
+        "",
+        "| method | n_train | seed | error |",
+        "|---|---|---|---|",
+    ]
+    for label, config, error in sorted(
+        failures, key=lambda f: (f[0], f[1]["n_train"], f[1]["seed"])
+    ):
+        first = (error.strip().splitlines() or [""])[0][:300].replace("|", "\\|")
+        lines.append(f"| {label} | {config['n_train']} | {config['seed']} | {first} |")
+    return [*lines, ""]
+
+
 def write_report(
     path: Path,
     frame,
@@ -46,6 +67,7 @@ def write_report(
     description: list[str],
     verdict_lines: list[str],
     legend: list[str] = (),
+    failures: list[tuple[str, dict, str]] = (),
 ) -> Path:
     """`legend`: lines under the accuracy table saying what its cells and marks mean."""
     lines = [
@@ -64,6 +86,7 @@ def write_report(
     ]
     if verdict_lines:
         lines += ["## How many data points is each method worth?", "", *verdict_lines, ""]
+    lines += failure_lines(list(failures))
     lines += [
         "## Cost (median over runs at each method's largest size)",
         "",

@@ -6,6 +6,8 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from promptworth.config import CURVE_FIELDS
+
 COLUMNS = [
     "task",
     "model",
@@ -55,22 +57,75 @@ def results_frame(rows: list[tuple[str, dict, dict]]):
 
 
 def method_labels(configs: list[dict]) -> list[str]:
-    """Each run's method name, plus the parameters that tell its variants apart when one store
-    holds a method under several parameter sets (few-shot random and kNN, say): their runs must
-    not be averaged together. A method run with one parameter set keeps its plain name."""
+    """Each run's method name, plus what tells its experiments apart when one store holds a
+    method under several configs: other parameters (few-shot random and kNN, say), another task,
+    model, revision, prompt, test size. Their runs are never averaged together: everything in a
+    config but CURVE_FIELDS (n_train, seed) tells experiments apart. A label names every method
+    parameter that differs, then the fewest other differing fields, in config order, that tell
+    the variants apart. A method run under one config keeps its plain name."""
+    flat = [flatten({k: v for k, v in c.items() if k not in CURVE_FIELDS}) for c in configs]
     variants: dict[str, list[dict]] = defaultdict(list)
-    for config in configs:
-        params = config.get("method_params", {})
-        if params not in variants[config["method"]]:
-            variants[config["method"]].append(params)
-    labels = []
-    for config in configs:
-        name, params = config["method"], config.get("method_params", {})
-        seen = variants[name]
-        differing = sorted({k for p in seen for k in p if any(q.get(k) != p[k] for q in seen)})
-        shown = ",".join(f"{k}={params.get(k)}" for k in differing)
-        labels.append(f"{name}[{shown}]" if len(seen) > 1 else name)
-    return labels
+    for config, fields in zip(configs, flat):
+        if fields not in variants[config["method"]]:
+            variants[config["method"]].append(fields)
+    texts: dict[str, list[str]] = {}  # per method, per variant
+    for name, seen in variants.items():
+        if len(seen) > 1:
+            chosen = distinguishing(seen)
+            texts[name] = [variant_text(v, chosen, short=True) for v in seen]
+            if len(set(texts[name])) < len(seen):  # file names alone were ambiguous
+                texts[name] = [variant_text(v, chosen, short=False) for v in seen]
+    return [
+        f"{c['method']}[{texts[c['method']][variants[c['method']].index(fields)]}]"
+        if c["method"] in texts
+        else c["method"]
+        for c, fields in zip(configs, flat)
+    ]
+
+
+def flatten(config: dict, prefix: str = "") -> dict[str, str]:
+    """{"method_params.k": "4", "prompt.template": "0", "task": "ag_news", ...}, values as
+    JSON text (comparable, hashable)."""
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = json.dumps(value, sort_keys=True, default=str)
+    return flat
+
+
+def distinguishing(variants: list[dict]) -> list[str]:
+    """Fields that tell `variants` apart: all differing method parameters, then other
+    differing fields in config order, each only if it separates variants not yet separated."""
+    keys = list(dict.fromkeys(k for v in variants for k in v))
+    differing = [k for k in keys if len({v.get(k) for v in variants}) > 1]
+    chosen = sorted(k for k in differing if k.startswith(PARAMS))
+
+    def groups(fields: list[str]) -> int:
+        return len({tuple(v.get(k) for k in fields) for v in variants})
+
+    for key in differing:
+        if key not in chosen and groups([*chosen, key]) > groups(chosen):
+            chosen.append(key)
+        if groups(chosen) == len(variants):
+            break
+    return chosen
+
+
+PARAMS = "method_params."
+
+
+def variant_text(fields: dict, chosen: list[str], short: bool) -> str:
+    """`k=8,template=1,model=tiny-lm`: the chosen fields by their last name, strings unquoted,
+    absolute paths by their file name when `short`."""
+    parts = []
+    for key in chosen:
+        value = json.loads(fields[key]) if key in fields else None
+        if short and isinstance(value, str) and value.startswith("/"):
+            value = Path(value).name
+        parts.append(f"{key.rsplit('.', 1)[-1]}={value}")
+    return ",".join(parts)
 
 
 def write_csv(frame, path: Path) -> Path:

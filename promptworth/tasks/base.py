@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -32,8 +35,9 @@ class Split:
 class Task:
     """A text-classification task.
 
-    `version` identifies the data itself (it enters every run key), so a changed file or
-    package version never mixes with earlier results.
+    `version` names where the data came from (a file digest, a package version); `fingerprint`
+    adds a digest of everything that decides a run's result and enters every run key, so a
+    changed file, label name, verbaliser or template never mixes with earlier results.
     """
 
     name: str
@@ -55,6 +59,20 @@ class Task:
         for template in self.templates:
             if TEXT_SLOT not in template:
                 raise ValueError(f"task {self.name}: template {template!r} has no {TEXT_SLOT} slot")
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """`version` + a digest of the texts, labels, label names, verbalisers and templates."""
+        digest = hashlib.sha256()
+        described = [self.label_names, self.verbalizers, self.templates, self.extra]
+        digest.update(json.dumps(described, sort_keys=True, default=str).encode())
+        for split in (self.train, self.test):
+            digest.update(len(split).to_bytes(8, "little"))
+            digest.update(np.asarray(split.labels, dtype=np.int64).tobytes())
+            for text in split.texts:
+                digest.update(text.encode())
+                digest.update(b"\0")
+        return f"{self.version}+{digest.hexdigest()[:12]}"
 
     @property
     def n_labels(self) -> int:
