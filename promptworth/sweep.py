@@ -19,7 +19,7 @@ from promptworth.config import RunConfig
 from promptworth.methods import method_class
 from promptworth.methods.base import PromptOptions, RunContext
 from promptworth.store import RunStore
-from promptworth.subsets import fixed_test_indices, nested_subsets
+from promptworth.subsets import DEFAULT_SAMPLING, check_sizes, fixed_test_indices, nested_subsets
 from promptworth.tasks.base import Split
 
 log = logging.getLogger("promptworth")
@@ -37,7 +37,7 @@ class SweepSpec:
     sizes: list[int] = field(default_factory=lambda: [10, 32, 100, 320, 1000])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     test_size: int | None = None
-    stratify: bool = False
+    sampling: str = DEFAULT_SAMPLING
     dtype: str = "auto"
     prompt: PromptOptions = field(default_factory=PromptOptions)
     out: Path = Path("promptworth-out")
@@ -82,6 +82,7 @@ class Sweep:
         for name in spec.methods:
             method_class(name)  # unknown names fail before anything is loaded
         self.task = load_task(spec.task, spec.test_file, spec.text_column, spec.label_column)
+        check_sizes(self.task.train.labels, spec.sizes, spec.sampling)
         self.placement = choose_placement(spec.dtype)
         for name in spec.methods:  # refuse before any model loads, never substitute a method
             reason = method_class(name).unavailable(self.placement.device)
@@ -95,7 +96,7 @@ class Sweep:
     def plan(self) -> list[PlannedRun]:
         spec, runs = self.spec, []
         subsets = {
-            seed: nested_subsets(self.task.train.labels, spec.sizes, seed, spec.stratify)
+            seed: nested_subsets(self.task.train.labels, spec.sizes, seed, spec.sampling)
             for seed in spec.seeds
         }
         for name in spec.methods:
@@ -121,7 +122,7 @@ class Sweep:
             n_train=n_train,
             seed=seed,
             test_size=len(self.test_indices),
-            stratify=spec.stratify,
+            sampling=spec.sampling,
             dtype=self.placement.dtype,
             prompt=spec.prompt,
         )
