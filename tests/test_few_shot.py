@@ -180,7 +180,7 @@ def test_calibration_needs_rank_classification(task, make_context):
 
 
 def test_generation_reads_the_answer_after_the_demonstrations(task, make_context):
-    method = FewShot(k=2).fit(
+    method = FewShot(k=2, calibrate=False).fit(
         task.train.subset(range(24)), make_context(prompt=PromptOptions(predict="generate"))
     )
     prediction = method.predict(task.test.texts[:4])

@@ -59,7 +59,9 @@ class FewShot(Method):
         # one per label. "random" spreads them over the labels as evenly as k allows.
         k: int | None = None
         selection: str = "random"  # "random": one balanced draw for all inputs; "knn": per input
-        calibrate: bool = False  # contextual calibration with content-free inputs
+        # Contextual calibration with content-free inputs: on by default, as it measured better
+        # (README few-shot: 0.55 vs 0.45 on AG News with SmolLM2-135M and balanced demonstrations).
+        calibrate: bool = True
 
     def fit(self, train: Split, context: RunContext) -> FewShot:
         c = self.config
@@ -68,7 +70,10 @@ class FewShot(Method):
         if c.k is not None and c.k < 1:
             raise ValueError(f"k must be at least 1, got {c.k}")
         if c.calibrate and context.prompt.predict != "rank":
-            raise ValueError("calibrate needs label probabilities: use --predict rank")
+            raise ValueError(
+                "calibrate needs label probabilities: use --predict rank, "
+                "or --param few-shot.calibrate=false"
+            )
         if not len(train):
             raise ValueError("few-shot needs labelled examples to show; n_train is 0")
         backbone = context.backbones.get(context.model, "causal-lm")
