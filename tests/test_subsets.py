@@ -111,3 +111,13 @@ def test_fixed_test_indices_are_fixed_and_sorted():
     np.testing.assert_array_equal(first, second)
     assert len(set(first)) == 500 and np.all(np.diff(first) > 0)
     assert len(fixed_test_indices(50, None)) == 50 and len(fixed_test_indices(50, 80)) == 50
+
+
+def test_cli_sampling_flag_reaches_the_spec():
+    from promptworth.cli import build_parser, build_spec
+
+    parse = build_parser().parse_args
+    assert build_spec(parse(["run"])).sampling == "balanced"
+    assert build_spec(parse(["run", "--sampling", "random"])).sampling == "random"
+    with pytest.raises(SystemExit):  # argparse lists the choices
+        parse(["run", "--sampling", "stratified"])
