@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from promptworth.errors import PromptworthError
+from promptworth.subsets import DEFAULT_SAMPLING, SAMPLINGS
 
 PRESETS: dict[str, dict] = {
     # The main job: measured on 2 CPU cores (README "The default experiment").
@@ -143,7 +144,12 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     test = p.add_mutually_exclusive_group()
     test.add_argument("--test-size", type=int, help="fixed test subset size (default: preset's)")
     test.add_argument("--full-test", action="store_true", help="evaluate on the whole test set")
-    p.add_argument("--stratify", action="store_true", help="class-balanced nested subsets")
+    p.add_argument(
+        "--sampling",
+        choices=SAMPLINGS,
+        default=DEFAULT_SAMPLING,
+        help="nested subsets with classes as equal as each size allows, or a plain random draw",
+    )
     p.add_argument("--template", type=int, default=0, help="index of the task's prompt template")
     p.add_argument("--chat", action="store_true", help="wrap prompts in the model's chat template")
     p.add_argument(
@@ -200,7 +206,7 @@ def build_spec(args: argparse.Namespace):
         sizes=given_or(args.sizes, preset["sizes"]),
         seeds=list(range(args.seeds)) if args.seeds is not None else preset["seeds"],
         test_size=test_size,
-        stratify=args.stratify,
+        sampling=args.sampling,
         dtype=args.dtype,
         prompt=PromptOptions(
             template=args.template,
@@ -244,7 +250,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"test subset: {len(sweep.test_indices)} rows",
         f"- model: `{spec.model}`; encoder: `{spec.encoder}`; device {sweep.placement.device}, "
         f"{sweep.placement.dtype}",
-        f"- methods: {', '.join(spec.methods)}; sizes {spec.sizes}; seeds {spec.seeds}",
+        f"- methods: {', '.join(spec.methods)}; sizes {spec.sizes}, {spec.sampling} subsets; "
+        f"seeds {spec.seeds}",
         f"- prompt: template {spec.prompt.template} "
         f"`{sweep.task.templates[spec.prompt.template]!r}`, "
         f"chat={spec.prompt.chat}, predict={spec.prompt.predict}",

@@ -34,7 +34,7 @@ class RunConfig:
     n_train: int
     seed: int
     test_size: int
-    stratify: bool
+    sampling: str  # subsets.SAMPLINGS
     dtype: str
     prompt: PromptOptions = field(default_factory=PromptOptions)
     # backbones named by method parameters (distill's teacher_model, ...) -> their revisions

@@ -25,7 +25,7 @@ from promptworth.errors import PromptworthError
 from promptworth.methods import method_class
 from promptworth.methods.base import PromptOptions, RunContext
 from promptworth.store import Claim, RunStore
-from promptworth.subsets import fixed_test_indices, nested_subsets
+from promptworth.subsets import DEFAULT_SAMPLING, fixed_test_indices, nested_subsets
 from promptworth.tasks.base import Split
 
 log = logging.getLogger("promptworth")
@@ -44,7 +44,7 @@ class SweepSpec:
     sizes: list[int] = field(default_factory=lambda: [10, 32, 100, 320, 1000])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     test_size: int | None = None
-    stratify: bool = False
+    sampling: str = DEFAULT_SAMPLING
     dtype: str = "auto"
     prompt: PromptOptions = field(default_factory=PromptOptions)
     out: Path = Path("promptworth-out")
@@ -108,7 +108,7 @@ class Sweep:
     def plan(self) -> list[PlannedRun]:
         spec, runs = self.spec, []
         subsets = {
-            seed: nested_subsets(self.task.train.labels, spec.sizes, seed, spec.stratify)
+            seed: nested_subsets(self.task.train.labels, spec.sizes, seed, spec.sampling)
             for seed in spec.seeds
         }
         for name in spec.methods:
@@ -136,7 +136,7 @@ class Sweep:
             n_train=n_train,
             seed=seed,
             test_size=len(self.test_indices),
-            stratify=spec.stratify,
+            sampling=spec.sampling,
             dtype=self.placement.dtype,
             prompt=PromptOptions(**{name: getattr(spec.prompt, name) for name in read}),
             backbone_revisions={name: self.backbones.revision(name) for name in named},

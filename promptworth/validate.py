@@ -18,6 +18,7 @@ from promptworth.backbones.preflight import check_backbone
 from promptworth.errors import PromptworthError
 from promptworth.methods import make_method, method_class
 from promptworth.methods.base import PREDICT_MODES, Method, PromptOptions
+from promptworth.subsets import check_sampling, check_sizes
 from promptworth.tasks import Task, load_task
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 def checked_task(spec: SweepSpec) -> Task:
     """Check the spec, load its task (whose loader checks the data), check the spec against
     the task, and return the task."""
-    check_spec(spec)
+    methods = check_spec(spec)
     task = load_task(
         spec.task,
         spec.test_file,
@@ -37,10 +38,12 @@ def checked_task(spec: SweepSpec) -> Task:
         spec.allow_overlap,
     )
     check_against_task(spec, task)
+    check_backbones(spec, methods)
     return task
 
 
-def check_spec(spec: SweepSpec) -> None:
+def check_spec(spec: SweepSpec) -> list[Method]:
+    """What needs neither data nor model files; returns the configured methods."""
     methods = checked_methods(spec.methods, spec.method_params)
     check_counts("--sizes", spec.sizes, minimum=1, what="training-set size")
     check_counts("--seeds", spec.seeds, minimum=0, what="seed")
@@ -53,12 +56,18 @@ def check_spec(spec: SweepSpec) -> None:
             raise PromptworthError(f"--methods {method.name}: {problem}")
     if spec.dtype not in DTYPES:
         raise PromptworthError(f"--dtype {spec.dtype!r}: choose one of {', '.join(DTYPES)}")
+    check_sampling(spec.sampling)
+    check_out(Path(spec.out))
+    return methods
+
+
+def check_backbones(spec: SweepSpec, methods: list[Method]) -> None:
+    """Every model directory the sweep would load is complete (config, weights, tokenizer)."""
     check_backbone(spec.model, "--model", chat=spec.prompt.chat)
     check_backbone(spec.encoder, "--encoder")
     for method in methods:
         for where, backbone in method.backbone_specs().items():
             check_backbone(backbone, where)
-    check_out(Path(spec.out))
 
 
 def checked_methods(names: list[str], params: dict[str, dict]) -> list[Method]:
@@ -119,12 +128,7 @@ def check_against_task(spec: SweepSpec, task: Task) -> None:
             f"--template {spec.prompt.template}: task {task.name!r} has "
             f"{len(task.templates)} templates, 0 to {len(task.templates) - 1}"
         )
-    too_big = [n for n in spec.sizes if n > len(task.train)]
-    if too_big:
-        raise PromptworthError(
-            f"--sizes {', '.join(map(str, too_big))}: task {task.name!r} has only "
-            f"{len(task.train)} training examples"
-        )
+    check_sizes(task.train.labels, spec.sizes, spec.sampling)
 
 
 def check_compare(pair: tuple[str, str] | None, methods: list[str]) -> None:

@@ -28,8 +28,8 @@ distill=(--param "distill.teacher_params={\"max_steps\": $steps}" --param distil
 dpo=(--param dpo.dpo_max_steps=10)
 
 run --seeds 2 --methods zero-shot,features-lr,encoder-head,encoder-ft,head
-run --seeds 2 --methods few-shot --param few-shot.selection=random
-run --seeds 2 --methods few-shot --param few-shot.selection=knn
+run --seeds 2 --methods few-shot --param few-shot.selection=random --param few-shot.calibrate=false
+run --seeds 2 --methods few-shot --param few-shot.selection=knn --param few-shot.calibrate=false
 run --seeds 2 --methods few-shot --param few-shot.calibrate=true
 for seeds in 1 2; do
   run --seeds $seeds --methods prompt-lora,ia3 "${lm_steps[@]}"

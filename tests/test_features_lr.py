@@ -1,15 +1,17 @@
-"""features-lr: backbone choice, named classifiers, L2 normalisation, learned-size accounting."""
+"""features-lr (and head): backbone choice, named classifiers, L2 normalisation, learned-size
+accounting, and the L2 strength chosen per training subset by cross-validation."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from promptworth import runner
 from promptworth.errors import PromptworthError
 from promptworth.methods import make_method
 from promptworth.methods.base import count_params
-from promptworth.methods.features_lr import CLASSIFIERS, learned_arrays
-from promptworth.methods.frozen_features import label_scores
+from promptworth.methods.features_lr import CLASSIFIERS, CV_SCORING, learned_arrays
+from promptworth.methods.frozen_features import C_GRID, PRIOR_C, cv_splits, label_scores
 
 
 @pytest.fixture
@@ -80,7 +82,7 @@ def test_label_scores_put_unseen_labels_at_minus_infinity(task, make_context):
     assert np.isneginf(scores[:, 2]).all() and np.isfinite(scores[:, :2]).all()
     x, _ = method.features(task.test.texts)
     probs = np.exp(scores[:, :2])
-    np.testing.assert_allclose(probs, method.classifier_.predict_proba(x))
+    np.testing.assert_allclose(probs, method.classifier_.predict_proba(x), rtol=1e-6)
 
 
 def test_margin_classifiers_score_two_classes_by_their_margin(task, make_context):
@@ -90,3 +92,65 @@ def test_margin_classifiers_score_two_classes_by_their_margin(task, make_context
     scores = label_scores(method.classifier_, x, task.n_labels)
     np.testing.assert_allclose(scores[:, 1] - scores[:, 0], method.classifier_.decision_function(x))
     np.testing.assert_array_equal(scores[:, :2].argmax(axis=1), method.classifier_.predict(x))
+
+
+def clusters(seed: int, counts: list[int], noise: float, dim: int = 32):
+    """Vectors around one random centre per class: separable when the noise is small."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(len(counts), dim))
+    labels = np.repeat(np.arange(len(counts)), counts)
+    return centres[labels] + noise * rng.normal(size=(len(labels), dim)), labels, centres
+
+
+def test_cross_validation_regularises_a_tiny_noisy_set_more_than_a_large_clean_one():
+    method = make_method("features-lr")
+    noisy = np.random.default_rng(0).normal(size=(10, 32))  # labels unrelated to the vectors
+    tiny = method.regularisation(noisy, np.repeat(np.arange(5), 2), seed=0)
+    x, labels, _ = clusters(0, [40] * 5, noise=0.5)
+    large = method.regularisation(x, labels, seed=0)
+    assert tiny["C"] <= 1 and large["C"] >= 100
+    assert tiny["C_rule"].startswith("2-fold") and large["C_rule"].startswith("5-fold")
+    assert set(CV_SCORING) == {"logistic-regression", "linear-svc", "ridge"}
+    for classifier in ("linear-svc", "ridge"):  # no probabilities: compared by accuracy
+        chosen = make_method("features-lr", classifier=classifier).regularisation(x, labels, 0)
+        assert chosen["C"] in C_GRID and "accuracy" in chosen["C_rule"]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_five_classes_from_ten_uneven_examples_no_longer_collapse(seed):
+    """The issue's failure: 5 classes, 10 examples, fixed C = 1 on unit vectors predicts the
+    largest class almost everywhere; the cross-validated C separates the classes."""
+    x, labels, centres = clusters(seed, [4, 2, 2, 1, 1], noise=1.0)
+    test_labels = np.repeat(np.arange(5), 20)
+    test = centres[test_labels] + np.random.default_rng(99).normal(size=(100, 32))
+    method = make_method("features-lr")
+    fixed = method.make_classifier(seed, 1.0).fit(x, labels).predict(test)
+    assert len(set(fixed.tolist())) <= 3  # two classes never predicted
+    chosen = method.regularisation(x, labels, seed)
+    cv = method.make_classifier(seed, chosen["C"]).fit(x, labels).predict(test)
+    assert set(cv.tolist()) == set(range(5)) and (cv == test_labels).mean() > 0.75
+
+
+def test_cv_splits_keep_single_example_labels_in_every_training_fold():
+    labels = np.array([0, 0, 0, 1, 1, 1, 1, 2])
+    splits = cv_splits(labels, seed=0)
+    assert len(splits) == 3  # min(5, the smallest count among labels with two examples)
+    held = np.concatenate([test for _, test in splits])
+    assert sorted(held) == list(range(7))  # every row but the single label-2 row, once
+    assert all(7 in train and not set(train) & set(test) for train, test in splits)
+    assert cv_splits(np.arange(4), seed=0) == []
+    assert make_method("head").regularisation(np.eye(4), np.arange(4), seed=0) == {
+        "C": PRIOR_C,
+        "C_rule": "prior: no label has two examples to hold out",
+    }
+
+
+@pytest.mark.parametrize("name", ["features-lr", "head"])
+def test_chosen_c_is_recorded_in_the_run_result(name, task, train, make_context):
+    result = runner.execute(make_method(name), train, task.test, make_context())
+    assert result["extra"]["C"] in C_GRID
+    assert result["extra"]["C_rule"] == "5-fold cross-validation, neg_log_loss"
+    given = runner.execute(make_method(name, C=0.5), train, task.test, make_context())
+    assert given["extra"] == {"C": 0.5, "C_rule": "given"}
+    knn = make_method("features-lr", classifier="knn").fit(train, make_context())
+    assert knn.predict(task.test.texts).extra == {}  # no C to choose

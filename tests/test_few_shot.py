@@ -11,11 +11,14 @@ from promptworth.methods.few_shot import (
     CONTENT_FREE,
     SEPARATOR,
     FewShot,
+    balanced_draw,
     calibrated_scores,
     common_prefix_length,
     score_with_prefix,
 )
 from promptworth.methods.prompting import score_candidates
+from promptworth.subsets import nested_subsets
+from promptworth.testing import tiny_task
 
 
 def fitted(task, make_context, n_train=24, **params) -> FewShot:
@@ -44,14 +47,57 @@ def test_prefix_cache_gives_the_scores_of_full_prompts(task, make_context):
 
 
 def test_random_demonstrations_are_seeded_and_shared(task, make_context):
-    method = fitted(task, make_context, k=3)
-    assert len(method.fixed_) == 3
-    again = fitted(task, make_context, k=3)
+    method = fitted(task, make_context)
+    # Default k: one demonstration per label, the first row of each label in the subset's order.
+    assert sorted(task.train.labels[method.fixed_].tolist()) == list(range(task.n_labels))
+    assert sorted(method.fixed_.tolist()) == list(range(task.n_labels))
+    again = fitted(task, make_context)
     np.testing.assert_array_equal(method.fixed_, again.fixed_)
-    other = FewShot(k=3).fit(task.train.subset(range(24)), make_context(seed=5))
-    assert not np.array_equal(method.fixed_, other.fixed_)
+    # The seed orders the labels, so the label shown last (which the LM favours) varies.
+    train = task.train.subset(range(24))
+    last = {int(FewShot().fit(train, make_context(seed=s)).fixed_[-1]) for s in range(8)}
+    assert len(last) > 1
     demos, _ = method.demonstrations(task.test.texts[:4])
     assert all(np.array_equal(d, method.fixed_) for d in demos)
+
+
+@pytest.mark.parametrize("k", [1, 2, 4, 5, 7])
+def test_random_demonstrations_are_balanced_over_labels(k):
+    labels = np.random.default_rng(3).permutation(np.repeat(np.arange(3), [30, 6, 12]))
+    for seed in range(4):
+        draw = balanced_draw(labels, 3, k, seed)
+        counts = np.bincount(labels[draw], minlength=3)
+        assert len(draw) == k and set(counts) <= {k // 3, -(-k // 3)}, counts
+        # Round-robin: every prefix of the prompt's demonstrations is balanced too.
+        for n in range(1, k + 1):
+            assert np.ptp(np.bincount(labels[draw[:n]], minlength=3)) <= 1
+
+
+@pytest.mark.parametrize("sampling", ["balanced", "random"])
+def test_demonstrations_do_not_depend_on_the_pool_size(sampling, make_context):
+    """A 10-row and a 1,000-row subset of one seed's nested order show the same demonstrations:
+    few-shot reads k examples, so more labels must not change what it does."""
+    big = tiny_task(n_train=1000)
+    short = PromptOptions(max_text_tokens=16)  # room for 6 demonstrations in 256 positions
+    for seed in range(3):
+        subsets = nested_subsets(big.train.labels, [10, 1000], seed, sampling)
+        shown = {}
+        for n, rows in subsets.items():
+            method = FewShot(k=6).fit(
+                big.train.subset(rows), make_context(task=big, seed=seed, prompt=short)
+            )
+            assert len(method.fixed_) == 6  # all fit in the tiny LM's 256 positions
+            shown[n] = rows[method.fixed_]  # the demonstrations as rows of the pool
+            if np.bincount(big.train.labels[rows], minlength=3).min() >= 2:  # enough to show
+                assert np.bincount(big.train.labels[shown[n]], minlength=3).tolist() == [2, 2, 2]
+        if sampling == "balanced":  # the 10-row subset holds 3 or 4 of each label: identical
+            np.testing.assert_array_equal(shown[10], shown[1000])
+
+
+def test_a_label_missing_from_the_subset_leaves_the_others_balanced():
+    labels = np.array([0, 0, 0, 0, 2, 2, 2])
+    draw = balanced_draw(labels, 3, 4, seed=0)
+    assert np.bincount(labels[draw], minlength=3).tolist() == [2, 0, 2]
 
 
 def test_prompt_shows_demonstrations_with_gold_labels_then_the_input(task, make_context):
@@ -135,7 +181,7 @@ def test_calibration_needs_rank_classification(task, make_context):
 
 
 def test_generation_reads_the_answer_after_the_demonstrations(task, make_context):
-    method = FewShot(k=2).fit(
+    method = FewShot(k=2, calibrate=False).fit(
         task.train.subset(range(24)), make_context(prompt=PromptOptions(predict="generate"))
     )
     prediction = method.predict(task.test.texts[:4])

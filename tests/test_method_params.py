@@ -10,7 +10,7 @@ from typing import get_type_hints
 import pytest
 
 from promptworth.methods import REGISTRY, make_method, method_class
-from promptworth.methods.base import TYPE_NAMES, ParameterError, convert
+from promptworth.methods.base import TYPE_NAMES, ParameterError, convert, optional_type
 from promptworth.sweep import Sweep, SweepSpec
 from promptworth.testing import tiny_task, write_task_files
 
@@ -64,7 +64,8 @@ def test_values_of_another_type_are_refused(value, kind):
 def test_every_declared_type_converts_and_defaults_round_trip_as_strings(name):
     """What --param gives (a string per value) configures exactly the defaults again."""
     cls = method_class(name)
-    assert set(get_type_hints(cls.Config).values()) <= set(TYPE_NAMES)
+    hints = get_type_hints(cls.Config).values()
+    assert {optional_type(hint)[0] for hint in hints} <= set(TYPE_NAMES)
     defaults = make_method(name).get_params()
     as_strings = {
         f.name: json.dumps(v) if isinstance(v, dict) else str(v)
@@ -78,7 +79,7 @@ def test_refusal_names_method_key_type_and_value():
     with pytest.raises(ParameterError) as error:
         make_method("features-lr", C="abc")
     assert str(error.value) == (
-        "method parameter features-lr.C='abc': expected a finite number (float)"
+        "method parameter features-lr.C='abc': expected a finite number (float) or null"
     )
 
 
@@ -107,6 +108,7 @@ def test_equal_experiments_have_equal_run_keys(tmp_path, tiny_lm_dir, tiny_encod
         )
         return [run.config.key() for run in Sweep(spec, quiet=True).plan()]
 
-    default = keys({})
-    assert keys({"C": 1}) == keys({"C": "1.0"}) == keys({"max_tokens": "128"}) == default
-    assert keys({"C": 2}) != default
+    default = keys({})  # C=None: chosen by cross-validation
+    assert keys({"C": "null"}) == keys({"max_tokens": "128"}) == default
+    assert keys({"C": 1}) == keys({"C": "1.0"}) != default
+    assert keys({"C": 2}) != keys({"C": 1})

@@ -344,8 +344,8 @@ def test_two_tasks_or_two_parameter_sets_in_one_out_are_never_averaged(spec, tas
     summary = write_outputs(rows, spec.out, [])["summary"]
     assert sorted(summary.index) == [
         "head[C=0.01,task=train]",
-        "head[C=1.0,task=shouting]",
-        "head[C=1.0,task=train]",
+        "head[C=None,task=shouting]",
+        "head[C=None,task=train]",
     ]
     for label, group in pd.read_csv(spec.out / "results.csv").groupby("method"):
         assert len(group) == 2 and sorted(group["seed"]) == [0, 1]

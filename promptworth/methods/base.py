@@ -11,7 +11,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar, get_type_hints
+from typing import Any, ClassVar, get_args, get_type_hints
 
 import numpy as np
 
@@ -59,6 +59,17 @@ def at_least(config: Any, minimum: float, *keys: str) -> None:
 def positive(config: Any, *keys: str) -> None:
     for key in keys:
         require(config, key, getattr(config, key) > 0, "a number > 0")
+
+
+NONE_WORDS = ("null", "none", "None")
+
+
+def optional_type(hint: Any) -> tuple[type, bool]:
+    """(T, True) for a hint `T | None`, else (hint, False)."""
+    args = [a for a in get_args(hint) if a is not type(None)]
+    if len(args) == 1 and len(get_args(hint)) == 2:
+        return args[0], True
+    return hint, False
 
 
 def convert(value: Any, kind: type) -> Any:
@@ -201,13 +212,17 @@ class Method(ABC):
 
     @classmethod
     def converted(cls, params: dict[str, Any]) -> dict[str, Any]:
-        """Each value as its field's declared type (see `convert`)."""
+        """Each value as its field's declared type (see `convert`); a field declared `T | None`
+        (None = "choose for me", e.g. a cross-validated C) also takes null/none."""
         types, result = get_type_hints(cls.Config), {}
         for key, value in params.items():
+            kind, optional = optional_type(types[key])
             try:
-                result[key] = convert(value, types[key])
+                none = value is None or (isinstance(value, str) and value.strip() in NONE_WORDS)
+                result[key] = None if optional and none else convert(value, kind)
             except (ValueError, TypeError):
-                raise ParameterError(key, value, TYPE_NAMES[types[key]], cls.name) from None
+                expected = TYPE_NAMES[kind] + (" or null" if optional else "")
+                raise ParameterError(key, value, expected, cls.name) from None
         return result
 
     @classmethod

@@ -28,17 +28,20 @@ from promptworth.tasks.base import Split
 
 BACKBONES = ("encoder", "causal-lm")
 
-# Each known classifier by name, built from the config and seed; `C` is the inverse L2 strength
-# of the linear ones (ridge: alpha = 1/C) and is not used by the forest or nearest neighbours.
+# Each known classifier by name, built from C and the seed; C is the inverse L2 strength of the
+# linear ones (ridge: alpha = 1/C) and is not used by the forest or nearest neighbours.
 CLASSIFIERS: dict[str, Callable] = {
-    "logistic-regression": lambda c, seed: LogisticRegression(
-        C=c.C, max_iter=2000, random_state=seed
+    "logistic-regression": lambda C, seed: LogisticRegression(
+        C=C, max_iter=2000, random_state=seed
     ),
-    "linear-svc": lambda c, seed: LinearSVC(C=c.C, random_state=seed),
-    "ridge": lambda c, seed: RidgeClassifier(alpha=1.0 / c.C),
-    "random-forest": lambda c, seed: RandomForestClassifier(random_state=seed, n_jobs=1),
-    "knn": lambda c, seed: KNeighborsClassifier(n_neighbors=5),
+    "linear-svc": lambda C, seed: LinearSVC(C=C, random_state=seed),
+    "ridge": lambda C, seed: RidgeClassifier(alpha=1.0 / C),
+    "random-forest": lambda C, seed: RandomForestClassifier(random_state=seed, n_jobs=1),
+    "knn": lambda C, seed: KNeighborsClassifier(n_neighbors=5),
 }
+# How cross-validation compares values of C for the classifiers that have one: log loss where
+# there are probabilities (a proper score, smooth even on 2-example folds), else accuracy.
+CV_SCORING = {"logistic-regression": "neg_log_loss", "linear-svc": "accuracy", "ridge": "accuracy"}
 
 
 class FeaturesLR(FrozenFeaturesMethod):
@@ -52,25 +55,32 @@ class FeaturesLR(FrozenFeaturesMethod):
         normalize: bool = True  # L2-normalise vectors (cosine geometry, as MiniLM was trained)
         standardize: bool = False  # zero-mean, unit-variance features before the classifier
         classifier: str = "logistic-regression"  # see CLASSIFIERS
-        C: float = 1.0  # inverse L2 strength (logistic-regression, linear-svc; ridge: alpha=1/C)
+        # Inverse L2 strength (logistic-regression, linear-svc; ridge: alpha=1/C); None: chosen
+        # per training subset by cross-validation (frozen_features.chosen_c).
+        C: float | None = None
         max_tokens: int = 128
 
         def __post_init__(self) -> None:
             one_of(self, "backbone", BACKBONES)
             one_of(self, "pooling", POOLINGS)
             one_of(self, "classifier", CLASSIFIERS)
-            positive(self, "C")
+            if self.C is not None:
+                positive(self, "C")
             at_least(self, 1, "max_tokens")
 
     @property
     def backbone_kind(self) -> str:  # type: ignore[override]  # chosen per config, not per class
         return self.config.backbone
 
-    def make_classifier(self, seed: int):
+    @property
+    def cv_scoring(self) -> str | None:
+        return CV_SCORING.get(self.config.classifier)
+
+    def make_classifier(self, seed: int, C: float | None):
         c = self.config
         steps = [Normalizer()] if c.normalize else []
         steps += [StandardScaler()] if c.standardize else []
-        return make_pipeline(*steps, CLASSIFIERS[c.classifier](c, seed))
+        return make_pipeline(*steps, CLASSIFIERS[c.classifier](C, seed))
 
     def fit(self, train: Split, context: RunContext) -> FeaturesLR:
         super().fit(train, context)

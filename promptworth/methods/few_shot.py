@@ -2,11 +2,11 @@
 
 k labelled demonstrations from the run's training subset, each the task template followed by
 its gold label word, precede the test prompt; the answer is read by rank classification or
-generation exactly as in zero-shot. Demonstrations are a seeded random draw shared by every
-test input (its prefix then runs once and its KV cache serves every input) or, per input, the
-k training examples nearest to it by encoder cosine similarity (Liu et al. 2022). Contextual
-calibration (Zhao et al. 2021) divides out the label probabilities the same demonstrations give
-content-free inputs.
+generation exactly as in zero-shot. Demonstrations are a seeded draw balanced over the labels and
+shared by every test input (its prefix then runs once and its KV cache serves every input) or,
+per input, the k training examples nearest to it by encoder cosine similarity (Liu et al. 2022).
+Contextual calibration (Zhao et al. 2021) divides out the label probabilities the same
+demonstrations give content-free inputs.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from promptworth.methods.prompting import (
     score_candidates,
     score_prompt_batch,
 )
+from promptworth.subsets import interleave
 from promptworth.tasks.base import TEXT_SLOT, Split
 
 SEPARATOR = "\n\n"  # between demonstrations, and between the last one and the test prompt
@@ -58,17 +59,25 @@ class FewShot(Method):
 
     @dataclass(frozen=True)
     class Config:
-        k: int = 4  # demonstrations per prompt, at most; fewer if n_train or the context is short
-        selection: str = "random"  # "random": one seeded draw for all inputs; "knn": per input
-        calibrate: bool = False  # contextual calibration with content-free inputs
+        # Demonstrations per prompt, at most (fewer if n_train or the context is short); None:
+        # one per label. "random" spreads them over the labels as evenly as k allows.
+        k: int | None = None
+        selection: str = "random"  # "random": one balanced draw for all inputs; "knn": per input
+        # Contextual calibration with content-free inputs: on by default, as it measured better
+        # (README few-shot: 0.55 vs 0.45 on AG News with SmolLM2-135M and balanced demonstrations).
+        calibrate: bool = True
 
         def __post_init__(self) -> None:
-            at_least(self, 1, "k")
+            if self.k is not None:
+                at_least(self, 1, "k")
             one_of(self, "selection", SELECTIONS)
 
     def incompatible(self, prompt: PromptOptions) -> str | None:
         if self.config.calibrate and prompt.predict != "rank":
-            return "calibrate=true needs label probabilities: use --predict rank"
+            return (
+                "calibrate=true needs label probabilities: use --predict rank, "
+                "or --param few-shot.calibrate=false"
+            )
         return None
 
     def fit(self, train: Split, context: RunContext) -> FewShot:
@@ -92,11 +101,13 @@ class FewShot(Method):
             [len(tokenizer(d + SEPARATOR, add_special_tokens=False).input_ids) for d in self.demos_]
         )
         self.budget_, self.k_fit_ = self.demo_budget()
+        self.k_ = c.k if c.k is not None else context.task.n_labels
         total_params = count_params(self.model_)[1]
         cached_seconds = 0.0
         if c.selection == "random":
-            draw = np.random.default_rng(context.seed).permutation(len(train))[: c.k]
-            self.fixed_ = self.fitting(draw)
+            self.fixed_ = self.fitting(
+                balanced_draw(train.labels, context.task.n_labels, self.k_, context.seed)
+            )
             artifact = "".join(self.demos_[i] + SEPARATOR for i in self.fixed_)
             n_used = len(self.fixed_)
         else:
@@ -165,7 +176,7 @@ class FewShot(Method):
         vectors, seconds = self.unit_vectors(texts)
         nearest = np.argsort(-(vectors @ self.train_vectors_.T), axis=1, kind="stable")
         # Most similar last: nearest to the test input (Liu et al. 2022).
-        return [self.fitting(row[: self.config.k])[::-1] for row in nearest], seconds
+        return [self.fitting(row[: self.k_])[::-1] for row in nearest], seconds
 
     def prompt(self, demos: np.ndarray, text: str) -> str:
         block = "".join(self.demos_[i] + SEPARATOR for i in demos)
@@ -186,7 +197,7 @@ class FewShot(Method):
         k_used = np.array([len(d) for d in demos])
         extra = {
             "selection": self.config.selection,
-            "k": self.config.k,
+            "k": self.k_,
             "k_used_mean": float(k_used.mean()),
             "k_used_min": int(k_used.min()),
             "k_fit_longest": int(self.k_fit_),
@@ -235,6 +246,25 @@ class FewShot(Method):
             extra=extra,
             scores=scores,
         )
+
+
+def balanced_draw(labels: np.ndarray, n_labels: int, k: int, seed: int) -> np.ndarray:
+    """k rows of the training subset spread over the labels as evenly as it allows (⌊k/L⌋ or
+    ⌈k/L⌉ of each of L labels while each has rows), in prompt order: round-robin over the labels
+    in a seeded order, so the label shown last (which the LM favours) is random per seed.
+
+    Why not k rows drawn at random (the rule before): `permutation(n_train)[:k]` drew unrelated
+    demonstrations at every training size (a permutation of 10 rows and one of 1,000 share
+    nothing), and without regard to labels: with k = 4 over AG News's 4 labels only 4!/4^4 = 9 %
+    of such draws show every label. The ladder's uncalibrated runs (0.39 / 0.39 / 0.30 at 10 /
+    100 / 1,000 labels) tracked which labels the draw happened to show (five of the six draws
+    repeated one label and missed another), not the pool size. Here each label's rows are taken
+    in the subset's own order, which the sweep draws at random per seed and nests (subsets.py):
+    the smaller subset is a prefix of the larger, so every size whose subset holds the first
+    ⌈k/L⌉ rows of each label shows the same demonstrations in the same order.
+    """
+    per_label = [np.flatnonzero(labels == label) for label in range(n_labels)]
+    return interleave(per_label, np.random.default_rng(seed))[:k]
 
 
 def render_demo(fmt: PromptFormat, template: str, text: str, label: int) -> str:

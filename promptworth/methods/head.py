@@ -2,7 +2,8 @@
 
 Features are the mean of the LM's last hidden layer over the input's tokens, computed once per
 example. The classifier is multinomial logistic regression (a linear layer + softmax trained with
-cross-entropy, L2-regularised) on standardised features.
+cross-entropy, L2-regularised) on standardised features; its L2 strength is chosen per training
+subset by cross-validation (frozen_features.py) unless C is given.
 """
 
 from __future__ import annotations
@@ -23,18 +24,19 @@ class Head(FrozenFeaturesMethod):
     class Config:
         pooling: str = "mean"  # mean or last token of the last layer
         max_tokens: int = 128
-        C: float = 1.0  # inverse L2 strength
+        C: float | None = None  # inverse L2 strength; None: chosen by cross-validation
 
         def __post_init__(self) -> None:
             one_of(self, "pooling", POOLINGS)
             at_least(self, 1, "max_tokens")
-            positive(self, "C")
+            if self.C is not None:
+                positive(self, "C")
 
-    def make_classifier(self, seed: int):
+    def make_classifier(self, seed: int, C: float | None):
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
         return make_pipeline(
-            StandardScaler(), LogisticRegression(C=self.config.C, max_iter=2000, random_state=seed)
+            StandardScaler(), LogisticRegression(C=C, max_iter=2000, random_state=seed)
         )
