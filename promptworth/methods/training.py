@@ -127,14 +127,17 @@ class DevScore:
 
 
 def dev_score(scores: np.ndarray, labels: np.ndarray) -> DevScore:
-    """`scores` [n, n_labels] are label scores whose softmax is the model's distribution."""
+    """`scores` [n, n_labels] are label scores whose softmax is the model's distribution. A row
+    with a NaN score (weights that diverged) counts as wrong, and makes the loss infinite."""
     from scipy.special import log_softmax
 
-    logp = log_softmax(np.asarray(scores, dtype=np.float64), axis=1)
-    rows = np.arange(len(labels))
-    return DevScore(
-        float((scores.argmax(axis=1) == labels).mean()), float(-logp[rows, labels].mean())
-    )
+    scores = np.asarray(scores, dtype=np.float64)
+    broken = np.isnan(scores).any(axis=1)
+    correct = (scores.argmax(axis=1) == labels) & ~broken
+    if broken.any():
+        return DevScore(float(correct.mean()), math.inf)
+    logp = log_softmax(scores, axis=1)
+    return DevScore(float(correct.mean()), float(-logp[np.arange(len(labels)), labels].mean()))
 
 
 @dataclass
@@ -309,8 +312,8 @@ class Candidate:
             "learning_rate": s.learning_rate,
             "batch_size": s.batch_size,
             "staged": self.staged,
-            "accuracy": round(self.score.accuracy, 4),
-            "loss": round(self.score.loss, 4),
+            "accuracy": self.score.accuracy,
+            "loss": self.score.loss,
         }
 
 
@@ -321,7 +324,7 @@ class Selection:
     stats: TrainStats  # every step taken: folds, grid and final training
     rule: str  # "dev", "cv" or "budget"
     step: int  # optimizer steps behind the returned weights; 0 = the untrained start
-    staged: bool  # the learner's second stage is in the returned weights
+    staged: bool | None  # the learner's second stage is in the returned weights (None: none)
     start: DevScore | None = None  # held-out score of the untrained start (keep_start)
     chosen: DevScore | None = None  # held-out score of the best trained candidate
     grid: list[Candidate] = field(default_factory=list)  # every candidate, when tuning
@@ -329,6 +332,8 @@ class Selection:
     def extra(self) -> dict:
         """For the run's result (Prediction.extra)."""
         out: dict[str, Any] = {"selection": self.rule, "selected_step": self.step}
+        if self.staged is not None:
+            out["stage_kept"] = self.staged
         if self.start is not None:
             out["start_accuracy"] = round(self.start.accuracy, 4)
         if self.chosen is not None:
@@ -379,7 +384,7 @@ def fit_selected(
             f"rows and cv_folds={grid[0].cv_folds}; set cv_folds >= 2 or tune=none"
         )
     stats, steps = run_recipe(learner, fit_rows, grid[0], True, seed, say)
-    return Selection(stats, "budget", steps, learner.stage is not None)
+    return Selection(stats, "budget", steps, True if learner.stage else None)
 
 
 def run_recipe(
@@ -424,7 +429,7 @@ def select_on_dev(learner, fit_rows, dev_rows, grid, keep_start, seed, say) -> S
         stats,
         "dev",
         best.step,
-        best.staged,
+        best.staged if learner.stage else None,
         start=start[1] if start else None,
         chosen=best.score,
         grid=candidates if len(grid) > 1 else [],
@@ -466,7 +471,7 @@ def select_by_cv(learner, fit_rows, gold, k, grid, keep_start, seed, say) -> Sel
         stats,
         "cv",
         step,
-        best.staged and step > 0,
+        (best.staged and step > 0) if learner.stage else None,
         start=start,
         chosen=best.score,
         grid=candidates if len(grid) > 1 else [],
