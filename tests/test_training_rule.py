@@ -118,7 +118,7 @@ def test_dev_selection_keeps_the_start_when_training_only_hurts():
     schedule = Schedule(learning_rate=0.5, batch_size=4, max_steps=30)
     selection = fit_selected(toy.learner(), np.arange(30), np.arange(30, 40), [schedule], True, 0)
     assert selection.rule == "dev" and selection.step == 0
-    assert selection.stats.steps == 30  # patience 3 only runs out at the last evaluation
+    assert selection.stats.steps == 30 and selection.trained.accuracy < selection.start.accuracy
     assert torch.equal(toy.weight, torch.zeros(6, 3, dtype=torch.float64))  # exactly the start
     assert selection.extra()["selected_step"] == 0
 
@@ -127,8 +127,8 @@ def test_dev_selection_keeps_the_best_trained_checkpoint():
     toy = Toy()
     schedule = Schedule(learning_rate=0.5, batch_size=4, max_steps=30)
     selection = fit_selected(toy.learner(), np.arange(30), np.arange(30, 40), [schedule], True, 0)
-    assert selection.step in (10, 20, 30) and selection.chosen.beats(selection.start)
-    assert dev_score(toy.learner().scores(np.arange(30, 40)), toy.labels[30:]) == selection.chosen
+    assert selection.step in (10, 20, 30) and selection.trained.beats(selection.start)
+    assert dev_score(toy.learner().scores(np.arange(30, 40)), toy.labels[30:]) == selection.trained
 
 
 def test_cross_validation_trains_each_fold_without_it_then_all_rows():
@@ -136,7 +136,7 @@ def test_cross_validation_trains_each_fold_without_it_then_all_rows():
     schedule = Schedule(learning_rate=0.5, batch_size=4, max_steps=5)
     selection = fit_selected(toy.learner(), np.arange(10), np.arange(0), [schedule], True, 0)
     assert (
-        selection.rule == "cv" and selection.step == 5 and selection.chosen.beats(selection.start)
+        selection.rule == "cv" and selection.step == 5 and selection.trained.beats(selection.start)
     )
     runs = [set().union(*toy.batches[i : i + 5]) for i in range(0, 25, 5)]
     held_out = [set(range(10)) - rows for rows in runs[:4]]

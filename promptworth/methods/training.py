@@ -191,7 +191,7 @@ class Learner:
 @dataclass
 class Trained:
     stats: TrainStats
-    step: int  # optimizer steps behind the weights left in the learner (0: the start)
+    step: int  # optimizer steps behind the weights left in the learner
     score: DevScore | None  # their dev score, when there were dev rows
 
 
@@ -239,14 +239,10 @@ def train(
     dev_rows: np.ndarray,
     schedule: Schedule,
     seed: int,
-    start: tuple[list, DevScore] | None = None,
     say: Callable[[str], None] = lambda _: None,
 ) -> Trained:
-    """AdamW over `rows` under the schedule, from the learner's current weights.
-
-    With dev rows, the weights left in the learner are the best-scoring checkpoint; `start`
-    (the weights before training and their dev score) makes the start a candidate too.
-    """
+    """AdamW over `rows` under the schedule, from the learner's current weights. With dev rows,
+    the weights left in the learner are the best-scoring checkpoint (of those trained)."""
     import torch
 
     torch.manual_seed(seed)
@@ -260,8 +256,7 @@ def train(
     )
     rng = np.random.default_rng(seed)
     stats = TrainStats()
-    best_state, best = start if start else (None, None)
-    best_step, evals_without_gain = 0, 0
+    best_state, best, best_step, evals_without_gain = None, None, 0, 0
     order, cursor = rows[rng.permutation(len(rows))], 0
     for step in range(1, total + 1):
         if cursor >= len(rows):
@@ -299,7 +294,8 @@ def train(
 
 @dataclass
 class Candidate:
-    """A result the rule can return: trained with `schedule`, with or without the second stage."""
+    """A trained result the rule can return: the schedule, with or without the second stage,
+    its held-out score and the optimizer steps behind it (0 where only counted by the folds)."""
 
     schedule: Schedule
     staged: bool
@@ -326,7 +322,7 @@ class Selection:
     step: int  # optimizer steps behind the returned weights; 0 = the untrained start
     staged: bool | None  # the learner's second stage is in the returned weights (None: none)
     start: DevScore | None = None  # held-out score of the untrained start (keep_start)
-    chosen: DevScore | None = None  # held-out score of the best trained candidate
+    trained: DevScore | None = None  # held-out score of the best trained candidate
     grid: list[Candidate] = field(default_factory=list)  # every candidate, when tuning
 
     def extra(self) -> dict:
@@ -335,9 +331,9 @@ class Selection:
         if self.staged is not None:
             out["stage_kept"] = self.staged
         if self.start is not None:
-            out["start_accuracy"] = round(self.start.accuracy, 4)
-        if self.chosen is not None:
-            out["trained_accuracy"] = round(self.chosen.accuracy, 4)
+            out["start_accuracy"] = self.start.accuracy
+        if self.trained is not None:
+            out["trained_accuracy"] = self.trained.accuracy
         if self.grid:
             best = max_candidate(self.grid)
             out["tuned"] = {
@@ -369,7 +365,8 @@ def fit_selected(
     """Train `learner` on `fit_rows` and leave in it the weights the rule chooses (module doc).
 
     `grid`: the schedules to compare (one unless tuning); `keep_start`: the untrained weights
-    are a candidate (methods that start from the LM's prompt).
+    are a candidate (methods that start from the LM's prompt), returned unless a trained
+    candidate scores strictly better on the held-out rows.
     """
     if len(dev_rows):
         return select_on_dev(learner, fit_rows, dev_rows, grid, keep_start, seed, say)
@@ -399,16 +396,16 @@ def run_recipe(
 
 
 def select_on_dev(learner, fit_rows, dev_rows, grid, keep_start, seed, say) -> Selection:
-    """Each schedule trains on `fit_rows` keeping its best dev checkpoint (the start included
-    with `keep_start`); the second stage, where there is one, is kept if it scores better."""
+    """Each schedule trains on `fit_rows` and keeps its best dev checkpoint; the second stage,
+    where there is one, runs on it and is kept if it scores better; the best of these, or the
+    start, is left in the learner."""
     start_state = learner.snapshot() if keep_start or len(grid) > 1 else None
-    start = (start_state, learner.score(dev_rows)) if keep_start else None
-    stats, candidates = TrainStats(), []
-    best, best_state = None, None
+    start = learner.score(dev_rows) if keep_start else None
+    stats, candidates, best, best_state = TrainStats(), [], None, None
     for schedule in grid:
         if start_state is not None:
             learner.restore(start_state)
-        trained = train(learner, fit_rows, dev_rows, schedule, seed, start, say)
+        trained = train(learner, fit_rows, dev_rows, schedule, seed, say)
         stats += trained.stats
         candidate = Candidate(schedule, False, trained.score, trained.step)
         if learner.stage is not None:
@@ -423,24 +420,28 @@ def select_on_dev(learner, fit_rows, dev_rows, grid, keep_start, seed, say) -> S
         if best is None or candidate.score.beats(best.score):
             best = candidate
             best_state = learner.snapshot() if len(grid) > 1 else None
-    if best_state is not None:
+    step, staged = best.step, best.staged
+    if keep_start and not best.score.beats(start):
+        learner.restore(start_state)
+        step, staged = 0, False
+    elif best_state is not None:
         learner.restore(best_state)
     return Selection(
         stats,
         "dev",
-        best.step,
-        best.staged if learner.stage else None,
-        start=start[1] if start else None,
-        chosen=best.score,
-        grid=candidates if len(grid) > 1 else [],
+        step,
+        staged if learner.stage else None,
+        start,
+        best.score,
+        candidates if len(grid) > 1 else [],
     )
 
 
 def select_by_cv(learner, fit_rows, gold, k, grid, keep_start, seed, say) -> Selection:
     """k folds of the labelled rows: for each schedule (and with or without the second stage),
     train on the other rows and score each fold's own; pooled over the folds, the best
-    candidate - or the untrained start, with `keep_start`, unless a candidate beats it - is
-    then trained on all rows."""
+    candidate is then trained on all rows - unless, with `keep_start`, it does not beat the
+    untrained start on the same pooled rows, which is then returned."""
     start_state = learner.snapshot()
     folds = np.array_split(np.random.default_rng(seed).permutation(gold), k)
     held_out = np.concatenate(folds)
@@ -452,7 +453,7 @@ def select_by_cv(learner, fit_rows, gold, k, grid, keep_start, seed, say) -> Sel
             say(f"fold {number}/{k} lr {schedule.learning_rate:g} batch {schedule.batch_size}")
             learner.restore(start_state)
             rest = np.setdiff1d(fit_rows, fold)
-            stats += train(learner, rest, rest[:0], schedule, seed, say=say).stats
+            stats += train(learner, rest, rest[:0], schedule, seed, say).stats
             scores[False].append(learner.label_scores(fold))
             if learner.stage is not None:
                 stats += learner.stage(rest)
@@ -463,16 +464,17 @@ def select_by_cv(learner, fit_rows, gold, k, grid, keep_start, seed, say) -> Sel
                 candidates.append(Candidate(schedule, staged, pooled))
     best = max_candidate(candidates)
     learner.restore(start_state)
-    step = 0
+    step, staged = 0, False
     if not keep_start or best.score.beats(start):
         final, step = run_recipe(learner, fit_rows, best.schedule, best.staged, seed, say)
         stats += final
+        staged = best.staged
     return Selection(
         stats,
         "cv",
         step,
-        (best.staged and step > 0) if learner.stage else None,
-        start=start,
-        chosen=best.score,
-        grid=candidates if len(grid) > 1 else [],
+        staged if learner.stage else None,
+        start,
+        best.score,
+        candidates if len(grid) > 1 else [],
     )
