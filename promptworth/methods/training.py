@@ -1,7 +1,7 @@
 """The training rule shared by every gradient-trained method, and how its result is chosen.
 
 Rule (README "Training towards convergence"): AdamW with a linear warm-up over the first
-`warmup` fraction of the planned steps, then linear decay to zero at the last one; `epochs`
+`warmup` fraction of the planned steps, then linear decay towards zero at the last; `epochs`
 passes over the training rows, capped at `max_steps` optimizer steps. What is returned is chosen
 on held-out labelled rows taken from the *training subset* (never from test), by rank-
 classification accuracy, ties broken by the cross-entropy of the label scores (`DevScore`):
@@ -309,7 +309,7 @@ class Candidate:
             "batch_size": s.batch_size,
             "staged": self.staged,
             "accuracy": self.score.accuracy,
-            "loss": self.score.loss,
+            "loss": self.score.loss if math.isfinite(self.score.loss) else None,  # JSON-safe
         }
 
 
