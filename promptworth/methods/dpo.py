@@ -6,7 +6,8 @@ label's word as it follows the prompt, rejected = a wrong label's word (one seed
 example, or every wrong label). A user's own pairs can replace them (`preference_file`: CSV or
 JSONL with columns prompt, chosen, rejected). The reference policy is the supervised model: TRL
 copies its LoRA adapter into a frozen "ref" adapter and goes on training the original one, so the
-artifact stays one adapter.
+artifact stays one adapter. The preference stage is the training rule's second stage
+(training.Learner.stage): kept only where it scores better on held-out rows than SFT alone.
 """
 
 from __future__ import annotations
