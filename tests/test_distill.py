@@ -129,7 +129,7 @@ def test_a_teacher_without_label_scores_is_refused(labelled, pool, make_context)
 def test_missing_or_small_pool_is_a_clear_error(labelled, make_context, task):
     with pytest.raises(ValueError, match=r"RunContext\.pool"):
         distill(n_unlabeled=5).fit(labelled, make_context())
-    with pytest.raises(ValueError, match="only 36"):
+    with pytest.raises(PromptworthError, match="only 36"):
         distill(n_unlabeled=37).fit(labelled, make_context(pool=Remainder(task.train, range(12))))
 
 

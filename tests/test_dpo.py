@@ -103,7 +103,7 @@ def test_pairs_processed_counts_short_epoch_ends():
     assert pairs_processed(3, 8, 2) == 6
 
 
-SFT = {"max_steps": 3, "batch_size": 4, "merge": False}
+SFT = {"max_steps": 3, "batch_size": 4, "merge": False, "cv_folds": 0}  # the budget alone
 STRONG_DPO = {"dpo_max_steps": 6, "dpo_batch_size": 4, "dpo_learning_rate": 2e-2, "beta": 0.5}
 
 
@@ -177,3 +177,41 @@ def test_dpo_is_registered_with_prompt_lora_parameters():
     params = method_class("dpo")().get_params()
     assert set(PromptLoRA().get_params()) < set(params)
     assert params["preference_file"] == "" and params["negatives"] == "one"
+
+
+def test_a_harmful_preference_stage_is_dropped_on_dev(tmp_path, task, make_context):
+    """With a dev split the DPO stage is a candidate like any checkpoint. Preferences for the
+    label rarest on dev, whatever the text, can not make the model more accurate there and make
+    it confidently wrong: the stage is dropped, leaving exactly the supervised stage."""
+    import pandas as pd
+
+    from promptworth.methods.training import split_dev
+
+    context = make_context()
+    sft = {"max_steps": 3, "batch_size": 4}
+    dev = split_dev(len(task.train), PromptLoRA(**sft).schedule(), seed=0)[1]
+    rarest = int(np.argmin(np.bincount(task.train.labels[dev], minlength=task.n_labels)))
+    fmt = PromptFormat(task, tiny_tokenizer("causal-lm"), PromptOptions())
+    words = [w[0] for w in task.verbalizers]
+    prefs = [
+        {
+            "prompt": fmt.prompt(text),
+            "chosen": " " + words[rarest],
+            "rejected": " " + words[y],
+        }
+        for text in task.train.texts
+        for y in range(task.n_labels)
+        if y != rarest
+    ]
+    path = tmp_path / "collapse.csv"
+    pd.DataFrame(prefs).to_csv(path, index=False)
+    strong = {"dpo_max_steps": 10, "dpo_batch_size": 8, "dpo_learning_rate": 1e-2, "beta": 0.5}
+    method = DPO(**sft, **strong, preference_file=str(path))
+    prediction = method.fit(task.train, context).predict(task.test.texts)
+    assert prediction.extra["selection"] == "dev" and prediction.extra["stage_kept"] is False
+    assert method.preference_stats_.steps == strong["dpo_max_steps"]  # it ran, and is charged
+    sft_alone = PromptLoRA(**sft).fit(task.train, context)
+    np.testing.assert_allclose(
+        prediction.scores, sft_alone.predict(task.test.texts).scores, atol=1e-6
+    )
+    assert method.cost_.train_steps == sft_alone.cost_.train_steps + strong["dpo_max_steps"]

@@ -67,9 +67,9 @@ def test_predict_gives_logits_as_scores(name, task, train, make_context):
 
 def test_the_dev_split_and_early_stopping_rule_applies(task, make_context):
     small = make_method("encoder-head", **FAST).fit(task.train.subset(range(24)), make_context())
-    assert small.train_stats_.best_dev_loss is None  # 20% of 24 is under min_dev: no dev split
+    assert small.selection_.rule == "budget"  # 20% of 24 is under min_dev: no dev split
     large = make_method("encoder-head", **FAST).fit(task.train, make_context())
-    assert large.train_stats_.best_dev_loss is not None
+    assert large.selection_.rule == "dev" and large.selection_.trained is not None
     # the dev examples are held out: training counts only the other 80%
     assert large.training_cost().train_examples <= 4 * FAST["batch_size"]
 

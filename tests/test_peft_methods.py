@@ -20,6 +20,7 @@ from promptworth.methods.prompt_tuning import instruction_words
 from promptworth.methods.prompting import (
     PromptFormat,
     generate_answers,
+    predict_with_lm,
     same_length_batches,
     score_candidates,
     score_full_sequences,
@@ -115,9 +116,14 @@ def test_predict_ranks_by_full_sequence_scores(name, task, make_context):
     expected = reference_scores(method.model_, prompt_ids, fmt.label_candidates()).argmax(1)
     prediction = method.predict(task.test.texts)
     np.testing.assert_array_equal(prediction.labels, expected)
-    # Every example also pays for the virtual tokens the model attends to.
-    n_virtual = method.config.num_virtual_tokens * len(prompt_ids)
+    # Every example also pays for the virtual tokens the model attends to: as many as the
+    # template's leading words they replace, so as many prompt tokens as zero-shot reads.
+    n_virtual = method.n_virtual_ * len(prompt_ids)
     assert prediction.prompt_tokens == sum(map(len, prompt_ids)) + n_virtual
+    plain = PromptFormat(task, fmt.tokenizer, fmt.options)
+    assert prediction.prompt_tokens == sum(
+        len(plain.encode_prompt(plain.prompt(t))) for t in task.test.texts
+    )
 
 
 @pytest.mark.parametrize("name", VIRTUAL)
@@ -146,11 +152,11 @@ def test_same_length_batches_need_no_padding():
         assert 1 <= len(batch) <= 2 and len({lengths[i] for i in batch}) == 1
 
 
-def test_soft_prompt_starts_from_the_instruction_words(backbones, tiny_lm_dir, make_context):
+def test_text_init_starts_from_the_instruction_words(backbones, tiny_lm_dir, make_context):
     context = make_context()
     assert instruction_words(context) == "Text: Topic:"  # template "Text: {text}\nTopic:"
     backbone = backbones.get(tiny_lm_dir, "causal-lm")
-    method = tiny("prompt-tuning", num_virtual_tokens=7)
+    method = tiny("prompt-tuning", init="text", num_virtual_tokens=7)
     soft = method.trainable_model(backbone, context).prompt_encoder["default"].embedding.weight
     ids = backbone.tokenizer("Text: Topic:").input_ids
     ids = (ids * 7)[:7]  # PEFT repeats the words to fill the virtual tokens
@@ -161,7 +167,7 @@ def test_soft_prompt_starts_from_the_instruction_words(backbones, tiny_lm_dir, m
 def test_p_tuning_artifact_is_the_virtual_tokens_not_the_encoder(task, make_context):
     method = tiny("p-tuning").fit(task.train.subset(range(12)), make_context())
     hidden = method.model_.get_base_model().config.hidden_size
-    virtual = method.config.num_virtual_tokens * hidden
+    virtual = method.n_virtual_ * hidden
     assert method.cost_.artifact_bytes == virtual * 4  # fp32 embeddings, as PEFT saves them
     assert method.cost_.trainable_params > virtual  # the MLP encoder trains too
 
@@ -171,7 +177,7 @@ def test_prefix_tuning_trains_keys_and_values_for_every_layer(task, make_context
     config = method.model_.get_base_model().config
     kv_width = config.num_key_value_heads * config.hidden_size // config.num_attention_heads
     per_token = config.num_hidden_layers * 2 * kv_width
-    assert method.cost_.trainable_params == method.config.num_virtual_tokens * per_token
+    assert method.cost_.trainable_params == method.n_virtual_ * per_token
     assert method.cost_.artifact_bytes == method.cost_.trainable_params * 4
 
 
@@ -183,6 +189,58 @@ def test_shared_backbone_is_never_modified(name, task, backbones, tiny_lm_dir, m
     for n, p in model.named_parameters():
         assert p.requires_grad == before[n][0], n
         torch.testing.assert_close(p.detach(), before[n][1])
+
+
+STARTS = [
+    ("prompt-tuning", {}),
+    ("prefix-tuning", {}),
+    ("prefix-tuning", {"projection": True}),
+    ("p-tuning", {}),
+    ("p-tuning", {"encoder": "LSTM"}),
+]
+
+
+@pytest.mark.parametrize("chat", [False, True])
+@pytest.mark.parametrize(("name", "params"), STARTS)
+def test_untrained_virtual_tokens_score_as_zero_shot(name, params, chat, task, make_context):
+    """init=template: the virtual tokens replace the template's leading words (with the chat
+    header when there is one) and start as exactly them, so step 0 is the zero-shot prompt."""
+    context = make_context(prompt=PromptOptions(batch_size=4, chat=chat))
+    backbone = context.backbones.get(context.model, "causal-lm")
+    method = tiny(name, **params)
+    fmt = method.prompt_format(backbone, context)
+    model = method.trainable_model(backbone, context).eval()
+    n_virtual = method.n_virtual(model)
+    assert n_virtual == len(fmt.head) > 0
+    texts = [*task.test.texts[:8], "a much longer text about the match " * 4]
+    untrained = predict_with_lm(model, fmt, texts, n_virtual)
+    zero_shot = make_method("zero-shot").fit(task.train, context).predict(texts)
+    np.testing.assert_allclose(untrained.scores, zero_shot.scores, atol=1e-5)
+    assert untrained.prompt_tokens == zero_shot.prompt_tokens
+
+
+def test_template_init_replaces_the_leading_words(backbones, tiny_lm_dir, make_context):
+    context = make_context()
+    backbone = backbones.get(tiny_lm_dir, "causal-lm")
+    fmt = tiny("prefix-tuning").prompt_format(backbone, context)
+    tokenizer = backbone.tokenizer
+    assert fmt.head == tokenizer("Text:").input_ids  # the space stays with the text
+    prompt = fmt.prompt("the team won")
+    assert tokenizer.decode(fmt.encode_prompt(prompt)) == " the team won\nTopic:"
+
+
+@pytest.mark.parametrize("name", VIRTUAL)
+def test_a_template_without_leading_words_is_refused(name, task, make_context):
+    context = make_context(prompt=PromptOptions(template=1))  # "{text} is about"
+    with pytest.raises(PromptworthError, match=r"template 1 \('\{text\} is about'\) has none"):
+        tiny(name).fit(task.train.subset(range(12)), context)
+
+
+@pytest.mark.parametrize("name", VIRTUAL)
+def test_template_init_takes_its_count_from_the_words(name):
+    with pytest.raises(PromptworthError, match="one virtual token per token"):
+        make_method(name, num_virtual_tokens=5)
+    make_method(name, num_virtual_tokens=5, init="random" if name != "prompt-tuning" else "vocab")
 
 
 needs_no_4bit = pytest.mark.skipif(

@@ -1,8 +1,34 @@
-"""The shared training rule's dev split (methods/training.py)."""
+"""The shared training rule (methods/training.py): dev split, learning-rate schedule, and how the
+returned weights are chosen (dev checkpoints, k-fold selection, the untrained start, the grid).
+
+A toy learner (a linear classifier on fixed features, zero at the start) makes the rule's
+decisions visible and fast; tests/test_recipes.py runs the same rule through real methods.
+"""
+
+import math
+from dataclasses import replace
 
 import numpy as np
+import pytest
+import torch
 
-from promptworth.methods.training import Schedule, split_dev
+from promptworth.backbones.device import Placement
+from promptworth.errors import PromptworthError
+from promptworth.methods.training import (
+    LEARNING_RATE_GRIDS,
+    DevScore,
+    Learner,
+    Schedule,
+    TrainStats,
+    dev_score,
+    fit_selected,
+    lr_factor,
+    split_dev,
+    train,
+    tuning_grid,
+)
+
+CPU = Placement("cpu", "float32")
 
 
 def test_dev_split_is_a_fraction_above_min_dev_and_capped_at_max_dev():
@@ -19,3 +45,175 @@ def test_dev_split_is_a_fraction_above_min_dev_and_capped_at_max_dev():
     again, other_seed = split_dev(1000, rule, seed=0)[1], split_dev(1000, rule, seed=1)[1]
     np.testing.assert_array_equal(again, dev)
     assert set(other_seed) != set(dev)
+
+
+def test_lr_factor_warms_up_then_decays_linearly_to_zero():
+    # 20 planned steps, 2 of warm-up: 1/3, 2/3, then 1 at step 3 down to 1/18 at step 20
+    factors = [lr_factor(step, 20, 2) for step in range(1, 21)]
+    assert factors[:3] == pytest.approx([1 / 3, 2 / 3, 1])
+    assert factors[-1] == pytest.approx(1 / 18)
+    assert np.allclose(np.diff(factors[2:]), -1 / 18)  # linear, reaching 0 one step after
+    assert [lr_factor(s, 5, 0) for s in range(1, 6)] == pytest.approx([1, 0.8, 0.6, 0.4, 0.2])
+
+
+class Toy:
+    """A linear classifier on fixed random features whose weights start at zero (every label
+    scores the same: accuracy is the share of label 0). `sign=-1` trains it to get worse."""
+
+    def __init__(self, n: int = 40, sign: float = 1.0, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        self.labels = np.arange(n) % 3
+        centres = rng.normal(size=(3, 6))
+        self.x = torch.tensor(centres[self.labels] + 0.3 * rng.normal(size=(n, 6)))
+        self.weight = torch.zeros(6, 3, dtype=torch.float64, requires_grad=True)
+        self.sign, self.batches = sign, []
+
+    def learner(self, stage=None) -> Learner:
+        def step_loss(rows):
+            self.batches.append(set(rows.tolist()))
+            gold = torch.tensor(self.labels[rows])
+            loss = torch.nn.functional.cross_entropy(self.x[rows] @ self.weight, gold)
+            return self.sign * loss, len(rows)
+
+        def scores(rows):
+            return (self.x[rows] @ self.weight).detach().numpy()
+
+        return Learner([self.weight], step_loss, scores, self.labels, CPU, stage)
+
+
+def test_train_applies_the_schedule_to_every_step():
+    """A loss with a constant gradient makes each Adam step move the weight by exactly its
+    learning rate, so the weight's path is the schedule."""
+    weight = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    path = []
+
+    def step_loss(rows):
+        path.append(weight.item())
+        return weight.sum(), 1
+
+    learner = Learner([weight], step_loss, lambda rows: None, np.zeros(4, dtype=int), CPU)
+    schedule = Schedule(learning_rate=0.1, batch_size=1, max_steps=10, warmup=0.2)
+    trained = train(learner, np.arange(4), np.arange(0), schedule, seed=0)
+    assert trained.stats.steps == trained.step == 10
+    steps = -np.diff([*path, weight.item()])
+    expected = [0.1 * lr_factor(step, 10, 2) for step in range(1, 11)]
+    np.testing.assert_allclose(steps, expected, rtol=1e-6)
+
+
+def test_dev_score_ranks_accuracy_then_loss_and_fails_nan():
+    scores = np.log([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.5, 0.4, 0.1]])
+    score = dev_score(scores, np.array([0, 2, 1]))
+    assert score.accuracy == pytest.approx(2 / 3)
+    assert score.loss == pytest.approx(-(np.log(0.7) + np.log(0.6) + np.log(0.4)) / 3)
+    assert DevScore(0.5, 9.0).beats(DevScore(0.4, 0.1))  # accuracy first
+    assert DevScore(0.5, 0.9).beats(DevScore(0.5, 1.0)) and not DevScore(0.5, 1).beats(
+        DevScore(0.5, 1)
+    )
+    broken = dev_score(np.array([[np.nan, 0, 0], [0, 1, 0]]), np.array([0, 1]))
+    assert broken == DevScore(0.5, math.inf)
+
+
+def test_dev_selection_keeps_the_start_when_training_only_hurts():
+    toy = Toy(sign=-1.0)
+    schedule = Schedule(learning_rate=0.5, batch_size=4, max_steps=30)
+    selection = fit_selected(toy.learner(), np.arange(30), np.arange(30, 40), [schedule], True, 0)
+    assert selection.rule == "dev" and selection.step == 0
+    assert selection.stats.steps == 30 and selection.trained.accuracy < selection.start.accuracy
+    assert torch.equal(toy.weight, torch.zeros(6, 3, dtype=torch.float64))  # exactly the start
+    assert selection.extra()["selected_step"] == 0
+
+
+def test_dev_selection_keeps_the_best_trained_checkpoint():
+    toy = Toy()
+    schedule = Schedule(learning_rate=0.5, batch_size=4, max_steps=30)
+    selection = fit_selected(toy.learner(), np.arange(30), np.arange(30, 40), [schedule], True, 0)
+    assert selection.step in (10, 20, 30) and selection.trained.beats(selection.start)
+    assert dev_score(toy.learner().scores(np.arange(30, 40)), toy.labels[30:]) == selection.trained
+
+
+def test_cross_validation_trains_each_fold_without_it_then_all_rows():
+    toy = Toy(n=10)
+    schedule = Schedule(learning_rate=0.5, batch_size=4, max_steps=5)
+    selection = fit_selected(toy.learner(), np.arange(10), np.arange(0), [schedule], True, 0)
+    assert (
+        selection.rule == "cv" and selection.step == 5 and selection.trained.beats(selection.start)
+    )
+    runs = [set().union(*toy.batches[i : i + 5]) for i in range(0, 25, 5)]
+    held_out = [set(range(10)) - rows for rows in runs[:4]]
+    assert sorted(len(fold) for fold in held_out) == [2, 2, 3, 3]  # k = min(4, n) folds
+    assert set().union(*held_out) == set(range(10)) and runs[4] == set(range(10))
+    assert selection.stats.steps == 5 * 5  # four folds and the final run, all charged
+
+
+def test_cross_validation_returns_the_start_when_training_only_hurts():
+    toy = Toy(n=10, sign=-1.0)
+    schedule = Schedule(learning_rate=0.5, batch_size=4, max_steps=5)
+    selection = fit_selected(toy.learner(), np.arange(10), np.arange(0), [schedule], True, 0)
+    assert selection.rule == "cv" and selection.step == 0
+    assert selection.stats.steps == 4 * 5  # the folds only: nothing trains on all rows
+    assert torch.equal(toy.weight, torch.zeros(6, 3, dtype=torch.float64))
+
+
+def test_without_a_candidate_to_compare_the_budget_is_the_rule():
+    toy = Toy(n=10)
+    schedule = Schedule(learning_rate=0.5, batch_size=4, max_steps=5)
+    selection = fit_selected(toy.learner(), np.arange(10), np.arange(0), [schedule], False, 0)
+    assert (selection.rule, selection.step, selection.stats.steps) == ("budget", 5, 5)
+    no_folds = Schedule(learning_rate=0.5, batch_size=4, max_steps=5, cv_folds=0)
+    selection = fit_selected(Toy(n=10).learner(), np.arange(10), np.arange(0), [no_folds], True, 0)
+    assert selection.rule == "budget"
+
+
+def test_tuning_records_the_grid_and_returns_the_best_rate():
+    toy = Toy(n=10)
+    base = Schedule(learning_rate=1.0, batch_size=4, max_steps=5)
+    grid = [Schedule(learning_rate=lr, batch_size=4, max_steps=5) for lr in (1e-4, 1e-2, 0.5)]
+    selection = fit_selected(toy.learner(), np.arange(10), np.arange(0), grid, True, 0)
+    tuned = selection.extra()["tuned"]
+    assert [row["learning_rate"] for row in tuned["grid"]] == [1e-4, 1e-2, 0.5]
+    best = max(tuned["grid"], key=lambda row: (row["accuracy"], -row["loss"]))
+    assert tuned["learning_rate"] == best["learning_rate"] == 0.5  # the fastest learns most
+    assert selection.stats.steps == 3 * 4 * 5 + 5  # every fold of every rate, then the final
+    assert base.learning_rate not in [row["learning_rate"] for row in tuned["grid"]]
+
+
+def test_tuning_grids_follow_the_family():
+    base = Schedule(learning_rate=1e-3, batch_size=8)
+    assert tuning_grid(base, "lora", "none") == [base]
+    quick = tuning_grid(base, "lora", "quick")
+    assert [s.learning_rate for s in quick] == list(LEARNING_RATE_GRIDS["lora"])
+    assert {s.batch_size for s in quick} == {8}
+    full = tuning_grid(base, "ia3", "full")
+    assert len(full) == 9 and {s.batch_size for s in full} == {4, 8, 16}
+
+
+def test_tuning_without_held_out_rows_is_refused():
+    grid = [Schedule(learning_rate=lr, cv_folds=0) for lr in (0.1, 0.2)]
+    with pytest.raises(PromptworthError, match="tune needs held-out rows"):
+        fit_selected(Toy(n=10).learner(), np.arange(10), np.arange(0), grid, True, 0)
+
+
+def test_a_second_stage_is_kept_only_where_it_scores_better():
+    """A stage that reverses the classifier is dropped, on dev and in the folds; one that trains
+    further stays."""
+    schedule = Schedule(learning_rate=0.5, batch_size=4, max_steps=10)
+
+    def select(n: int, n_dev: int, helps: bool):
+        toy = Toy(n=n)
+
+        def stage(rows):
+            if helps:
+                return train(
+                    toy.learner(), rows, rows[:0], replace(schedule, max_steps=20), 0
+                ).stats
+            with torch.no_grad():
+                toy.weight.neg_()
+            return TrainStats()
+
+        fit, dev = np.arange(n - n_dev), np.arange(n - n_dev, n)
+        return fit_selected(toy.learner(stage), fit, dev, [schedule], True, 0)
+
+    assert select(40, 10, helps=False).staged is False
+    assert select(40, 10, helps=True).staged is True
+    assert select(10, 0, helps=False).staged is False
+    assert select(10, 0, helps=True).extra()["stage_kept"] is True

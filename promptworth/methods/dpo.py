@@ -6,7 +6,8 @@ label's word as it follows the prompt, rejected = a wrong label's word (one seed
 example, or every wrong label). A user's own pairs can replace them (`preference_file`: CSV or
 JSONL with columns prompt, chosen, rejected). The reference policy is the supervised model: TRL
 copies its LoRA adapter into a frozen "ref" adapter and goes on training the original one, so the
-artifact stays one adapter.
+artifact stays one adapter. The preference stage is the training rule's second stage
+(training.Learner.stage): kept only where it scores better on held-out rows than SFT alone.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from promptworth.errors import PromptworthError
 from promptworth.methods.base import RunContext, at_least, one_of, positive
 from promptworth.methods.prompt_lora import PromptLoRA
 from promptworth.methods.prompting import PromptFormat
+from promptworth.methods.training import Learner, TrainStats
 from promptworth.tasks.base import Split
 
 PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected")
@@ -142,27 +144,29 @@ class DPO(PromptLoRA):
             if self.preference_file:  # a small file: read it now, not after the SFT stage
                 read_preference_file(self.preference_file)
 
-    def for_inference(self, model):
-        return model  # the adapter stays separate until preference tuning is done (see fit)
-
     def fit(self, train_split: Split, context: RunContext) -> DPO:
         c = self.config
-        user_pairs = read_preference_file(c.preference_file) if c.preference_file else None
-        super().fit(train_split, context)
-        pairs = user_pairs or label_pairs(self.format_, train_split, c.negatives, context.seed)
-        context.say(f"dpo: {len(pairs)} preference pairs")
-        stats = self.preference_tune(pairs, context.seed)
-        self.preference_stats_ = stats
-        self.cost_ = replace(
-            self.cost_,
-            train_examples=self.cost_.train_examples + stats.examples,
-            train_tokens=self.cost_.train_tokens + stats.tokens,
-            train_steps=self.cost_.train_steps + stats.steps,
-        )
-        self.model_ = super().for_inference(self.model_)
-        return self
+        self.user_pairs_ = read_preference_file(c.preference_file) if c.preference_file else None
+        return super().fit(train_split, context)
 
-    def preference_tune(self, pairs: list[dict], seed: int) -> PreferenceStats:
+    def learner(self, model, tokenizer, train_split: Split, context: RunContext) -> Learner:
+        """The supervised learner with the preference stage as its second stage: the training
+        rule keeps the stage only where it scores better than the supervised model alone."""
+        learner = super().learner(model, tokenizer, train_split, context)
+
+        def stage(rows: np.ndarray) -> TrainStats:
+            fmt, negatives = self.format_, self.config.negatives
+            pairs = self.user_pairs_ or label_pairs(
+                fmt, train_split.subset(rows), negatives, context.seed
+            )
+            context.say(f"dpo: {len(pairs)} preference pairs")
+            stats = self.preference_tune(model, pairs, context)
+            self.preference_stats_ = stats  # the last stage run's
+            return TrainStats(stats.steps, stats.examples, stats.tokens)
+
+        return replace(learner, stage=stage)
+
+    def preference_tune(self, model, pairs: list[dict], context: RunContext) -> PreferenceStats:
         """DPO on the supervised model's adapter; the reference is a frozen copy of it."""
         from datasets import Dataset
         from transformers import PrinterCallback
@@ -170,7 +174,7 @@ class DPO(PromptLoRA):
 
         from promptworth.backbones.adapters import upstream_noise
 
-        c, placement, model = self.config, self.placement_, self.model_
+        c, placement, seed = self.config, context.backbones.placement, context.seed
         with tempfile.TemporaryDirectory(prefix="promptworth-dpo-") as scratch, quiet_datasets():
             args = DPOConfig(
                 output_dir=scratch,  # nothing is written: no checkpoints, no reports
@@ -201,7 +205,7 @@ class DPO(PromptLoRA):
             with upstream_noise():
                 trainer.train()
         model.delete_adapter("ref")
-        model.eval()
+        model.train()  # as the supervised loop left it
         steps = trainer.state.global_step
         return PreferenceStats(
             pairs=len(pairs),

@@ -9,7 +9,6 @@ through the same code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -22,11 +21,18 @@ from promptworth.methods.base import (
     TrainingCost,
     at_least,
     count_params,
-    positive,
     tensor_bytes,
 )
 from promptworth.methods.prompting import length_batches
-from promptworth.methods.training import Schedule, TrainStats, autocast_for, split_dev, train
+from promptworth.methods.training import (
+    Learner,
+    RecipeConfig,
+    Schedule,
+    autocast_for,
+    fit_selected,
+    split_dev,
+    tuning_grid,
+)
 from promptworth.tasks.base import Split
 
 EVAL_BATCH_SIZE = 32
@@ -35,21 +41,29 @@ EVAL_BATCH_SIZE = 32
 @dataclass
 class Targets:
     """Texts, the label distribution each should predict, and the temperature its logits are
-    divided by: 1 for gold labels, distillation's T for a teacher's soft labels."""
+    divided by: 1 for gold labels, distillation's T for a teacher's soft labels. `labels`: the
+    gold label of each text, -1 for soft targets (never held out to choose a model)."""
 
     texts: list[str]
     probs: np.ndarray  # [n, n_labels]
     temperature: np.ndarray  # [n]
+    labels: np.ndarray | None = None  # [n]; None: all -1
+
+    def __post_init__(self):
+        if self.labels is None:
+            self.labels = np.full(len(self.texts), -1)
 
     @classmethod
     def gold(cls, split: Split, n_labels: int) -> Targets:
-        return cls(list(split.texts), np.eye(n_labels)[split.labels], np.ones(len(split)))
+        labels = np.asarray(split.labels)
+        return cls(list(split.texts), np.eye(n_labels)[labels], np.ones(len(split)), labels)
 
     def __add__(self, other: Targets) -> Targets:
         return Targets(
             self.texts + other.texts,
             np.concatenate([self.probs, other.probs]),
             np.concatenate([self.temperature, other.temperature]),
+            np.concatenate([self.labels, other.labels]),
         )
 
     def __len__(self) -> int:
@@ -84,29 +98,25 @@ class EncoderClassifier(Method):
     """Fine-tune an encoder's sequence-classification model; `train_all_layers` says how much."""
 
     train_all_layers: ClassVar[bool]
+    lr_family: ClassVar[str]  # its row of training.LEARNING_RATE_GRIDS, for `tune`
     test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}
     prompt_fields: ClassVar[tuple[str, ...]] = ()  # raw texts in, a class out: no prompt
     backbone_params: ClassVar[tuple[str, ...]] = ("encoder",)
 
     @dataclass(frozen=True)
-    class Config:
-        learning_rate: float  # each subclass sets its default
+    class Config(RecipeConfig):  # each subclass sets its learning_rate
         encoder: str = ""  # "" = the sweep's --encoder; else an alias, directory or HF id
-        batch_size: int = 8
-        epochs: float = 10.0
-        max_steps: int = 150
         max_tokens: int = 128
 
         def __post_init__(self) -> None:
-            positive(self, "learning_rate", "epochs")
-            at_least(self, 1, "batch_size", "max_steps", "max_tokens")
+            super().__post_init__()
+            at_least(self, 1, "max_tokens")
 
     def backbone_specs(self) -> dict[str, str]:
         return {f"{self.name}.encoder": self.config.encoder} if self.config.encoder else {}
 
     def schedule(self) -> Schedule:
-        c = self.config
-        return Schedule(c.learning_rate, c.batch_size, c.epochs, c.max_steps)
+        return Schedule.of(self.config)
 
     def fit(self, train_split: Split, context: RunContext) -> EncoderClassifier:
         fit_idx, dev_idx = split_dev(len(train_split), self.schedule(), context.seed)
@@ -114,7 +124,11 @@ class EncoderClassifier(Method):
         return self.fit_targets(gold, train_split.subset(dev_idx), context)
 
     def fit_targets(self, targets: Targets, dev: Split, context: RunContext) -> EncoderClassifier:
-        """Learn `targets`; early-stop on cross-entropy over the gold-labelled `dev` split."""
+        """Learn `targets`; choose the checkpoint on the gold-labelled `dev` split.
+
+        The head starts random, so the untrained model is no candidate (`keep_start=False`):
+        without a dev split the budget is the rule, unless `tune` compares learning rates.
+        """
         import torch
 
         backbone = context.backbones.get(self.config.encoder or context.encoder, "encoder")
@@ -122,9 +136,10 @@ class EncoderClassifier(Method):
         source = context.backbones.source(backbone.spec)
         model = self.load_model(source, context.task.n_labels, context.seed)
         device = backbone.placement.device
-        data = Tokenized(self.tokenizer_, targets.texts, self.config.max_tokens)
-        probs = torch.tensor(targets.probs, dtype=torch.float32, device=device)
-        temperature = torch.tensor(targets.temperature, dtype=torch.float32, device=device)
+        rows = targets + Targets.gold(dev, context.task.n_labels)  # dev rows last, never trained
+        data = Tokenized(self.tokenizer_, rows.texts, self.config.max_tokens)
+        probs = torch.tensor(rows.probs, dtype=torch.float32, device=device)
+        temperature = torch.tensor(rows.temperature, dtype=torch.float32, device=device)
 
         def step_loss(batch: np.ndarray):
             encoded = data.batch(batch, device)
@@ -132,40 +147,32 @@ class EncoderClassifier(Method):
             loss = soft_cross_entropy(logits, probs[batch], temperature[batch])
             return loss, int(encoded["attention_mask"].sum())
 
+        def scores(batch: np.ndarray) -> np.ndarray:
+            model.eval()
+            out = self.logits(model, data, batch)
+            self.train_mode(model)
+            return out
+
         params = [p for p in model.parameters() if p.requires_grad]
+        learner = Learner(params, step_loss, scores, rows.labels, backbone.placement)
         self.train_mode(model)
-        stats: TrainStats = train(
-            params,
-            step_loss,
-            self.dev_cross_entropy(model, dev) if len(dev) else None,
-            len(targets),
-            self.schedule(),
-            context.seed,
-            backbone.placement,
-            context.say,
+        selection = fit_selected(
+            learner,
+            np.arange(len(targets)),
+            np.arange(len(targets), len(rows)),
+            tuning_grid(self.schedule(), self.lr_family, self.config.tune),
+            keep_start=False,
+            seed=context.seed,
+            say=context.say,
         )
         model.eval()
         trainable, total = count_params(model)
-        self.model_, self.train_stats_ = model, stats
+        stats = selection.stats
+        self.model_, self.selection_ = model, selection
         self.cost_ = TrainingCost(
             trainable, total, stats.examples, stats.tokens, stats.steps, tensor_bytes(params)
         )
         return self
-
-    def dev_cross_entropy(self, model, dev: Split) -> Callable[[], float]:
-        """Cross-entropy on the gold-labelled dev split, for the early-stopping rule."""
-        import torch
-
-        data = Tokenized(self.tokenizer_, dev.texts, self.config.max_tokens)
-        labels = torch.tensor(dev.labels, dtype=torch.long)
-
-        def loss() -> float:
-            model.eval()
-            logits = torch.from_numpy(self.logits(model, data))
-            self.train_mode(model)
-            return float(torch.nn.functional.cross_entropy(logits, labels))
-
-        return loss
 
     def load_model(self, source, n_labels: int, seed: int):
         """A fresh fp32 sequence-classification model from the encoder's files, with the
@@ -192,18 +199,27 @@ class EncoderClassifier(Method):
         if not self.train_all_layers:
             model.base_model.eval()
 
-    def logits(self, model, data: Tokenized) -> np.ndarray:
+    def logits(self, model, data: Tokenized, rows: np.ndarray | None = None) -> np.ndarray:
+        """[len(rows), n_labels] logits of `data`'s `rows` (all of them by default)."""
         import torch
 
-        out = np.zeros((len(data.lengths()), model.config.num_labels), dtype=np.float32)
+        all_lengths = data.lengths()
+        rows = np.arange(len(all_lengths)) if rows is None else np.asarray(rows)
+        lengths = [all_lengths[i] for i in rows]
+        out = np.zeros((len(rows), model.config.num_labels), dtype=np.float32)
         device = self.placement_.device
         with torch.inference_mode(), autocast_for(self.placement_):
-            for batch in length_batches(data.lengths(), EVAL_BATCH_SIZE):
-                out[batch] = model(**data.batch(batch, device)).logits.float().cpu().numpy()
+            for batch in length_batches(lengths, EVAL_BATCH_SIZE):
+                out[batch] = model(**data.batch(rows[batch], device)).logits.float().cpu().numpy()
         return out
 
     def predict(self, texts: list[str]) -> Prediction:
         self.check_fitted()
         data = Tokenized(self.tokenizer_, texts, self.config.max_tokens)
         scores = self.logits(self.model_, data).astype(np.float64)
-        return Prediction(scores.argmax(axis=1), prompt_tokens=sum(data.lengths()), scores=scores)
+        return Prediction(
+            scores.argmax(axis=1),
+            prompt_tokens=sum(data.lengths()),
+            scores=scores,
+            extra=self.selection_.extra(),
+        )

@@ -15,6 +15,7 @@ from promptworth.methods.encoder_classifier import EncoderClassifier
 class EncoderHead(EncoderClassifier):
     name = "encoder-head"
     summary = "encoder + classification head, only the output layer trains (cross-entropy)"
+    lr_family = "head"
     train_all_layers = False
 
     @dataclass(frozen=True)

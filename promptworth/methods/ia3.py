@@ -20,6 +20,7 @@ from promptworth.methods.prompt_training import (
 class IA3(PromptTrainedMethod):
     name = "ia3"
     summary = "(IA)3 vectors rescaling keys, values and FFN activations (PEFT); LM frozen"
+    lr_family = "ia3"
 
     test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}
 

@@ -1,7 +1,11 @@
 """p-tuning (Liu et al. 2021, "GPT Understands, Too"): virtual-token embeddings produced by a
 small trained prompt encoder (MLP or LSTM) and placed before the prompt; LM frozen.
 
-The encoder only helps optimisation: the artifact is its output, the virtual-token embeddings.
+By default (init=template) the virtual tokens replace the template's leading words: the
+encoder's output is added to those words' embeddings, its last layer starting at zero, so the
+untrained model scores exactly as zero-shot does (template_start.StartsFrom). init=random is
+PEFT's encoder alone, before the whole prompt. The encoder only helps optimisation: the artifact
+is its output, the virtual-token embeddings.
 """
 
 from __future__ import annotations
@@ -10,7 +14,11 @@ from dataclasses import dataclass
 
 from promptworth.methods.base import RunContext, at_least, one_of
 from promptworth.methods.prompt_training import TrainingConfig, peft_on_copy
-from promptworth.methods.prompt_tuning import PromptLearningMethod
+from promptworth.methods.prompt_tuning import (
+    TEMPLATE,
+    PromptLearningMethod,
+    check_virtual_tokens,
+)
 
 ENCODERS = ("MLP", "LSTM")
 
@@ -18,27 +26,39 @@ ENCODERS = ("MLP", "LSTM")
 class PTuning(PromptLearningMethod):
     name = "p-tuning"
     summary = "virtual tokens from a trained prompt encoder (PEFT p-tuning); LM frozen"
+    lr_family = "p-tuning"
+    inits = (TEMPLATE, "random")
+    other_init = "random"
 
     @dataclass(frozen=True)
     class Config(TrainingConfig):
-        num_virtual_tokens: int = 20
+        init: str = TEMPLATE  # "template": the leading words plus the encoder's output
+        num_virtual_tokens: int = 0  # 0: the leading words' count (template), else 20
         encoder: str = "MLP"  # "MLP" or "LSTM"
         encoder_hidden_size: int = 128
         learning_rate: float = 1e-3
 
-        def __post_init__(self) -> None:
+        def __post_init__(self):
             super().__post_init__()
-            at_least(self, 1, "num_virtual_tokens", "encoder_hidden_size")
+            check_virtual_tokens(self, PTuning.inits)
+            at_least(self, 1, "encoder_hidden_size")
             one_of(self, "encoder", ENCODERS)
 
     def trainable_model(self, backbone, context: RunContext):
         from peft import PromptEncoderConfig
 
+        from promptworth.methods.template_start import head_embeddings, load_start
+
         c = self.config
+        head = self.head(backbone, context) if c.init == TEMPLATE else None
         config = PromptEncoderConfig(
             task_type="CAUSAL_LM",
-            num_virtual_tokens=c.num_virtual_tokens,
+            num_virtual_tokens=len(head) if head else self.free_virtual_tokens(),
             encoder_reparameterization_type=c.encoder,
             encoder_hidden_size=c.encoder_hidden_size,
         )
-        return peft_on_copy(backbone, config, context.seed)
+        model = peft_on_copy(backbone, config, context.seed)
+        if head:
+            encoder = model.prompt_encoder[model.active_adapter]
+            load_start(model, head_embeddings(model, head), encoder.mlp_head[-1])
+        return model

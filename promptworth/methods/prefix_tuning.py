@@ -1,7 +1,10 @@
 """prefix-tuning (Li & Liang 2021): trained key/value vectors prefixed to every attention layer.
 
-The LM is frozen; each layer attends to `num_virtual_tokens` learned keys and values before the
-prompt. PEFT passes them as the KV cache, so prediction scores without one (`virtual_tokens`).
+The LM is frozen; each layer attends to learned keys and values before the prompt. PEFT passes
+them as the KV cache, so prediction scores without one (`virtual_tokens`). By default
+(init=template) the prefix replaces the template's leading words and starts as the keys and
+values the frozen model computes for them (template_start.py): the untrained model scores
+exactly as zero-shot does. init=random is PEFT's random prefix before the whole prompt.
 """
 
 from __future__ import annotations
@@ -10,32 +13,49 @@ from dataclasses import dataclass
 
 from promptworth.methods.base import RunContext, at_least
 from promptworth.methods.prompt_training import TrainingConfig, peft_on_copy
-from promptworth.methods.prompt_tuning import PromptLearningMethod
+from promptworth.methods.prompt_tuning import (
+    TEMPLATE,
+    PromptLearningMethod,
+    check_virtual_tokens,
+)
 
 
 class PrefixTuning(PromptLearningMethod):
     name = "prefix-tuning"
     summary = "trained key/value prefixes in every attention layer (PEFT prefix tuning)"
+    lr_family = "prefix"
+    inits = (TEMPLATE, "random")
+    other_init = "random"
 
     @dataclass(frozen=True)
     class Config(TrainingConfig):
-        num_virtual_tokens: int = 20
+        init: str = TEMPLATE  # "template": the leading words' keys and values; "random": PEFT's
+        num_virtual_tokens: int = 0  # 0: the leading words' count (template), else 20
         projection: bool = False  # reparameterise the prefix through an MLP while training
         encoder_hidden_size: int = 256  # that MLP's width (with projection only)
         learning_rate: float = 1e-2
 
-        def __post_init__(self) -> None:
+        def __post_init__(self):
             super().__post_init__()
-            at_least(self, 1, "num_virtual_tokens", "encoder_hidden_size")
+            check_virtual_tokens(self, PrefixTuning.inits)
+            at_least(self, 1, "encoder_hidden_size")
 
     def trainable_model(self, backbone, context: RunContext):
         from peft import PrefixTuningConfig
 
+        from promptworth.methods.template_start import head_key_values, load_start
+
         c = self.config
+        head = self.head(backbone, context) if c.init == TEMPLATE else None
         config = PrefixTuningConfig(
             task_type="CAUSAL_LM",
-            num_virtual_tokens=c.num_virtual_tokens,
+            num_virtual_tokens=len(head) if head else self.free_virtual_tokens(),
             prefix_projection=c.projection,
             encoder_hidden_size=c.encoder_hidden_size,
         )
-        return peft_on_copy(backbone, config, context.seed)
+        model = peft_on_copy(backbone, config, context.seed)
+        if head:
+            encoder = model.prompt_encoder[model.active_adapter]
+            last = encoder.transform[-1] if c.projection else None
+            load_start(model, head_key_values(model, head), last)
+        return model

@@ -12,6 +12,7 @@ from promptworth.methods.prompt_training import PromptTrainedMethod, TrainingCon
 class PromptFT(PromptTrainedMethod):
     name = "prompt-ft"
     summary = "prompt-based fine-tuning of all LM weights; loss on the label tokens only"
+    lr_family = "full"
 
     test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}
 

@@ -1,13 +1,16 @@
 """Prompt-based fine-tuning (Setup 2): the LM learns to continue the prompt with the label word.
 
 The input is the task's template around the text; the target is the label's first verbaliser
-word, tokenized in context; the loss covers the label tokens only. Subclasses decide what is
-trainable (all weights, a LoRA adapter, a soft prompt, ...) by overriding `trainable_model`.
+word, tokenized in context. The loss (`loss`) is cross-entropy on the label tokens only ("ce"),
+or T-Few's three losses over every label's word ("tfew", `tfew_loss`). Training follows the
+shared rule (training.py), with the untrained model - the prompt the LM already reads - among
+the candidates it chooses from. Subclasses decide what is trainable (all weights, a LoRA
+adapter, a soft prompt, ...) by overriding `trainable_model`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -19,20 +22,40 @@ from promptworth.methods.base import (
     TrainingCost,
     at_least,
     count_params,
-    positive,
+    one_of,
     tensor_bytes,
 )
-from promptworth.methods.prompting import PromptFormat, predict_with_lm
-from promptworth.methods.training import Schedule, TrainStats, autocast_for, split_dev, train
+from promptworth.methods.prompting import (
+    PromptFormat,
+    last_positions,
+    predict_with_lm,
+    right_padded,
+    score_candidates,
+    score_full_sequences,
+)
+from promptworth.methods.training import (
+    Learner,
+    RecipeConfig,
+    Schedule,
+    Selection,
+    autocast_for,
+    fit_selected,
+    split_dev,
+    tuning_grid,
+)
 from promptworth.tasks.base import Split
 
 IGNORE = -100
+LOSSES = ("ce", "tfew")
 
 
 @dataclass
 class Sequences:
     input_ids: list[list[int]]
     n_prompt: list[int]
+
+    def prompts(self, rows) -> list[list[int]]:
+        return [self.input_ids[i][: self.n_prompt[i]] for i in rows]
 
 
 def build_sequences(fmt: PromptFormat, split: Split) -> Sequences:
@@ -64,21 +87,70 @@ def label_only_loss(model, tokenizer, seqs: Sequences, batch: np.ndarray):
     return out.loss, int(mask.sum())
 
 
+def answer_logprobs(model, tokenizer, prompts: list[list[int]], answers: list[list[int]]):
+    """log p of each answer's tokens after each prompt, with gradients: one [batch, len(answer)]
+    tensor per answer, and the non-padding tokens run. Answers that share all but their last
+    token share a forward pass (every one-token answer shares one), right-padded as in training.
+    """
+    import torch
+
+    device = next(model.parameters()).device
+    starts = torch.tensor([len(p) for p in prompts], device=device)
+    rows = torch.arange(len(prompts), device=device)[:, None]
+    by_context: dict[tuple[int, ...], list[int]] = {}
+    for index, answer in enumerate(answers):
+        by_context.setdefault(tuple(answer[:-1]), []).append(index)
+    out, tokens = [None] * len(answers), 0
+    for context, indices in by_context.items():
+        ids, mask = right_padded(tokenizer, [p + list(context) for p in prompts], device)
+        keep = ids.shape[1] - int(starts.min()) + 1  # logits from the first answer position on
+        kept = last_positions(keep, device)
+        logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=kept).logits
+        # kept-logit index of the position that predicts answer token k in each row
+        at = starts[:, None] - 1 + torch.arange(len(context) + 1, device=device)
+        logprobs = torch.log_softmax(logits[rows, at - (ids.shape[1] - keep)].float(), -1)
+        for index in indices:
+            steps = torch.arange(len(answers[index]), device=device)
+            out[index] = logprobs[:, steps, torch.tensor(answers[index], device=device)]
+        tokens += int(mask.sum())
+    return out, tokens
+
+
+def tfew_loss(logprobs: list, gold) -> tuple:
+    """T-Few's loss (Liu et al. 2022, eqs. 1-3) from each label answer's token log-probs
+    ([batch, tokens] per label) and the gold labels [batch]: (total, (lm, unlikelihood, ln)).
+
+    - lm: cross-entropy on the gold answer's tokens (mean over those tokens);
+    - unlikelihood: -log(1 - p) of every wrong answer's tokens (mean over those tokens);
+    - ln: cross-entropy of the softmax over the answers' length-normalised log-probs.
+    """
+    import torch
+
+    n_labels = len(logprobs)
+    gold_tokens = torch.cat([logprobs[y][row] for row, y in enumerate(gold.tolist())])
+    wrong = torch.cat(
+        [logprobs[c][row] for row, y in enumerate(gold.tolist()) for c in range(n_labels) if c != y]
+    )
+    lm = -gold_tokens.mean()
+    # log(1 - p) = log(-expm1(log p)); the clamp keeps p = 1 from giving an infinite loss
+    unlikelihood = -torch.log(-torch.expm1(wrong.clamp(max=-1e-6))).mean()
+    normalised = torch.stack([lp.mean(dim=-1) for lp in logprobs], dim=1)
+    ln = torch.nn.functional.cross_entropy(normalised, gold)
+    return lm + unlikelihood + ln, (lm, unlikelihood, ln)
+
+
 @dataclass(frozen=True)
-class TrainingConfig:
+class TrainingConfig(RecipeConfig):
     """The training rule's parameters; every prompt-trained method's Config extends it."""
 
-    learning_rate: float = 1e-3
-    batch_size: int = 8
-    epochs: float = 10.0
-    max_steps: int = 150
-    # Dev loss is a forward pass per dev example at every evaluation; past ~64 examples it buys
-    # little early-stopping signal and, at 1,000 labels, used to cost as much as training.
+    # A dev evaluation scores every label on each dev row; past ~64 rows it buys little signal
+    # and, at 1,000 labels, an uncapped dev split used to cost as much as training.
     max_dev: int = 64
+    loss: str = "ce"  # "ce": the gold word's tokens; "tfew": T-Few's losses (`tfew_loss`)
 
     def __post_init__(self) -> None:
-        positive(self, "learning_rate", "epochs")
-        at_least(self, 1, "batch_size", "max_steps")
+        super().__post_init__()
+        one_of(self, "loss", LOSSES)
         at_least(self, 0, "max_dev")
 
 
@@ -101,16 +173,14 @@ class PromptTrainedMethod(Method):
     # True where the adapter prepends virtual tokens on every forward call (prompt tuning,
     # prefix tuning, p-tuning): predict then scores without a KV cache, generates unpadded.
     virtual_tokens: ClassVar[bool] = False
+    lr_family: ClassVar[str]  # its row of training.LEARNING_RATE_GRIDS, for `tune`
 
     def schedule(self) -> Schedule:
-        c = self.config
-        return Schedule(
-            learning_rate=c.learning_rate,
-            batch_size=c.batch_size,
-            epochs=c.epochs,
-            max_steps=c.max_steps,
-            max_dev=c.max_dev,
-        )
+        return Schedule.of(self.config)
+
+    def prompt_format(self, backbone, context: RunContext) -> PromptFormat:
+        """How inputs are shown to the model being trained (the task's template by default)."""
+        return PromptFormat(context.task, backbone.tokenizer, context.prompt)
 
     def trainable_model(self, backbone, context: RunContext):
         """The model to train, built from (never changing) `backbone.model`."""
@@ -124,27 +194,59 @@ class PromptTrainedMethod(Method):
         """The trained model as it would be served (LoRA merges its adapters here)."""
         return model
 
+    def n_virtual(self, model) -> int:
+        """Virtual tokens the model prepends on every call (0 without)."""
+        return model.active_peft_config.num_virtual_tokens if self.virtual_tokens else 0
+
+    def learner(self, model, tokenizer, train_split: Split, context: RunContext) -> Learner:
+        """The model as the training rule sees it: its loss on rows and its label scores."""
+        fmt, seqs = self.format_, build_sequences(self.format_, train_split)
+        gold = np.asarray(train_split.labels)
+        answers = [words[0] for words in fmt.label_candidates()]
+
+        def step_loss(rows: np.ndarray):
+            if self.config.loss == "ce":
+                return label_only_loss(model, tokenizer, seqs, rows)
+            import torch
+
+            logprobs, tokens = answer_logprobs(model, tokenizer, seqs.prompts(rows), answers)
+            labels = torch.tensor(gold[rows], device=logprobs[0].device)
+            return tfew_loss(logprobs, labels)[0], tokens
+
+        def scores(rows: np.ndarray) -> np.ndarray:
+            model.eval()
+            out = rank_scores(model, fmt, seqs.prompts(rows), self.n_virtual(model))
+            model.train()
+            return out
+
+        return Learner(
+            [p for p in model.parameters() if p.requires_grad],
+            step_loss,
+            scores,
+            gold,
+            context.backbones.placement,
+        )
+
     def fit(self, train_split: Split, context: RunContext) -> PromptTrainedMethod:
         backbone = context.backbones.get(context.model, "causal-lm")
-        self.format_ = PromptFormat(context.task, backbone.tokenizer, context.prompt)
+        self.format_ = self.prompt_format(backbone, context)
         model = self.trainable_model(backbone, context)
-        fit_idx, dev_idx = split_dev(len(train_split), self.schedule(), context.seed)
-        fit_seqs = build_sequences(self.format_, train_split.subset(fit_idx))
-        dev_seqs = build_sequences(self.format_, train_split.subset(dev_idx))
-        params = [p for p in model.parameters() if p.requires_grad]
+        schedule = self.schedule()
+        fit_idx, dev_idx = split_dev(len(train_split), schedule, context.seed)
+        learner = self.learner(model, backbone.tokenizer, train_split, context)
         model.train()
-        stats: TrainStats = train(
-            params,
-            lambda batch: label_only_loss(model, backbone.tokenizer, fit_seqs, batch),
-            (lambda: dev_loss(model, backbone.tokenizer, dev_seqs)) if len(dev_idx) else None,
-            len(fit_idx),
-            self.schedule(),
-            context.seed,
-            backbone.placement,
-            context.say,
+        selection: Selection = fit_selected(
+            learner,
+            fit_idx,
+            dev_idx,
+            tuning_grid(schedule, self.lr_family, self.config.tune),
+            keep_start=True,
+            seed=context.seed,
+            say=context.say,
         )
         model.eval()
         trainable, total = count_params(model)
+        stats = selection.stats
         self.placement_ = backbone.placement
         self.cost_ = TrainingCost(
             trainable,
@@ -154,25 +256,27 @@ class PromptTrainedMethod(Method):
             stats.steps,
             tensor_bytes(self.produced_tensors(model)),
         )
-        self.train_stats_ = stats
+        self.selection_ = selection
+        self.n_virtual_ = self.n_virtual(model)
         self.model_ = self.for_inference(model)
         return self
 
     def predict(self, texts: list[str]) -> Prediction:
         self.check_fitted()
         with autocast_for(self.placement_):  # trained weights are fp32; serve at the run's dtype
-            n_virtual = self.config.num_virtual_tokens if self.virtual_tokens else 0
-            return predict_with_lm(self.model_, self.format_, texts, n_virtual)
+            prediction = predict_with_lm(self.model_, self.format_, texts, self.n_virtual_)
+        return replace(prediction, extra={**prediction.extra, **self.selection_.extra()})
 
 
-def dev_loss(model, tokenizer, seqs: Sequences, batch_size: int = 16) -> float:
-    import torch
-
-    model.eval()
-    losses = []
-    with torch.no_grad():
-        for start in range(0, len(seqs.input_ids), batch_size):
-            batch = np.arange(start, min(start + batch_size, len(seqs.input_ids)))
-            losses.append(label_only_loss(model, tokenizer, seqs, batch)[0].item() * len(batch))
-    model.train()
-    return float(sum(losses) / len(seqs.input_ids))
+def rank_scores(model, fmt: PromptFormat, prompts: list[list[int]], n_virtual: int) -> np.ndarray:
+    """Rank-classification label scores of encoded prompts, as prediction computes them."""
+    scorer = score_full_sequences if n_virtual else score_candidates
+    options = fmt.options
+    return scorer(
+        model,
+        fmt.tokenizer,
+        prompts,
+        fmt.label_candidates(),
+        options.batch_size,
+        options.length_norm,
+    )

@@ -1,9 +1,13 @@
-"""prompt-tuning (Lester et al. 2021): trained soft-prompt embeddings before the prompt; LM frozen.
+"""prompt-tuning (Lester et al. 2021): trained soft-prompt embeddings; LM frozen.
 
-The soft prompt starts from the template's own instruction words (PEFT's PromptTuningInit.TEXT),
-so training begins from a prompt the model already reads. Also home of what every PEFT
-prompt-learning method shares (prefix-tuning, p-tuning): virtual tokens that PEFT rebuilds on
-each forward call, so prediction scores without a KV cache (`virtual_tokens`).
+By default (init=template) the soft prompt *is* the template's leading words at first: it
+replaces them, one virtual token per token, starting from their embeddings (template_start.py),
+so the untrained model scores exactly as zero-shot does. init=text/vocab keep the older soft
+prompt placed before the whole prompt, from the instruction words or random vocabulary.
+
+Also home of what every PEFT prompt-learning method shares (prefix-tuning, p-tuning): virtual
+tokens that PEFT rebuilds on each forward call, so prediction scores without a KV cache
+(`virtual_tokens`), and the template start.
 """
 
 from __future__ import annotations
@@ -11,26 +15,58 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from promptworth.methods.base import RunContext, at_least, one_of
+from promptworth.methods.base import RunContext, one_of, require
 from promptworth.methods.prompt_training import (
     PromptTrainedMethod,
     TrainingConfig,
     peft_on_copy,
 )
+from promptworth.methods.prompting import PromptFormat
 from promptworth.tasks.base import TEXT_SLOT
 
-INITS = ("text", "vocab")
+TEMPLATE = "template"  # the init that starts from the template's leading words
+FREE_VIRTUAL_TOKENS = 20  # virtual tokens by default where they do not replace the template's
+
+
+def check_virtual_tokens(config: Any, inits: tuple[str, ...]) -> None:
+    """For a Config's `__post_init__`: the init is known; only the other inits take a count
+    (the template's is one virtual token per token of its leading words)."""
+    one_of(config, "init", inits)
+    count = config.num_virtual_tokens
+    require(
+        config,
+        "num_virtual_tokens",
+        count >= 0 and not (config.init == TEMPLATE and count),
+        "0 with init=template (one virtual token per token of the template's leading words), "
+        "or choose another init",
+    )
 
 
 class PromptLearningMethod(PromptTrainedMethod):
     """A PEFT prompt-learning method: its artifact is the virtual tokens PEFT would save."""
 
     virtual_tokens = True
-    test_params: ClassVar[dict[str, Any]] = {
-        "max_steps": 3,
-        "batch_size": 4,
-        "num_virtual_tokens": 4,
-    }
+    test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}
+    inits: ClassVar[tuple[str, ...]]  # the first is the default
+    # the init that starts elsewhere than the template's words (named in the error for a
+    # template without any)
+    other_init: ClassVar[str]
+
+    def prompt_format(self, backbone, context: RunContext) -> PromptFormat:
+        """The prompt without its leading words when the virtual tokens replace them."""
+        from promptworth.methods.template_start import headless_format
+
+        plain = super().prompt_format(backbone, context)
+        if self.config.init != TEMPLATE:
+            return plain
+        return headless_format(plain, self.name, self.other_init)
+
+    def head(self, backbone, context: RunContext) -> list[int]:
+        """The tokens the virtual tokens replace (init=template)."""
+        return self.prompt_format(backbone, context).head
+
+    def free_virtual_tokens(self) -> int:
+        return self.config.num_virtual_tokens or FREE_VIRTUAL_TOKENS
 
     def produced_tensors(self, model) -> list:
         # What save_pretrained writes: the encoder's output, not the encoder (p-tuning's MLP).
@@ -45,33 +81,51 @@ def instruction_words(context: RunContext) -> str:
 
 class PromptTuning(PromptLearningMethod):
     name = "prompt-tuning"
-    summary = "soft-prompt embeddings (PEFT prompt tuning) initialised from the template's words"
+    summary = "soft-prompt embeddings (PEFT prompt tuning) starting as the template's words"
+    lr_family = "soft-prompt"
+    inits = (TEMPLATE, "text", "vocab")
+    other_init = "text"
 
     @dataclass(frozen=True)
     class Config(TrainingConfig):
-        num_virtual_tokens: int = 20
-        init: str = "text"  # "text": the template's instruction words; "vocab": random tokens
+        # "template": replace the template's leading words, starting as their embeddings;
+        # "text": before the whole prompt, from its instruction words; "vocab": random tokens
+        init: str = TEMPLATE
+        num_virtual_tokens: int = 0  # 0: the leading words' count (template), else 20
         learning_rate: float = 3e-2
 
-        def __post_init__(self) -> None:
+        def __post_init__(self):
             super().__post_init__()
-            at_least(self, 1, "num_virtual_tokens")
-            one_of(self, "init", INITS)
+            check_virtual_tokens(self, PromptTuning.inits)
 
     def trainable_model(self, backbone, context: RunContext):
         from peft import PromptTuningConfig, PromptTuningInit
 
+        from promptworth.methods.template_start import head_embeddings, load_start
+
         c = self.config
+        if c.init == TEMPLATE:
+            head = self.head(backbone, context)
+            # PEFT's TEXT init would re-tokenize the words on their own; the tokens the prompt
+            # really has (in context, with BOS or chat header) are loaded instead.
+            config = PromptTuningConfig(
+                task_type="CAUSAL_LM",
+                num_virtual_tokens=len(head),
+                prompt_tuning_init=PromptTuningInit.RANDOM,
+            )
+            model = peft_on_copy(backbone, config, context.seed)
+            load_start(model, head_embeddings(model, head))
+            return model
         if c.init == "vocab":
             config = PromptTuningConfig(
                 task_type="CAUSAL_LM",
-                num_virtual_tokens=c.num_virtual_tokens,
+                num_virtual_tokens=self.free_virtual_tokens(),
                 prompt_tuning_init=PromptTuningInit.SAMPLE_VOCAB,
             )
         else:
             config = PromptTuningConfig(
                 task_type="CAUSAL_LM",
-                num_virtual_tokens=c.num_virtual_tokens,
+                num_virtual_tokens=self.free_virtual_tokens(),
                 prompt_tuning_init=PromptTuningInit.TEXT,
                 prompt_tuning_init_text=instruction_words(context),
                 # peft loads the tokenizer again (and never trusts remote code): same commit

@@ -1,0 +1,190 @@
+"""The training recipe through real methods on the tiny random-weight Llama: the untrained start
+is returned exactly when training only hurts (dev and k-fold selection), T-Few's losses, the
+learning-rate search, and the encoders' share of the same rule."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from promptworth.errors import PromptworthError
+from promptworth.methods import make_method, method_class
+from promptworth.methods.base import PromptOptions
+from promptworth.methods.prompt_training import answer_logprobs, build_sequences, tfew_loss
+from promptworth.methods.prompting import score_candidates, score_full_sequences
+from promptworth.methods.training import LEARNING_RATE_GRIDS, split_dev
+from promptworth.tasks.base import Split
+
+FROM_PROMPT = ["prompt-lora", "prompt-ft", "ia3", "prompt-tuning", "prefix-tuning", "p-tuning"]
+
+
+def tiny(name: str, **params):
+    return make_method(name, **{**method_class(name).test_params, **params})
+
+
+def collapsing(method, label: int = 0):
+    """The method trained to answer `label` whatever the text: on held-out rows it is right no
+    more often than that label's share - the share of the first label in pooled balanced folds,
+    a third, which a model giving one label always reaches too - and far more confidently wrong,
+    so it does not beat an untrained model that is as accurate."""
+    build = method.learner
+
+    def learner(model, tokenizer, train_split, context):
+        one = Split(train_split.texts, np.full(len(train_split), label))
+        inner = build(model, tokenizer, one, context)
+        return replace(inner, labels=np.asarray(train_split.labels))  # scored on the truth
+
+    method.learner = learner
+    return method
+
+
+def default_rate(name: str) -> float:
+    return method_class(name).Config().learning_rate
+
+
+@pytest.fixture(scope="module")
+def zero_shot_scores(backbones, tiny_lm_dir, tiny_encoder_dir):
+    from promptworth.methods.base import RunContext
+    from promptworth.testing import tiny_task
+
+    task = tiny_task()
+    context = RunContext(task, 0, backbones, tiny_lm_dir, tiny_encoder_dir, PromptOptions())
+    return make_method("zero-shot").fit(task.train, context).predict(task.test.texts).scores
+
+
+@pytest.mark.parametrize("name", [*FROM_PROMPT, "dpo"])
+def test_cv_returns_the_start_when_training_only_hurts(name, task, make_context, zero_shot_scores):
+    """12 rows are too few for a dev split: four folds decide, and the untrained model wins,
+    so the run predicts exactly what zero-shot predicts (the soft prompts start as the
+    template's words, LoRA's B is zero, IA3's vectors one)."""
+    method = collapsing(tiny(name, max_steps=20, learning_rate=10 * default_rate(name))).fit(
+        task.train.subset(range(12)), make_context()
+    )
+    prediction = method.predict(task.test.texts)
+    assert prediction.extra["selection"] == "cv" and prediction.extra["selected_step"] == 0
+    assert prediction.extra["start_accuracy"] >= prediction.extra["trained_accuracy"]  # ties: start
+    np.testing.assert_allclose(prediction.scores, zero_shot_scores, atol=1e-5)
+    steps = 20  # each fold trains 9 rows for max_steps=20 steps, nothing trains after
+    stage = method.config.dpo_max_steps if name == "dpo" else 0
+    assert method.cost_.train_steps == 4 * (steps + stage)
+
+
+def test_dev_selection_returns_the_start_when_training_only_hurts(
+    task, make_context, zero_shot_scores
+):
+    """48 rows: a 9-row dev split decides. Trained towards the label rarest on it, the model
+    can not be more accurate there than the start, and is more confidently wrong."""
+    method = tiny("prompt-lora", learning_rate=1e-2, max_steps=20)
+    dev = split_dev(len(task.train), method.schedule(), seed=0)[1]
+    rarest = int(np.argmin(np.bincount(task.train.labels[dev], minlength=task.n_labels)))
+    prediction = collapsing(method, rarest).fit(task.train, make_context()).predict(task.test.texts)
+    assert prediction.extra["selection"] == "dev" and prediction.extra["selected_step"] == 0
+    np.testing.assert_allclose(prediction.scores, zero_shot_scores, atol=1e-5)
+
+
+def test_tfew_loss_by_hand():
+    """Two examples, three labels; the answers' token probabilities are chosen, the three terms
+    are computed here from them as eqs. 1-3 of Liu et al. 2022 write them."""
+    p = {  # label -> per-example probabilities of the label answer's tokens
+        0: [[0.5, 0.8], [0.1, 0.9]],
+        1: [[0.25], [0.6]],
+        2: [[0.1, 0.2], [0.05, 0.5]],
+    }
+    gold = [0, 1]
+    logprobs = [torch.log(torch.tensor(p[c], dtype=torch.float64)) for c in range(3)]
+    total, (lm, unlikelihood, ln) = tfew_loss(logprobs, torch.tensor(gold))
+    gold_tokens = [*p[0][0], *p[1][1]]
+    assert lm.item() == pytest.approx(-sum(map(math.log, gold_tokens)) / 3)
+    wrong = [*p[1][0], *p[2][0], *p[0][1], *p[2][1]]
+    assert unlikelihood.item() == pytest.approx(-sum(math.log(1 - q) for q in wrong) / 7)
+
+    def beta(tokens):
+        return sum(map(math.log, tokens)) / len(tokens)
+
+    expected_ln = 0.0
+    for row, y in enumerate(gold):
+        betas = [beta(p[c][row]) for c in range(3)]
+        expected_ln -= betas[y] - math.log(sum(math.exp(b) for b in betas))
+    assert ln.item() == pytest.approx(expected_ln / 2)
+    assert total.item() == pytest.approx(lm.item() + unlikelihood.item() + ln.item())
+
+
+@pytest.mark.parametrize("name", ["ia3", "prompt-tuning", "prefix-tuning"])
+def test_answer_logprobs_are_the_rank_scores_with_gradients(
+    name, task, backbones, tiny_lm_dir, make_context
+):
+    """The T-Few loss reads the same log-probabilities rank classification scores (here, with
+    virtual tokens and without), and they carry gradients to what trains."""
+    backbone = backbones.get(tiny_lm_dir, "causal-lm")
+    context = make_context()
+    method = tiny(name)
+    fmt = method.prompt_format(backbone, context)
+    model = method.trainable_model(backbone, context).eval()
+    prompts = build_sequences(fmt, task.test.subset(range(6))).prompts(range(6))
+    answers = [words[0] for words in fmt.label_candidates()]
+    logprobs, tokens = answer_logprobs(model, backbone.tokenizer, prompts, answers)
+    assert tokens >= sum(map(len, prompts))  # every one-token answer shares one pass
+    candidates = [[answer] for answer in answers]
+    expected = score_reference(
+        model, backbone.tokenizer, prompts, candidates, method.n_virtual(model)
+    )
+    got = torch.stack([lp.sum(-1) for lp in logprobs], dim=1).detach().numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    sum(lp.sum() for lp in logprobs).backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def score_reference(model, tokenizer, prompts, candidates, n_virtual):
+    scorer = score_full_sequences if n_virtual else score_candidates
+    return scorer(model, tokenizer, prompts, candidates, 4, False)
+
+
+def test_tfew_training_runs_and_lowers_its_loss(task, backbones, tiny_lm_dir, make_context):
+    method = tiny("ia3", loss="tfew", learning_rate=3e-2, max_steps=12, cv_folds=0)
+    train = task.train.subset(range(16))
+    context = make_context()
+    backbone = backbones.get(tiny_lm_dir, "causal-lm")
+    method.format_ = method.prompt_format(backbone, context)
+    model = method.trainable_model(backbone, context)
+    learner = method.learner(model, backbone.tokenizer, train, context)
+    rows = np.arange(16)
+    before = learner.step_loss(rows)[0].item()
+    method.fit(train, context)  # the same recipe through fit: 12 steps, no selection
+    learner = method.learner(method.model_, backbone.tokenizer, train, context)
+    assert method.cost_.train_steps == 12
+    assert learner.step_loss(rows)[0].item() < before
+
+
+def test_unknown_loss_and_tune_are_refused():
+    with pytest.raises(PromptworthError, match=r"prompt-lora\.loss='dpo': expected one of ce, tfew"):
+        make_method("prompt-lora", loss="dpo")
+    with pytest.raises(PromptworthError, match=r"ia3\.tune='fast': expected one of none, quick, full"):
+        make_method("ia3", tune="fast")
+    with pytest.raises(PromptworthError, match=r"encoder-ft\.cv_folds=1"):
+        make_method("encoder-ft", cv_folds=1)
+
+
+def test_tune_records_the_chosen_rate_and_the_grid(task, make_context):
+    method = tiny("prompt-lora", tune="quick")
+    prediction = method.fit(task.train.subset(range(12)), make_context()).predict(task.test.texts)
+    tuned = prediction.extra["tuned"]
+    grid = LEARNING_RATE_GRIDS["lora"]
+    assert [row["learning_rate"] for row in tuned["grid"]] == list(grid)
+    best = max(tuned["grid"], key=lambda row: (row["accuracy"], -row["loss"]))
+    assert tuned["learning_rate"] == best["learning_rate"]
+    # every rate on every fold (4 x 3 steps each), then the final run unless the start won
+    final = 0 if prediction.extra["selected_step"] == 0 else 3
+    assert method.cost_.train_steps == len(grid) * 4 * 3 + final
+
+
+def test_encoders_select_on_dev_accuracy_and_tune_by_folds(task, make_context):
+    small = tiny("encoder-head", tune="quick").fit(task.train.subset(range(12)), make_context())
+    extra = small.predict(task.test.texts).extra
+    assert extra["selection"] == "cv" and extra["selected_step"] == 3  # a random head: no start
+    assert [r["learning_rate"] for r in extra["tuned"]["grid"]] == list(LEARNING_RATE_GRIDS["head"])
+    large = tiny("encoder-head").fit(task.train, make_context())
+    assert large.selection_.rule == "dev" and large.selection_.step > 0
