@@ -160,9 +160,9 @@ def test_tfew_training_runs_and_lowers_its_loss(task, backbones, tiny_lm_dir, ma
 
 
 def test_unknown_loss_and_tune_are_refused():
-    with pytest.raises(PromptworthError, match=r"prompt-lora\.loss='dpo': expected one of ce, tfew"):
+    with pytest.raises(PromptworthError, match=r"prompt-lora\.loss=.dpo.: expected one of"):
         make_method("prompt-lora", loss="dpo")
-    with pytest.raises(PromptworthError, match=r"ia3\.tune='fast': expected one of none, quick, full"):
+    with pytest.raises(PromptworthError, match=r"ia3\.tune=.fast.: expected one of none, quick"):
         make_method("ia3", tune="fast")
     with pytest.raises(PromptworthError, match=r"encoder-ft\.cv_folds=1"):
         make_method("encoder-ft", cv_folds=1)
