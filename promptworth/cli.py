@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from promptworth.errors import PromptworthError
+from promptworth.methods.training import TUNE
 from promptworth.subsets import DEFAULT_SAMPLING, SAMPLINGS
 
 PRESETS: dict[str, dict] = {
@@ -150,6 +151,12 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_SAMPLING,
         help="nested subsets with classes as equal as each size allows, or a plain random draw",
     )
+    p.add_argument(
+        "--tune",
+        choices=TUNE,
+        help="learning-rate search of every gradient-trained method, per size and seed, on its "
+        "dev split or k folds (default: each method's own, none)",
+    )
     p.add_argument("--template", type=int, default=0, help="index of the task's prompt template")
     p.add_argument("--chat", action="store_true", help="wrap prompts in the model's chat template")
     p.add_argument(
@@ -221,6 +228,7 @@ def build_spec(args: argparse.Namespace):
         label_column=args.label_column,
         encoding=args.encoding,
         allow_overlap=args.allow_overlap,
+        tune=args.tune,
     )
 
 

@@ -53,6 +53,16 @@ class SweepSpec:
     label_column: str = "label"
     encoding: str = "utf-8"  # of the task's files
     allow_overlap: bool = False  # run even when over 1% of test texts are also training texts
+    tune: str | None = None  # the learning-rate search of every method that has one (--tune)
+
+    def params(self, name: str) -> dict:
+        """Method `name`'s parameters as given: its own (--param), plus `tune` where the method
+        has that parameter and none was given for it."""
+        given = dict(self.method_params.get(name, {}))
+        has_tune = "tune" in {f.name for f in dataclasses.fields(method_class(name).Config)}
+        if self.tune is not None and has_tune:
+            given.setdefault("tune", self.tune)
+        return given
 
 
 @dataclass(frozen=True)
@@ -113,7 +123,7 @@ class Sweep:
         }
         for name in spec.methods:
             cls = method_class(name)
-            params = cls(**spec.method_params.get(name, {})).get_params()
+            params = cls(**spec.params(name)).get_params()
             grid = [(n, s) for n in spec.sizes for s in spec.seeds] if cls.trains else [(0, 0)]
             for n_train, seed in grid:
                 indices = subsets[seed][n_train].tolist() if n_train else []

@@ -44,7 +44,8 @@ def checked_task(spec: SweepSpec) -> Task:
 
 def check_spec(spec: SweepSpec) -> list[Method]:
     """What needs neither data nor model files; returns the configured methods."""
-    methods = checked_methods(spec.methods, spec.method_params)
+    named = [*spec.methods, *spec.method_params]
+    methods = checked_methods(spec.methods, {name: spec.params(name) for name in named})
     check_counts("--sizes", spec.sizes, minimum=1, what="training-set size")
     check_counts("--seeds", spec.seeds, minimum=0, what="seed")
     if spec.test_size is not None:

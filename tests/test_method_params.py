@@ -112,3 +112,38 @@ def test_equal_experiments_have_equal_run_keys(tmp_path, tiny_lm_dir, tiny_encod
     assert keys({"C": "null"}) == keys({"max_tokens": "128"}) == default
     assert keys({"C": 1}) == keys({"C": "1.0"}) != default
     assert keys({"C": 2}) != keys({"C": 1})
+
+
+def test_tune_reaches_every_method_that_has_it_and_a_given_param_wins():
+    from promptworth.cli import build_parser, build_spec
+
+    methods = "zero-shot,prompt-lora,encoder-ft"
+    given = ["--tune", "quick", "--param", "encoder-ft.tune=full"]
+    args = build_parser().parse_args(["run", "--methods", methods, *given])
+    spec = build_spec(args)
+    assert spec.params("prompt-lora")["tune"] == "quick"
+    assert spec.params("encoder-ft")["tune"] == "full"
+    assert "tune" not in spec.params("zero-shot")  # no learning rate to search
+    untuned = build_spec(build_parser().parse_args(["run", "--methods", "prompt-lora"]))
+    assert "tune" not in untuned.params("prompt-lora")
+
+
+def test_tune_enters_the_run_key(tmp_path, tiny_lm_dir, tiny_encoder_dir):
+    train, test = write_task_files(tiny_task(), tmp_path)
+
+    def key(tune: str | None) -> str:
+        spec = SweepSpec(
+            task=train,
+            test_file=test,
+            model=tiny_lm_dir,
+            encoder=tiny_encoder_dir,
+            methods=["encoder-ft"],
+            sizes=[8],
+            seeds=[0],
+            dtype="float32",
+            out=tmp_path / "out",
+            tune=tune,
+        )
+        return Sweep(spec, quiet=True).plan()[0].config.key()
+
+    assert key(None) == key("none") != key("quick")
