@@ -55,3 +55,17 @@ def make_context(task, backbones, tiny_lm_dir, tiny_encoder_dir):
         return RunContext(**{**fields, **overrides})
 
     return make
+
+
+@pytest.fixture
+def labelled(task):
+    """The first 12 training rows: the labelled subset of the semi-supervised tests."""
+    return task.train.subset(range(12))
+
+
+@pytest.fixture
+def pool(task):
+    """The unlabelled rest of the training pool beside `labelled`."""
+    from promptworth.sweep import Remainder
+
+    return Remainder(task.train, list(range(12)))

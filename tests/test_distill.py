@@ -19,16 +19,6 @@ from promptworth.testing import tiny_task, write_task_files
 STUDENT = {"max_steps": 3, "batch_size": 4}
 
 
-@pytest.fixture
-def labelled(task):
-    return task.train.subset(range(12))
-
-
-@pytest.fixture
-def pool(task):
-    return Remainder(task.train, list(range(12)))
-
-
 def distill(**params):
     return make_method("distill", **{"teacher": "head", "student_params": STUDENT, **params})
 

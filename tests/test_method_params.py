@@ -90,23 +90,32 @@ def test_nested_parameters_keep_their_own_method_name_and_are_converted():
     assert method.get_params()["teacher_params"] == {"C": 1.0}
 
 
-def test_equal_experiments_have_equal_run_keys(tmp_path, tiny_lm_dir, tiny_encoder_dir):
+@pytest.fixture
+def planned_keys(tmp_path, tiny_lm_dir, tiny_encoder_dir):
+    """The run keys a one-method sweep on the tiny task plans, for other spec fields."""
     train, test = write_task_files(tiny_task(), tmp_path)
 
-    def keys(params: dict) -> list[str]:
+    def keys(method: str, **fields) -> list[str]:
         spec = SweepSpec(
             task=train,
             test_file=test,
             model=tiny_lm_dir,
             encoder=tiny_encoder_dir,
-            methods=["features-lr"],
-            method_params={"features-lr": params},
+            methods=[method],
             sizes=[8],
             seeds=[0],
             dtype="float32",
             out=tmp_path / "out",
+            **fields,
         )
         return [run.config.key() for run in Sweep(spec, quiet=True).plan()]
+
+    return keys
+
+
+def test_equal_experiments_have_equal_run_keys(planned_keys):
+    def keys(params: dict) -> list[str]:
+        return planned_keys("features-lr", method_params={"features-lr": params})
 
     default = keys({})  # C=None: chosen by cross-validation
     assert keys({"C": "null"}) == keys({"max_tokens": "128"}) == default
@@ -128,22 +137,8 @@ def test_tune_reaches_every_method_that_has_it_and_a_given_param_wins():
     assert "tune" not in untuned.params("prompt-lora")
 
 
-def test_tune_enters_the_run_key(tmp_path, tiny_lm_dir, tiny_encoder_dir):
-    train, test = write_task_files(tiny_task(), tmp_path)
+def test_tune_enters_the_run_key(planned_keys):
+    def keys(tune: str | None) -> list[str]:
+        return planned_keys("encoder-ft", tune=tune)
 
-    def key(tune: str | None) -> str:
-        spec = SweepSpec(
-            task=train,
-            test_file=test,
-            model=tiny_lm_dir,
-            encoder=tiny_encoder_dir,
-            methods=["encoder-ft"],
-            sizes=[8],
-            seeds=[0],
-            dtype="float32",
-            out=tmp_path / "out",
-            tune=tune,
-        )
-        return Sweep(spec, quiet=True).plan()[0].config.key()
-
-    assert key(None) == key("none") != key("quick")
+    assert keys(None) == keys("none") != keys("quick")

@@ -14,20 +14,9 @@ from promptworth.methods.distill import soft_labels
 from promptworth.methods.encoder_classifier import EncoderClassifier
 from promptworth.methods.pet import ensemble_scores, pseudo_labelled
 from promptworth.methods.prompt_lora import PromptLoRA
-from promptworth.sweep import Remainder
 from promptworth.tasks.base import Split
 
 FAST = {"max_steps": 2, "batch_size": 4}
-
-
-@pytest.fixture
-def labelled(task):
-    return task.train.subset(range(12))
-
-
-@pytest.fixture
-def pool(task):
-    return Remainder(task.train, list(range(12)))
 
 
 def pet(**params):
