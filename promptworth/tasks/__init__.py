@@ -37,8 +37,26 @@ def load_task(
                 f"--test-file is for a task from a file; {spec!r} comes with its own test split"
             )
         if spec in BUILTIN_TASKS:
+            refuse_file_options(spec, text_column, label_column, encoding)
             return importlib.import_module(BUILTIN_TASKS[spec][0]).load()
         return files.load_hf_dataset(spec, text_column, label_column, allow_overlap=allow_overlap)
     return files.load_files(
         spec, test_file, text_column, label_column, encoding=encoding, allow_overlap=allow_overlap
     )
+
+
+def refuse_file_options(name: str, text_column: str, label_column: str, encoding: str) -> None:
+    """A built-in task has its own columns and encoding: a file option given for it would be
+    silently ignored, so it is refused."""
+    from promptworth.tasks import files
+
+    given = {
+        "--text-column": text_column != "text",
+        "--label-column": label_column != "label",
+        "--encoding": encoding != "utf-8",
+    }
+    flags = [flag for flag, changed in given.items() if changed]
+    if flags:
+        raise files.TaskDataError(
+            f"{', '.join(flags)}: for a task from a file; the built-in task {name!r} has its own"
+        )
