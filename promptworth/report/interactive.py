@@ -134,8 +134,8 @@ def add_flat(figure: go.Figure, runs, accuracy: AccuracySummary, bands, sizes) -
 
 
 def break_even_figure(break_even: dict) -> go.Figure:
-    """Total cost over the horizon against queries per day, one line per method, each
-    crossing between candidates marked and labelled."""
+    """Total cost over the horizon against queries per day, one line per method (both axes
+    log when the costs allow), each crossing between candidates marked and labelled."""
     volumes = break_even["volumes_per_day"]
     figure = go.Figure()
     for (method, costs), color in zip(break_even["curves"].items(), itertools.cycle(COLORS)):
@@ -158,10 +158,11 @@ def break_even_figure(break_even: dict) -> go.Figure:
             f"{volume:,.0f} queries/day<extra></extra>",
         )
     days = break_even["horizon_days"]
+    positive = all(cost > 0 for costs in break_even["curves"].values() for cost in costs)
     figure.update_layout(
         title=f"Total cost over {days} days (labelling + training + serving)",
         xaxis=dict(type="log", title="queries per day"),
-        yaxis=dict(title="total cost"),
+        yaxis=dict(type="log" if positive else "linear", title="total cost"),
         **LAYOUT,
     )
     return figure
