@@ -15,6 +15,7 @@ import pytest
 
 from promptworth.outputs import write_outputs
 from promptworth.report.families import family_panels
+from promptworth.report.html import short_reason
 from promptworth.report.interactive import break_even_figure
 from promptworth.sweep import Sweep, SweepSpec
 from promptworth.testing import tiny_task, write_task_files
@@ -203,3 +204,13 @@ def test_report_html_in_a_headless_browser(sweep_out, browser_page, tmp_path):
     page.screenshot(path=tmp_path / "report.png", full_page=True)
     assert (tmp_path / "report.png").stat().st_size > 0
     assert problems == []
+
+
+def test_an_na_cell_shows_the_gist_of_its_reason():
+    error = (
+        "no advantage measurable: the score ranges do not overlap (a: 0.4-0.5; b: 0.6-0.8); "
+        "b dominates: it is better everywhere (its lowest score is at or above a's best)"
+    )
+    assert short_reason(error) == "the score ranges do not overlap; b dominates"
+    meet = "no advantage measurable: the score ranges only meet at 0.64 (a: 0.64; b: 0.3-0.64)"
+    assert short_reason(meet) == "the score ranges only meet at 0.64"

@@ -15,6 +15,7 @@ from promptworth.report.families import family_panels
 from promptworth.report.interactive import break_even_figure, curve_figures, pareto_figure
 from promptworth.report.markdown import cost_table, format_cell
 
+NO_ADVANTAGE = "no advantage measurable: "  # how promptworth.analysis.advantage's errors begin
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 # (key, row title) of the recommendation card; values formatted by card_value
 CARD_ROWS = (
@@ -206,7 +207,7 @@ def accuracy_section(table, legend: list[str]) -> str:
         (method, [row_head(method), *(td(str(cell)) for cell in table.loc[method])])
         for method in table.index
     ]
-    notes = "".join(paragraph(line) for line in legend if line)
+    notes = "".join(paragraph(line.removeprefix("- ")) for line in legend if line)
     return section(
         "accuracy", "Accuracy by number of labelled examples", table_html(columns, rows), notes
     )
@@ -236,12 +237,20 @@ def advantage_cell(pair: dict | None) -> str:
     if pair is None:
         return td("—")
     if pair["error"]:
+        short = escape(short_reason(pair["error"]))
         why = f'<div class="why">{escape(pair["error"])}</div>'
-        return td(f"<details><summary>n/a</summary>{why}</details>", raw=True)
+        return td(f"<details><summary>n/a: {short}</summary>{why}</details>", raw=True)
     spread = f" ± {pair['std']:.0f}" if pair["std"] is not None else ""
     text = escape(f"{pair['advantage']:.0f}{spread}")
     note = f' title="{escape(pair["note"])}"' if pair.get("note") else ""
     return td(f"<span{note}>{text}</span>", sort=pair["advantage"], raw=True)
+
+
+def short_reason(error: str) -> str:
+    """The gist of the analysis' error for the cell itself, e.g. "the score ranges do not
+    overlap; head dominates": its parenthesised detail left to the opened cell."""
+    gist, _, rest = error.removeprefix(NO_ADVANTAGE).partition("); ")
+    return gist.split(" (")[0] + (f"; {rest.split(':')[0]}" if rest else "")
 
 
 def cost_section(frame) -> str:
