@@ -3,10 +3,13 @@ that 17 methods can be told apart."""
 
 from __future__ import annotations
 
-from promptworth.methods import method_class
+from promptworth.methods import REGISTRY, method_class
 from promptworth.methods.base import FAMILIES
 
 MAX_LINES = 6  # methods per learning-curve panel
+# The panel of methods a store holds but this promptworth does not register (renamed, removed):
+# shown, under that title, rather than failing the whole report over a grouping.
+UNREGISTERED = "not a registered method"
 
 
 def base_name(label: str) -> str:
@@ -15,7 +18,8 @@ def base_name(label: str) -> str:
 
 
 def method_family(label: str) -> str:
-    return method_class(base_name(label)).family
+    name = base_name(label)
+    return method_class(name).family if name in REGISTRY else UNREGISTERED
 
 
 def family_panels(labels: list[str], max_lines: int = MAX_LINES) -> list[tuple[str, list[str]]]:
@@ -25,7 +29,7 @@ def family_panels(labels: list[str], max_lines: int = MAX_LINES) -> list[tuple[s
     for label in sorted(labels):
         grouped.setdefault(method_family(label), []).append(label)
     panels = []
-    for family in FAMILIES:
+    for family in (*FAMILIES, UNREGISTERED):
         members = grouped.get(family, [])
         chunks = [members[i : i + max_lines] for i in range(0, len(members), max_lines)]
         for number, chunk in enumerate(chunks, 1):

@@ -118,8 +118,8 @@ def recommendation_section(recommendation: dict | None) -> str:
         return section(
             "recommendation",
             "Recommendation",
-            '<p class="none">No recommendation was computed for this report: it shows the '
-            "measured results only.</p>",
+            '<p class="none">No recommendation was computed for this report, so it has no '
+            "break-even or Pareto figure either: it shows the measured results only.</p>",
         )
     return section(
         "recommendation",
