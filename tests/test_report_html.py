@@ -105,7 +105,9 @@ def test_report_html_holds_the_recommendation_seeds_and_reasons(sweep_out, tmp_p
         if pair["error"]:  # every n/a carries its reason in its cell
             assert f'<div class="why">{escape(pair["error"])}</div>' in page
     write_outputs(rows, tmp_path, ["- no recommendation"])
-    assert "No recommendation was computed for this report" in (tmp_path / "report.html").read_text()
+    assert (
+        "No recommendation was computed for this report" in (tmp_path / "report.html").read_text()
+    )
 
 
 def test_break_even_crossing_is_marked_on_the_curve():

@@ -81,16 +81,18 @@ def figure_html(figure, div_id: str) -> str:
     return f'<div class="plot">{plot}</div>'
 
 
-def table_html(columns: list[str], rows: list[tuple[str | None, list[str]]]) -> str:
-    """A sortable table (click a header); `rows`: (method or None, the row's <td>/<th> cells).
-    A row's method lets the method filter hide it."""
+def table_html(
+    columns: list[str], rows: list[tuple[str | None, list[str]]], sortable: bool = True
+) -> str:
+    """A table, `sortable` by a click on a header; `rows`: (method or None, the row's <td>/<th>
+    cells). A row's method lets the method filter hide it."""
     head = "".join(f'<th scope="col">{escape(str(c))}</th>' for c in columns)
     body = "".join(
         (f'<tr data-method="{escape(method)}">' if method else "<tr>") + "".join(cells) + "</tr>"
         for method, cells in rows
     )
     return (
-        f'<div class="scroll"><table class="sortable"><thead><tr>{head}</tr></thead>'
+        f'<div class="scroll"><table{' class="sortable"' if sortable else ""}><thead><tr>{head}</tr></thead>'
         f"<tbody>{body}</tbody></table></div>"
     )
 
@@ -146,7 +148,7 @@ def card_html(recommendation: dict) -> str:
         (None, [row_head(title), *(td(card_value(c, key)) for c in choices)])
         for key, title in CARD_ROWS
     ]
-    return f'<div class="card">{table_html(columns, rows)}</div>'
+    return f'<div class="card">{table_html(columns, rows, sortable=False)}</div>'
 
 
 def card_value(choice: dict, key: str) -> str:
@@ -164,7 +166,7 @@ def card_value(choice: dict, key: str) -> str:
 
 def inputs_html(inputs: dict) -> str:
     rows = [(None, [row_head(k), td(str(v))]) for k, v in inputs.items()]
-    return "<h3>Inputs</h3>" + table_html(["input", "value"], rows)
+    return "<h3>Inputs</h3>" + table_html(["input", "value"], rows, sortable=False)
 
 
 def list_html(title: str, items: list[str]) -> str:
