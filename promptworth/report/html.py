@@ -92,7 +92,8 @@ def table_html(
         for method, cells in rows
     )
     return (
-        f'<div class="scroll"><table{' class="sortable"' if sortable else ""}><thead><tr>{head}</tr></thead>'
+        f'<div class="scroll"><table class="{"sortable" if sortable else "plain"}">'
+        f"<thead><tr>{head}</tr></thead>"
         f"<tbody>{body}</tbody></table></div>"
     )
 
