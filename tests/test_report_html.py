@@ -44,7 +44,7 @@ RECOMMENDATION = {
     "break_even": {
         "volumes_per_day": [100, 1000, 10000, 100000],
         "horizon_days": 365,
-        "curves": {"head": [1.0, 3.0, 20.0, 200.0], "features-lr": [2.0, 3.5, 12.0, 90.0]},
+        "curves": {"head": [1.0, 10.0, 100.0, 1000.0], "features-lr": [8.0, 16.0, 49.0, 300.0]},
         "crossings": [{"a": "head", "b": "features-lr", "queries_per_day": 2500.0}],
     },
     "pareto": {
@@ -111,12 +111,16 @@ def test_report_html_holds_the_recommendation_seeds_and_reasons(sweep_out, tmp_p
 
 
 def test_break_even_crossing_is_marked_on_the_curve():
-    """The crossing's marker sits on the cost curve, read linearly in log volume: 2,500/day lies
-    log10(2.5) = 0.398 of the way from 1,000 (cost 3) to 10,000 (cost 20): 3 + 17 × 0.398."""
+    """The crossing's marker sits on the cost curve as drawn, straight on log-log axes: head's
+    cost is volume / 100 there, so 25 at 2,500/day."""
     figure = break_even_figure(RECOMMENDATION["break_even"])
     (marker,) = [trace for trace in figure.data if trace.mode == "markers+text"]
     assert marker.text == ("head = features-lr<br>2,500/day",)
-    assert marker.x == (2500.0,) and marker.y[0] == pytest.approx(3 + 17 * math.log10(2.5))
+    assert marker.x == (2500.0,) and marker.y[0] == pytest.approx(25.0)
+    assert figure.layout.yaxis.type == "log"
+    linear = {**RECOMMENDATION["break_even"], "curves": {"head": [0.0, 3.0, 20.0, 200.0]}}
+    (marker,) = [t for t in break_even_figure(linear).data if t.mode == "markers+text"]
+    assert marker.y[0] == pytest.approx(3 + 17 * math.log10(2.5))  # a zero cost: linear axis
     assert [trace.meta for trace in figure.data[:2]] == ["head", "features-lr"]  # filterable
 
 

@@ -137,6 +137,7 @@ def break_even_figure(break_even: dict) -> go.Figure:
     """Total cost over the horizon against queries per day, one line per method (both axes
     log when the costs allow), each crossing between candidates marked and labelled."""
     volumes = break_even["volumes_per_day"]
+    log_cost = all(cost > 0 for costs in break_even["curves"].values() for cost in costs)
     figure = go.Figure()
     for (method, costs), color in zip(break_even["curves"].items(), itertools.cycle(COLORS)):
         figure.add_scatter(
@@ -144,7 +145,7 @@ def break_even_figure(break_even: dict) -> go.Figure:
         )
     for crossing in break_even["crossings"]:
         volume = crossing["queries_per_day"]
-        cost = cost_at(volumes, break_even["curves"][crossing["a"]], volume)
+        cost = cost_at(volumes, break_even["curves"][crossing["a"]], volume, log_cost)
         figure.add_scatter(
             x=[volume],
             y=[cost],
@@ -158,18 +159,22 @@ def break_even_figure(break_even: dict) -> go.Figure:
             f"{volume:,.0f} queries/day<extra></extra>",
         )
     days = break_even["horizon_days"]
-    positive = all(cost > 0 for costs in break_even["curves"].values() for cost in costs)
     figure.update_layout(
         title=f"Total cost over {days} days (labelling + training + serving)",
-        xaxis=dict(type="log", title="queries per day"),
-        yaxis=dict(type="log" if positive else "linear", title="total cost"),
+        xaxis=dict(type="log", title="queries per day", dtick="D2"),
+        yaxis=dict(type="log", dtick="D2", title="total cost")
+        if log_cost
+        else dict(type="linear", title="total cost"),
         **LAYOUT,
     )
     return figure
 
 
-def cost_at(volumes: list[float], costs: list[float], volume: float) -> float:
-    """A cost curve read at `volume`, linear between its points on the log-volume axis."""
+def cost_at(volumes: list[float], costs: list[float], volume: float, log_cost: bool) -> float:
+    """A cost curve read at `volume` as the figure draws it: straight between its points on the
+    log-volume axis and the cost axis (log when `log_cost`), so a crossing's mark sits on it."""
+    if log_cost:
+        return float(np.exp(np.interp(math.log(volume), np.log(volumes), np.log(costs))))
     return float(np.interp(math.log(volume), np.log(volumes), costs))
 
 
@@ -204,7 +209,9 @@ def pareto_figure(pareto: dict) -> go.Figure:
                 row=1,
                 col=column,
             )
-    figure.update_xaxes(type="log", title_text="serving cost per million queries", col=1)
+    figure.update_xaxes(
+        type="log", dtick="D2", title_text="serving cost per million queries", col=1
+    )
     labels = [point["labels"] for point in pareto["points"]]
     labels_axis = "log" if labels and min(labels) > 0 else "linear"  # 0 labels: zero-shot
     figure.update_xaxes(type=labels_axis, title_text="labelled examples", col=2)
