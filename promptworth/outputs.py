@@ -20,6 +20,7 @@ from promptworth.report.accuracy import (
     write_uncertainty,
 )
 from promptworth.report.details import detail_lines
+from promptworth.report.html import write_html
 from promptworth.report.markdown import write_report
 from promptworth.report.plots import plot_learning_curves
 from promptworth.report.results import method_labels, results_frame, summary_table, write_csv
@@ -31,18 +32,20 @@ def write_outputs(
     description: list[str],
     compare: tuple[str, str] | None = None,
     failures: list[tuple[dict, str]] = (),
+    recommendation: dict | None = None,
 ) -> dict:
-    """Write results.csv, summary.csv, uncertainty.json, learning_curves.png, advantage.json/png
-    and report.md; return paths.
+    """Write results.csv, summary.csv, uncertainty.json, learning_curves.png, advantage.json/png,
+    report.html and report.md; return paths.
 
     `compare` = (baseline, method) for the verdict figure; by default the head against the
     method with the best mean accuracy. `failures` = (config, error) of failed runs, listed in
-    report.md and never counted in a table."""
+    report.md and never counted in a table. `recommendation`: Recommendation.to_json(), shown
+    first in report.html."""
     with locked(out / "outputs"):  # sweeps sharing --out never interleave their writes
-        return _write_outputs(rows, out, description, compare, failures)
+        return _write_outputs(rows, out, description, compare, failures, recommendation)
 
 
-def _write_outputs(rows, out: Path, description, compare, failures) -> dict:
+def _write_outputs(rows, out: Path, description, compare, failures, recommendation) -> dict:
     frame = results_frame(rows)
     pair = checked_pair(frame, compare)
     accuracy = summarize(frame, rows)
@@ -61,6 +64,8 @@ def _write_outputs(rows, out: Path, description, compare, failures) -> dict:
     verdict_lines = advantage_outputs(frame, out, files, pair, paired) + detail_lines(rows)
     summary = accuracy_table(accuracy, summary_table(frame))
     legend = legend_lines(accuracy)
+    pairs = json.loads(files["advantage"].read_text())["pairs"]
+    files["html"] = write_html(out, frame, accuracy, summary, legend, pairs, recommendation)
     files["report"] = out / "report.md"
     write_report(files["report"], frame, summary, files, description, verdict_lines, legend, failed)
     return {

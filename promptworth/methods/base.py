@@ -20,6 +20,15 @@ from promptworth.tasks.base import Split, Task
 
 NO_LABEL = -1  # a generated answer the verbaliser maps to no label
 PREDICT_MODES = ("rank", "generate")
+# The report's panels, in this order: each method class declares one (Method.family).
+FAMILIES = (
+    "prompting",
+    "prompt-based training",
+    "parameter-efficient",
+    "feature-based",
+    "encoder fine-tuning",
+    "semi-supervised",
+)
 
 
 class NotFittedError(RuntimeError):
@@ -178,6 +187,7 @@ class Method(ABC):
 
     name: ClassVar[str]
     summary: ClassVar[str]
+    family: ClassVar[str]  # one of FAMILIES: the report's panel and filter group
     trains: ClassVar[bool] = True  # False: the method uses no labelled examples (zero-shot)
     # False: labelled examples are used without changing any weight (in-context, prompt search)
     updates_weights: ClassVar[bool] = True

@@ -86,6 +86,7 @@ def train_student(
 
 class Distill(Method):
     name = "distill"
+    family = "semi-supervised"
     summary = "an encoder student learns a trained teacher's soft labels on unlabelled texts"
     test_params: ClassVar[dict[str, Any]] = {
         "teacher": "head",

@@ -53,6 +53,7 @@ EMBED_POOLING, EMBED_MAX_TOKENS = "mean", 128  # as the encoder-feature methods,
 
 class FewShot(Method):
     name = "few-shot"
+    family = "prompting"
     summary = "in-context learning: k labelled demonstrations before each test prompt; no training"
     updates_weights = False
     test_params: ClassVar[dict[str, Any]] = {"k": 3}

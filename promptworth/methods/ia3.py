@@ -19,6 +19,7 @@ from promptworth.methods.prompt_training import (
 
 class IA3(PromptTrainedMethod):
     name = "ia3"
+    family = "parameter-efficient"
     summary = "(IA)3 vectors rescaling keys, values and FFN activations (PEFT); LM frozen"
     lr_family = "ia3"
 

@@ -114,6 +114,7 @@ class Generation:
 
 class PET(Method):
     name = "pet"
+    family = "semi-supervised"
     summary = "PET: a prompt-trained model per template soft-labels unlabelled texts for an encoder"
     test_params: ClassVar[dict[str, Any]] = {
         "pattern_params": {"max_steps": 2, "batch_size": 4},

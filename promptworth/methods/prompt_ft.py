@@ -11,6 +11,7 @@ from promptworth.methods.prompt_training import PromptTrainedMethod, TrainingCon
 
 class PromptFT(PromptTrainedMethod):
     name = "prompt-ft"
+    family = "prompt-based training"
     summary = "prompt-based fine-tuning of all LM weights; loss on the label tokens only"
     lr_family = "full"
 

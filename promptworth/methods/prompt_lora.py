@@ -15,6 +15,7 @@ from promptworth.methods.prompt_training import (
 
 class PromptLoRA(PromptTrainedMethod):
     name = "prompt-lora"
+    family = "parameter-efficient"
     summary = "LoRA adapters (PEFT) trained on the prompt-based objective; base weights frozen"
     lr_family = "lora"
 

@@ -81,6 +81,7 @@ def instruction_words(context: RunContext) -> str:
 
 class PromptTuning(PromptLearningMethod):
     name = "prompt-tuning"
+    family = "parameter-efficient"
     summary = "soft-prompt embeddings (PEFT prompt tuning) starting as the template's words"
     lr_family = "soft-prompt"
     inits = (TEMPLATE, "text", "vocab")

@@ -11,6 +11,7 @@ from promptworth.tasks.base import Split
 
 class ZeroShot(Method):
     name = "zero-shot"
+    family = "prompting"
     summary = "template + verbaliser on the frozen causal LM; rank classification or generation"
     trains = False
 

@@ -1,12 +1,23 @@
-"""Learning curves: score vs labelled examples, log x axis, mean line and a band: the 95 %
-interval of the mean when every point has one, else the min-max over seeds (the legend says)."""
+"""Learning curves: score vs labelled examples as small multiples, one panel per method family
+(at most MAX_LINES methods each), log x axis ticked at the measured sizes, a mean line per method
+and a band: the 95 % interval of the mean when every point has one, else the min-max over seeds
+(the caption says). Methods that train on nothing (zero-shot) are a labelled horizontal line in
+every panel. Drawn with matplotlib's object API on the Agg canvas (no pyplot global state)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
-LEGEND_INSIDE = 8  # with more methods the legend goes beside the axes
-LINE_STYLES = (("-", "o"), ("-.", "s"), (":", "^"))
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter, NullLocator
+
+from promptworth.report.families import family_panels, flat_methods
+
+COLUMNS = 3  # panels per row
+COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860")
+FLAT_COLOR = "dimgray"
 
 
 def plot_learning_curves(
@@ -18,50 +29,68 @@ def plot_learning_curves(
 ) -> Path:
     """`bands`: (method, n_train) -> the 95 % interval of `metric`'s mean, drawn instead of the
     min-max over seeds; no-training methods then get their interval as a faint horizontal band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    methods = sorted(frame["method"].unique())
-    many = len(methods) > LEGEND_INSIDE
-    fig, ax = plt.subplots(figsize=(10.5, 5.2) if many else (7.5, 4.8))
-    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    # past the colour cycle's length, colours repeat with another line style and marker
-    color = {m: cycle[i % len(cycle)] for i, m in enumerate(methods)}
-    style = {m: LINE_STYLES[i // len(cycle) % len(LINE_STYLES)] for i, m in enumerate(methods)}
+    flat = flat_methods(frame)
     trained = frame[frame["n_train"] > 0]
-    shade = 0.1 if many else 0.2  # many overlapping bands stay readable when fainter
-    for method, group in trained.groupby("method"):
-        stats = group.groupby("n_train")[metric].agg(["mean", "min", "max"])
-        if bands is not None:
-            stats["min"], stats["max"] = zip(*(bands[(method, n)] for n in stats.index))
-        line, marker = style[method]
-        ax.plot(stats.index, stats["mean"], line, marker=marker, color=color[method], label=method)
-        ax.fill_between(stats.index, stats["min"], stats["max"], color=color[method], alpha=shade)
-    for method, group in frame[frame["n_train"] == 0].groupby("method"):
-        ax.axhline(
-            group[metric].mean(),
-            linestyle="--",
-            color=color[method],
-            label=f"{method} (no training)",
-        )
-        if bands is not None:
-            ax.axhspan(*bands[(method, 0)], color=color[method], alpha=0.08)
-    # what the bands are: a legend entry of its own (an empty, labelled band)
+    panels = family_panels(sorted(trained["method"].unique())) or [("no training", [])]
+    rows = math.ceil(len(panels) / COLUMNS)
+    columns = min(COLUMNS, len(panels))
+    fig = Figure(figsize=(4.6 * columns, 3.6 * rows + 0.8), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, columns, sharey=True, squeeze=False).ravel()
+    sizes = sorted(trained["n_train"].unique())
+    for ax, (family, methods) in zip(axes, panels):
+        for method, color in zip(methods, COLORS):
+            _draw_method(ax, trained[trained["method"] == method], metric, bands, color)
+        for method in flat:
+            _draw_flat(ax, frame[frame["method"] == method], metric, bands)
+        _style_panel(ax, family, sizes, metric)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
     what = "95 % interval of the mean (seeds × test rows)" if bands else "min–max over seeds"
-    ax.fill_between([], [], color="gray", alpha=shade, label=f"band: {what}")
-    if len(trained):
-        ax.set_xscale("log")
-    ax.set_xlabel("labelled training examples (log scale)")
-    ax.set_ylabel(metric)
-    ax.set_title(title or f"{metric} vs number of labelled examples (mean over seeds)")
-    ax.grid(alpha=0.3)
-    if many:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-    else:
-        ax.legend(loc="best", fontsize=9)
-    fig.tight_layout()
+    fig.suptitle(title or f"{metric} vs number of labelled examples (mean over seeds)")
+    fig.supxlabel(f"labelled training examples (log scale); bands: {what}", fontsize=9)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return Path(path)
+
+
+def _draw_method(ax, runs, metric: str, bands, color: str) -> None:
+    method = runs["method"].iloc[0]
+    stats = runs.groupby("n_train")[metric].agg(["mean", "min", "max"])
+    if bands is not None:
+        stats["min"], stats["max"] = zip(*(bands[(method, n)] for n in stats.index))
+    ax.plot(stats.index, stats["mean"], "-o", ms=4, color=color, label=method)
+    ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=0.15)
+
+
+def _draw_flat(ax, runs, metric: str, bands) -> None:
+    """A method without training data: dashed, labelled with its name and score at the left."""
+    method, score = runs["method"].iloc[0], runs[metric].mean()
+    ax.axhline(score, linestyle="--", color=FLAT_COLOR, lw=1.2)
+    ax.annotate(
+        f"{method} {score:.3f}",
+        (0.01, score),
+        xycoords=("axes fraction", "data"),
+        xytext=(0, 2),
+        textcoords="offset points",
+        fontsize=7.5,
+        color=FLAT_COLOR,
+    )
+    if bands is not None:
+        ax.axhspan(*bands[(method, 0)], color=FLAT_COLOR, alpha=0.08)
+
+
+def _style_panel(ax, family: str, sizes: list[int], metric: str) -> None:
+    """Log x axis ticked and labelled at the measured sizes only (10, 32, 100, not 10¹)."""
+    if sizes:
+        ax.set_xscale("log")
+        ax.set_xlim(sizes[0] / 1.4, sizes[-1] * 1.4)
+        ax.set_xticks(sizes, [f"{n:,}" for n in sizes], fontsize=8)
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_title(family, fontsize=10)
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    labels = ax.get_legend_handles_labels()[1]
+    if labels:  # below the panel, where it hides no line; long variant names one per row
+        columns = 1 if max(map(len, labels)) > 24 else 2
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=columns, fontsize=7.5)

@@ -1,0 +1,223 @@
+"""report.html from a tiny sweep: its content, then the page in a real headless browser (Debian's
+chromium driven by playwright): it loads offline without errors, every plot renders, the method
+filter hides a method's traces and rows, a header click sorts a table."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from html import escape
+
+import pandas as pd
+import pytest
+
+from promptworth.outputs import write_outputs
+from promptworth.report.families import UNREGISTERED, family_panels
+from promptworth.report.html import short_reason
+from promptworth.report.interactive import break_even_figure
+from promptworth.sweep import Sweep, SweepSpec
+from promptworth.testing import tiny_task, write_task_files
+
+METHODS = ["zero-shot", "head", "features-lr"]
+# The shape of promptworth.recommend's Recommendation.to_json(), by hand.
+CHOICE = {
+    "accuracy": 0.61,
+    "ci95": [0.52, 0.70],
+    "labels_to_target": 380.0,
+    "labels_to_target_extrapolated": True,
+    "training_cost": 0.004,
+    "serving_cost_per_million": 1.25,
+    "latency_ms_p50": 3.1,
+    "latency_ms_p95": 4.7,
+    "memory_mb": 812.0,
+    "artifact_mb": 0.02,
+    "total_cost": 12.5,
+}
+RECOMMENDATION = {
+    "inputs": {"labels": 8, "target": 0.7, "queries_per_day": 5000},
+    "recommended": {**CHOICE, "method": "head"},
+    "runner_up": {**CHOICE, "method": "features-lr", "labels_to_target": None},
+    "ruled_out": [{"method": "zero-shot", "reason": "below the 0.7 target at any volume"}],
+    "what_would_change": ["above 40,000 queries a day features-lr pays back its labels"],
+    "break_even": {
+        "volumes_per_day": [100, 1000, 10000, 100000],
+        "horizon_days": 365,
+        "curves": {"head": [1.0, 10.0, 100.0, 1000.0], "features-lr": [8.0, 16.0, 49.0, 300.0]},
+        "crossings": [{"a": "head", "b": "features-lr", "queries_per_day": 2500.0}],
+    },
+    "pareto": {
+        "points": [
+            {
+                "method": m,
+                "accuracy": accuracy,
+                "serving_cost_per_million": cost,
+                "labels": labels,
+                "dominated_cost": dominated,
+                "dominated_labels": False,
+            }
+            for m, accuracy, cost, labels, dominated in (
+                ("zero-shot", 0.4, 9.0, 0, True),
+                ("head", 0.61, 1.25, 8, False),
+                ("features-lr", 0.58, 0.8, 8, False),
+            )
+        ]
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def sweep_out(tmp_path_factory, tiny_lm_dir, tiny_encoder_dir):
+    """A tiny sweep's store and outputs, the report written with the hand-made recommendation."""
+    task, test = write_task_files(tiny_task(n_train=40, n_test=16), tmp_path_factory.mktemp("t"))
+    out = tmp_path_factory.mktemp("out")
+    spec = SweepSpec(
+        task=task,
+        test_file=test,
+        model=tiny_lm_dir,
+        encoder=tiny_encoder_dir,
+        methods=METHODS,
+        sizes=[4, 8],
+        seeds=[0, 1],
+        dtype="float32",
+        out=out,
+    )
+    sweep = Sweep(spec, quiet=True)
+    sweep.execute()
+    rows = sweep.store.load()
+    write_outputs(rows, out, ["- browser test"], recommendation=RECOMMENDATION)
+    return out, rows
+
+
+def test_report_html_holds_the_recommendation_seeds_and_reasons(sweep_out, tmp_path):
+    out, rows = sweep_out
+    page = (out / "report.html").read_text()
+    assert page.count("* plotly.js v") == 1  # the library embedded once (no CDN: browser test)
+    assert page.index('id="recommendation"') < page.index('id="curves"') < page.index('id="cost"')
+    assert "use: head" in page and "runner-up: features-lr" in page
+    assert "380 (extrapolated)" in page and "0.610 [0.520, 0.700]" in page
+    assert escape("zero-shot: below the 0.7 target at any volume") in page
+    results = pd.read_csv(out / "results.csv")
+    for run in results.itertuples():  # every seed's accuracy is in a hover text
+        assert f"seed {run.seed}: {run.accuracy:.3f}" in page
+    for pair in json.loads((out / "advantage.json").read_text())["pairs"]:
+        if pair["error"]:  # every n/a carries its reason in its cell
+            assert f'<div class="why">{escape(pair["error"])}</div>' in page
+    write_outputs(rows, tmp_path, ["- no recommendation"])
+    assert (
+        "No recommendation was computed for this report" in (tmp_path / "report.html").read_text()
+    )
+
+
+def test_break_even_crossing_is_marked_on_the_curve():
+    """The crossing's marker sits on the cost curve as drawn, straight on log-log axes: head's
+    cost is volume / 100 there, so 25 at 2,500/day."""
+    figure = break_even_figure(RECOMMENDATION["break_even"])
+    (marker,) = [trace for trace in figure.data if trace.mode == "markers+text"]
+    assert marker.text == ("head = features-lr<br>2,500/day",)
+    assert marker.x == (2500.0,) and marker.y[0] == pytest.approx(25.0)
+    assert figure.layout.yaxis.type == "log"
+    linear = {**RECOMMENDATION["break_even"], "curves": {"head": [0.0, 3.0, 20.0, 200.0]}}
+    (marker,) = [t for t in break_even_figure(linear).data if t.mode == "markers+text"]
+    assert marker.y[0] == pytest.approx(3 + 17 * math.log10(2.5))  # a zero cost: linear axis
+    assert [trace.meta for trace in figure.data[:2]] == ["head", "features-lr"]  # filterable
+
+
+def test_a_family_of_more_than_six_is_split():
+    methods = ["ia3", "dpo", "p-tuning", "prefix-tuning", "prompt-lora", "prompt-tuning"]
+    variants = [*methods, "qlora", "head", "retired-method"]
+    panels = family_panels(variants)
+    assert [(title, len(members)) for title, members in panels] == [
+        ("parameter-efficient (1)", 6),
+        ("parameter-efficient (2)", 1),
+        ("feature-based", 1),
+        (UNREGISTERED, 1),  # a store's method this version does not know: shown, named so
+    ]
+
+
+def chromium() -> str | None:
+    """A chromium-like browser: $PROMPTWORTH_CHROMIUM, else the first on PATH."""
+    names = ("chromium", "chromium-browser", "google-chrome")
+    return os.environ.get("PROMPTWORTH_CHROMIUM") or next(
+        filter(None, map(shutil.which, names)), None
+    )
+
+
+def sort_key(text: str) -> float | str:
+    """What report.js sorts a cell by: its leading number, else its text."""
+    try:
+        return float(text.split()[0])
+    except ValueError:
+        return text.lower()
+
+
+@pytest.fixture
+def browser_page():
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed: scripts/setup.sh --browser"
+    )
+    executable = chromium()
+    if executable is None:
+        pytest.skip("no chromium found (PROMPTWORTH_CHROMIUM or PATH): scripts/setup.sh --browser")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield browser.new_page(viewport={"width": 1400, "height": 1000})
+        browser.close()
+
+
+def test_report_html_in_a_headless_browser(sweep_out, browser_page, tmp_path):
+    out, _ = sweep_out
+    page, problems = browser_page, []
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"failed request: {r.url}"))
+    page.on("request", lambda r: r.url.startswith("file:") or problems.append(f"fetch: {r.url}"))
+    page.goto((out / "report.html").as_uri())
+    page.wait_for_load_state("load")
+
+    plots = page.locator(".plotly-graph-div")
+    trained = sorted(m for m in METHODS if m != "zero-shot")
+    assert plots.count() == len(family_panels(trained)) + 2  # curves, break-even, Pareto
+    for i in range(plots.count()):  # Plotly drew each: its svg holds one group per trace
+        plots.nth(i).locator("svg.main-svg").first.wait_for()
+        assert plots.nth(i).locator("g.trace").count() > 0
+
+    shown = "() => document.querySelectorAll('.js-plotly-plot g.trace').length"
+    traces_before = page.evaluate(shown)
+    page.locator('#method-filter input[data-filter="head"]').uncheck()
+    hidden = page.evaluate(
+        "() => [...document.querySelectorAll('.js-plotly-plot')].flatMap(p => p.data)"
+        ".map(t => [t.meta, t.visible])"
+    )
+    assert {v for m, v in hidden if m == "head"} == {False}
+    assert False not in {v for m, v in hidden if m != "head"}
+    assert page.evaluate(shown) < traces_before  # gone from the drawing, not just the data
+    head_rows = page.locator('tr[data-method="head"]')
+    assert head_rows.count() == 3  # accuracy, advantage, cost
+    assert all(head_rows.nth(i).is_hidden() for i in range(3))
+    assert page.locator('tr[data-method="features-lr"]').first.is_visible()
+    page.locator('#method-filter input[data-filter="head"]').check()
+    assert page.evaluate(shown) == traces_before and head_rows.first.is_visible()
+
+    column = "h => [...h.closest('table').tBodies[0].rows].map(r => r.cells[h.cellIndex].innerText)"
+    for header, expected in (("8 labels", len(trained)), ("method", len(METHODS))):
+        header = page.locator("#accuracy thead th", has_text=header)
+        for descending in (False, True):  # click: ascending, click again: descending
+            header.click()
+            keys = [sort_key(text) for text in header.evaluate(column) if text.strip()]
+            assert keys == sorted(keys, reverse=descending) and len(keys) == expected
+
+    page.screenshot(path=tmp_path / "report.png", full_page=True)
+    assert (tmp_path / "report.png").stat().st_size > 0
+    assert problems == []
+
+
+def test_an_na_cell_shows_the_gist_of_its_reason():
+    error = (
+        "no advantage measurable: the score ranges do not overlap (a: 0.4-0.5; b: 0.6-0.8); "
+        "b dominates: it is better everywhere (its lowest score is at or above a's best)"
+    )
+    assert short_reason(error) == "the score ranges do not overlap; b dominates"
+    meet = "no advantage measurable: the score ranges only meet at 0.64 (a: 0.64; b: 0.3-0.64)"
+    assert short_reason(meet) == "the score ranges only meet at 0.64"
