@@ -61,9 +61,13 @@ def _write_outputs(rows, out: Path, description, compare, failures) -> dict:
     verdict_lines = advantage_outputs(frame, out, files, pair, paired) + detail_lines(rows)
     summary = accuracy_table(accuracy, summary_table(frame))
     legend = legend_lines(accuracy)
+    recommendation, advice = recommendation_outputs(rows, out, files)
     files["report"] = out / "report.md"
-    write_report(files["report"], frame, summary, files, description, verdict_lines, legend, failed)
+    write_report(
+        files["report"], frame, summary, files, description, verdict_lines, legend, failed, advice
+    )
     return {
+        "recommendation": recommendation,
         "files": files,
         "summary": summary,
         "legend": legend,
@@ -71,6 +75,27 @@ def _write_outputs(rows, out: Path, description, compare, failures) -> dict:
         "frame": frame,
         "failures": failed,
     }
+
+
+def recommendation_outputs(rows, out: Path, files: dict[str, Path]):
+    """The recommendation for the default scenario: recommendation.json, the break-even and
+    Pareto figures, and report.md's lines (README "Recommendation")."""
+    from promptworth.recommend import Inputs, recommend
+    from promptworth.recommend.figures import plot_break_even, plot_pareto
+    from promptworth.recommend.text import recommendation_lines
+
+    recommendation = recommend(rows, Inputs())
+    document = recommendation.to_json()
+    files["recommendation"] = out / "recommendation.json"
+    files["recommendation"].write_text(json.dumps(document, indent=2, ensure_ascii=False))
+    figures = {
+        "break_even": plot_break_even(
+            document["break_even"], recommendation.inputs.queries_per_day, out / "break_even.png"
+        ),
+        "pareto": plot_pareto(document["pareto"], out / "pareto.png"),
+    }
+    files.update(figures)
+    return recommendation, recommendation_lines(recommendation, figures)
 
 
 def checked_pair(frame, compare: tuple[str, str] | None) -> tuple[str, str] | None:
