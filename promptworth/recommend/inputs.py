@@ -47,7 +47,8 @@ def flag_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class Inputs:
-    """The scenario. `given` names the fields the user set; the others are defaults."""
+    """The scenario. `given` names the fields the user set (from_given); a field is reported as
+    defaulted when it was not given and holds its default."""
 
     labels: int = 100  # labelled examples available (all are used and paid for)
     target: float | None = None  # accuracy needed
@@ -106,8 +107,10 @@ class Inputs:
         for f in fields(self):
             if f.name == "given":
                 continue
-            entry = {"value": getattr(self, f.name), "defaulted": f.name not in self.given}
-            if f.name in SOURCES and f.name not in self.given:
+            value = getattr(self, f.name)
+            defaulted = f.name not in self.given and value == f.default
+            entry = {"value": value, "defaulted": defaulted}
+            if f.name in SOURCES and defaulted:
                 entry["source"] = SOURCES[f.name]
             out[f.name] = entry
         return out
