@@ -32,7 +32,8 @@ def what_would_change(measured, long_df, inputs: Inputs, best: Candidate, ranked
         if change is not None:
             value, new = change
             sentences.append(say(value, new))
-    return sentences
+    fewer = fewer_labels_sentence(best, inputs)
+    return [fewer, *sentences] if fewer else sentences
 
 
 def scans(measured, inputs: Inputs, best: Candidate, ranked) -> list[tuple[str, list, Callable]]:
@@ -99,6 +100,21 @@ def scans(measured, inputs: Inputs, best: Candidate, ranked) -> list[tuple[str, 
         )
     )
     return out
+
+
+def fewer_labels_sentence(best: Candidate, inputs: Inputs) -> str | None:
+    """With a target the budget's labels are all paid for; say when far fewer would do."""
+    target = best.target
+    if target is None or target.labels is None or target.extrapolated:
+        return None
+    needed = max(1, math.ceil(target.labels))
+    if needed >= best.read.labels:
+        return None
+    return (
+        f"{best.method} reaches the target at about {needed:,} labels (interpolated): labelling "
+        f"only those would cost ${needed * inputs.label_cost:,.2f} instead of "
+        f"${best.costs.labelling:,.2f} (a smaller budget is another scenario: --labels {needed})."
+    )
 
 
 def volume_sentence(volume: float, side: str, inputs: Inputs, best: Candidate, new) -> str:

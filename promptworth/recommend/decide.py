@@ -45,6 +45,7 @@ class Candidate:
             "training_seconds": self.read.train_seconds,
             "training_cost": self.costs.training,
             "serving_cost_per_million": self.costs.per_million,
+            "serving_cost_total": self.total(inputs) - self.costs.fixed,
             "ms_per_example_batched": s.ms_per_example,
             "latency_ms_p50": s.latency_ms_p50,
             "latency_ms_p95": s.latency_ms_p95,

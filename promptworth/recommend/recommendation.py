@@ -117,6 +117,13 @@ def notes(measured: dict[str, Measured], ranked: list[Candidate], inputs: Inputs
         )
     if any(ROWS_ONLY in m.curve.interval for m in measured.values()):
         out.append(f"95 % intervals: {ROWS_ONLY}; the seed-to-seed variance is not in them.")
+    unverified = [c.method for c in ranked if not c.serving.latency_measured]
+    if inputs.latency_ms is not None and unverified:
+        out.append(
+            f"{', '.join(unverified)} pass --latency-ms {inputs.latency_ms:g} on a derived lower "
+            "bound only: measure their batch-1 latency (a sweep into a fresh --out) before "
+            "relying on it."
+        )
     capped = [c.method for c in ranked if c.read.how.startswith("capped")]
     if capped:
         out.append(

@@ -9,6 +9,18 @@ def money(value: float) -> str:
     return "< $0.01" if 0 < value < 0.005 else f"${value:,.2f}"
 
 
+def number(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,g}"
+
+
+def size(mb: float) -> str:
+    """Megabytes as people read them: 90.9 MB, 46.1 kB, 16 B."""
+    for unit, scale in (("MB", 1.0), ("kB", 1e-3)):
+        if mb >= scale:
+            return f"{mb / scale:,.3g} {unit}"
+    return f"{mb * 1e6:,.0f} B"
+
+
 def candidate_line(role: str, c: dict) -> str:
     """One method's answer: accuracy with its interval, labels to target, costs, serving."""
     target = ""
@@ -24,9 +36,10 @@ def candidate_line(role: str, c: dict) -> str:
         f"({c['accuracy_how']}){target}. Total {money(c['total_cost'])} = labelling "
         f"{money(c['labelling_cost'])} + training {money(c['training_cost'])} "
         f"({c['training_seconds']:,.0f} s on {c['device']}) + serving "
-        f"{money(c['serving_cost_per_million'])} per million queries. Latency "
+        f"{money(c['serving_cost_total'])} ({money(c['serving_cost_per_million'])} per million "
+        f"queries, {c['ms_per_example_batched']:,.1f} ms per example batched). Latency "
         f"{c['latency_ms_p50']:,.1f} ms{p95} ({c['latency_source']}); memory "
-        f"{c['memory_mb']:,.0f} MB ({c['memory_source']}); artifact {c['artifact_mb']:,.3g} MB."
+        f"{c['memory_mb']:,.0f} MB ({c['memory_source']}); artifact {size(c['artifact_mb'])}."
     )
 
 
@@ -36,7 +49,7 @@ def scenario_line(inputs: dict) -> str:
         value = inputs[name]["value"]
         if value is not None:
             default = " (default)" if inputs[name]["defaulted"] else ""
-            shown.append(f"{name.replace('_', ' ')} {value:,g}{default}")
+            shown.append(f"{name.replace('_', ' ')} {number(value)}{default}")
     value = {name: inputs[name]["value"] for name in ("cpu_price", "gpu_price", "label_cost")}
     prices = (
         f"CPU ${value['cpu_price']:g}/h, GPU ${value['gpu_price']:g}/h, "
