@@ -88,12 +88,13 @@ def recommendation_outputs(rows, out: Path, files: dict[str, Path]):
     document = recommendation.to_json()
     files["recommendation"] = out / "recommendation.json"
     files["recommendation"].write_text(json.dumps(document, indent=2, ensure_ascii=False))
-    figures = {
-        "break_even": plot_break_even(
+    figures = {}  # none when no method's serving could be priced (a store without costs)
+    if document["break_even"]["curves"]:
+        figures["break_even"] = plot_break_even(
             document["break_even"], recommendation.inputs.queries_per_day, out / "break_even.png"
-        ),
-        "pareto": plot_pareto(document["pareto"], out / "pareto.png"),
-    }
+        )
+    if document["pareto"]["points"]:
+        figures["pareto"] = plot_pareto(document["pareto"], out / "pareto.png")
     files.update(figures)
     return recommendation, recommendation_lines(recommendation, figures)
 

@@ -286,3 +286,12 @@ def test_inputs_refuse_bad_values_naming_the_flag():
     with pytest.raises(PromptworthError, match=r"--llm-output-tokens 1\.5"):
         Inputs(llm_output_tokens=1.5)
     assert math.isclose(Inputs.from_given(target=None).queries_per_day, 10_000)
+
+
+def test_runs_stored_without_costs_are_ruled_out_never_priced():
+    rows = store()
+    for _, _, result in rows:
+        del result["device"]
+    rec = recommend(rows, Inputs())
+    assert rec.recommended is None and rec.to_json()["pareto"]["points"] == []
+    assert all("serving cost is unknown" in r["reason"] for r in rec.ruled_out)

@@ -42,7 +42,9 @@ def scans(measured, inputs: Inputs, best: Candidate, ranked) -> list[tuple[str, 
     volumes = [
         v
         for c in ranked
-        if c is not best and (v := crossing(best.costs, c.costs, inputs.horizon_days)) is not None
+        if c is not best
+        and (v := crossing(best.costs, c.costs, inputs.horizon_days)) is not None
+        and v >= MIN_VOLUME
     ]
     out = [
         (

@@ -8,12 +8,11 @@ accurate; the cheapest of them comes first, then the others by accuracy.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from promptworth.recommend.curve import AtBudget, ToTarget, at_budget, to_target
 from promptworth.recommend.inputs import Inputs
-from promptworth.recommend.measured import Measured, Serving
+from promptworth.recommend.measured import Measured, Serving, priced
 from promptworth.recommend.tco import Costs, method_costs, price_per_hour
 
 
@@ -69,8 +68,8 @@ def candidate(m: Measured, long_df, inputs: Inputs) -> Candidate | str:
     if read is None:
         smallest = int(m.curve.sizes[0])
         return f"measured only from {smallest:,} labels; --labels is {inputs.labels:,}"
-    if math.isnan(m.serving.ms_per_example):
-        return "no measured prediction time: its serving cost is unknown"
+    if not priced(m.serving):
+        return "no measured prediction time or device in the store: its serving cost is unknown"
     target = to_target(long_df, m.method, inputs.target) if inputs.target is not None else None
     s = m.serving
     costs = method_costs(read.labels, read.train_seconds, s.ms_per_example, s.device, inputs)

@@ -14,6 +14,7 @@ from promptworth.report.accuracy import summarize
 from promptworth.report.markdown import at_largest_size
 from promptworth.report.results import results_frame
 
+UNKNOWN_DEVICE = "unknown"  # runs stored without their device: their compute cannot be priced
 ROWS_ONLY = (
     "test rows only, from the mean accuracy and n_test (runs stored without their test labels)"
 )
@@ -70,6 +71,11 @@ def measure(rows: list[tuple[str, dict, dict]]) -> tuple[dict[str, Measured], ob
     return measured, frame
 
 
+def priced(s: Serving) -> bool:
+    """Whether serving can be costed: a measured time per example on a known device."""
+    return not math.isnan(s.ms_per_example) and s.device != UNKNOWN_DEVICE
+
+
 def curve(runs, summary) -> Curve:
     """One method's curve; intervals from the store's per-row correctness when it has it."""
     sizes = sorted(int(n) for n in runs["n_train"].unique())
@@ -107,7 +113,9 @@ def serving_table(frame) -> dict[str, Serving]:
         "prompt_tokens_per_example",
     ]
     medians = largest.groupby("method")[columns].median()
-    devices = largest.groupby("method")["device"].agg(lambda d: d.mode().iloc[0])
+    devices = largest.groupby("method")["device"].agg(
+        lambda d: d.mode().iloc[0] if d.notna().any() else UNKNOWN_DEVICE
+    )
     return {method: serving(row, devices[method]) for method, row in medians.iterrows()}
 
 

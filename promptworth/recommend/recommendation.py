@@ -8,7 +8,7 @@ from promptworth.analysis.curves import long_from_wide
 from promptworth.recommend.changes import hosted_llm_sentence, prompt_method, what_would_change
 from promptworth.recommend.decide import Candidate, assess
 from promptworth.recommend.inputs import Inputs
-from promptworth.recommend.measured import ROWS_ONLY, Measured, measure
+from promptworth.recommend.measured import ROWS_ONLY, Measured, measure, priced
 from promptworth.recommend.pareto import pareto
 from promptworth.recommend.tco import break_even, hosted_llm_costs, method_costs
 
@@ -82,10 +82,13 @@ def break_even_costs(measured, ranked: list[Candidate], inputs: Inputs) -> dict:
 
 
 def pareto_points(measured: dict[str, Measured], inputs: Inputs) -> list[dict]:
-    """Every measured (method, size): its mean accuracy, labels and serving cost per million."""
+    """Every measured (method, size) whose serving can be priced: its mean accuracy, labels and
+    serving cost per million."""
     points = []
     for m in measured.values():
         s = m.serving
+        if not priced(s):
+            continue
         per_million = method_costs(0, 0.0, s.ms_per_example, s.device, inputs).per_million
         for n, accuracy in zip(m.curve.sizes, m.curve.means):
             points.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from promptworth.recommend.changes import MIN_VOLUME
 from promptworth.recommend.recommendation import Recommendation
 
 
@@ -88,7 +89,9 @@ def recommendation_lines(rec: Recommendation, figures: dict | None = None) -> li
 
 def crossing_lines(crossings: list[dict], method: str) -> list[str]:
     """The volumes at which another method's total cost equals the recommended one's."""
-    mine = [c for c in crossings if method in (c["a"], c["b"]) and c["queries_per_day"] >= 1]
+    mine = [
+        c for c in crossings if method in (c["a"], c["b"]) and c["queries_per_day"] >= MIN_VOLUME
+    ]
     if not mine:
         return []
     pairs = "; ".join(
