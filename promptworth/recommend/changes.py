@@ -186,7 +186,7 @@ def hosted_llm_sentence(measured, inputs: Inputs, best: Candidate) -> str | None
         f"${best.costs.per_million:,.2f} for {best.method}; at "
         f"{inputs.queries_per_day:,.0f} queries a day it is {'cheaper' if cheaper else 'dearer'}"
     )
-    if volume is not None:
+    if volume is not None and volume >= MIN_VOLUME:
         text += f" (the two cost the same at {volume:,.0f} queries a day)"
     return text + "; its accuracy was not measured here, so it is never recommended."
 

@@ -56,6 +56,11 @@ def scenario_line(inputs: dict) -> str:
         f"CPU ${value['cpu_price']:g}/h, GPU ${value['gpu_price']:g}/h, "
         f"${value['label_cost']:g} per label"
     )
+    if inputs["llm_input_price"]["value"] is not None:
+        prices += (
+            f", hosted LLM ${inputs['llm_input_price']['value']:g}/M input and "
+            f"${inputs['llm_output_price']['value']:g}/M output tokens"
+        )
     return (
         f'Scenario: {"; ".join(shown)}; {prices} (defaults and sources: README "Recommendation").'
     )
