@@ -167,6 +167,10 @@ def test_target_picks_the_cheapest_method_that_reaches_it():
     assert "below --target 0.8" in ruled(enough)["zero-shot"]
     none = recommend(rows, Inputs(labels=10, target=0.95))
     assert none.recommended is None and len(none.ruled_out) == 3
+    # no answer: what would give one
+    assert none.what_would_change == [
+        "With a target of 0.750 instead of 0.95, big becomes the recommendation."
+    ]
 
 
 def test_the_recommendation_and_what_would_change_it():

@@ -7,8 +7,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
+from promptworth.recommend.curve import at_budget
 from promptworth.recommend.decide import Candidate, top
-from promptworth.recommend.inputs import Inputs
+from promptworth.recommend.inputs import Inputs, flag_name
 from promptworth.recommend.tco import crossing, hosted_llm_costs
 
 STEP = 1.01  # just past a crossing or a measured value
@@ -24,20 +25,24 @@ def first_change(measured, long_df, inputs: Inputs, field: str, values: Iterable
     return None
 
 
-def what_would_change(measured, long_df, inputs: Inputs, best: Candidate, ranked) -> list[str]:
-    """Sentences for labels, volume, latency, memory and target, in that order."""
+def what_would_change(
+    measured, long_df, inputs: Inputs, best: Candidate | None, ranked
+) -> list[str]:
+    """Sentences for labels, volume, latency, memory and target, in that order; with no
+    recommendation (`best` None), what would give one."""
     sentences = []
     for field, values, say in scans(measured, inputs, best, ranked):
-        change = first_change(measured, long_df, inputs, field, values, best.method)
+        change = first_change(measured, long_df, inputs, field, values, best and best.method)
         if change is not None:
             value, new = change
             sentences.append(say(value, new))
-    fewer = fewer_labels_sentence(best, inputs)
+    fewer = fewer_labels_sentence(best, inputs) if best else None
     return [fewer, *sentences] if fewer else sentences
 
 
-def scans(measured, inputs: Inputs, best: Candidate, ranked) -> list[tuple[str, list, Callable]]:
-    """(input, values to try in order, sentence) for every input that can change the answer."""
+def scans(measured, inputs: Inputs, best, ranked) -> list[tuple[str, list, Callable]]:
+    """(input, values to try in order, sentence) for every input that can change the answer;
+    volumes, and tightened budgets and targets, only when there is an answer to change."""
     sizes = sorted({int(n) for m in measured.values() for n in m.curve.sizes if n > 0})
     volumes = [
         v
@@ -45,7 +50,7 @@ def scans(measured, inputs: Inputs, best: Candidate, ranked) -> list[tuple[str, 
         if c is not best
         and (v := crossing(best.costs, c.costs, inputs.horizon_days)) is not None
         and v >= MIN_VOLUME
-    ]
+    ]  # empty without an answer: ranked is then empty
     out = [
         (
             "labels",
@@ -77,10 +82,9 @@ def scans(measured, inputs: Inputs, best: Candidate, ranked) -> list[tuple[str, 
     ]
     out += budget_scans(measured, inputs, best)
     if inputs.target is not None:
-        lower = sorted(
-            {round(c.read.accuracy, 3) for c in ranked if c.read.accuracy < inputs.target},
-            reverse=True,
-        )
+        reads = (at_budget(m.curve, inputs.labels) for m in measured.values())
+        below = {math.floor(r.accuracy * 1000) / 1000 for r in reads if r is not None}
+        lower = sorted((a for a in below if a < inputs.target), reverse=True)
         out.append(
             (
                 "target",
@@ -91,6 +95,8 @@ def scans(measured, inputs: Inputs, best: Candidate, ranked) -> list[tuple[str, 
                 ),
             )
         )
+    if best is None:
+        return out
     out.append(
         (
             "target",
@@ -133,7 +139,7 @@ def volume_sentence(volume: float, side: str, inputs: Inputs, best: Candidate, n
     )
 
 
-def budget_scans(measured, inputs: Inputs, best: Candidate) -> list[tuple[str, list, Callable]]:
+def budget_scans(measured, inputs: Inputs, best) -> list[tuple[str, list, Callable]]:
     """Latency and memory budgets: loosened to each measured value above the budget, or
     tightened to just below the recommended method's value."""
     out = []
@@ -142,7 +148,7 @@ def budget_scans(measured, inputs: Inputs, best: Candidate) -> list[tuple[str, l
         ("memory_mb", "MB", lambda s: s.memory_mb),
     ):
         budget = getattr(inputs, field)
-        flag = "--" + field.replace("_", "-")
+        flag = flag_name(field)
         if budget is not None:
             measured_values = (value_of(m.serving) for m in measured.values())
             looser = sorted({math.ceil(v) for v in measured_values if not math.isnan(v)})
@@ -156,6 +162,8 @@ def budget_scans(measured, inputs: Inputs, best: Candidate) -> list[tuple[str, l
                     ),
                 )
             )
+        if best is None:
+            continue
         mine = value_of(best.serving)
         tighter = math.floor(mine * 0.99)
         if tighter > 0 and (budget is None or tighter < budget):

@@ -56,11 +56,10 @@ def recommend(rows: list[tuple[str, dict, dict]], inputs: Inputs) -> Recommendat
     measured, frame = measure(rows)
     long_df = long_from_wide(frame)
     ranked, ruled_out = assess(measured, long_df, inputs)
-    changes = []
-    if ranked:
-        changes = what_would_change(measured, long_df, inputs, ranked[0], ranked)
-        llm = hosted_llm_sentence(measured, inputs, ranked[0])
-        changes += [llm] if llm else []
+    best = ranked[0] if ranked else None
+    changes = what_would_change(measured, long_df, inputs, best, ranked)
+    llm = hosted_llm_sentence(measured, inputs, best) if best else None
+    changes += [llm] if llm else []
     return Recommendation(
         inputs=inputs,
         ranked=ranked,
