@@ -8,6 +8,7 @@ accurate; the cheapest of them comes first, then the others by accuracy.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from promptworth.recommend.curve import AtBudget, ToTarget, at_budget, to_target
@@ -92,6 +93,8 @@ def constraint(c: Candidate, inputs: Inputs) -> str | None:
                 f"batch-1 latency not measured in this store) exceeds --latency-ms "
                 f"{inputs.latency_ms:g}"
             )
+    if inputs.memory_mb is not None and math.isnan(s.memory_mb):
+        return f"its memory was not recorded: --memory-mb {inputs.memory_mb:g} cannot be checked"
     if inputs.memory_mb is not None and s.memory_mb > inputs.memory_mb:
         what = "serving peak memory" if s.memory_measured else "whole-run peak memory"
         return f"{what} {s.memory_mb:,.0f} MB exceeds --memory-mb {inputs.memory_mb:g}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from promptworth.analysis.curves import long_from_wide
@@ -38,17 +39,30 @@ class Recommendation:
         def entry(c: Candidate | None):
             return None if c is None else c.to_json(self.inputs)
 
-        return {
-            "inputs": self.inputs.to_json(),
-            "recommended": entry(self.recommended),
-            "runner_up": entry(self.runner_up),
-            "candidates": [entry(c) for c in self.ranked],
-            "ruled_out": self.ruled_out,
-            "what_would_change": self.what_would_change,
-            "break_even": self.break_even,
-            "pareto": self.pareto,
-            "notes": self.notes,
-        }
+        return without_nan(
+            {
+                "inputs": self.inputs.to_json(),
+                "recommended": entry(self.recommended),
+                "runner_up": entry(self.runner_up),
+                "candidates": [entry(c) for c in self.ranked],
+                "ruled_out": self.ruled_out,
+                "what_would_change": self.what_would_change,
+                "break_even": self.break_even,
+                "pareto": self.pareto,
+                "notes": self.notes,
+            }
+        )
+
+
+def without_nan(value):
+    """NaN (a cost a store did not record) as null: JSON has no NaN, browsers refuse it."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: without_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nan(v) for v in value]
+    return value
 
 
 def recommend(rows: list[tuple[str, dict, dict]], inputs: Inputs) -> Recommendation:

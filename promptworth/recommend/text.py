@@ -14,6 +14,11 @@ def number(value: float) -> str:
     return f"{int(value):,}" if float(value).is_integer() else f"{value:,g}"
 
 
+def recorded(value, show) -> str:
+    """`show(value)`, or say the store did not record it (null in the JSON)."""
+    return "not recorded" if value is None else show(value)
+
+
 def size(mb: float) -> str:
     """Megabytes as people read them: 90.9 MB, 46.1 kB, 16 B."""
     for unit, scale in (("MB", 1.0), ("kB", 1e-3)):
@@ -40,7 +45,8 @@ def candidate_line(role: str, c: dict) -> str:
         f"{money(c['serving_cost_total'])} ({money(c['serving_cost_per_million'])} per million "
         f"queries, {c['ms_per_example_batched']:,.1f} ms per example batched). Latency "
         f"{c['latency_ms_p50']:,.1f} ms{p95} ({c['latency_source']}); memory "
-        f"{c['memory_mb']:,.0f} MB ({c['memory_source']}); artifact {size(c['artifact_mb'])}."
+        f"{recorded(c['memory_mb'], lambda v: f'{v:,.0f} MB')} ({c['memory_source']}); "
+        f"artifact {recorded(c['artifact_mb'], size)}."
     )
 
 
