@@ -343,6 +343,34 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_recommend_arguments(p: argparse.ArgumentParser) -> None:
+    from promptworth.recommend.inputs import HELP, INTEGER_INPUTS, flag_name
+
+    p.add_argument("out", type=Path, help="the --out directory of a run")
+    for name, text in HELP.items():
+        kind = int if name in INTEGER_INPUTS else float
+        p.add_argument(flag_name(name), dest=name, type=kind, metavar="N", help=text)
+    p.add_argument("--json", action="store_true", help="print the recommendation as JSON")
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    """The recommended method for a scenario, from the store's measured runs."""
+    import json
+
+    from promptworth.outputs import stored_rows
+    from promptworth.recommend import Inputs, recommend
+    from promptworth.recommend.inputs import HELP
+    from promptworth.recommend.text import recommendation_lines
+
+    inputs = Inputs.from_given(**{name: getattr(args, name) for name in HELP})
+    recommendation = recommend(stored_rows(args.out), inputs)
+    if args.json:
+        print(json.dumps(recommendation.to_json(), indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(recommendation_lines(recommendation)).rstrip())
+    return 0
+
+
 def cmd_tasks(_: argparse.Namespace) -> int:
     from promptworth.tasks import BUILTIN_TASKS
 
@@ -382,6 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--method", required=True, metavar="METHOD")
     compare.add_argument("--json", action="store_true", help="print the tests as JSON")
     compare.set_defaults(handler=cmd_compare)
+    recommend = commands.add_parser(
+        "recommend", help="which method to use for a scenario, with costs and break-even"
+    )
+    add_recommend_arguments(recommend)
+    recommend.set_defaults(handler=cmd_recommend)
     tasks = commands.add_parser("tasks", help="list the built-in tasks")
     tasks.set_defaults(handler=cmd_tasks)
     return parser

@@ -32,20 +32,19 @@ def write_outputs(
     description: list[str],
     compare: tuple[str, str] | None = None,
     failures: list[tuple[dict, str]] = (),
-    recommendation: dict | None = None,
 ) -> dict:
     """Write results.csv, summary.csv, uncertainty.json, learning_curves.png, advantage.json/png,
     report.html and report.md; return paths.
 
     `compare` = (baseline, method) for the verdict figure; by default the head against the
     method with the best mean accuracy. `failures` = (config, error) of failed runs, listed in
-    report.md and never counted in a table. `recommendation`: Recommendation.to_json(), shown
-    first in report.html."""
+    report.md and never counted in a table. Both reports open with the recommendation for
+    the default scenario (README "Recommendation")."""
     with locked(out / "outputs"):  # sweeps sharing --out never interleave their writes
-        return _write_outputs(rows, out, description, compare, failures, recommendation)
+        return _write_outputs(rows, out, description, compare, failures)
 
 
-def _write_outputs(rows, out: Path, description, compare, failures, recommendation) -> dict:
+def _write_outputs(rows, out: Path, description, compare, failures) -> dict:
     frame = results_frame(rows)
     pair = checked_pair(frame, compare)
     accuracy = summarize(frame, rows)
@@ -64,11 +63,15 @@ def _write_outputs(rows, out: Path, description, compare, failures, recommendati
     verdict_lines = advantage_outputs(frame, out, files, pair, paired) + detail_lines(rows)
     summary = accuracy_table(accuracy, summary_table(frame))
     legend = legend_lines(accuracy)
+    recommendation, advice = recommendation_outputs(rows, out, files)
     pairs = json.loads(files["advantage"].read_text())["pairs"]
     files["html"] = write_html(out, frame, accuracy, summary, legend, pairs, recommendation)
     files["report"] = out / "report.md"
-    write_report(files["report"], frame, summary, files, description, verdict_lines, legend, failed)
+    write_report(
+        files["report"], frame, summary, files, description, verdict_lines, legend, failed, advice
+    )
     return {
+        "recommendation": recommendation,
         "files": files,
         "summary": summary,
         "legend": legend,
@@ -76,6 +79,28 @@ def _write_outputs(rows, out: Path, description, compare, failures, recommendati
         "frame": frame,
         "failures": failed,
     }
+
+
+def recommendation_outputs(rows, out: Path, files: dict[str, Path]):
+    """The recommendation for the default scenario: recommendation.json, the break-even and
+    Pareto figures, and report.md's lines (README "Recommendation")."""
+    from promptworth.recommend import Inputs, recommend
+    from promptworth.recommend.figures import plot_break_even, plot_pareto
+    from promptworth.recommend.text import recommendation_lines
+
+    recommendation = recommend(rows, Inputs())
+    document = recommendation.to_json()
+    files["recommendation"] = out / "recommendation.json"
+    files["recommendation"].write_text(json.dumps(document, indent=2, ensure_ascii=False))
+    figures = {}  # none when no method's serving could be priced (a store without costs)
+    if document["break_even"]["curves"]:
+        figures["break_even"] = plot_break_even(
+            document["break_even"], recommendation.inputs.queries_per_day, out / "break_even.png"
+        )
+    if document["pareto"]["points"]:
+        figures["pareto"] = plot_pareto(document["pareto"], out / "pareto.png")
+    files.update(figures)
+    return document, recommendation_lines(recommendation, figures)
 
 
 def checked_pair(frame, compare: tuple[str, str] | None) -> tuple[str, str] | None:

@@ -10,8 +10,12 @@ import numpy as np
 
 from promptworth import costs
 from promptworth.analysis.uncertainty import run_intervals
-from promptworth.methods.base import Method, RunContext
+from promptworth.methods.base import Method, Prediction, RunContext
 from promptworth.tasks.base import Split
+
+# Serving latency is timed one example at a time on the first LATENCY_ROWS rows of the test
+# subset: the rows are fixed by the run's config (its test subset), never drawn per run.
+LATENCY_ROWS = 16
 
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> dict[str, float]:
@@ -33,15 +37,17 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
     costs.reset_gpu_peak()
     with costs.stopwatch(timings, "train_seconds"):
         method.fit(train, context)
+    train_peak_mb = costs.peak_rss_mb()
+    costs.reset_peak_rss()
     with costs.stopwatch(timings, "eval_seconds"):
         prediction = method.predict(test.texts)
+    latency = serving_latency(method, test.texts)
+    serve_peak_mb = costs.peak_rss_mb()
     training = method.training_cost()
     # Work a run took from a shared cache is charged at what it cost to compute, never at zero;
     # the wall time spent filling the cache is replaced by the same per-example charge.
     timings["train_seconds"] = training.cached_seconds + timings["train_seconds"]
-    timings["eval_seconds"] = (
-        prediction.cached_seconds + timings["eval_seconds"] - prediction.diagnostic_seconds
-    )
+    timings["eval_seconds"] = charged_seconds(prediction, timings["eval_seconds"])
     n_test = len(test)
     return {
         **scores(test.labels, prediction.labels, context.task.n_labels),
@@ -54,11 +60,13 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
         "train_examples": training.train_examples,
         "train_tokens": training.train_tokens,
         "train_steps": training.train_steps,
-        "peak_rss_mb": round(costs.peak_rss_mb(), 1),
+        "peak_rss_mb": round(max(train_peak_mb, serve_peak_mb), 1),
+        "serve_peak_rss_mb": round(serve_peak_mb, 1),
         "peak_gpu_mb": costs.gpu_peak_mb(),
         "eval_seconds": round(timings["eval_seconds"], 3),
         "eval_ms_per_example": round(1000 * timings["eval_seconds"] / max(n_test, 1), 3),
         "eval_examples_per_second": round(n_test / max(timings["eval_seconds"], 1e-9), 2),
+        **latency,
         "prompt_tokens_per_example": round(prediction.prompt_tokens / max(n_test, 1), 2),
         "artifact_bytes": training.artifact_bytes,
         "device": context.backbones.placement.device,
@@ -68,6 +76,29 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
         "test_labels": test.labels.tolist(),
         "test_digest": split_digest(test),
         "extra": score_diagnostics(prediction.extra, test.labels),
+    }
+
+
+def charged_seconds(prediction: Prediction, wall_seconds: float) -> float:
+    """Prediction time as charged: work taken from a cache at what it cost to compute, minus
+    time spent on diagnostics that are not the method's own labels."""
+    return prediction.cached_seconds + wall_seconds - prediction.diagnostic_seconds
+
+
+def serving_latency(method: Method, texts: list[str]) -> dict[str, float]:
+    """Per-request latency at batch size 1: median and 95th percentile (ms) over the first
+    LATENCY_ROWS texts, each predicted alone, on the device the method ran on."""
+    sample, seconds = texts[:LATENCY_ROWS], []
+    for text in sample:
+        timing: dict[str, float] = {}
+        with costs.stopwatch(timing, "wall"):
+            prediction = method.predict([text])
+        seconds.append(charged_seconds(prediction, timing["wall"]))
+    p50, p95 = np.percentile(1000 * np.asarray(seconds), [50, 95])
+    return {
+        "latency_ms_p50": round(float(p50), 3),
+        "latency_ms_p95": round(float(p95), 3),
+        "latency_rows": len(sample),
     }
 
 

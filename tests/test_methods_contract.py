@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from promptworth import runner
 from promptworth.errors import PromptworthError
 from promptworth.methods import REGISTRY, make_method, method_class
 from promptworth.methods.base import FAMILIES, NO_LABEL, NotFittedError
@@ -57,6 +58,9 @@ def test_fit_predict_shapes_and_determinism(name, task, make_context):
         assert cost.train_examples > 0
     if first.trains and first.updates_weights:
         assert cost.trainable_params > 0 and cost.artifact_bytes > 0
+    latency = runner.serving_latency(first, task.test.texts)  # batch 1, measured per method
+    assert latency["latency_rows"] == min(runner.LATENCY_ROWS, len(task.test))
+    assert 0 < latency["latency_ms_p50"] <= latency["latency_ms_p95"]
     torch.manual_seed(1234)  # another process history: results must follow the seed alone
     again = tiny(name).fit(train, make_context()).predict(task.test.texts)
     np.testing.assert_array_equal(prediction.labels, again.labels)

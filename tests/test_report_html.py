@@ -13,6 +13,7 @@ from html import escape
 import pandas as pd
 import pytest
 
+from promptworth import outputs
 from promptworth.outputs import write_outputs
 from promptworth.report.families import UNREGISTERED, family_panels
 from promptworth.report.html import short_reason
@@ -86,7 +87,9 @@ def sweep_out(tmp_path_factory, tiny_lm_dir, tiny_encoder_dir):
     sweep = Sweep(spec, quiet=True)
     sweep.execute()
     rows = sweep.store.load()
-    write_outputs(rows, out, ["- browser test"], recommendation=RECOMMENDATION)
+    with pytest.MonkeyPatch.context() as patch:  # the page renders a hand-checked document
+        patch.setattr(outputs, "recommendation_outputs", lambda *_: (RECOMMENDATION, []))
+        write_outputs(rows, out, ["- browser test"])
     return out, rows
 
 
@@ -104,10 +107,27 @@ def test_report_html_holds_the_recommendation_seeds_and_reasons(sweep_out, tmp_p
     for pair in json.loads((out / "advantage.json").read_text())["pairs"]:
         if pair["error"]:  # every n/a carries its reason in its cell
             assert f'<div class="why">{escape(pair["error"])}</div>' in page
-    write_outputs(rows, tmp_path, ["- no recommendation"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(outputs, "recommendation_outputs", lambda *_: (None, []))
+        write_outputs(rows, tmp_path, ["- no recommendation"])
     assert (
         "No recommendation was computed for this report" in (tmp_path / "report.html").read_text()
     )
+
+
+def test_report_html_opens_with_the_computed_recommendation(sweep_out, tmp_path):
+    """Unpatched, both reports show the default scenario's recommendation.json."""
+    _, rows = sweep_out
+    write_outputs(rows, tmp_path, ["- computed recommendation"])
+    document = json.loads((tmp_path / "recommendation.json").read_text())
+    page = (tmp_path / "report.html").read_text()
+    if document["recommended"] is None:
+        assert "No method meets every constraint" in page
+    else:
+        assert f"use: {document['recommended']['method']}" in page
+        assert (
+            f"**Use: {document['recommended']['method']}**" in (tmp_path / "report.md").read_text()
+        )
 
 
 def test_break_even_crossing_is_marked_on_the_curve():

@@ -143,6 +143,8 @@ def recommendation_section(recommendation: dict | None) -> str:
 
 def card_html(recommendation: dict) -> str:
     """The recommended method beside the runner-up, one row per CARD_ROWS entry."""
+    if recommendation["recommended"] is None:
+        return paragraph("No method meets every constraint of this scenario (see ruled out).")
     choices = [c for c in (recommendation["recommended"], recommendation.get("runner_up")) if c]
     columns = ["", *(f"{t}: {c['method']}" for t, c in zip(("use", "runner-up"), choices))]
     rows = [

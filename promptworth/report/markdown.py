@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 
@@ -12,12 +13,19 @@ def cost_table(frame):
         "train_seconds",
         "train_tokens",
         "peak_rss_mb",
+        "serve_peak_rss_mb",
         "eval_ms_per_example",
+        "latency_ms_p50",
+        "latency_ms_p95",
         "prompt_tokens_per_example",
         "artifact_bytes",
     ]
-    largest = frame[frame["n_train"] == frame.groupby("method")["n_train"].transform("max")]
-    return largest.groupby("method")[columns].median()
+    return at_largest_size(frame).groupby("method")[columns].median()
+
+
+def at_largest_size(frame):
+    """Each method's runs at its largest size: what the cost table and the recommender read."""
+    return frame[frame["n_train"] == frame.groupby("method")["n_train"].transform("max")]
 
 
 def markdown_table(table) -> str:
@@ -33,6 +41,8 @@ def markdown_table(table) -> str:
 
 
 def format_cell(value) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "—"  # not recorded: e.g. a store written before the column existed
     if isinstance(value, float):
         return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
     return str(value)
@@ -68,13 +78,16 @@ def write_report(
     verdict_lines: list[str],
     legend: list[str] = (),
     failures: list[tuple[str, dict, str]] = (),
+    recommendation: list[str] = (),
 ) -> Path:
-    """`legend`: lines under the accuracy table saying what its cells and marks mean."""
+    """`legend`: lines under the accuracy table saying what its cells and marks mean;
+    `recommendation`: the answer's section, first after the description."""
     lines = [
         "# promptworth report",
         "",
         *description,
         "",
+        *recommendation,
         "## Accuracy by number of labelled examples",
         "",
         markdown_table(summary),

@@ -1,0 +1,205 @@
+"""What would change the answer: each input moved to the values where it can matter (measured
+sizes, crossing volumes, measured latencies and memories, measured accuracies), the first value
+that changes the recommended method reported as a sentence."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+from promptworth.recommend.curve import at_budget
+from promptworth.recommend.decide import Candidate, top
+from promptworth.recommend.inputs import Inputs, flag_name
+from promptworth.recommend.tco import crossing, hosted_llm_costs
+
+STEP = 1.01  # just past a crossing or a measured value
+MIN_VOLUME = 10.0  # crossings below ten queries a day are no answer to "what would change"
+
+
+def first_change(measured, long_df, inputs: Inputs, field: str, values: Iterable, current: str):
+    """(value, new top candidate) at the first of `values` where the recommendation differs."""
+    for value in values:
+        found = top(measured, long_df, inputs.changed(**{field: value}))
+        if found is not None and found.method != current:
+            return value, found
+    return None
+
+
+def what_would_change(
+    measured, long_df, inputs: Inputs, best: Candidate | None, ranked
+) -> list[str]:
+    """Sentences for labels, volume, latency, memory and target, in that order; with no
+    recommendation (`best` None), what would give one."""
+    sentences = []
+    for field, values, say in scans(measured, inputs, best, ranked):
+        change = first_change(measured, long_df, inputs, field, values, best and best.method)
+        if change is not None:
+            value, new = change
+            sentences.append(say(value, new))
+    fewer = fewer_labels_sentence(best, inputs) if best else None
+    return [fewer, *sentences] if fewer else sentences
+
+
+def scans(measured, inputs: Inputs, best, ranked) -> list[tuple[str, list, Callable]]:
+    """(input, values to try in order, sentence) for every input that can change the answer;
+    volumes, and tightened budgets and targets, only when there is an answer to change."""
+    sizes = sorted({int(n) for m in measured.values() for n in m.curve.sizes if n > 0})
+    volumes = [
+        v
+        for c in ranked
+        if c is not best
+        and (v := crossing(best.costs, c.costs, inputs.horizon_days)) is not None
+        and v >= MIN_VOLUME
+    ]  # empty without an answer: ranked is then empty
+    out = [
+        (
+            "labels",
+            [n for n in sizes if n > inputs.labels],
+            lambda v, c: (
+                f"With {v:,} labels instead of {inputs.labels:,}, {c.method} becomes "
+                f"the recommendation (accuracy {c.read.accuracy:.3f}, total "
+                f"${c.total(inputs.changed(labels=v)):,.2f})."
+            ),
+        ),
+        (
+            "labels",
+            [n for n in reversed(sizes) if n < inputs.labels],
+            lambda v, c: (
+                f"With only {v:,} labels, {c.method} becomes the recommendation "
+                f"(accuracy {c.read.accuracy:.3f})."
+            ),
+        ),
+        (
+            "queries_per_day",
+            sorted(v * STEP for v in volumes if v > inputs.queries_per_day),
+            lambda v, c: volume_sentence(v / STEP, "Above", inputs, best, c),
+        ),
+        (
+            "queries_per_day",
+            sorted((v / STEP for v in volumes if v < inputs.queries_per_day), reverse=True),
+            lambda v, c: volume_sentence(v * STEP, "Below", inputs, best, c),
+        ),
+    ]
+    out += budget_scans(measured, inputs, best)
+    if inputs.target is not None:
+        reads = (at_budget(m.curve, inputs.labels) for m in measured.values())
+        below = {math.floor(r.accuracy * 1000) / 1000 for r in reads if r is not None}
+        lower = sorted((a for a in below if a < inputs.target), reverse=True)
+        out.append(
+            (
+                "target",
+                lower,
+                lambda v, c: (
+                    f"With a target of {v:.3f} instead of {inputs.target:g}, "
+                    f"{c.method} becomes the recommendation."
+                ),
+            )
+        )
+    if best is None:
+        return out
+    out.append(
+        (
+            "target",
+            [min(1.0, math.floor(best.read.accuracy * 1000 + 1) / 1000)],
+            lambda v, c: (
+                f"A target above {best.read.accuracy:.3f} rules {best.method} out: "
+                f"{c.method} becomes the recommendation (accuracy {c.read.accuracy:.3f})."
+            ),
+        )
+    )
+    return out
+
+
+def fewer_labels_sentence(best: Candidate, inputs: Inputs) -> str | None:
+    """With a target the budget's labels are all paid for; say when far fewer would do."""
+    target = best.target
+    if target is None or target.labels is None or target.extrapolated:
+        return None
+    needed = max(1, math.ceil(target.labels))
+    if needed >= best.read.labels:
+        return None
+    return (
+        f"{best.method} reaches the target at about {needed:,} labels (interpolated): labelling "
+        f"only those would cost ${needed * inputs.label_cost:,.2f} instead of "
+        f"${best.costs.labelling:,.2f} (a smaller budget is another scenario: --labels {needed})."
+    )
+
+
+def volume_sentence(volume: float, side: str, inputs: Inputs, best: Candidate, new) -> str:
+    if new.costs.per_query < best.costs.per_query:
+        why = (
+            "its lower serving cost pays back its labelling and training over "
+            f"{inputs.horizon_days:g} days"
+        )
+    else:
+        why = "its lower labelling and training cost outweighs its higher serving cost"
+    return (
+        f"{side} {volume:,.0f} queries a day (instead of {inputs.queries_per_day:,.0f}), "
+        f"{new.method} becomes the recommendation: {why}."
+    )
+
+
+def budget_scans(measured, inputs: Inputs, best) -> list[tuple[str, list, Callable]]:
+    """Latency and memory budgets: loosened to each measured value above the budget, or
+    tightened to just below the recommended method's value."""
+    out = []
+    for field, unit, value_of in (
+        ("latency_ms", "ms", lambda s: s.latency_ms_p95 or s.latency_ms_p50),
+        ("memory_mb", "MB", lambda s: s.memory_mb),
+    ):
+        budget = getattr(inputs, field)
+        flag = flag_name(field)
+        if budget is not None:
+            measured_values = (value_of(m.serving) for m in measured.values())
+            looser = sorted({math.ceil(v) for v in measured_values if not math.isnan(v)})
+            out.append(
+                (
+                    field,
+                    [v for v in looser if v > budget],
+                    lambda v, c, f=flag, u=unit, b=budget: (
+                        f"With {f} {v:,} {u} instead of "
+                        f"{b:g}, {c.method} becomes the recommendation."
+                    ),
+                )
+            )
+        if best is None:
+            continue
+        mine = value_of(best.serving)
+        tighter = math.floor(mine * 0.99)
+        if tighter > 0 and (budget is None or tighter < budget):
+            out.append(
+                (
+                    field,
+                    [tighter],
+                    lambda v, c, f=flag, u=unit, m=mine: (
+                        f"With {f} below {m:,.1f} {u} "
+                        f"({best.method}'s), {c.method} becomes the recommendation."
+                    ),
+                )
+            )
+    return out
+
+
+def hosted_llm_sentence(measured, inputs: Inputs, best: Candidate) -> str | None:
+    """How the hosted LLM's per-query cost compares, when its price is given."""
+    prompt = prompt_method(measured)
+    if inputs.llm_input_price is None or prompt is None:
+        return None
+    llm = hosted_llm_costs(measured[prompt].serving.prompt_tokens, inputs)
+    volume = crossing(best.costs, llm, inputs.horizon_days)
+    cheaper = llm.total(inputs.queries_per_day, inputs.horizon_days) < best.total(inputs)
+    text = (
+        f"A hosted LLM reading {prompt}'s prompt ({measured[prompt].serving.prompt_tokens:.0f} "
+        f"tokens) costs ${llm.per_million:,.2f} per million queries against "
+        f"${best.costs.per_million:,.2f} for {best.method}; at "
+        f"{inputs.queries_per_day:,.0f} queries a day it is {'cheaper' if cheaper else 'dearer'}"
+    )
+    if volume is not None and volume >= MIN_VOLUME:
+        text += f" (the two cost the same at {volume:,.0f} queries a day)"
+    return text + "; its accuracy was not measured here, so it is never recommended."
+
+
+def prompt_method(measured) -> str | None:
+    """The method whose prompt a hosted LLM would read: zero-shot when it was run."""
+    untrained = [name for name, m in measured.items() if m.curve.untrained]
+    return "zero-shot" if "zero-shot" in untrained else (untrained[0] if untrained else None)

@@ -1,0 +1,137 @@
+"""What the store measured about each method, read the way the report's tables read it: the mean
+accuracy and its 95 % interval at each size (report.accuracy), the serving costs of the cost
+table (median over the runs at the method's largest size, report.markdown.at_largest_size)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from promptworth.analysis import uncertainty as unc
+from promptworth.report.accuracy import summarize
+from promptworth.report.markdown import at_largest_size
+from promptworth.report.results import results_frame
+
+UNKNOWN_DEVICE = "unknown"  # runs stored without their device: their compute cannot be priced
+ROWS_ONLY = (
+    "test rows only, from the mean accuracy and n_test (runs stored without their test labels)"
+)
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A method's measured learning curve: sizes ascending, mean accuracy, interval, train time."""
+
+    sizes: np.ndarray
+    means: np.ndarray
+    lows: np.ndarray
+    highs: np.ndarray
+    train_seconds: np.ndarray  # median over seeds at each size
+    interval: str  # how the intervals were computed
+
+    @property
+    def untrained(self) -> bool:
+        return bool(np.all(self.sizes == 0))
+
+
+@dataclass(frozen=True)
+class Serving:
+    """Serving measurements (cost-table medians). Latency is measured at batch size 1 when the
+    store has it, else derived from the batched time per example (a lower bound), and says so."""
+
+    device: str
+    ms_per_example: float  # batched: what the serving cost is computed from
+    latency_ms_p50: float
+    latency_ms_p95: float | None
+    latency_measured: bool
+    memory_mb: float
+    memory_measured: bool  # serving peak; False: the whole run's peak (training included)
+    artifact_mb: float
+    prompt_tokens: float
+
+
+@dataclass(frozen=True)
+class Measured:
+    method: str
+    curve: Curve
+    serving: Serving
+
+
+def measure(rows: list[tuple[str, dict, dict]]) -> tuple[dict[str, Measured], object]:
+    """Each method's measurements, and the results frame they came from."""
+    frame = results_frame(rows)
+    summary = summarize(frame, rows)
+    serving = serving_table(frame)
+    measured = {
+        method: Measured(method, curve(frame[frame["method"] == method], summary), serving[method])
+        for method in sorted(frame["method"].unique())
+    }
+    return measured, frame
+
+
+def priced(s: Serving) -> bool:
+    """Whether serving can be costed: a measured time per example on a known device."""
+    return not math.isnan(s.ms_per_example) and s.device != UNKNOWN_DEVICE
+
+
+def curve(runs, summary) -> Curve:
+    """One method's curve; intervals from the store's per-row correctness when it has it."""
+    sizes = sorted(int(n) for n in runs["n_train"].unique())
+    means, lows, highs, procedures = [], [], [], set()
+    for n in sizes:
+        at = runs[runs["n_train"] == n]
+        interval = summary.intervals.get((at["method"].iloc[0], n))
+        if interval is not None:
+            low, high, procedure = interval.low, interval.high, interval.procedure
+        else:
+            mean = float(at["accuracy"].mean())
+            low, high = unc.proportion_interval(mean, int(at["n_test"].iloc[0]))
+            procedure = ROWS_ONLY
+        means.append(float(at["accuracy"].mean()))
+        lows.append(low)
+        highs.append(high)
+        procedures.add(procedure)
+    seconds = [float(runs[runs["n_train"] == n]["train_seconds"].median()) for n in sizes]
+    return Curve(
+        *(np.asarray(v, dtype=float) for v in (sizes, means, lows, highs, seconds)),
+        interval="; ".join(sorted(procedures)),
+    )
+
+
+def serving_table(frame) -> dict[str, Serving]:
+    """The cost table's medians per method, as Serving records."""
+    largest = at_largest_size(frame)
+    columns = [
+        "eval_ms_per_example",
+        "latency_ms_p50",
+        "latency_ms_p95",
+        "serve_peak_rss_mb",
+        "peak_rss_mb",
+        "artifact_bytes",
+        "prompt_tokens_per_example",
+    ]
+    medians = largest.groupby("method")[columns].median()
+    devices = largest.groupby("method")["device"].agg(
+        lambda d: d.mode().iloc[0] if d.notna().any() else UNKNOWN_DEVICE
+    )
+    return {method: serving(row, devices[method]) for method, row in medians.iterrows()}
+
+
+def serving(row, device: str) -> Serving:
+    latency_measured = not math.isnan(row["latency_ms_p50"])
+    memory_measured = not math.isnan(row["serve_peak_rss_mb"])
+    return Serving(
+        device=str(device),
+        ms_per_example=float(row["eval_ms_per_example"]),
+        latency_ms_p50=float(
+            row["latency_ms_p50"] if latency_measured else row["eval_ms_per_example"]
+        ),
+        latency_ms_p95=float(row["latency_ms_p95"]) if latency_measured else None,
+        latency_measured=latency_measured,
+        memory_mb=float(row["serve_peak_rss_mb"] if memory_measured else row["peak_rss_mb"]),
+        memory_measured=memory_measured,
+        artifact_mb=float(row["artifact_bytes"]) / 1e6,
+        prompt_tokens=float(row["prompt_tokens_per_example"]),
+    )

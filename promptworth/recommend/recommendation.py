@@ -1,0 +1,149 @@
+"""`recommend(rows, inputs) -> Recommendation`: the answer, costs, break-even, Pareto view."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from promptworth.analysis.curves import long_from_wide
+from promptworth.recommend.changes import hosted_llm_sentence, prompt_method, what_would_change
+from promptworth.recommend.decide import Candidate, assess
+from promptworth.recommend.inputs import Inputs
+from promptworth.recommend.measured import ROWS_ONLY, Measured, measure, priced
+from promptworth.recommend.pareto import pareto
+from promptworth.recommend.tco import break_even, hosted_llm_costs, method_costs
+
+BREAK_EVEN_METHODS = 6  # the top of the ranking drawn in the break-even figure
+HOSTED_LLM = "hosted LLM"
+
+
+@dataclass
+class Recommendation:
+    inputs: Inputs
+    ranked: list[Candidate]
+    ruled_out: list[dict]
+    what_would_change: list[str]
+    break_even: dict
+    pareto: dict
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def recommended(self) -> Candidate | None:
+        return self.ranked[0] if self.ranked else None
+
+    @property
+    def runner_up(self) -> Candidate | None:
+        return self.ranked[1] if len(self.ranked) > 1 else None
+
+    def to_json(self) -> dict:
+        def entry(c: Candidate | None):
+            return None if c is None else c.to_json(self.inputs)
+
+        return without_nan(
+            {
+                "inputs": self.inputs.to_json(),
+                "recommended": entry(self.recommended),
+                "runner_up": entry(self.runner_up),
+                "candidates": [entry(c) for c in self.ranked],
+                "ruled_out": self.ruled_out,
+                "what_would_change": self.what_would_change,
+                "break_even": self.break_even,
+                "pareto": self.pareto,
+                "notes": self.notes,
+            }
+        )
+
+
+def without_nan(value):
+    """NaN (a cost a store did not record) as null: JSON has no NaN, browsers refuse it."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: without_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nan(v) for v in value]
+    return value
+
+
+def recommend(rows: list[tuple[str, dict, dict]], inputs: Inputs) -> Recommendation:
+    """The recommendation for `inputs` from a store's finished runs."""
+    measured, frame = measure(rows)
+    long_df = long_from_wide(frame)
+    ranked, ruled_out = assess(measured, long_df, inputs)
+    best = ranked[0] if ranked else None
+    changes = what_would_change(measured, long_df, inputs, best, ranked)
+    llm = hosted_llm_sentence(measured, inputs, best) if best else None
+    changes += [llm] if llm else []
+    return Recommendation(
+        inputs=inputs,
+        ranked=ranked,
+        ruled_out=ruled_out,
+        what_would_change=changes,
+        break_even=break_even(break_even_costs(measured, ranked, inputs), inputs),
+        pareto=pareto(pareto_points(measured, inputs)),
+        notes=notes(measured, ranked, inputs),
+    )
+
+
+def break_even_costs(measured, ranked: list[Candidate], inputs: Inputs) -> dict:
+    """The top of the ranking, and the hosted LLM when its price is given."""
+    costs = {c.method: c.costs for c in ranked[:BREAK_EVEN_METHODS]}
+    prompt = prompt_method(measured)
+    if inputs.llm_input_price is not None and prompt is not None:
+        costs[HOSTED_LLM] = hosted_llm_costs(measured[prompt].serving.prompt_tokens, inputs)
+    return costs
+
+
+def pareto_points(measured: dict[str, Measured], inputs: Inputs) -> list[dict]:
+    """Every measured (method, size) whose serving can be priced: its mean accuracy, labels and
+    serving cost per million."""
+    points = []
+    for m in measured.values():
+        s = m.serving
+        if not priced(s):
+            continue
+        per_million = method_costs(0, 0.0, s.ms_per_example, s.device, inputs).per_million
+        for n, accuracy in zip(m.curve.sizes, m.curve.means):
+            points.append(
+                {
+                    "method": m.method,
+                    "accuracy": float(accuracy),
+                    "serving_cost_per_million": per_million,
+                    "labels": int(n),
+                }
+            )
+    return points
+
+
+def notes(measured: dict[str, Measured], ranked: list[Candidate], inputs: Inputs) -> list[str]:
+    """What the reader must know to trust the numbers: derived values, capped readings."""
+    out = []
+    derived = sorted(name for name, m in measured.items() if not m.serving.latency_measured)
+    if derived:
+        out.append(
+            f"Batch-1 latency was not measured for {len(derived)} of {len(measured)} methods "
+            "(runs stored before promptworth measured it): their latency is derived from the "
+            "batched time per example, a lower bound; a latency budget rules such a method out "
+            "only when even that bound exceeds it. A sweep into a fresh --out measures it."
+        )
+    if any(not m.serving.memory_measured for m in measured.values()):
+        out.append(
+            "Serving memory was not measured separately for some methods: their memory is the "
+            "whole run's peak (training included), an upper bound."
+        )
+    if any(ROWS_ONLY in m.curve.interval for m in measured.values()):
+        out.append(f"95 % intervals: {ROWS_ONLY}; the seed-to-seed variance is not in them.")
+    unverified = [c.method for c in ranked if not c.serving.latency_measured]
+    if inputs.latency_ms is not None and unverified:
+        out.append(
+            f"{', '.join(unverified)} pass --latency-ms {inputs.latency_ms:g} on a derived lower "
+            "bound only: measure their batch-1 latency (a sweep into a fresh --out) before "
+            "relying on it."
+        )
+    capped = [c.method for c in ranked if c.read.how.startswith("capped")]
+    if capped:
+        out.append(
+            f"--labels {inputs.labels:,} is above the largest measured size of {', '.join(capped)}:"
+            " they are read (and costed) at their largest measured size; nothing is extrapolated."
+        )
+    return out
