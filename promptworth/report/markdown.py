@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+METRIC_NAMES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}  # the --metric choices
+
 
 def cost_table(frame):
     """Median cost per method over its runs (the trained ones at their largest size)."""
@@ -68,14 +70,15 @@ def write_report(
     verdict_lines: list[str],
     legend: list[str] = (),
     failures: list[tuple[str, dict, str]] = (),
+    metric: str = "accuracy",
 ) -> Path:
-    """`legend`: lines under the accuracy table saying what its cells and marks mean."""
+    """`legend`: lines under the `metric` table saying what its cells and marks mean."""
     lines = [
         "# promptworth report",
         "",
         *description,
         "",
-        "## Accuracy by number of labelled examples",
+        f"## {METRIC_NAMES[metric]} by number of labelled examples",
         "",
         markdown_table(summary),
         "",

@@ -26,37 +26,12 @@ def plot_learning_curves(
     methods = sorted(frame["method"].unique())
     many = len(methods) > LEGEND_INSIDE
     fig, ax = plt.subplots(figsize=(10.5, 5.2) if many else (7.5, 4.8))
-    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    # past the colour cycle's length, colours repeat with another line style and marker
-    color = {m: cycle[i % len(cycle)] for i, m in enumerate(methods)}
-    style = {m: LINE_STYLES[i // len(cycle) % len(LINE_STYLES)] for i, m in enumerate(methods)}
-    trained = frame[frame["n_train"] > 0]
     shade = 0.1 if many else 0.2  # many overlapping bands stay readable when fainter
-    for method, group in trained.groupby("method"):
-        stats = group.groupby("n_train")[metric].agg(["mean", "min", "max"])
-        if bands is not None:
-            stats["min"], stats["max"] = zip(*(bands[(method, n)] for n in stats.index))
-        line, marker = style[method]
-        ax.plot(stats.index, stats["mean"], line, marker=marker, color=color[method], label=method)
-        ax.fill_between(stats.index, stats["min"], stats["max"], color=color[method], alpha=shade)
-    for method, group in frame[frame["n_train"] == 0].groupby("method"):
-        ax.axhline(
-            group[metric].mean(),
-            linestyle="--",
-            color=color[method],
-            label=f"{method} (no training)",
-        )
-        if bands is not None:
-            ax.axhspan(*bands[(method, 0)], color=color[method], alpha=0.08)
+    draw_curves(ax, frame, metric, method_colors(methods), bands, shade)
     # what the bands are: a legend entry of its own (an empty, labelled band)
     what = "95 % interval of the mean (seeds × test rows)" if bands else "min–max over seeds"
     ax.fill_between([], [], color="gray", alpha=shade, label=f"band: {what}")
-    if len(trained):
-        ax.set_xscale("log")
-    ax.set_xlabel("labelled training examples (log scale)")
-    ax.set_ylabel(metric)
     ax.set_title(title or f"{metric} vs number of labelled examples (mean over seeds)")
-    ax.grid(alpha=0.3)
     if many:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     else:
@@ -65,3 +40,46 @@ def plot_learning_curves(
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def method_colors(methods: list[str]) -> dict[str, tuple[str, str, str]]:
+    """method -> (colour, line style, marker); past the colour cycle's length, colours repeat
+    with another line style and marker."""
+    import matplotlib.pyplot as plt
+
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return {
+        m: (cycle[i % len(cycle)], *LINE_STYLES[i // len(cycle) % len(LINE_STYLES)])
+        for i, m in enumerate(methods)
+    }
+
+
+def draw_curves(
+    ax,
+    frame,
+    metric: str,
+    colors: dict[str, tuple[str, str, str]],
+    bands: dict[tuple[str, int], tuple[float, float]] | None = None,
+    shade: float = 0.2,
+) -> None:
+    """Each trained method's mean line and band, each no-training method as a dashed level."""
+    trained = frame[frame["n_train"] > 0]
+    for method, group in trained.groupby("method"):
+        stats = group.groupby("n_train")[metric].agg(["mean", "min", "max"])
+        if bands is not None:
+            stats["min"], stats["max"] = zip(*(bands[(method, n)] for n in stats.index))
+        color, line, marker = colors[method]
+        ax.plot(stats.index, stats["mean"], line, marker=marker, color=color, label=method)
+        ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=shade)
+    for method, group in frame[frame["n_train"] == 0].groupby("method"):
+        color = colors[method][0]
+        ax.axhline(
+            group[metric].mean(), linestyle="--", color=color, label=f"{method} (no training)"
+        )
+        if bands is not None:
+            ax.axhspan(*bands[(method, 0)], color=color, alpha=0.08)
+    if len(trained):
+        ax.set_xscale("log")
+    ax.set_xlabel("labelled training examples (log scale)")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
