@@ -124,7 +124,15 @@ def test_suite_cli_on_two_tiny_tasks(tmp_path, tiny_lm_dir, tiny_encoder_dir, ca
 def test_suite_refuses_a_bad_task_before_any_run(tmp_path, tiny_lm_dir, capsys):
     alpha = write_csv(tmp_path / "alpha.csv", tiny_task(n_train=60, seed=0))
     argv = ["suite", "--tasks", f"{alpha},no_such_file.csv", "--model", tiny_lm_dir]
-    argv += ["--methods", "zero-shot", "--allow-overlap", "--out", str(tmp_path / "o")]
+    argv += [
+        "--methods",
+        "zero-shot",
+        "--sizes",
+        "6",
+        "--allow-overlap",
+        "--out",
+        str(tmp_path / "o"),
+    ]
     assert main(argv) == 2
     assert "no such file: no_such_file.csv" in capsys.readouterr().err
     assert not list((tmp_path / "o").glob("tasks/*"))  # no task ran
