@@ -204,10 +204,10 @@ def plot_cross_task(rows: list[tuple[str, dict, dict]], path: Path, metric: str)
         ax.set_title(task)
     for ax in axes.flat[len(frames) :]:
         ax.set_visible(False)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
-    for ax in axes.flat[1 : len(frames)]:
-        unique.update(dict(zip(*reversed(ax.get_legend_handles_labels()))))
+    unique: dict = {}  # one legend entry per method over all panels
+    for ax in axes.flat[: len(frames)]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            unique.setdefault(label, handle)
     fig.legend(unique.values(), unique.keys(), loc="lower center", ncol=min(4, len(unique)))
     fig.suptitle(f"{metric} vs labelled examples, per task (mean over seeds; band min–max)")
     fig.tight_layout(rect=(0, 0.06 + 0.02 * (len(unique) // 4), 1, 0.96))

@@ -24,11 +24,14 @@ from promptworth.tasks import staicc
 from promptworth.tasks.base import Split, Task
 from promptworth.tasks.files import HELD_OUT, split_off_test
 
-SENTIMENT_WORDS = [["terrible", "negative", "bad"], ["great", "positive", "good"]]
+SENTIMENT_WORDS = [["negative"], ["positive"]]
+# LM-BFF's SST-2/MR pattern "<S1> It was [MASK] ." with great/terrible is left out: with the
+# packaged SmolLM2-135M it answered "great" for all of 40 SST-2 rows (0.475), where the first
+# template below scored 0.775 on the same rows (README "Built-in tasks").
 MOVIE_TEMPLATES = [
-    "{text} It was",  # LM-BFF SST-2 / MR: "<S1> It was [MASK] ." with great/terrible
     "Review: {text}\nSentiment:",
-    "{text}\nAll in all, the movie was",
+    "{text}\nThe sentiment of this review is",
+    "Movie review: {text}\nSentiment (negative or positive):",
 ]
 
 
