@@ -140,7 +140,7 @@ def add_run_arguments(p: argparse.ArgumentParser, suite: bool = False) -> None:
             default="ag_news",
             help="built-in task name, a CSV/JSONL/Parquet file, or a datasets name",
         )
-    p.add_argument("--test-file", help="test rows for a file task (default: hold out 20%%)")
+        p.add_argument("--test-file", help="test rows for a file task (default: hold out 20%%)")
     p.add_argument("--text-column", default="text")
     p.add_argument("--label-column", default="label")
     p.add_argument("--encoding", default="utf-8", help="of the task's files (default: %(default)s)")
@@ -253,7 +253,7 @@ def build_spec(args: argparse.Namespace, task: str | None = None):
             max_text_tokens=args.max_text_tokens,
         ),
         out=args.out,
-        test_file=args.test_file,
+        test_file=getattr(args, "test_file", None),  # suite: each task has its own
         text_column=args.text_column,
         label_column=args.label_column,
         encoding=args.encoding,
