@@ -74,6 +74,13 @@ def suite_sweeps(spec: SweepSpec, tasks: list[str], quiet: bool = False) -> list
     sweeps share one backbone cache, so each model loads once for the whole suite."""
     check_tasks(tasks)
     sweeps = [Sweep(dataclasses.replace(spec, task=task), quiet=quiet) for task in tasks]
+    names = [sweep.task.name for sweep in sweeps]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        given = [task for task, n in zip(tasks, names) if n == name]
+        raise PromptworthError(
+            f"--tasks: {' and '.join(given)} are both task {name!r}; the cross-task table needs "
+            "one name per task (rename a file)"
+        )
     for sweep in sweeps[1:]:
         sweep.backbones = sweeps[0].backbones
     return sweeps

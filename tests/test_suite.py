@@ -138,6 +138,11 @@ def test_suite_refuses_a_bad_task_before_any_run(tmp_path, tiny_lm_dir, capsys):
     assert not list((tmp_path / "o").glob("tasks/*"))  # no task ran
     assert main(["suite", "--tasks", "sst2,sst2", "--out", str(tmp_path / "o")]) == 2
     assert "sst2 given more than once" in capsys.readouterr().err
+    (tmp_path / "other").mkdir()
+    again = write_csv(tmp_path / "other" / "alpha.csv", tiny_task(n_train=60, seed=1))
+    argv[2] = f"{alpha},{again}"
+    assert main(argv) == 2
+    assert "are both task 'alpha'" in capsys.readouterr().err
 
 
 def test_truncation_counts_tokens_cut():
