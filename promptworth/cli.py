@@ -321,7 +321,7 @@ def cmd_suite(args: argparse.Namespace) -> int:
     check_compare(args.compare, spec.methods)
     sweeps = suite.suite_sweeps(spec, tasks, quiet=args.quiet)  # every task checked first
     keys, failures = suite.run_suite(sweeps)
-    rows = sweeps[0].store.load(keys)
+    rows = suite.finished_rows(sweeps, keys)
     description = [
         f"- tasks: {', '.join(f'`{s.task.name}` ({s.task.fingerprint})' for s in sweeps)}; "
         f"test subsets of at most {spec.test_size or 'all'} rows",

@@ -26,11 +26,13 @@ BASELINE = "head"
 
 @dataclass
 class Cell:
-    """One advantage: data points (± std over leave-one-seed-out), or why there is none."""
+    """One advantage: data points (± std over leave-one-seed-out) with the estimator's notes
+    (e.g. "a lower bound"), or why there is none."""
 
     advantage: float | None = None
     std: float | None = None
     reason: str | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     def text(self) -> str:
         if self.advantage is None:
@@ -96,6 +98,12 @@ def run_suite(sweeps: list[Sweep]) -> tuple[list[str], list[tuple[PlannedRun, st
     return keys, failures
 
 
+def finished_rows(sweeps: list[Sweep], keys: list[str]) -> list[tuple[str, dict, dict]]:
+    """The finished runs of `keys` from the suite's store, tasks in the order given."""
+    order = {sweep.task.name: i for i, sweep in enumerate(sweeps)}
+    return sorted(sweeps[0].store.load(keys), key=lambda row: order[row[1]["task"]])
+
+
 def by_task(rows: list[tuple[str, dict, dict]]) -> dict[str, list[tuple[str, dict, dict]]]:
     """The store's rows grouped by task name, tasks in first-seen order."""
     grouped: dict[str, list] = {}
@@ -117,7 +125,7 @@ def advantage_cell(long, baseline: str, method: str, metric: str) -> Cell:
         result = estimate(long, baseline, method, metric)
     except ValueError as error:  # AnalysisError: a single size, curves that never overlap, ...
         return Cell(reason=str(error))
-    return Cell(result.advantage, result.std)
+    return Cell(result.advantage, result.std, notes=result.notes)
 
 
 def best_by_size(frame, metric: str) -> dict[int, tuple[str, float]]:
@@ -163,7 +171,8 @@ def cross_task_rows(
 def cross_task_lines(
     table: list[TaskRow], prompt_method: str, metric: str, baseline: str = BASELINE
 ) -> list[str]:
-    """The markdown table, then the reason for each n/a cell (numbered as in the table)."""
+    """The markdown table, then the reason for each n/a cell and the notes of each number
+    (numbered as in the table)."""
     sizes = sorted({size for row in table for size in row.best})
     lines = [
         f"Advantage of **{prompt_method}** in labelled examples (positive: it needs fewer; "
@@ -179,11 +188,10 @@ def cross_task_lines(
     for row in table:
         cells = []
         for cell, versus in ((row.over_baseline, baseline), (row.over_zero_shot, ZERO_SHOT)):
-            if cell.reason:
-                reasons.append(f"[{len(reasons) + 1}] {row.task}, over {versus}: {cell.reason}")
-                cells.append(f"n/a [{len(reasons)}]")
-            else:
-                cells.append(cell.text())
+            said = cell.reason or "; ".join(cell.notes)
+            if said:
+                reasons.append(f"[{len(reasons) + 1}] {row.task}, over {versus}: {said}")
+            cells.append(cell.text() + (f" [{len(reasons)}]" if said else ""))
         best = [f"{row.best[s][0]} ({row.best[s][1]:.3f})" if s in row.best else "—" for s in sizes]
         lines.append(f"| {row.task} | " + " | ".join(cells + best) + " |")
     return lines + ([""] + [f"- {reason}" for reason in reasons] if reasons else [])

@@ -62,9 +62,10 @@ def test_cross_task_rows_and_advantage_cells():
     assert alpha.best == {10: ("zero-shot", 0.75), 100: ("prompt-lora", 0.9)}
     assert beta.best == {10: ("prompt-lora", 0.7), 100: ("prompt-lora", 0.9)}
     lines = cross_task_lines(table, "prompt-lora", "accuracy")
-    assert "| alpha | 52 ± 0 | -21 ± 0 | zero-shot (0.750) | prompt-lora (0.900) |" in lines
-    assert "| beta | 52 ± 0 | n/a [1] | prompt-lora (0.700) | prompt-lora (0.900) |" in lines
-    assert lines[-1] == "- [1] beta, over zero-shot: zero-shot not run on this task"
+    assert "| alpha | 52 ± 0 | -21 ± 0 [1] | zero-shot (0.750) | prompt-lora (0.900) |" in lines
+    assert "| beta | 52 ± 0 | n/a [2] | prompt-lora (0.700) | prompt-lora (0.900) |" in lines
+    assert lines[-2].startswith("- [1] alpha, over zero-shot: zero-shot has no training data")
+    assert lines[-1] == "- [2] beta, over zero-shot: zero-shot not run on this task"
 
 
 def test_cross_task_table_on_macro_f1_and_no_overlap():
