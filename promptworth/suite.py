@@ -5,7 +5,7 @@ training size; plus one figure with a panel of learning curves per task.
 
 Each task also gets its own report (the `run` report) in `<out>/tasks/<task>/`; the suite's
 report.md links them. `cross_task_rows`, `cross_task_lines` and `plot_cross_task` take the
-results frame of the whole store, so any report (markdown or HTML) can show the same table.
+store's rows (any number of tasks), so any report (markdown or HTML) can show the same table.
 """
 
 from __future__ import annotations
