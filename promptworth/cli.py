@@ -20,6 +20,8 @@ from promptworth.errors import PromptworthError
 from promptworth.methods.training import TUNE
 from promptworth.subsets import DEFAULT_SAMPLING, SAMPLINGS
 
+METRICS = ("accuracy", "macro_f1")  # the headline metrics a report can use (--metric)
+
 PRESETS: dict[str, dict] = {
     # The main job: measured on 2 CPU cores (README "The default experiment").
     "default": {
@@ -109,7 +111,8 @@ def parse_param(value: str) -> tuple[str, str, str]:
     return method.strip(), key.strip(), raw
 
 
-def add_run_arguments(p: argparse.ArgumentParser) -> None:
+def add_run_arguments(p: argparse.ArgumentParser, suite: bool = False) -> None:
+    """The flags of `run`; `suite` takes --tasks (several) instead of --task."""
     from promptworth.backbones.device import DTYPES
     from promptworth.methods.base import PREDICT_MODES
 
@@ -119,12 +122,25 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         default="default",
         help="starting point for methods/sizes/seeds/test size (default: %(default)s)",
     )
-    p.add_argument(
-        "--task",
-        default="ag_news",
-        help="built-in task name, a CSV/JSONL/Parquet file, or a datasets name",
-    )
-    p.add_argument("--test-file", help="test rows for a file task (default: hold out 20%%)")
+    if suite:
+        p.add_argument(
+            "--tasks",
+            type=name_list,
+            required=True,
+            help="comma-separated tasks (built-in names, files or datasets names), e.g. sst2,trec",
+        )
+        p.add_argument(
+            "--prompt-method",
+            help="the method whose worth the cross-task table gives (default: the first method "
+            "in --methods, other than zero-shot, that trains on a prompt; else zero-shot)",
+        )
+    else:
+        p.add_argument(
+            "--task",
+            default="ag_news",
+            help="built-in task name, a CSV/JSONL/Parquet file, or a datasets name",
+        )
+        p.add_argument("--test-file", help="test rows for a file task (default: hold out 20%%)")
     p.add_argument("--text-column", default="text")
     p.add_argument("--label-column", default="label")
     p.add_argument("--encoding", default="utf-8", help="of the task's files (default: %(default)s)")
@@ -188,6 +204,13 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out", type=Path, default=Path("promptworth-out"), help="output directory")
     p.add_argument(
+        "--metric",
+        choices=METRICS,
+        default="accuracy",
+        help="headline score of the tables, curves, intervals and advantages (macro_f1: mean "
+        "F1 over the task's classes, for imbalanced tasks; default: %(default)s)",
+    )
+    p.add_argument(
         "--compare",
         type=method_pair,
         metavar="BASELINE,METHOD",
@@ -196,7 +219,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="plain logs, no progress bars")
 
 
-def build_spec(args: argparse.Namespace):
+def build_spec(args: argparse.Namespace, task: str | None = None):
+    """The SweepSpec of the flags; `task` for one task of a suite (which has no --task)."""
     from promptworth.methods.base import PromptOptions
     from promptworth.sweep import SweepSpec
 
@@ -211,7 +235,7 @@ def build_spec(args: argparse.Namespace):
     # A given value, even an empty one (which the sweep refuses), never falls back to the preset.
     test_size = None if args.full_test else given_or(args.test_size, preset["test_size"])
     return SweepSpec(
-        task=args.task,
+        task=task if task is not None else args.task,
         model=args.model,
         encoder=args.encoder,
         methods=given_or(args.methods, preset["methods"]),
@@ -229,7 +253,7 @@ def build_spec(args: argparse.Namespace):
             max_text_tokens=args.max_text_tokens,
         ),
         out=args.out,
-        test_file=args.test_file,
+        test_file=getattr(args, "test_file", None),  # suite: each task has its own
         text_column=args.text_column,
         label_column=args.label_column,
         encoding=args.encoding,
@@ -244,6 +268,7 @@ def given_or(value, default):
 
 def cmd_run(args: argparse.Namespace) -> int:
     from promptworth.outputs import print_summary, write_outputs
+    from promptworth.report.data import data_lines, sweep_profile
     from promptworth.sweep import Sweep
     from promptworth.validate import check_compare
 
@@ -269,14 +294,60 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"- prompt: template {spec.prompt.template} "
         f"`{sweep.task.templates[spec.prompt.template]!r}`, "
         f"chat={spec.prompt.chat}, predict={spec.prompt.predict}",
+        "",
+        *data_lines([sweep_profile(sweep)]),
     ]
     if rows:
         failed = [(run.config.to_dict(), error) for run, error in failures]
-        result = write_outputs(rows, Path(spec.out), description, args.compare, failed)
+        result = write_outputs(rows, Path(spec.out), description, args.compare, failed, args.metric)
         print_summary(result, Path(spec.out))
     for run, error in failures:
         c = run.config
         print(f"FAILED {c.method} n={c.n_train} seed={c.seed}: {error}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def cmd_suite(args: argparse.Namespace) -> int:
+    from promptworth import suite
+    from promptworth.report.data import data_lines, sweep_profile
+    from promptworth.validate import check_compare
+
+    tasks = args.tasks
+    suite.check_tasks(tasks)
+    spec = build_spec(args, task=tasks[0])
+    prompt_method = args.prompt_method or suite.default_prompt_method(spec.methods)
+    if prompt_method not in spec.methods:
+        raise PromptworthError(f"--prompt-method {prompt_method}: not in --methods")
+    check_compare(args.compare, spec.methods)
+    sweeps = suite.suite_sweeps(spec, tasks, quiet=args.quiet)  # every task checked first
+    keys, failures = suite.run_suite(sweeps)
+    rows = suite.finished_rows(sweeps, keys)
+    description = [
+        f"- tasks: {', '.join(f'`{s.task.name}` ({s.task.fingerprint})' for s in sweeps)}; "
+        f"test subsets of at most {spec.test_size or 'all'} rows",
+        f"- model: `{spec.model}`; encoder: `{spec.encoder}`; device "
+        f"{sweeps[0].placement.device}, {sweeps[0].placement.dtype}",
+        f"- methods: {', '.join(spec.methods)}; sizes {spec.sizes}, {spec.sampling} subsets; "
+        f"seeds {spec.seeds}; prompt template {spec.prompt.template} of each task",
+        f"- headline metric: {args.metric}",
+    ]
+    if rows:
+        failed = [(run.config.to_dict(), error) for run, error in failures]
+        written = suite.write_suite_outputs(
+            rows,
+            Path(spec.out),
+            description,
+            prompt_method,
+            args.metric,
+            args.compare,
+            failed,
+            data_lines([sweep_profile(sweep) for sweep in sweeps]),
+        )
+        print("\n".join(suite.cross_task_lines(written["table"], prompt_method, args.metric)))
+        print(f"\nReport: {written['files']['report']}")
+    for run, error in failures:
+        c = run.config
+        print(f"FAILED {c.task} {c.method} n={c.n_train} seed={c.seed}: {error}", file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -332,7 +403,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         f"models: {', '.join(sorted({c['model'] for c in configs}))}",
     ]
     failed = [(failure.config, failure.error) for failure in failures]
-    print_summary(write_outputs(rows, args.out, description, args.compare, failed), args.out)
+    written = write_outputs(rows, args.out, description, args.compare, failed, args.metric)
+    print_summary(written, args.out)
     return 0
 
 
@@ -400,9 +472,15 @@ def build_parser() -> argparse.ArgumentParser:
     methods = commands.add_parser("methods", help="list the adaptation methods")
     methods.add_argument("--params", metavar="NAME", help="show one method's parameters")
     methods.set_defaults(handler=lambda a: cmd_method_params(a) if a.params else cmd_methods(a))
+    suite = commands.add_parser(
+        "suite", help="the same sweep over several tasks, then the cross-task verdict"
+    )
+    add_run_arguments(suite, suite=True)
+    suite.set_defaults(handler=cmd_suite)
     report = commands.add_parser("report", help="rewrite the report of an output directory")
     report.add_argument("out", type=Path, help="the --out directory of a run")
     report.add_argument("--compare", type=method_pair, metavar="BASELINE,METHOD")
+    report.add_argument("--metric", choices=METRICS, default="accuracy")
     report.set_defaults(handler=cmd_report)
     compare = commands.add_parser("compare", help="paired accuracy test of two methods")
     compare.add_argument("out", type=Path, help="the --out directory of a run")

@@ -21,7 +21,7 @@ from promptworth.report.accuracy import (
 )
 from promptworth.report.details import detail_lines
 from promptworth.report.html import write_html
-from promptworth.report.markdown import write_report
+from promptworth.report.markdown import METRIC_NAMES, write_report
 from promptworth.report.plots import plot_learning_curves
 from promptworth.report.results import method_labels, results_frame, summary_table, write_csv
 
@@ -32,22 +32,24 @@ def write_outputs(
     description: list[str],
     compare: tuple[str, str] | None = None,
     failures: list[tuple[dict, str]] = (),
+    metric: str = "accuracy",
 ) -> dict:
     """Write results.csv, summary.csv, uncertainty.json, learning_curves.png, advantage.json/png,
     report.html and report.md; return paths.
 
     `compare` = (baseline, method) for the verdict figure; by default the head against the
-    method with the best mean accuracy. `failures` = (config, error) of failed runs, listed in
-    report.md and never counted in a table. Both reports open with the recommendation for
-    the default scenario (README "Recommendation")."""
+    method with the best mean `metric`. `failures` = (config, error) of failed runs, listed in
+    report.md and never counted in a table. `metric` (accuracy or macro_f1) is the headline
+    score of the tables, curves, intervals and advantages. Both reports open with the
+    recommendation for the default scenario (README "Recommendation")."""
     with locked(out / "outputs"):  # sweeps sharing --out never interleave their writes
-        return _write_outputs(rows, out, description, compare, failures)
+        return _write_outputs(rows, out, description, compare, failures, metric)
 
 
-def _write_outputs(rows, out: Path, description, compare, failures) -> dict:
+def _write_outputs(rows, out: Path, description, compare, failures, metric: str) -> dict:
     frame = results_frame(rows)
-    pair = checked_pair(frame, compare)
-    accuracy = summarize(frame, rows)
+    pair = checked_pair(frame, compare, metric)
+    accuracy = summarize(frame, rows, metric)
     headline = headline_comparisons(accuracy, pair)
     configs = [config for _, config, _ in rows] + [config for config, _ in failures]
     failed_labels = method_labels(configs)[len(rows) :]
@@ -55,23 +57,34 @@ def _write_outputs(rows, out: Path, description, compare, failures) -> dict:
     files = {
         "results": write_csv(add_run_intervals(frame, rows), out / "results.csv"),
         "learning_curves": plot_learning_curves(
-            frame, out / "learning_curves.png", bands=interval_bands(accuracy)
+            frame, out / "learning_curves.png", metric, bands=interval_bands(accuracy)
         ),
         **write_uncertainty(accuracy, headline, pair, out),
     }
     paired = paired_lines(pair, headline) if pair else []
-    verdict_lines = advantage_outputs(frame, out, files, pair, paired) + detail_lines(rows)
-    summary = accuracy_table(accuracy, summary_table(frame))
+    verdict_lines = advantage_outputs(frame, out, files, pair, paired, metric)
+    verdict_lines += detail_lines(rows)
+    summary = accuracy_table(accuracy, summary_table(frame, metric))
     legend = legend_lines(accuracy)
     recommendation, advice = recommendation_outputs(rows, out, files)
     pairs = json.loads(files["advantage"].read_text())["pairs"]
     files["html"] = write_html(out, frame, accuracy, summary, legend, pairs, recommendation)
     files["report"] = out / "report.md"
     write_report(
-        files["report"], frame, summary, files, description, verdict_lines, legend, failed, advice
+        files["report"],
+        frame,
+        summary,
+        files,
+        description,
+        verdict_lines,
+        legend,
+        failed,
+        advice,
+        metric,
     )
     return {
         "recommendation": recommendation,
+        "metric": metric,
         "files": files,
         "summary": summary,
         "legend": legend,
@@ -103,9 +116,11 @@ def recommendation_outputs(rows, out: Path, files: dict[str, Path]):
     return document, recommendation_lines(recommendation, figures)
 
 
-def checked_pair(frame, compare: tuple[str, str] | None) -> tuple[str, str] | None:
+def checked_pair(
+    frame, compare: tuple[str, str] | None, metric: str = "accuracy"
+) -> tuple[str, str] | None:
     """The headline pair (baseline, method): `compare`, else headline_pair; both must exist."""
-    pair = compare or headline_pair(frame)
+    pair = compare or headline_pair(frame, metric)
     if pair is not None and not set(pair) <= set(frame["method"]):
         raise PromptworthError(
             f"--compare {','.join(pair)}: methods in these results are "
@@ -120,6 +135,7 @@ def advantage_outputs(
     files: dict[str, Path],
     compare: tuple[str, str] | None = None,
     paired: list[str] = (),
+    metric: str = "accuracy",
 ) -> list[str]:
     """The pairwise advantage matrix (advantage.json), the verdict figure, and report lines;
     `paired` (the headline pair's paired accuracy test) follows the verdict."""
@@ -128,19 +144,19 @@ def advantage_outputs(
     from promptworth.report.advantage_plot import plot_advantage
 
     long = long_from_wide(frame)
-    matrix = advantage_matrix(long, metric="accuracy")
-    pair = checked_pair(frame, compare)
+    matrix = advantage_matrix(long, metric=metric)
+    pair = checked_pair(frame, compare, metric)
     document = {
-        "metric": "accuracy",
+        "metric": metric,
         "estimator": "accumulated-max",
         "pairs": [{"method": m, "baseline": b, **cell} for (m, b), cell in matrix.items()],
     }
     lines = matrix_lines(matrix)
     if pair is not None:
         try:
-            headline = verdict(estimate(long, pair[0], pair[1], "accuracy"))
+            headline = verdict(estimate(long, pair[0], pair[1], metric))
             files["advantage_plot"] = plot_advantage(
-                long, pair[0], pair[1], "accuracy", out / "advantage.png"
+                long, pair[0], pair[1], metric, out / "advantage.png"
             )
             figure = [f"![advantage]({files['advantage_plot'].name})"]
         except ValueError as error:  # e.g. a single size, or curves that never overlap
@@ -159,14 +175,14 @@ def advantage_outputs(
     return lines
 
 
-def headline_pair(frame) -> tuple[str, str] | None:
+def headline_pair(frame, metric: str = "accuracy") -> tuple[str, str] | None:
     """(baseline, method) for the figure: the classifier head against the best other method."""
     methods = list(frame["method"].unique())
     if len(methods) < 2:
         return None
     baseline = "head" if "head" in methods else sorted(methods)[0]
     others = frame[frame["method"] != baseline]
-    return baseline, others.groupby("method")["accuracy"].mean().idxmax()
+    return baseline, others.groupby("method")[metric].mean().idxmax()
 
 
 def matrix_lines(matrix: dict) -> list[str]:
@@ -203,7 +219,7 @@ def matrix_lines(matrix: dict) -> list[str]:
 
 def print_summary(result: dict, out: Path) -> None:
     print()
-    print("Accuracy by number of labelled examples:")
+    print(f"{METRIC_NAMES[result['metric']]} by number of labelled examples:")
     print(result["summary"].to_string())
     print("\n".join(result["legend"]))
     print()

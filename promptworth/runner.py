@@ -53,6 +53,7 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
         **scores(test.labels, prediction.labels, context.task.n_labels),
         **run_intervals(test.labels, prediction.labels, context.task.n_labels),
         "n_test": n_test,
+        "n_labels": context.task.n_labels,  # macro-F1 averages over every class of the task
         "unmapped": prediction.n_unmapped,
         "trainable_params": training.trainable_params,
         "total_params": training.total_params,

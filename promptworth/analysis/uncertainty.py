@@ -1,4 +1,4 @@
-"""95 % intervals and paired tests for accuracy: bootstrap over test rows and seeds.
+"""95 % intervals and paired tests for accuracy or macro-F1: bootstrap over test rows and seeds.
 
 A test subset of 200-300 rows measures accuracy to about ±6 points, so most differences between
 methods in a results table are noise. Everything here is recomputed from what the store keeps for
@@ -12,14 +12,15 @@ The bootstrap (README "How uncertainty is reported"):
   hold hard rows is hard for all of them, which keeps the pairing.
 - **Seeds.** `N_RESAMPLES` resamples of the S seeds with replacement, from
   `default_rng(SEEDS_SEED)`; resample b pairs seed resample b with row resample b.
-- A statistic's resample b is the mean over the resampled seeds of each seed's accuracy on the
-  resampled rows; the 95 % interval is the 2.5th and 97.5th percentile of the resamples. With one
-  seed only the rows are resampled.
-- **Paired difference** of two methods: the same procedure on the per-row difference of their
-  correctness (method minus baseline), seed by seed. Two-sided p-value by inverting the percentile
+- A statistic's resample b is the mean over the resampled seeds of each seed's score on the
+  resampled rows (accuracy, or macro-F1 from the per-class counts of those rows); the 95 %
+  interval is the 2.5th and 97.5th percentile of the resamples. With one seed only the rows are
+  resampled.
+- **Paired difference** of two methods: the same procedure on the difference of their scores on
+  each resample (method minus baseline), seed by seed. Two-sided p-value by inverting the percentile
   interval: p = 2·(min(#resamples ≤ 0, #resamples ≥ 0) + 1) / (N_RESAMPLES + 1), at most 1.
 - **McNemar's exact test** per seed, as a check: the rows only one method gets right, binomial
-  with p = 1/2 (`scipy.stats.binomtest`).
+  with p = 1/2 (`scipy.stats.binomtest`); it is about correctness (accuracy) for either metric.
 """
 
 from __future__ import annotations
@@ -87,18 +88,23 @@ def macro_f1(tp: np.ndarray, true: np.ndarray, predicted: np.ndarray) -> np.ndar
     return per_class.mean(axis=0)
 
 
-def run_intervals(labels: np.ndarray, predictions: np.ndarray, n_labels: int) -> dict:
-    """One run's 95 % intervals of accuracy and macro-F1 over resamples of its test rows."""
+def resampled_macro_f1(labels: np.ndarray, predictions: np.ndarray, n_labels: int) -> np.ndarray:
+    """[N_RESAMPLES]: one run's macro-F1 on each resample of its test rows."""
     labels, predictions = np.asarray(labels), np.asarray(predictions)
     classes = np.arange(n_labels)[:, None]
     is_true, is_predicted = labels == classes, predictions == classes
-    rows = np.vstack([predictions == labels, is_true & is_predicted, is_true, is_predicted])
-    means = resampled_means(rows)
-    counts = means[1:] * len(labels)
-    f1 = macro_f1(*np.split(counts, 3))
+    counts = resampled_means(np.vstack([is_true & is_predicted, is_true, is_predicted]))
+    return macro_f1(*np.split(counts * len(labels), 3))
+
+
+def run_intervals(labels: np.ndarray, predictions: np.ndarray, n_labels: int) -> dict:
+    """One run's 95 % intervals of accuracy and macro-F1 over resamples of its test rows."""
+    accuracy = resampled_means(np.asarray(predictions) == np.asarray(labels))[0]
     return {
-        "accuracy_ci95": list(percentile_interval(means[0])),
-        "macro_f1_ci95": list(percentile_interval(f1)),
+        "accuracy_ci95": list(percentile_interval(accuracy)),
+        "macro_f1_ci95": list(
+            percentile_interval(resampled_macro_f1(labels, predictions, n_labels))
+        ),
     }
 
 
@@ -127,6 +133,9 @@ class ScoredRun:
     correct: np.ndarray | None
     labels: np.ndarray | None
     test_digest: str | None
+    macro_f1: float | None = None
+    predictions: np.ndarray | None = None
+    n_labels: int | None = None  # the task's classes: macro-F1 averages over all of them
 
     @classmethod
     def from_store(cls, key: str, method: str, config: dict, result: dict) -> ScoredRun:
@@ -143,10 +152,44 @@ class ScoredRun:
             correct=np.asarray(predictions) == np.asarray(labels) if have else None,
             labels=np.asarray(labels) if have else None,
             test_digest=result.get("test_digest"),
+            macro_f1=result.get("macro_f1"),
+            predictions=np.asarray(predictions) if have else None,
+            n_labels=result.get("n_labels"),
         )
 
     def describe(self) -> str:
         return f"{self.method} n_train={self.n_train} seed={self.seed} (run {self.key})"
+
+    def score(self, metric: str) -> float:
+        return self.accuracy if metric == "accuracy" else float(self.macro_f1)
+
+    def resampled(self, metric: str) -> np.ndarray:
+        """[N_RESAMPLES]: this run's `metric` on each resample of its test rows."""
+        if metric == "accuracy":
+            return resampled_means(self.correct)[0]
+        return resampled_macro_f1(self.labels, self.predictions, self.classes())
+
+    def classes(self) -> int:
+        """The task's number of classes: stored with the run, or (runs stored before it was)
+        the count that reproduces the stored macro-F1 (classes neither in the test rows nor
+        predicted add 0 to the sum and 1 to the count); else refused, never guessed."""
+        if self.n_labels is not None:
+            return self.n_labels
+        seen = int(max(self.labels.max(), self.predictions.max())) + 1
+        classes = np.arange(seen)[:, None]
+        is_true, is_predicted = self.labels == classes, self.predictions == classes
+        total = float(
+            seen * macro_f1((is_true & is_predicted).sum(1), is_true.sum(1), is_predicted.sum(1))
+        )
+        if total == 0 and self.macro_f1 == 0:
+            return seen  # no class ever right: every resample scores 0 whatever the count
+        count = round(total / self.macro_f1) if self.macro_f1 else 0
+        if count >= seen and abs(total / count - self.macro_f1) < 1e-9:
+            return count
+        raise MissingLabels(
+            f"{self.describe()} was stored without the task's number of classes, and its "
+            "macro-F1 does not give it: no macro-F1 interval; run a new sweep into a fresh --out"
+        )
 
 
 def correctness(runs: list[ScoredRun]) -> np.ndarray:
@@ -170,10 +213,16 @@ def correctness(runs: list[ScoredRun]) -> np.ndarray:
     return np.vstack([run.correct for run in runs]).astype(np.float64)
 
 
-def seeds_and_rows(per_row: np.ndarray) -> np.ndarray:
-    """[seeds, rows] per-row values -> N_RESAMPLES resamples of their mean over seeds, with one
-    resample of the rows shared by every seed and the seeds resampled as well (two levels)."""
-    per_seed = resampled_means(per_row)  # [seeds, N_RESAMPLES]
+def resampled_scores(runs: list[ScoredRun], metric: str) -> np.ndarray:
+    """[runs, N_RESAMPLES]: each run's `metric` on the row resamples shared by all of them
+    (after `correctness` checked that they were scored on the same rows)."""
+    correctness(runs)
+    return np.vstack([run.resampled(metric) for run in runs])
+
+
+def resample_seeds(per_seed: np.ndarray) -> np.ndarray:
+    """[seeds, N_RESAMPLES] scores on shared row resamples -> N_RESAMPLES resamples of their
+    mean over seeds, the seeds resampled as well (the second level of the bootstrap)."""
     n_seeds = per_seed.shape[0]
     if n_seeds == 1:
         return per_seed[0]
@@ -190,7 +239,7 @@ def procedure(n_seeds: int) -> str:
 
 @dataclass(frozen=True)
 class AccuracyInterval:
-    """Mean accuracy over seeds at one (method, size) and its 95 % interval."""
+    """Mean score (accuracy or macro-F1) over seeds at one (method, size), 95 % interval."""
 
     method: str
     n_train: int
@@ -201,26 +250,27 @@ class AccuracyInterval:
     n_seeds: int
     n_rows: int
     procedure: str
+    metric: str = "accuracy"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def accuracy_interval(runs: list[ScoredRun]) -> AccuracyInterval:
-    """The (method, size) group's mean over seeds with a two-level bootstrap interval."""
-    matrix = correctness(runs)
-    low, high = percentile_interval(seeds_and_rows(matrix))
-    accuracies = matrix.mean(axis=1)
+def accuracy_interval(runs: list[ScoredRun], metric: str = "accuracy") -> AccuracyInterval:
+    """The (method, size) group's mean `metric` over seeds with a two-level bootstrap interval."""
+    low, high = percentile_interval(resample_seeds(resampled_scores(runs, metric)))
+    scores = np.array([run.score(metric) for run in runs])
     return AccuracyInterval(
         method=runs[0].method,
         n_train=runs[0].n_train,
-        mean=float(accuracies.mean()),
-        std=float(accuracies.std(ddof=1)) if len(runs) > 1 else None,
+        mean=float(scores.mean()),
+        std=float(scores.std(ddof=1)) if len(runs) > 1 else None,
         low=low,
         high=high,
         n_seeds=len(runs),
-        n_rows=matrix.shape[1],
+        n_rows=runs[0].n_test,
         procedure=procedure(len(runs)),
+        metric=metric,
     )
 
 
@@ -237,7 +287,7 @@ def mcnemar_exact(baseline_correct: np.ndarray, method_correct: np.ndarray) -> d
 
 @dataclass(frozen=True)
 class PairedComparison:
-    """method − baseline accuracy on the same test rows and seeds, with its 95 % interval."""
+    """method − baseline score on the same test rows and seeds, with its 95 % interval."""
 
     baseline: str
     method: str
@@ -251,6 +301,7 @@ class PairedComparison:
     mcnemar: list[dict]
     n_rows: int
     procedure: str
+    metric: str = "accuracy"
 
     @property
     def within_noise(self) -> bool:
@@ -261,14 +312,18 @@ class PairedComparison:
         return {**asdict(self), "within_noise": self.within_noise}
 
 
-def paired_comparison(baseline: list[ScoredRun], method: list[ScoredRun]) -> PairedComparison:
-    """Paired bootstrap of the accuracy difference; run i of each list share seed and rows
+def paired_comparison(
+    baseline: list[ScoredRun], method: list[ScoredRun], metric: str = "accuracy"
+) -> PairedComparison:
+    """Paired bootstrap of the `metric` difference; run i of each list share seed and rows
     (a no-training baseline's one run may be repeated against every seed of the method)."""
     if len(baseline) != len(method) or not method:
         raise ValueError("paired_comparison needs two aligned, non-empty lists of runs")
     matrix = correctness([*baseline, *method])
     base, meth = matrix[: len(baseline)], matrix[len(baseline) :]
-    samples = seeds_and_rows(meth - base)
+    scores = resampled_scores([*baseline, *method], metric)
+    samples = resample_seeds(scores[len(baseline) :] - scores[: len(baseline)])
+    gaps = [m.score(metric) - b.score(metric) for b, m in zip(baseline, method)]
     low, high = percentile_interval(samples)
     tail = min(np.sum(samples <= 0), np.sum(samples >= 0))
     # the seeds are those of the side that varies (not the repeated run of a no-training method)
@@ -279,7 +334,7 @@ def paired_comparison(baseline: list[ScoredRun], method: list[ScoredRun]) -> Pai
         n_train=method[0].n_train,
         baseline_n_train=baseline[0].n_train,
         seeds=[run.seed for run in seeded],
-        difference=float((meth - base).mean()),
+        difference=float(np.mean(gaps)),
         low=low,
         high=high,
         p_value=min(1.0, 2 * (int(tail) + 1) / (N_RESAMPLES + 1)),
@@ -289,6 +344,7 @@ def paired_comparison(baseline: list[ScoredRun], method: list[ScoredRun]) -> Pai
         ],
         n_rows=matrix.shape[1],
         procedure=procedure(len(method)),
+        metric=metric,
     )
 
 
@@ -331,13 +387,15 @@ def aligned_runs(groups: Groups, baseline: str, method: str) -> list[tuple[list,
     return pairs
 
 
-def compare_methods(groups: Groups, baseline: str, method: str) -> list[PairedComparison]:
+def compare_methods(
+    groups: Groups, baseline: str, method: str, metric: str = "accuracy"
+) -> list[PairedComparison]:
     """The paired comparison of `method` against `baseline` at every size both can be paired."""
-    return [paired_comparison(b, m) for b, m in aligned_runs(groups, baseline, method)]
+    return [paired_comparison(b, m, metric) for b, m in aligned_runs(groups, baseline, method)]
 
 
-def against_best(groups: Groups) -> dict[int, dict]:
-    """At each size with at least two methods: the method with the best mean accuracy, and every
+def against_best(groups: Groups, metric: str = "accuracy") -> dict[int, dict]:
+    """At each size with at least two methods: the method with the best mean `metric`, and every
     other method's paired comparison with it (or why none could be made)."""
     by_size: dict[int, list[str]] = {}
     for method, n_train in groups:
@@ -346,13 +404,13 @@ def against_best(groups: Groups) -> dict[int, dict]:
     for n_train, methods in sorted(by_size.items()):
         if len(methods) < 2:
             continue
-        mean = {m: np.mean([run.accuracy for run in groups[(m, n_train)]]) for m in methods}
+        mean = {m: np.mean([run.score(metric) for run in groups[(m, n_train)]]) for m in methods}
         best = max(sorted(methods), key=mean.__getitem__)
         others: dict[str, PairedComparison | PromptworthError] = {}
         for method in sorted(set(methods) - {best}):
             pair = {key: groups[key] for key in ((best, n_train), (method, n_train))}
             try:
-                others[method] = compare_methods(pair, best, method)[0]
+                others[method] = compare_methods(pair, best, method, metric)[0]
             except PromptworthError as error:
                 others[method] = error
         verdicts[n_train] = {"best": best, "others": others}

@@ -28,6 +28,7 @@ class AccuracySummary:
     intervals: dict[tuple[str, int], unc.AccuracyInterval | None]
     verdicts: dict[int, dict]
     notes: list[str]
+    metric: str = "accuracy"
 
     def mark(self, method: str, n_train: int) -> str | None:
         """BEST, TIED, UNTESTED, "" (significantly below the best), None (size not compared)."""
@@ -54,9 +55,12 @@ def scored_groups(frame, rows: list[tuple[str, dict, dict]]) -> unc.Groups:
     return groups
 
 
-def summarize(frame, rows: list[tuple[str, dict, dict]]) -> AccuracySummary:
-    """Intervals of every (method, size) and each size's within-noise marks, computing what the
-    stored runs allow; runs stored without their test labels are named once in the notes."""
+def summarize(
+    frame, rows: list[tuple[str, dict, dict]], metric: str = "accuracy"
+) -> AccuracySummary:
+    """Intervals of `metric` for every (method, size) and each size's within-noise marks,
+    computing what the stored runs allow; runs stored without their test labels are named once
+    in the notes."""
     groups = scored_groups(frame, rows)
     runs = [run for group in groups.values() for run in group]
     unlabelled = sum(run.correct is None for run in runs)
@@ -71,17 +75,17 @@ def summarize(frame, rows: list[tuple[str, dict, dict]]) -> AccuracySummary:
         )
     for (method, n_train), group in groups.items():
         try:
-            intervals[(method, n_train)] = unc.accuracy_interval(group)
+            intervals[(method, n_train)] = unc.accuracy_interval(group, metric)
         except PromptworthError as error:
             intervals[(method, n_train)] = None
             if not isinstance(error, unc.MissingLabels):
                 notes.append(f"No interval for {method} at n_train={n_train}: {error}")
-    verdicts = unc.against_best(groups) if unlabelled < len(runs) else {}
+    verdicts = unc.against_best(groups, metric) if unlabelled < len(runs) else {}
     for n_train, verdict in verdicts.items():
         for method, other in verdict["others"].items():
             if isinstance(other, PromptworthError) and not isinstance(other, unc.MissingLabels):
                 notes.append(f"{UNTESTED} {method} at n_train={n_train}: {other}")
-    return AccuracySummary(groups, intervals, verdicts, notes)
+    return AccuracySummary(groups, intervals, verdicts, notes, metric)
 
 
 def add_run_intervals(frame, rows: list[tuple[str, dict, dict]]):
@@ -128,7 +132,7 @@ def interval_bands(summary: AccuracySummary) -> dict[tuple[str, int], tuple[floa
 
 def legend_lines(summary: AccuracySummary) -> list[str]:
     """What the cells and marks of the accuracy table mean, then what could not be computed."""
-    cells = "Cells: mean accuracy ± std over seeds"
+    cells = f"Cells: mean {summary.metric} ± std over seeds"
     if any(summary.intervals.values()):
         cells += (
             " [95 % interval of the mean: bootstrap over seeds and test rows, README "
@@ -161,16 +165,17 @@ def summary_rows(summary: AccuracySummary) -> list[dict]:
         verdict = summary.verdicts.get(n_train, {})
         versus = verdict.get("others", {}).get(method)
         paired = versus if isinstance(versus, unc.PairedComparison) else None
-        accuracies = [run.accuracy for run in runs]
+        scores = [run.score(summary.metric) for run in runs]
+        name = summary.metric
         rows.append(
             {
                 "method": method,
                 "n_train": n_train,
                 "n_seeds": len(runs),
-                "accuracy_mean": statistics.fmean(accuracies),
-                "accuracy_std": statistics.stdev(accuracies) if len(runs) > 1 else None,
-                "accuracy_ci_low": interval.low if interval else None,
-                "accuracy_ci_high": interval.high if interval else None,
+                f"{name}_mean": statistics.fmean(scores),
+                f"{name}_std": statistics.stdev(scores) if len(runs) > 1 else None,
+                f"{name}_ci_low": interval.low if interval else None,
+                f"{name}_ci_high": interval.high if interval else None,
                 "interval": interval.procedure if interval else None,
                 "best_at_size": verdict.get("best"),
                 "mark": mark_name(summary.mark(method, n_train)),
@@ -195,7 +200,7 @@ def headline_comparisons(
     if pair is None:
         return None
     try:
-        return unc.compare_methods(summary.groups, *pair)
+        return unc.compare_methods(summary.groups, *pair, summary.metric)
     except PromptworthError as error:
         return str(error)
 
@@ -206,7 +211,7 @@ def paired_lines(pair: tuple[str, str], comparisons) -> list[str]:
     if isinstance(comparisons, str):
         return [f"No paired test of {method} against {baseline}: {comparisons}", ""]
     lines = [
-        f"Paired test of the accuracy difference {method} − {baseline} on the same "
+        f"Paired test of the {comparisons[0].metric} difference {method} − {baseline} on the same "
         f"{comparisons[0].n_rows} test rows and seeds (bootstrap over both; McNemar's exact p per "
         "seed as a check):",
         "",
@@ -243,11 +248,11 @@ def write_uncertainty(summary: AccuracySummary, headline, pair, out: Path) -> di
     csv_path, json_path = out / "summary.csv", out / "uncertainty.json"
     pd.DataFrame(rows).to_csv(csv_path, index=False)
     document = {
-        "metric": "accuracy",
+        "metric": summary.metric,
         "level": unc.LEVEL,
         "resamples": unc.N_RESAMPLES,
         "procedure": unc.PROCEDURE,
-        "accuracy": rows,
+        summary.metric: rows,
         "best_by_size": [
             {
                 "n_train": n_train,

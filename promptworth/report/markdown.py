@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+METRIC_NAMES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}  # the --metric choices
+
 
 def cost_table(frame):
     """Median cost per method over its runs (the trained ones at their largest size)."""
@@ -79,8 +81,9 @@ def write_report(
     legend: list[str] = (),
     failures: list[tuple[str, dict, str]] = (),
     recommendation: list[str] = (),
+    metric: str = "accuracy",
 ) -> Path:
-    """`legend`: lines under the accuracy table saying what its cells and marks mean;
+    """`legend`: lines under the `metric` table saying what its cells and marks mean;
     `recommendation`: the answer's section, first after the description."""
     lines = [
         "# promptworth report",
@@ -88,7 +91,7 @@ def write_report(
         *description,
         "",
         *recommendation,
-        "## Accuracy by number of labelled examples",
+        f"## {METRIC_NAMES[metric]} by number of labelled examples",
         "",
         markdown_table(summary),
         "",

@@ -53,6 +53,24 @@ def plot_learning_curves(
     return Path(path)
 
 
+def method_colors(methods: list[str]) -> dict[str, str]:
+    """One colour per method, the same in every panel of a figure (repeating past COLORS)."""
+    return {method: COLORS[i % len(COLORS)] for i, method in enumerate(methods)}
+
+
+def draw_curves(ax, frame, metric: str, colors: dict[str, str], bands=None) -> None:
+    """Every method of `frame` in one panel (the suite's one panel per task): trained methods
+    as lines, no-training ones as labelled dashed levels; log x axis at the measured sizes."""
+    trained = frame[frame["n_train"] > 0]
+    for method in sorted(trained["method"].unique()):
+        _draw_method(ax, trained[trained["method"] == method], metric, bands, colors[method])
+    for method in flat_methods(frame):
+        _draw_flat(ax, frame[frame["method"] == method], metric, bands)
+    _style_panel(ax, "", sorted(trained["n_train"].unique()), metric)
+    if ax.get_legend():  # the caller draws one legend for all its panels
+        ax.get_legend().remove()
+
+
 def _draw_method(ax, runs, metric: str, bands, color: str) -> None:
     method = runs["method"].iloc[0]
     stats = runs.groupby("n_train")[metric].agg(["mean", "min", "max"])

@@ -7,12 +7,19 @@ from pathlib import Path
 
 from promptworth.tasks.base import Split, Task
 
-# name -> (module, one-line description). Registering a task is one line here.
+# name -> (module with a `load(name)`, one-line description). Registering a task is one line
+# here; the built-ins' data (labels, verbalisers, templates, splits) is tasks/builtin.py's TABLE.
+BUILTIN = "promptworth.tasks.builtin"
 BUILTIN_TASKS: dict[str, tuple[str, str]] = {
-    "ag_news": (
-        "promptworth.tasks.ag_news",
-        "AG News topics, 120,000/7,600, from the StaICC package",
-    ),
+    "ag_news": (BUILTIN, "AG News topics (4 classes), 120,000/7,600, from StaICC"),
+    "sst2": (BUILTIN, "SST-2 movie-review sentiment (2), GLUE train; 20% held out as test"),
+    "rotten_tomatoes": (BUILTIN, "Rotten Tomatoes (MR) sentiment (2), train; 20% held out"),
+    "sst5": (BUILTIN, "SST-5 fine-grained sentiment (5), train; 20% held out"),
+    "subjective": (BUILTIN, "Subj: subjective or objective sentence (2), train; 20% held out"),
+    "trec": (BUILTIN, "TREC question type (6 coarse classes), 5,452/500"),
+    "tweet_eval_emotion": (BUILTIN, "TweetEval emotion (4), 3,257/1,421"),
+    "tweet_eval_hate": (BUILTIN, "TweetEval hate speech (2), train; 20% held out"),
+    "financial_phrasebank": (BUILTIN, "Financial PhraseBank, all-agree (3), 20% held out"),
 }
 
 __all__ = ["BUILTIN_TASKS", "Split", "Task", "load_task"]
@@ -38,7 +45,7 @@ def load_task(
             )
         if spec in BUILTIN_TASKS:
             refuse_file_options(spec, text_column, label_column, encoding)
-            return importlib.import_module(BUILTIN_TASKS[spec][0]).load()
+            return importlib.import_module(BUILTIN_TASKS[spec][0]).load(spec)
         return files.load_hf_dataset(spec, text_column, label_column, allow_overlap=allow_overlap)
     return files.load_files(
         spec, test_file, text_column, label_column, encoding=encoding, allow_overlap=allow_overlap
