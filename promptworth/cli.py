@@ -317,9 +317,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def build_executor(args: argparse.Namespace):
-    """The executor the flags ask for (None: this process)."""
-    from promptworth.executors import RayExecutor, RayOptions
+    """The executor the flags ask for (None: this process); also refuses --mlflow without
+    mlflow before anything is written."""
+    from promptworth.executors import RayExecutor, RayOptions, require_extra
 
+    if args.mlflow is not None:
+        require_extra("mlflow")
     given = {"address": args.ray_address, "run_cpus": args.run_cpus, "run_gpus": args.run_gpus}
     given = {name: value for name, value in given.items() if value is not None}
     if args.executor == "local":
@@ -332,7 +335,7 @@ def build_executor(args: argparse.Namespace):
 
 def build_tracker(args: argparse.Namespace, out: Path):
     """The MLflow tracker of --mlflow (None without it); made once the sweep's inputs passed,
-    so a refused command writes nothing in --out (but no model has loaded yet)."""
+    so a refused command writes nothing in --out."""
     from promptworth.tracking import Tracker
 
     return Tracker(out, args.mlflow or None) if args.mlflow is not None else None
