@@ -70,32 +70,36 @@ def table(sweep: Sweep) -> pd.DataFrame:
     return frame
 
 
-def test_the_ray_executor_gives_the_local_results_table(ray_instance, spec, tmp_path):
+def test_the_ray_executor_gives_the_local_results_table(ray_instance, spec, tmp_path, monkeypatch):
+    """9 runs on two one-CPU workers: the same table and predictions as in-process; each worker
+    loaded the LM once and kept it for all its runs, on one torch thread; head's features went
+    into one file."""
+    import ray
+
     local = Sweep(spec, quiet=True)
     assert local.execute()[1] == []
+    loaded = []
+
+    def held(worker):  # runs in the worker's process
+        import torch
+
+        return list(worker.bench.backbones._loaded), torch.get_num_threads()
+
+    def drain_then_look(pool):  # what each worker holds once the runs are done
+        done = real_drain(pool)
+        loaded.extend(ray.get([actor.__ray_call__.remote(held) for actor in pool.actors]))
+        return done
+
+    real_drain = executors.RayExecutor.drain
+    monkeypatch.setattr(executors.RayExecutor, "drain", drain_then_look)
     spec.out = tmp_path / "ray"
     remote = Sweep(spec, quiet=True, executor=executors.RayExecutor())
     plan, failures = remote.execute()
     assert failures == [] and len(plan) == 9
     assert len(table(remote)) == 9
     pd.testing.assert_frame_equal(table(local), table(remote))
-    features = list((spec.out / "features").glob("*.npz"))
-    assert len(features) == 1  # head's frozen LM features, shared by the two workers
-
-
-def test_each_worker_loads_its_backbones_once_for_all_its_runs(ray_instance, spec):
-    import ray
-
-    sweep = Sweep(spec, quiet=True, executor=executors.RayExecutor())
-    plan = sweep.plan()
-    with sweep.executor.start(sweep, len(plan)) as pool:
-        done = [ended for run in plan for ended in pool.submit(run)] + pool.drain()
-        loaded = ray.get(
-            [a.__ray_call__.remote(lambda w: list(w.bench.backbones._loaded)) for a in pool.actors]
-        )
-    assert len(done) == len(plan) == 9 and all(o.result for _, o in done)
-    assert len(pool.actors) == 2
-    assert all(held == [(spec.model, "causal-lm")] for held in loaded)
+    assert loaded == [([(spec.model, "causal-lm")], 1)] * 2  # one thread: --run-cpus 1
+    assert len(list((spec.out / "features").glob("*.npz"))) == 1
 
 
 def cli_args(spec: SweepSpec, *extra: str) -> list[str]:
