@@ -210,19 +210,22 @@ class RayExecutor:
 
     @contextlib.contextmanager
     def start(self, sweep: Sweep, runs: int) -> Iterator[RayExecutor]:
-        """One actor per slot, at most one per run to do, for the duration of the block."""
+        """One actor per slot, at most one per run to do, for the duration of the block; Ray
+        stops with it if this executor started Ray."""
         import ray
 
-        worker = ray.remote(RunWorker).options(
-            num_cpus=self.options.run_cpus, num_gpus=self.run_gpus, max_restarts=0
-        )
-        task, test = ray.put(sweep.task), ray.put(sweep.test)
-        features = Path(sweep.spec.out).resolve() / "features"
-        threads = max(1, int(self.options.run_cpus))
-        self.new_actor = lambda: worker.remote(task, test, sweep.placement, features, threads)
-        self.actors = [self.new_actor() for _ in range(min(self.slots(), runs))]
-        self.idle, self.running = list(range(len(self.actors))), {}
+        self.actors, self.running = [], {}
         try:
+            count = min(self.slots(), runs)
+            worker = ray.remote(RunWorker).options(
+                num_cpus=self.options.run_cpus, num_gpus=self.run_gpus, max_restarts=0
+            )
+            task, test = ray.put(sweep.task), ray.put(sweep.test)
+            features = Path(sweep.spec.out).resolve() / "features"
+            threads = max(1, int(self.options.run_cpus))
+            self.new_actor = lambda: worker.remote(task, test, sweep.placement, features, threads)
+            self.actors = [self.new_actor() for _ in range(count)]
+            self.idle = list(range(count))
             yield self
         finally:
             for actor in self.actors:
@@ -230,35 +233,45 @@ class RayExecutor:
             self.disconnect()
 
     def submit(self, run: PlannedRun) -> Done:
-        """Start `run` on an idle actor, first waiting for one; return the runs that ended."""
+        """Start `run` on an idle actor, first waiting for one; return the runs that ended
+        meanwhile, so the driver records each as soon as it can."""
         from promptworth.methods import method_class
 
         done = []
         while not self.idle:
-            done += self.collect()
+            done += self.collect(wait=True)
         slot = self.idle.pop()
         reference = self.actors[slot].attempt.remote(run, method_class(run.config.method))
         self.running[reference] = (slot, run)
-        return done
+        return done + self.collect(wait=False)
 
     def drain(self) -> Done:
         done = []
         while self.running:
-            done += self.collect()
+            done += self.collect(wait=True)
         return done
 
-    def collect(self) -> Done:
-        """Wait for the next run to end; replace its actor if the actor died with it."""
+    def collect(self, wait: bool) -> Done:
+        """The runs that have ended (waiting for one if `wait`); an actor that died with its
+        run is replaced, and the run reported lost."""
         import ray
         from ray.exceptions import RayActorError, RayError
 
-        (reference,), _ = ray.wait(list(self.running), num_returns=1)
-        slot, run = self.running.pop(reference)
-        try:
-            outcome = ray.get(reference)
-        except RayError as error:
-            outcome = Outcome(lost=" ".join(f"{type(error).__name__}: {error}".split())[:500])
-            if isinstance(error, RayActorError):
-                self.actors[slot] = self.new_actor()
-        self.idle.append(slot)
-        return [(run, outcome)]
+        pending = list(self.running)
+        if not pending:
+            return []
+        ready, _ = ray.wait(
+            pending, num_returns=1 if wait else len(pending), timeout=None if wait else 0
+        )
+        done = []
+        for reference in ready:
+            slot, run = self.running.pop(reference)
+            try:
+                outcome = ray.get(reference)
+            except RayError as error:
+                outcome = Outcome(lost=" ".join(f"{type(error).__name__}: {error}".split())[:500])
+                if isinstance(error, RayActorError):
+                    self.actors[slot] = self.new_actor()
+            self.idle.append(slot)
+            done.append((run, outcome))
+        return done
