@@ -217,6 +217,36 @@ def add_run_arguments(p: argparse.ArgumentParser, suite: bool = False) -> None:
         help="the two curves of the verdict figure (default: head vs the best method)",
     )
     p.add_argument("--quiet", action="store_true", help="plain logs, no progress bars")
+    add_executor_arguments(p)
+
+
+def add_executor_arguments(p: argparse.ArgumentParser) -> None:
+    """Where runs execute and where they are tracked: neither changes a result or a run key."""
+    from promptworth.executors import EXECUTORS
+
+    p.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="run in this process (default) or on Ray workers: pip install 'promptworth[ray]'",
+    )
+    p.add_argument(
+        "--ray-address",
+        help="join this Ray cluster (see `ray start --head`); default: a local Ray instance "
+        "that starts and stops with the sweep",
+    )
+    p.add_argument("--run-cpus", type=float, help="CPUs (and torch threads) per run (default 1)")
+    p.add_argument(
+        "--run-gpus", type=float, help="GPUs per run (default: 1 when the cluster has GPUs)"
+    )
+    p.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="",
+        metavar="TRACKING_URI",
+        help="log each finished run to MLflow (default store: sqlite OUT/mlflow.db): "
+        "pip install 'promptworth[mlflow]'",
+    )
 
 
 def build_spec(args: argparse.Namespace, task: str | None = None):
@@ -274,7 +304,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     spec = build_spec(args)
     check_compare(args.compare, spec.methods)
-    sweep = Sweep(spec, quiet=args.quiet)  # refuses every bad input before any model loads
+    # refuses every bad input before any model loads
+    sweep = Sweep(spec, quiet=args.quiet, executor=build_executor(args))
     # Only the user's own --param can be a mistake; a preset's defaults for absent methods are not.
     unknown_params = sorted({method for method, _, _ in args.param} - set(spec.methods))
     if unknown_params:
@@ -282,7 +313,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"warning: --param for methods not in this run: {', '.join(unknown_params)}",
             file=sys.stderr,
         )
-    plan, failures = sweep.execute()
+    tracker = build_tracker(args, spec.out)
+    plan, failures = sweep.execute(tracker)
     rows = sweep.store.load([run.config.key() for run in plan])
     description = [
         f"- task: `{sweep.task.name}` ({sweep.task.version}); "
@@ -301,6 +333,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         failed = [(run.config.to_dict(), error) for run, error in failures]
         result = write_outputs(rows, Path(spec.out), description, args.compare, failed, args.metric)
         print_summary(result, Path(spec.out))
+        if tracker is not None:
+            tracker.log_report(rows, result["files"])
+    if tracker is not None:
+        tracker.close()
     for run, error in failures:
         c = run.config
         print(f"FAILED {c.method} n={c.n_train} seed={c.seed}: {error}", file=sys.stderr)
@@ -312,6 +348,11 @@ def cmd_suite(args: argparse.Namespace) -> int:
     from promptworth.report.data import data_lines, sweep_profile
     from promptworth.validate import check_compare
 
+    if args.executor != "local" or args.mlflow is not None:
+        raise PromptworthError(
+            "--executor ray and --mlflow are for `promptworth run`: run the suite locally, "
+            "or each task with `promptworth run --task NAME --executor ray`"
+        )
     tasks = args.tasks
     suite.check_tasks(tasks)
     spec = build_spec(args, task=tasks[0])
@@ -349,6 +390,31 @@ def cmd_suite(args: argparse.Namespace) -> int:
         c = run.config
         print(f"FAILED {c.task} {c.method} n={c.n_train} seed={c.seed}: {error}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def build_executor(args: argparse.Namespace):
+    """The executor the flags ask for (None: this process); also refuses --mlflow without
+    mlflow before anything is written."""
+    from promptworth.executors import RayExecutor, RayOptions, require_extra
+
+    if args.mlflow is not None:
+        require_extra("mlflow")
+    given = {"address": args.ray_address, "run_cpus": args.run_cpus, "run_gpus": args.run_gpus}
+    given = {name: value for name, value in given.items() if value is not None}
+    if args.executor == "local":
+        if given:
+            flags = ", ".join(f"--{name.replace('_', '-')}" for name in given)
+            raise PromptworthError(f"{flags}: only with --executor ray")
+        return None
+    return RayExecutor(RayOptions(**given))
+
+
+def build_tracker(args: argparse.Namespace, out: Path):
+    """The MLflow tracker of --mlflow (None without it); made once the sweep's inputs passed,
+    so a refused command writes nothing in --out."""
+    from promptworth.tracking import Tracker
+
+    return Tracker(out, args.mlflow or None) if args.mlflow is not None else None
 
 
 def cmd_methods(_: argparse.Namespace) -> int:

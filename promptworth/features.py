@@ -1,14 +1,16 @@
 """Frozen-backbone features, computed once per example and reused across sizes, seeds and runs.
 
 Vectors are kept in memory and in `<out>/features/<namespace-hash>.npz`, so a resumed sweep
-does not recompute them either. Sweeps sharing an output directory share these files: a write
-merges with what is on disk under a lock and replaces the file atomically (promptworth.atomic),
+does not recompute them either. Sweeps and Ray workers sharing an output directory share these
+files: missing vectors are computed holding the file's lock, after taking those another process
+saved meanwhile, so each is computed once; the file is replaced atomically (promptworth.atomic),
 and a file that cannot be read whole (truncated, damaged, inconsistent) is reported, removed
 and recomputed rather than failing every later run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
@@ -94,14 +96,32 @@ class FeatureCache:
         """Vectors for `texts`, computing (in one batch) only those never seen before."""
         table = self._table(namespace)
         keys = [text_key(t) for t in texts]
-        missing = {k: t for k, t in zip(keys, texts) if k not in table}
-        if missing:
+        if any(k not in table for k in keys):
+            self._fill(namespace, table, dict(zip(keys, texts)), compute)
+        return np.stack([table[k] for k in keys])
+
+    def _fill(self, namespace: str, table: dict, wanted: dict[str, str], compute) -> None:
+        """Compute the `wanted` vectors (text key -> text) `table` lacks, holding the file's lock:
+        vectors another process saved meanwhile (a Ray worker, another sweep) are taken from
+        the file, so each is computed once, and the file is replaced with them all."""
+        path = self._path(namespace)
+        with locked(path, timeout=-1) if path else contextlib.nullcontext():  # waits for a writer
+            stored, seconds = self._load_locked(path) if path else ({}, None)
+            if seconds is not None:  # the rate measured when the file was last filled
+                self._seconds_per_text[namespace] = seconds
+            shape = next((v.shape for v in table.values()), None)
+            table.update(
+                {k: v for k, v in stored.items() if k not in table and shape in (None, v.shape)}
+            )
+            missing = {k: t for k, t in wanted.items() if k not in table}
+            if not missing:
+                return
             start = time.perf_counter()
             vectors = compute(list(missing.values()))
             self._seconds_per_text[namespace] = (time.perf_counter() - start) / len(missing)
             table.update(zip(missing.keys(), vectors))
-            self._save(namespace, table)
-        return np.stack([table[k] for k in keys])
+            if path:
+                self._write(path, namespace, table)
 
     def cost(self, namespace: str, n_texts: int) -> float:
         """Seconds computing `n_texts` vectors costs, measured when the namespace was last filled.
@@ -109,23 +129,15 @@ class FeatureCache:
         Runs that reuse cached vectors report this, so their cost is not understated."""
         return self._seconds_per_text.get(namespace, 0.0) * n_texts
 
-    def _save(self, namespace: str, table: dict[str, np.ndarray]) -> None:
-        """Merge `table` with the file's entries (another sweep may have added some) and
-        replace the file; our in-memory table gains theirs."""
-        path = self._path(namespace)
-        if path is None:
-            return
-        with locked(path):
-            stored, _ = self._load_locked(path)
-            width = next(iter(table.values())).shape
-            table.update({k: v for k, v in stored.items() if k not in table and v.shape == width})
-            seconds = np.array(self._seconds_per_text.get(namespace, 0.0))
-            replace_atomically(
-                path,
-                lambda handle: np.savez(
-                    handle,
-                    keys=np.array(list(table)),
-                    vectors=np.stack(list(table.values())),
-                    seconds_per_text=seconds,
-                ),
-            )
+    def _write(self, path: Path, namespace: str, table: dict[str, np.ndarray]) -> None:
+        """Replace the file with `table` (the caller holds its lock and merged the file in)."""
+        seconds = np.array(self._seconds_per_text.get(namespace, 0.0))
+        replace_atomically(
+            path,
+            lambda handle: np.savez(
+                handle,
+                keys=np.array(list(table)),
+                vectors=np.stack(list(table.values())),
+                seconds_per_text=seconds,
+            ),
+        )

@@ -23,7 +23,7 @@ from promptworth.backbones import DEFAULT_CAUSAL_LM, DEFAULT_ENCODER, canonical_
 from promptworth.config import RunConfig
 from promptworth.errors import PromptworthError
 from promptworth.methods import method_class
-from promptworth.methods.base import PromptOptions, RunContext
+from promptworth.methods.base import PromptOptions
 from promptworth.store import Claim, RunStore
 from promptworth.subsets import DEFAULT_SAMPLING, fixed_test_indices, nested_subsets
 from promptworth.tasks.base import Split
@@ -91,15 +91,18 @@ class PlannedRun:
 
 
 class Sweep:
-    def __init__(self, spec: SweepSpec, quiet: bool = False):
+    def __init__(self, spec: SweepSpec, quiet: bool = False, executor=None):
+        """`executor`: where runs execute (promptworth.executors; default: this process)."""
         from promptworth.backbones import BackboneCache
         from promptworth.backbones.device import choose_placement
+        from promptworth.executors import LocalExecutor
         from promptworth.features import FeatureCache
 
         spec = canonical(spec)
         self.spec, self.quiet = spec, quiet
+        self.executor = executor or LocalExecutor()
         self.task = validate.checked_task(spec)  # every user error is refused before models load
-        self.placement = choose_placement(spec.dtype)
+        self.placement = choose_placement(spec.dtype, self.executor.device())
         for name in spec.methods:  # refuse before any model loads, never substitute a method
             reason = method_class(name).unavailable(self.placement.device)
             if reason:
@@ -152,8 +155,9 @@ class Sweep:
             backbone_revisions={name: self.backbones.revision(name) for name in named},
         )
 
-    def execute(self) -> tuple[list[PlannedRun], list[tuple[PlannedRun, str]]]:
-        """Run what is not finished yet; return the plan and its runs that failed."""
+    def execute(self, tracker=None) -> tuple[list[PlannedRun], list[tuple[PlannedRun, str]]]:
+        """Run what is not finished yet; return the plan and its runs that failed or were lost
+        with their worker. `tracker` (promptworth.tracking) also gets each finished run."""
         from tqdm.auto import tqdm
 
         plan = self.plan()
@@ -166,65 +170,70 @@ class Sweep:
             len(pending),
         )
         bar = tqdm(total=len(pending), disable=self.quiet, unit="run", file=sys.stderr)
-        waiting = 0
-        with self.store.leases_kept(owner):
-            while pending:
-                held = []
-                for run in pending:
-                    claim = self.store.claim(run.config.key(), owner, since)
-                    if claim is Claim.HELD:
-                        held.append(run)
-                        continue
-                    if claim is Claim.TAKEN:
-                        self.run_one(run, owner, bar)
-                    bar.update()
-                if held:
-                    if len(held) != waiting:  # said once per change, not at every poll
-                        waiting = len(held)
-                        log.info("waiting for %d runs another sweep into this --out holds", waiting)
-                    time.sleep(WAIT_SECONDS)
-                pending = held
+        lost = []
+        if pending:
+            with self.store.leases_kept(owner), self.executor.start(self, len(pending)) as pool:
+                lost = self.run_pending(pending, pool, (owner, since), bar, tracker)
         bar.close()
         by_key = {run.config.key(): run for run in plan}
         failed = self.store.failures(list(by_key))
-        return plan, [(by_key[failure.key], failure.error) for failure in failed]
+        return plan, [(by_key[failure.key], failure.error) for failure in failed] + lost
 
-    def run_one(self, run: PlannedRun, owner: str, bar) -> None:
-        """Execute one claimed run and record its outcome; a failure is recorded, not raised."""
-        from promptworth import runner
-        from promptworth.methods import make_method
+    def run_pending(self, pending, pool, claimant, bar, tracker) -> list[tuple[PlannedRun, str]]:
+        """Claim each run and hand it to the executor's `pool`; look again every WAIT_SECONDS at
+        the runs another sweep holds until they are recorded. Returns the runs lost."""
+        owner, since = claimant
+        waiting, lost = 0, []
+        while pending:
+            held = []
+            for run in pending:
+                claim = self.store.claim(run.config.key(), owner, since)
+                if claim is Claim.HELD:
+                    held.append(run)
+                elif claim is Claim.TAKEN:
+                    bar.set_description(label(run))
+                    lost += self.record(pool.submit(run), owner, bar, tracker)
+                else:
+                    bar.update()
+            lost += self.record(pool.drain(), owner, bar, tracker)
+            if held:
+                if len(held) != waiting:  # said once per change, not at every poll
+                    waiting = len(held)
+                    log.info("waiting for %d runs another sweep into this --out holds", waiting)
+                time.sleep(WAIT_SECONDS)
+            pending = held
+        return lost
 
-        c = run.config
-        label = f"{c.method} n={c.n_train} seed={c.seed}"
-        bar.set_description(label)
-        context = RunContext(
-            task=self.task,
-            seed=c.seed,
-            backbones=self.backbones,
-            model=c.model,
-            encoder=c.encoder,
-            prompt=c.prompt,
-            features=self.features,
-            pool=Remainder(self.task.train, run.train_indices),
-            progress=log.debug,
-        )
-        try:
-            method = make_method(c.method, **c.method_params)
-            train = self.task.train.subset(run.train_indices)
-            result = runner.execute(method, train, self.test, context)
-        except Exception as error:  # one failed run must not lose the others
-            log.exception("run failed: %s", label)
-            self.store.record_failure(
-                c.key(), c.to_dict(), f"{type(error).__name__}: {error}", owner
-            )
-            return
-        self.store.record(c.key(), c.to_dict(), result, owner)
-        log.info(
-            "finished %s: accuracy %.3f in %.1fs",
-            label,
-            result["accuracy"],
-            result["train_seconds"] + result["eval_seconds"],
-        )
+    def record(self, done, owner: str, bar, tracker) -> list[tuple[PlannedRun, str]]:
+        """Store each ended run's outcome (the driver is the store's only writer); return the
+        runs lost with their worker, which are reported and left for the next sweep."""
+        lost = []
+        for run, outcome in done:
+            c, key = run.config, run.config.key()
+            bar.update()
+            if outcome.lost:
+                log.error(
+                    "worker lost during %s (%s); not recorded: run again", label(run), outcome.lost
+                )
+                lost.append((run, f"worker lost: {outcome.lost}"))
+            elif outcome.error:
+                log.error("run failed: %s\n%s", label(run), outcome.trace.rstrip())
+                self.store.record_failure(key, c.to_dict(), outcome.error, owner)
+            else:
+                result = outcome.result
+                self.store.record(key, c.to_dict(), result, owner)
+                if tracker is not None:
+                    tracker.log_run(key, c.to_dict(), result)
+                seconds = result["train_seconds"] + result["eval_seconds"]
+                log.info(
+                    "finished %s: accuracy %.3f in %.1fs", label(run), result["accuracy"], seconds
+                )
+        return lost
+
+
+def label(run: PlannedRun) -> str:
+    c = run.config
+    return f"{c.method} n={c.n_train} seed={c.seed}"
 
 
 def canonical(spec: SweepSpec) -> SweepSpec:

@@ -6,10 +6,13 @@ weights and tokenizer), so tests exercise the real code, only smaller.
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from promptworth.methods.base import Method, Prediction, RunContext, TrainingCost
 from promptworth.tasks.base import Split, Task
 
 TOPICS = {
@@ -179,3 +182,30 @@ def save_tiny_encoder(directory: Path) -> Path:
     BertModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+class DiesOnce(Method):
+    """A test-only method (not registered; tests add it as "dies-once"): its first run kills
+    its own process, as a segfault or the OOM killer would, so a test can lose a Ray worker
+    deterministically; once `marker` exists its runs predict label 0 at once (an instant run,
+    to measure what the sweep itself costs per run)."""
+
+    name = "dies-once"
+    summary = "test-only: the first run kills its process; later runs predict label 0"
+    family = "prompting"  # trains nothing
+
+    @dataclass(frozen=True)
+    class Config:
+        marker: str = ""  # a file; while it is absent, a run creates it and kills its process
+
+    def fit(self, train: Split, context: RunContext) -> DiesOnce:
+        marker = Path(self.config.marker)
+        if not marker.exists():
+            marker.touch()
+            os._exit(1)
+        self.cost_ = TrainingCost(train_examples=len(train))
+        return self
+
+    def predict(self, texts: list[str]) -> Prediction:
+        self.check_fitted()
+        return Prediction(np.zeros(len(texts), dtype=int))

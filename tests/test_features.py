@@ -22,9 +22,6 @@ def test_cached_vectors_are_charged_in_a_new_process(tmp_path):
     charge = first.cost("ns", 3)
     assert charge >= 0.03
 
-    def never(texts):
-        raise AssertionError(f"recomputed {texts}")
-
     resumed = FeatureCache(tmp_path)  # what a resumed sweep or a later invocation sees
     np.testing.assert_array_equal(resumed.get("ns", ["a", "bb", "aaa"], never), vectors)
     assert resumed.cost("ns", 3) == charge
@@ -49,6 +46,24 @@ def test_two_writers_keep_each_others_entries(tmp_path):
     keys, _ = read_features(only_file(tmp_path))
     assert set(keys) == {text_key(t) for t in ["a", "bb", "ccc", "dddd"]}
     assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
+
+
+def test_vectors_another_process_saved_meanwhile_are_taken_not_recomputed(tmp_path):
+    """Two Ray workers (or sweeps) on one --out: the second read the file before the first
+    saved; it still computes only what neither has, and is charged what the first measured."""
+    first, second = FeatureCache(tmp_path), FeatureCache(tmp_path)
+    first.get("ns", ["zz"], vectors_of)
+    second.get("ns", ["zz"], never)  # its table is loaded now, without "a" and "bb"
+    first.get("ns", ["a", "bb"], slow_vectors)
+    np.testing.assert_array_equal(second.get("ns", ["a", "bb"], never), vectors_of(["a", "bb"]))
+    assert second.cost("ns", 2) == first.cost("ns", 2) >= 0.02
+    computed = []
+    second.get("ns", ["a", "c"], lambda t: computed.extend(t) or vectors_of(t))
+    assert computed == ["c"]
+
+
+def never(texts):
+    raise AssertionError(f"recomputed {texts}")
 
 
 def mismatched(path: Path) -> None:

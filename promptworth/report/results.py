@@ -39,6 +39,20 @@ COLUMNS = [
     "run_key",
 ]
 
+# Columns measured about the machine and its load, not decided by the config: two runs of one
+# config agree on every other column (the executors' equivalence test compares those).
+MACHINE_MEASURED = [
+    "train_seconds",
+    "peak_rss_mb",
+    "peak_gpu_mb",
+    "eval_seconds",
+    "eval_ms_per_example",
+    "eval_examples_per_second",
+    "latency_ms_p50",
+    "latency_ms_p95",
+    "serve_peak_rss_mb",
+]
+
 
 def results_frame(rows: list[tuple[str, dict, dict]]):
     """A pandas DataFrame with COLUMNS from the store's (key, config, result) rows."""
