@@ -16,7 +16,7 @@ from typing import Any, ClassVar, get_args, get_type_hints
 import numpy as np
 
 from promptworth.errors import PromptworthError
-from promptworth.tasks.base import Split, Task
+from promptworth.tasks.base import Example, Split, Task
 
 NO_LABEL = -1  # a generated answer the verbaliser maps to no label
 PREDICT_MODES = ("rank", "generate")
@@ -265,7 +265,7 @@ class Method(ABC):
         """Learn from `train`; return self."""
 
     @abstractmethod
-    def predict(self, texts: list[str]) -> Prediction:
+    def predict(self, texts: list[Example]) -> Prediction:
         """Labels for `texts`, using only what fit() stored."""
 
     def training_cost(self) -> TrainingCost:
