@@ -109,6 +109,25 @@ def parse_param(value: str) -> tuple[str, str, str]:
     return method.strip(), key.strip(), raw
 
 
+ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
+
+
+def template_choice(value: str) -> int | str:
+    """--template: an index of the task's templates, or a literal template in which the shell's
+    \\n, \\t and \\\\ are a newline, a tab and a backslash."""
+    if value.strip().isdigit():
+        return int(value)
+    return re.sub(r"\\(.)", lambda m: ESCAPES.get(m.group(1), m.group(0)), value)
+
+
+def verbalizer_entry(value: str) -> tuple[str, tuple[str, ...]]:
+    """--verbalizer LABEL=WORD[,WORD...]: the label's words, the first its primary one."""
+    label, equals, words = value.partition("=")
+    if not equals or not label.strip():
+        raise argparse.ArgumentTypeError(f"expected LABEL=WORD[,WORD...], got {value!r}")
+    return label.strip(), tuple(word.strip() for word in words.split(","))
+
+
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     from promptworth.backbones.device import DTYPES
     from promptworth.methods.base import PREDICT_MODES
@@ -163,7 +182,21 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         help="learning-rate search of every gradient-trained method, per size and seed, on its "
         "dev split or k folds (default: each method's own, none)",
     )
-    p.add_argument("--template", type=int, default=0, help="index of the task's prompt template")
+    p.add_argument(
+        "--template",
+        type=template_choice,
+        default=0,
+        help="index of the task's prompt template, or a template such as "
+        '"Article: {text}\\nTopic:" (\\n is a newline)',
+    )
+    p.add_argument(
+        "--verbalizer",
+        action="append",
+        type=verbalizer_entry,
+        default=[],
+        metavar="LABEL=WORD[,WORD...]",
+        help="the words a label is read as, for this sweep (repeatable; first word primary)",
+    )
     p.add_argument("--chat", action="store_true", help="wrap prompts in the model's chat template")
     p.add_argument(
         "--predict",
@@ -223,6 +256,7 @@ def build_spec(args: argparse.Namespace):
         dtype=args.dtype,
         prompt=PromptOptions(
             template=args.template,
+            verbalizer=tuple(args.verbalizer),
             chat=args.chat,
             predict=args.predict,
             length_norm=args.length_norm,
@@ -266,8 +300,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{sweep.placement.dtype}",
         f"- methods: {', '.join(spec.methods)}; sizes {spec.sizes}, {spec.sampling} subsets; "
         f"seeds {spec.seeds}",
-        f"- prompt: template {spec.prompt.template} "
-        f"`{sweep.task.templates[spec.prompt.template]!r}`, "
+        f"- prompt: template {sweep.spec.prompt.template!r} "
+        f"`{sweep.task.template_for(sweep.spec.prompt.template)!r}`, "
         f"chat={spec.prompt.chat}, predict={spec.prompt.predict}",
     ]
     if rows:

@@ -19,6 +19,9 @@ from promptworth.methods.base import PromptOptions
 # The fields that vary along one learning curve; every other field tells experiments apart, so
 # runs that differ in any of them are never averaged together (report/results.py).
 CURVE_FIELDS = ("n_train", "seed")
+# Prompt options added after stores of runs existed; left out of the key when empty, so the keys
+# of those runs (and of every run that does not use them) stay what they were.
+LATER_PROMPT_FIELDS = ("verbalizer",)
 
 
 @dataclass(frozen=True)
@@ -44,5 +47,9 @@ class RunConfig:
         return asdict(self)
 
     def key(self) -> str:
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
+        described = self.to_dict()
+        for name in LATER_PROMPT_FIELDS:  # at their default they leave the key as it was
+            if not described["prompt"].get(name, True):
+                del described["prompt"][name]
+        canonical = json.dumps(described, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:20]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -43,6 +43,21 @@ def example_key(example: Example) -> str:
 
 def example_length(example: Example) -> int:
     return sum(len(part) for part in example_slots(example))
+
+
+def verbalizer_problem(label_names: list[str], verbalizers: list[list[str]]) -> str | None:
+    """What is wrong with the labels' verbaliser words, or None: a label needs at least one
+    non-blank word, and a word (in any case) may stand for one label only, else the answer
+    could not tell them apart."""
+    owner: dict[str, str] = {}
+    for name, words in zip(label_names, verbalizers):
+        if not words or any(not isinstance(w, str) or not w.strip() for w in words):
+            return f"label {name!r} needs non-empty verbaliser words, got {words!r}"
+        for word in words:
+            first = owner.setdefault(word.strip().lower(), name)
+            if first != name:
+                return f"verbaliser word {word!r} is given to labels {first!r} and {name!r}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -92,6 +107,9 @@ class Task:
                 f"task {self.name}: {len(self.label_names)} labels but "
                 f"{len(self.verbalizers)} verbaliser lists"
             )
+        problem = verbalizer_problem(self.label_names, self.verbalizers)
+        if problem:
+            raise ValueError(f"task {self.name}: {problem}")
         for template in self.templates:
             problem = self.template_problem(template)
             if problem:
@@ -158,3 +176,23 @@ class Task:
     def blank(self, value: str) -> Example:
         """An example whose every input is `value` (content-free inputs, probes)."""
         return value if len(self.inputs) == 1 else (value,) * len(self.inputs)
+
+    def template_for(self, choice: int | str) -> str:
+        """The template a prompt option names: a literal one, or the task's by index."""
+        return choice if isinstance(choice, str) else self.templates[choice]
+
+    def with_prompt(
+        self, choice: int | str, verbalizer: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    ) -> tuple[Task, int]:
+        """This task as a method shown `choice` and `verbalizer` sees it: a literal template
+        added after the task's own (methods read templates by index; PET uses them all) and
+        the labels named in `verbalizer` read as its words; and the index of the template."""
+        if isinstance(choice, int) and not verbalizer:
+            return self, choice
+        templates = list(self.templates)
+        if isinstance(choice, str) and choice not in templates:
+            templates.append(choice)
+        words = dict(verbalizer)
+        verbalizers = [list(words.get(n, v)) for n, v in zip(self.label_names, self.verbalizers)]
+        task = replace(self, templates=templates, verbalizers=verbalizers)
+        return task, templates.index(choice) if isinstance(choice, str) else choice
