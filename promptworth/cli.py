@@ -386,6 +386,47 @@ def cmd_tasks(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tasks_new(args: argparse.Namespace) -> int:
+    from promptworth.tasks.taskfile import starter_yaml
+
+    text = starter_yaml(args.data, args.text_column, args.label_column, args.out, args.encoding)
+    if args.out == "-":
+        print(text, end="")
+        return 0
+    if Path(args.out).exists() and not args.force:
+        raise PromptworthError(f"-o {args.out}: exists; give another name or --force")
+    Path(args.out).write_text(text, encoding="utf-8")
+    print(
+        f"wrote {args.out}: edit its verbaliser words and templates, then "
+        f"`promptworth tasks show {args.out}`"
+    )
+    return 0
+
+
+def cmd_tasks_show(args: argparse.Namespace) -> int:
+    from promptworth.tasks import load_task
+    from promptworth.tasks.describe import describe
+
+    print(describe(load_task(args.task)))
+    return 0
+
+
+def add_tasks_commands(tasks: argparse.ArgumentParser) -> None:
+    """`tasks` lists the built-in tasks; `tasks new` and `tasks show` write and check one."""
+    commands = tasks.add_subparsers(dest="tasks_command")
+    new = commands.add_parser("new", help="write a starting task file (YAML) from a data file")
+    new.add_argument("data", help="a .csv .tsv .jsonl .json or .parquet file")
+    new.add_argument("--text-column", default="text")
+    new.add_argument("--label-column", default="label")
+    new.add_argument("--encoding", default="utf-8")
+    new.add_argument("-o", "--out", default="task.yaml", help="the task file ('-': print it)")
+    new.add_argument("--force", action="store_true", help="overwrite an existing task file")
+    new.set_defaults(handler=cmd_tasks_new)
+    show = commands.add_parser("show", help="labels, counts, templates and a rendered prompt")
+    show.add_argument("task", help="a built-in task name, a task file or a data file")
+    show.set_defaults(handler=cmd_tasks_show)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from promptworth.analysis import advantage_cli
 
@@ -418,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.set_defaults(handler=cmd_compare)
     tasks = commands.add_parser("tasks", help="list the built-in tasks")
     tasks.set_defaults(handler=cmd_tasks)
+    add_tasks_commands(tasks)
     return parser
 
 
