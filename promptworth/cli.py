@@ -115,7 +115,7 @@ ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
 def template_choice(value: str) -> int | str:
     """--template: an index of the task's templates, or a literal template in which the shell's
     \\n, \\t and \\\\ are a newline, a tab and a backslash."""
-    if value.strip().isdigit():
+    if value.strip().lstrip("-").isdigit():  # a negative index is refused by the sweep
         return int(value)
     return re.sub(r"\\(.)", lambda m: ESCAPES.get(m.group(1), m.group(0)), value)
 

@@ -153,7 +153,11 @@ class Fields:
             if not isinstance(listed, list) or not listed:
                 self.fail(f"labels.{name}", "expected a non-empty list of verbaliser words")
             if not all(isinstance(word, str) and word.strip() for word in listed):
-                self.fail(f"labels.{name}", f"verbaliser words must be non-empty text: {listed}")
+                self.fail(
+                    f"labels.{name}",
+                    f"verbaliser words must be non-empty text: {listed} (quote a word YAML "
+                    "reads as a number or true/false)",
+                )
             words[name] = listed
         problem = verbalizer_problem(list(words), list(words.values()))
         if problem:
