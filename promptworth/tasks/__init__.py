@@ -13,6 +13,7 @@ BUILTIN_TASKS: dict[str, tuple[str, str]] = {
         "promptworth.tasks.ag_news",
         "AG News topics, 120,000/7,600, from the StaICC package",
     ),
+    "boolq": ("promptworth.tasks.boolq", "BoolQ yes/no questions on a passage (pair), 9,427/3,270"),
 }
 
 __all__ = ["BUILTIN_TASKS", "Split", "Task", "load_task"]
