@@ -144,7 +144,7 @@ def test_a_malformed_task_file_is_one_line_naming_file_and_field(folder, text, e
 
 def test_file_options_are_refused_with_a_task_file(folder):
     path = write(folder, GOOD)
-    with pytest.raises(PromptworthError, match="--text-column: for a task from a data file"):
+    with pytest.raises(PromptworthError, match="--text-column: for a task from a file"):
         load_task(path, text_column="body")
     with pytest.raises(PromptworthError, match="--test-file: a task file names its own"):
         load_task(path, test_file=str(folder / "data" / "test.csv"))

@@ -65,5 +65,5 @@ def refuse_file_options(name: str, text_column: str, label_column: str, encoding
     flags = [flag for flag, changed in given.items() if changed]
     if flags:
         raise files.TaskDataError(
-            f"{', '.join(flags)}: for a task from a data file; {name!r} names its own"
+            f"{', '.join(flags)}: for a task from a file; {name!r} has its own"
         )
