@@ -172,3 +172,33 @@ def test_tasks_new_proposes_words_from_label_values(tmp_path):
     text = starter_yaml(str(data), "body", "kind", str(tmp_path / "t.yaml"))
     assert '"sci_tech": ["sci tech"]  # 1 rows' in text and '"World": ["world"]  # 2 rows' in text
     assert 'text_column: "body"' in text and 'label_column: "kind"' in text
+
+
+def test_a_task_file_can_name_a_datasets_dataset_with_two_inputs(tmp_path, monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    pair = tiny_pair_task(n_train=20, n_test=10)
+    features = datasets.Features(
+        {
+            "p": datasets.Value("string"),
+            "q": datasets.Value("string"),
+            "label": datasets.ClassLabel(names=["False", "True"]),
+        }
+    )
+
+    def split(part):
+        columns = {"p": [p for p, _ in part.texts], "q": [q for _, q in part.texts]}
+        return datasets.Dataset.from_dict({**columns, "label": part.labels.tolist()}, features)
+
+    loaded = datasets.DatasetDict({"train": split(pair.train), "test": split(pair.test)})
+    monkeypatch.setattr(datasets, "load_dataset", lambda name: loaded)
+    text = (
+        "name: hub_pairs\ntrain: someone/pairs\ninputs: {passage: p, question: q}\n"
+        "labels: {'False': [no], 'True': [yes]}\n"
+        "templates: ['{passage} Q: {question}? A:']\n"
+    )
+    task = load_task(write(tmp_path, text))
+    assert task.inputs == ("passage", "question") and task.verbalizers == [["no"], ["yes"]]
+    assert task.train.texts[0] == pair.train.texts[0] and len(task.test) == len(pair.test)
+    assert task.version.startswith("datasets-")
+    with pytest.raises(PromptworthError, match="test: a datasets name brings its own"):
+        load_task(write(tmp_path, text + "test: other.csv\n", "t2.yaml"))

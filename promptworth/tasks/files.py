@@ -308,6 +308,25 @@ def load_hf_dataset(
     allow_overlap: bool = False,
 ) -> Task:
     """A task from a `datasets` name (hub or local cache), with its own train/test splits."""
+    rows, names, version = hf_rows(name, text_column, label_column)
+    return build_task(
+        name.replace("/", "__"),
+        version,
+        rows["train"],
+        rows["test"],
+        names,
+        templates,
+        f"{name}[train]",
+        f"{name}[test]",
+        allow_overlap,
+    )
+
+
+def hf_rows(
+    name: str, text_column: str | tuple[str, ...], label_column: str
+) -> tuple[dict[str, tuple[list[Example], list]], list[str] | None, str]:
+    """A `datasets` name's train and test rows (labels as class names where it has them), its
+    class names, and its version."""
     try:
         import datasets
     except ImportError as error:
@@ -336,17 +355,7 @@ def load_hf_dataset(
             for split, (texts, labels) in rows.items()
         }
     fingerprint = getattr(dataset["train"], "_fingerprint", "unknown")
-    return build_task(
-        name.replace("/", "__"),
-        f"datasets-{fingerprint}",
-        rows["train"],
-        rows["test"],
-        names,
-        templates,
-        f"{name}[train]",
-        f"{name}[test]",
-        allow_overlap,
-    )
+    return rows, names, f"datasets-{fingerprint}"
 
 
 def class_names(labels: list, names: list[str], source: str) -> list[str]:

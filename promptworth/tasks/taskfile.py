@@ -254,8 +254,9 @@ def read_rows(fields: Fields, text_column, label_column: str, encoding: str):
     if not train_path.exists() and not looks_like_path(train_spec):
         if "test" in fields.data:
             fields.fail("test", "a datasets name brings its own test split; remove test")
-        task = files.load_hf_dataset(train_spec, text_column, label_column)
-        return dataset_rows(task, train_spec), task.version
+        rows, _, version = files.hf_rows(train_spec, text_column, label_column)
+        rows |= {"train_source": f"{train_spec}[train]", "test_source": f"{train_spec}[test]"}
+        return rows, version
     train = fields.data_path("train")
     test = fields.data_path("test")
     read = lambda p: files.frame_to_rows(  # noqa: E731
@@ -270,17 +271,6 @@ def read_rows(fields: Fields, text_column, label_column: str, encoding: str):
     version = f"sha256-{files.file_digest(*[p for p in (train, test) if p])}"
     codec = files.checked_encoding(encoding)
     return rows, version + ("" if codec == "utf-8" else f"-{codec}")
-
-
-def dataset_rows(task: Task, name: str) -> dict:
-    """A `datasets` task's rows as label names, for the task file's labels to check."""
-    as_rows = lambda split: (split.texts, [task.label_names[y] for y in split.labels])  # noqa: E731
-    return {
-        "train": as_rows(task.train),
-        "test": as_rows(task.test),
-        "train_source": f"{name}[train]",
-        "test_source": f"{name}[test]",
-    }
 
 
 def check_labels(
