@@ -241,3 +241,18 @@ def test_backbone_cache_is_unaffected_by_pairs(tiny_encoder_dir):
     vectors = embed(backbone, [("the team won", "is it about sports"), ("a", "b")], max_tokens=16)
     assert vectors.shape == (2, backbone.model.config.hidden_size)
     assert not np.allclose(vectors[0], vectors[1])
+
+
+def test_runs_without_a_verbalizer_keep_the_config_and_key_they_had():
+    """70bdc… is this config's key before PromptOptions.verbalizer existed (main, 2026-11-25):
+    stores written then resume, and their reports do not split one experiment in two."""
+    from promptworth.config import RunConfig
+
+    config = RunConfig(
+        "t", "v", "m", "r", "e", "er", "zero-shot", {}, 0, 0, 10, "balanced", "float32"
+    )
+    assert "verbalizer" not in config.to_dict()["prompt"]
+    assert config.key() == "70bdc2010563bcd2ea9e"
+    words = dataclasses.replace(config, prompt=PromptOptions(verbalizer=(("a", ("b",)),)))
+    assert words.to_dict()["prompt"]["verbalizer"] == (("a", ("b",)),)
+    assert words.key() != config.key()
