@@ -111,6 +111,25 @@ def parse_param(value: str) -> tuple[str, str, str]:
     return method.strip(), key.strip(), raw
 
 
+ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
+
+
+def template_choice(value: str) -> int | str:
+    """--template: an index of the task's templates, or a literal template in which the shell's
+    \\n, \\t and \\\\ are a newline, a tab and a backslash."""
+    if value.strip().lstrip("-").isdigit():  # a negative index is refused by the sweep
+        return int(value)
+    return re.sub(r"\\(.)", lambda m: ESCAPES.get(m.group(1), m.group(0)), value)
+
+
+def verbalizer_entry(value: str) -> tuple[str, tuple[str, ...]]:
+    """--verbalizer LABEL=WORD[,WORD...]: the label's words, the first its primary one."""
+    label, equals, words = value.partition("=")
+    if not equals or not label.strip():
+        raise argparse.ArgumentTypeError(f"expected LABEL=WORD[,WORD...], got {value!r}")
+    return label.strip(), tuple(word.strip() for word in words.split(","))
+
+
 def add_run_arguments(p: argparse.ArgumentParser, suite: bool = False) -> None:
     """The flags of `run`; `suite` takes --tasks (several) instead of --task."""
     from promptworth.backbones.device import DTYPES
@@ -179,7 +198,21 @@ def add_run_arguments(p: argparse.ArgumentParser, suite: bool = False) -> None:
         help="learning-rate search of every gradient-trained method, per size and seed, on its "
         "dev split or k folds (default: each method's own, none)",
     )
-    p.add_argument("--template", type=int, default=0, help="index of the task's prompt template")
+    p.add_argument(
+        "--template",
+        type=template_choice,
+        default=0,
+        help="index of the task's prompt template, or a template such as "
+        '"Article: {text}\\nTopic:" (\\n is a newline)',
+    )
+    p.add_argument(
+        "--verbalizer",
+        action="append",
+        type=verbalizer_entry,
+        default=[],
+        metavar="LABEL=WORD[,WORD...]",
+        help="the words a label is read as, for this sweep (repeatable; first word primary)",
+    )
     p.add_argument("--chat", action="store_true", help="wrap prompts in the model's chat template")
     p.add_argument(
         "--predict",
@@ -277,6 +310,7 @@ def build_spec(args: argparse.Namespace, task: str | None = None):
         dtype=args.dtype,
         prompt=PromptOptions(
             template=args.template,
+            verbalizer=tuple(args.verbalizer),
             chat=args.chat,
             predict=args.predict,
             length_norm=args.length_norm,
@@ -323,8 +357,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{sweep.placement.dtype}",
         f"- methods: {', '.join(spec.methods)}; sizes {spec.sizes}, {spec.sampling} subsets; "
         f"seeds {spec.seeds}",
-        f"- prompt: template {spec.prompt.template} "
-        f"`{sweep.task.templates[spec.prompt.template]!r}`, "
+        f"- prompt: template {sweep.spec.prompt.template!r} "
+        f"`{sweep.task.template_for(sweep.spec.prompt.template)!r}`, "
         f"chat={spec.prompt.chat}, predict={spec.prompt.predict}",
         "",
         *data_lines([sweep_profile(sweep)]),
@@ -518,6 +552,47 @@ def cmd_tasks(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tasks_new(args: argparse.Namespace) -> int:
+    from promptworth.tasks.taskfile import starter_yaml
+
+    text = starter_yaml(args.data, args.text_column, args.label_column, args.out, args.encoding)
+    if args.out == "-":
+        print(text, end="")
+        return 0
+    if Path(args.out).exists() and not args.force:
+        raise PromptworthError(f"-o {args.out}: exists; give another name or --force")
+    Path(args.out).write_text(text, encoding="utf-8")
+    print(
+        f"wrote {args.out}: edit its verbaliser words and templates, then "
+        f"`promptworth tasks show {args.out}`"
+    )
+    return 0
+
+
+def cmd_tasks_show(args: argparse.Namespace) -> int:
+    from promptworth.tasks import load_task
+    from promptworth.tasks.describe import describe
+
+    print(describe(load_task(args.task)))
+    return 0
+
+
+def add_tasks_commands(tasks: argparse.ArgumentParser) -> None:
+    """`tasks` lists the built-in tasks; `tasks new` and `tasks show` write and check one."""
+    commands = tasks.add_subparsers(dest="tasks_command")
+    new = commands.add_parser("new", help="write a starting task file (YAML) from a data file")
+    new.add_argument("data", help="a .csv .tsv .jsonl .json or .parquet file")
+    new.add_argument("--text-column", default="text")
+    new.add_argument("--label-column", default="label")
+    new.add_argument("--encoding", default="utf-8")
+    new.add_argument("-o", "--out", default="task.yaml", help="the task file ('-': print it)")
+    new.add_argument("--force", action="store_true", help="overwrite an existing task file")
+    new.set_defaults(handler=cmd_tasks_new)
+    show = commands.add_parser("show", help="labels, counts, templates and a rendered prompt")
+    show.add_argument("task", help="a built-in task name, a task file or a data file")
+    show.set_defaults(handler=cmd_tasks_show)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from promptworth.analysis import advantage_cli
 
@@ -561,6 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.set_defaults(handler=cmd_recommend)
     tasks = commands.add_parser("tasks", help="list the built-in tasks")
     tasks.set_defaults(handler=cmd_tasks)
+    add_tasks_commands(tasks)
     return parser
 
 

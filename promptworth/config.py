@@ -19,6 +19,10 @@ from promptworth.methods.base import PromptOptions
 # The fields that vary along one learning curve; every other field tells experiments apart, so
 # runs that differ in any of them are never averaged together (report/results.py).
 CURVE_FIELDS = ("n_train", "seed")
+# Prompt options added after stores of runs existed; left out of a config (and so of its key)
+# when empty, so the configs and keys of those runs (and of every run that does not use them)
+# stay what they were, and the report never tells them apart.
+LATER_PROMPT_FIELDS = ("verbalizer",)
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,11 @@ class RunConfig:
     backbone_revisions: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        described = asdict(self)
+        for name in LATER_PROMPT_FIELDS:  # unused, they leave the config as it was
+            if not described["prompt"].get(name, True):
+                del described["prompt"][name]
+        return described
 
     def key(self) -> str:
         canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), default=str)

@@ -8,3 +8,11 @@ from __future__ import annotations
 class PromptworthError(Exception):
     """A problem with what the user gave: the message names the file, row, field or flag and
     says what to do."""
+
+
+def did_you_mean(word: str, choices) -> str:
+    """'; did you mean X?' for the closest of `choices`, or '' when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""

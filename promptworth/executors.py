@@ -17,7 +17,7 @@ import importlib.util
 import logging
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,13 +70,15 @@ class Workbench:
         from promptworth.sweep import Remainder
 
         c = run.config
+        # a literal --template or a --verbalizer: the task as the method is shown it
+        task, template = self.task.with_prompt(c.prompt.template, c.prompt.verbalizer)
         context = RunContext(
-            task=self.task,
+            task=task,
             seed=c.seed,
             backbones=self.backbones,
             model=c.model,
             encoder=c.encoder,
-            prompt=c.prompt,
+            prompt=replace(c.prompt, template=template, verbalizer=()),
             features=self.features,
             pool=Remainder(self.task.train, run.train_indices),
             progress=log.debug,

@@ -21,12 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from promptworth.atomic import locked, replace_atomically
+from promptworth.tasks.base import Example, example_key
 
 log = logging.getLogger("promptworth")
 
 
-def text_key(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()
+def text_key(example: Example) -> str:
+    """The cache key of an example: a digest of its text, or of all its inputs in order."""
+    return hashlib.sha1(example_key(example).encode()).hexdigest()
 
 
 class DamagedFeatures(ValueError):
@@ -91,7 +93,7 @@ class FeatureCache:
         return self._tables[namespace]
 
     def get(
-        self, namespace: str, texts: list[str], compute: Callable[[list[str]], np.ndarray]
+        self, namespace: str, texts: list[Example], compute: Callable[[list[Example]], np.ndarray]
     ) -> np.ndarray:
         """Vectors for `texts`, computing (in one batch) only those never seen before."""
         table = self._table(namespace)

@@ -26,7 +26,7 @@ from promptworth.methods import method_class
 from promptworth.methods.base import PromptOptions
 from promptworth.store import Claim, RunStore
 from promptworth.subsets import DEFAULT_SAMPLING, fixed_test_indices, nested_subsets
-from promptworth.tasks.base import Split
+from promptworth.tasks.base import Split, Task
 
 log = logging.getLogger("promptworth")
 WAIT_SECONDS = 2.0  # how often a sweep looks again at runs another sweep holds
@@ -102,6 +102,8 @@ class Sweep:
         self.spec, self.quiet = spec, quiet
         self.executor = executor or LocalExecutor()
         self.task = validate.checked_task(spec)  # every user error is refused before models load
+        prompt = canonical_prompt(spec.prompt, self.task)
+        spec = self.spec = dataclasses.replace(spec, prompt=prompt)
         self.placement = choose_placement(spec.dtype, self.executor.device())
         for name in spec.methods:  # refuse before any model loads, never substitute a method
             reason = method_class(name).unavailable(self.placement.device)
@@ -254,3 +256,18 @@ def canonical(spec: SweepSpec) -> SweepSpec:
         task=path(spec.task),
         test_file=path(spec.test_file),
     )
+
+
+def canonical_prompt(prompt: PromptOptions, task: Task) -> PromptOptions:
+    """One spelling per prompt: a literal template that is one of the task's is its index, and
+    verbaliser words equal to the task's own are no override; overrides in label order."""
+    template = prompt.template
+    if isinstance(template, str) and template in task.templates:
+        template = task.templates.index(template)
+    given = dict(prompt.verbalizer)
+    verbalizer = tuple(
+        (name, tuple(given[name]))
+        for name, words in zip(task.label_names, task.verbalizers)
+        if name in given and list(given[name]) != list(words)
+    )
+    return dataclasses.replace(prompt, template=template, verbalizer=verbalizer)

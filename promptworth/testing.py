@@ -70,6 +70,36 @@ def tiny_task(n_train: int = 48, n_test: int = 24, seed: int = 0) -> Task:
     )
 
 
+def tiny_pair_task(n_train: int = 48, n_test: int = 24, seed: int = 0) -> Task:
+    """Two inputs, a passage and a question: is the passage about the topic the question names
+    (yes/no)? Exercises every method on examples with several inputs."""
+    rng = np.random.default_rng(seed)
+
+    def split(n: int) -> Split:
+        labels = np.arange(n) % 2
+        examples = []
+        for answer in labels:
+            topic = int(rng.integers(len(LABELS)))
+            asked = topic if answer else (topic + int(rng.integers(1, len(LABELS)))) % 3
+            passage = f"{rng.choice(TOPICS[LABELS[topic]])} on day {rng.integers(1, 30)}"
+            examples.append((passage, f"is it about {LABELS[asked]}"))
+        return Split(examples, labels)
+
+    return Task(
+        name="tiny-pair",
+        version="tiny-pair-v1",
+        label_names=["no", "yes"],
+        verbalizers=[["no"], ["yes", "yes indeed"]],
+        templates=[
+            "Passage: {passage}\nQuestion: {question}?\nAnswer:",
+            "Question: {question} {passage} is",
+        ],
+        train=split(n_train),
+        test=split(n_test),
+        inputs=("passage", "question"),
+    )
+
+
 def write_task_files(task: Task, folder: Path) -> tuple[str, str]:
     """train.csv and test.csv of `task` (labels by name), without the test rows whose text is
     also a training text: the loader refuses such overlap (tasks/files.py)."""
@@ -127,7 +157,9 @@ def tiny_tokenizer(kind: str):
     from tokenizers import processors
 
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", 2), ("[SEP]", 3)],
     )
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,

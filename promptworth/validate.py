@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from promptworth.backbones.device import DTYPES
 from promptworth.backbones.preflight import check_backbone
-from promptworth.errors import PromptworthError
+from promptworth.errors import PromptworthError, did_you_mean
 from promptworth.methods import make_method, method_class
 from promptworth.methods.base import PREDICT_MODES, Method, PromptOptions
 from promptworth.subsets import check_sampling, check_sizes
 from promptworth.tasks import Task, load_task
+from promptworth.tasks.base import verbalizer_problem
 
 if TYPE_CHECKING:
     from promptworth.sweep import SweepSpec
@@ -103,7 +104,11 @@ def check_counts(flag: str, values: list[int], minimum: int, what: str) -> None:
 
 
 def check_prompt(prompt: PromptOptions) -> None:
-    at_least("--template", prompt.template, 0)
+    if isinstance(prompt.template, str):
+        if not prompt.template.strip():
+            raise PromptworthError("--template: empty; give an index or a template with slots")
+    else:
+        at_least("--template", prompt.template, 0)
     at_least("--max-text-tokens", prompt.max_text_tokens, 1)
     at_least("prompt batch_size", prompt.batch_size, 1)
     if prompt.predict not in PREDICT_MODES:
@@ -124,12 +129,44 @@ def check_out(out: Path) -> None:
 
 
 def check_against_task(spec: SweepSpec, task: Task) -> None:
-    if spec.prompt.template >= len(task.templates):
+    check_template(spec.prompt.template, task)
+    check_verbalizer(spec.prompt.verbalizer, task)
+    check_sizes(task.train.labels, spec.sizes, spec.sampling)
+
+
+def check_template(choice: int | str, task: Task) -> None:
+    """An index of one of the task's templates, or a literal template whose slots are the
+    task's inputs."""
+    if isinstance(choice, str):
+        problem = task.template_problem(choice)
+        if problem:
+            raise PromptworthError(f"--template {choice!r}: {problem}")
+    elif choice >= len(task.templates):
         raise PromptworthError(
-            f"--template {spec.prompt.template}: task {task.name!r} has "
+            f"--template {choice}: task {task.name!r} has "
             f"{len(task.templates)} templates, 0 to {len(task.templates) - 1}"
         )
-    check_sizes(task.train.labels, spec.sizes, spec.sampling)
+
+
+def check_verbalizer(verbalizer: tuple[tuple[str, tuple[str, ...]], ...], task: Task) -> None:
+    """Each label named once and known, with non-blank words no other label has."""
+    names = [label for label, _ in verbalizer]
+    for label, words in verbalizer:
+        flag = f"--verbalizer {label}={','.join(words)}"
+        if label not in task.label_names:
+            raise PromptworthError(
+                f"{flag}: task {task.name!r} has no label {label!r} (labels: "
+                f"{', '.join(task.label_names)}){did_you_mean(label, task.label_names)}"
+            )
+        if names.count(label) > 1:
+            raise PromptworthError(f"{flag}: label {label!r} given more than once")
+        if not words or not all(word.strip() for word in words):
+            raise PromptworthError(f"{flag}: give one or more non-empty words, comma-separated")
+    words = dict(verbalizer)
+    merged = [list(words.get(n, v)) for n, v in zip(task.label_names, task.verbalizers)]
+    problem = verbalizer_problem(task.label_names, merged)
+    if problem:
+        raise PromptworthError(f"--verbalizer: {problem}")
 
 
 def check_compare(pair: tuple[str, str] | None, methods: list[str]) -> None:

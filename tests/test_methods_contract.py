@@ -15,6 +15,7 @@ from promptworth import runner
 from promptworth.errors import PromptworthError
 from promptworth.methods import REGISTRY, make_method, method_class
 from promptworth.methods.base import FAMILIES, NO_LABEL, NotFittedError
+from promptworth.testing import tiny_pair_task
 
 
 def tiny(name: str):
@@ -40,11 +41,17 @@ def test_predict_before_fit_fails(name):
         tiny(name).predict(["some text"])
 
 
+@pytest.mark.parametrize("kind", ["single", "pair"])
 @pytest.mark.parametrize("name", sorted(REGISTRY))
-def test_fit_predict_shapes_and_determinism(name, task, make_context):
+def test_fit_predict_shapes_and_determinism(name, kind, task, make_context):
+    """Every method on a one-input task and on a two-input (passage, question) task."""
     reason = method_class(name).unavailable("cpu")
     if reason:  # e.g. qlora: its refusal is tested in its own test file
         pytest.skip(reason)
+    if kind == "pair":
+        task = tiny_pair_task()
+        base = make_context
+        make_context = lambda: base(task=task)  # noqa: E731
     train = task.train.subset(range(24))
     first = tiny(name)
     assert first.fit(train, make_context()) is first

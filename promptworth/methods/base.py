@@ -16,7 +16,7 @@ from typing import Any, ClassVar, get_args, get_type_hints
 import numpy as np
 
 from promptworth.errors import PromptworthError
-from promptworth.tasks.base import Split, Task
+from promptworth.tasks.base import Example, Split, Task
 
 NO_LABEL = -1  # a generated answer the verbaliser maps to no label
 PREDICT_MODES = ("rank", "generate")
@@ -124,12 +124,17 @@ TYPE_NAMES = {
 class PromptOptions:
     """How a prompt method shows an input to the LM and reads its answer."""
 
-    template: int = 0
+    # an index into the task's templates, or a literal template (--template "Q: {text}\nA:");
+    # the sweep hands methods an index into the task with the literal added (Sweep.prompted)
+    template: int | str = 0
     chat: bool = False  # wrap the prompt in the tokenizer's chat template
     predict: str = "rank"  # "rank" (rank classification) or "generate" (greedy, verbaliser-mapped)
     length_norm: bool = False  # mean instead of sum of label-token log-probs
     max_text_tokens: int = 128  # inputs are truncated to this many tokens before templating
     batch_size: int = 16
+    # (label name, its words) for the labels whose verbaliser words replace the task's
+    # (--verbalizer label=word,word); empty: the task's own
+    verbalizer: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 PROMPT_FIELDS = tuple(f.name for f in fields(PromptOptions))
@@ -275,7 +280,7 @@ class Method(ABC):
         """Learn from `train`; return self."""
 
     @abstractmethod
-    def predict(self, texts: list[str]) -> Prediction:
+    def predict(self, texts: list[Example]) -> Prediction:
         """Labels for `texts`, using only what fit() stored."""
 
     def training_cost(self) -> TrainingCost:

@@ -33,7 +33,7 @@ from promptworth.methods.base import (
 )
 from promptworth.methods.encoder_classifier import EncoderClassifier, Targets
 from promptworth.methods.training import split_dev
-from promptworth.tasks.base import Split
+from promptworth.tasks.base import Example, Split
 
 
 def given(method: Method, params: dict) -> dict:
@@ -48,7 +48,7 @@ def soft_labels(scores: np.ndarray, temperature: float) -> np.ndarray:
     return z / z.sum(axis=1, keepdims=True)
 
 
-def soft_targets(texts: list[str], scores: np.ndarray, temperature: float) -> Targets:
+def soft_targets(texts: list[Example], scores: np.ndarray, temperature: float) -> Targets:
     """What a student learns from label scores: their softmax at T, matched at the same T."""
     probs = soft_labels(scores, temperature)
     return Targets(list(texts), probs, np.full(len(texts), temperature))
@@ -206,7 +206,7 @@ class Distill(Method):
             round(float(soft_labels(prediction.scores, 1.0).max(axis=1).mean()), 4),
         )
 
-    def predict(self, texts: list[str]) -> Prediction:
+    def predict(self, texts: list[Example]) -> Prediction:
         self.check_fitted()
         student, student_seconds = timed_predict(self.student_, texts)
         teacher, teacher_seconds = timed_predict(self.teacher_, texts)
@@ -232,7 +232,7 @@ class SoftTargets:
     mean_confidence: float | None  # mean top probability of the teacher at T=1
 
 
-def timed_predict(method: Method, texts: list[str]) -> tuple[Prediction, float]:
+def timed_predict(method: Method, texts: list[Example]) -> tuple[Prediction, float]:
     """A prediction and what it cost: wall time plus work taken from a cache."""
     start = time.perf_counter()
     prediction = method.predict(texts)

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from promptworth.backbones.embed import tokenize_examples
 from promptworth.methods.base import (
     Method,
     Prediction,
@@ -33,7 +34,7 @@ from promptworth.methods.training import (
     split_dev,
     tuning_grid,
 )
-from promptworth.tasks.base import Split
+from promptworth.tasks.base import Example, Split
 
 EVAL_BATCH_SIZE = 32
 
@@ -44,7 +45,7 @@ class Targets:
     divided by: 1 for gold labels, distillation's T for a teacher's soft labels. `labels`: the
     gold label of each text, -1 for soft targets (never held out to choose a model)."""
 
-    texts: list[str]
+    texts: list[Example]
     probs: np.ndarray  # [n, n_labels]
     temperature: np.ndarray  # [n]
     labels: np.ndarray | None = None  # [n]; None: all -1
@@ -80,11 +81,12 @@ def soft_cross_entropy(logits, probs, temperature):
 
 
 class Tokenized:
-    """Texts tokenized once; batches are padded on demand."""
+    """Examples tokenized once (several inputs as a pair, see backbones.embed); batches are
+    padded on demand."""
 
-    def __init__(self, tokenizer, texts: list[str], max_tokens: int):
+    def __init__(self, tokenizer, texts: list[Example], max_tokens: int):
         self.tokenizer = tokenizer
-        self.encoded = tokenizer(texts, truncation=True, max_length=max_tokens)
+        self.encoded = tokenize_examples(tokenizer, texts, max_tokens)
 
     def lengths(self) -> list[int]:
         return [len(ids) for ids in self.encoded["input_ids"]]
@@ -213,7 +215,7 @@ class EncoderClassifier(Method):
                 out[batch] = model(**data.batch(rows[batch], device)).logits.float().cpu().numpy()
         return out
 
-    def predict(self, texts: list[str]) -> Prediction:
+    def predict(self, texts: list[Example]) -> Prediction:
         self.check_fitted()
         data = Tokenized(self.tokenizer_, texts, self.config.max_tokens)
         scores = self.logits(self.model_, data).astype(np.float64)

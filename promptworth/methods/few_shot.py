@@ -41,7 +41,7 @@ from promptworth.methods.prompting import (
     score_prompt_batch,
 )
 from promptworth.subsets import interleave
-from promptworth.tasks.base import TEXT_SLOT, Split
+from promptworth.tasks.base import Example, Split
 
 SEPARATOR = "\n\n"  # between demonstrations, and between the last one and the test prompt
 CONTENT_FREE = ("N/A", "", "[MASK]")  # Zhao et al. 2021
@@ -135,7 +135,7 @@ class FewShot(Method):
         """
         fmt, model = self.format_, self.model_
         max_positions = model.config.max_position_embeddings
-        empty = self.template_.replace(TEXT_SLOT, "")
+        empty = fmt.task.fill(self.template_, fmt.task.blank(""))
         longest_answer = max(len(ids) for words in self.candidates_ for ids in words)
         text_and_answer = fmt.options.max_text_tokens + longest_answer
         test_tokens = len(fmt.encode_prompt(as_prompt(fmt, empty))) + text_and_answer
@@ -158,7 +158,7 @@ class FewShot(Method):
             )
         return keep
 
-    def unit_vectors(self, texts: list[str]) -> tuple[np.ndarray, float]:
+    def unit_vectors(self, texts: list[Example]) -> tuple[np.ndarray, float]:
         """L2-normalised encoder embeddings (cosine = dot product), from the feature cache."""
         enc = self.encoder_
         namespace = (
@@ -170,7 +170,7 @@ class FewShot(Method):
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12), self.features_.cost(namespace, len(texts))
 
-    def demonstrations(self, texts: list[str]) -> tuple[list[np.ndarray], float]:
+    def demonstrations(self, texts: list[Example]) -> tuple[list[np.ndarray], float]:
         """The demonstrations of each input, in prompt order; and the cached embedding cost."""
         if self.config.selection == "random":
             return [self.fixed_] * len(texts), 0.0
@@ -179,20 +179,20 @@ class FewShot(Method):
         # Most similar last: nearest to the test input (Liu et al. 2022).
         return [self.fitting(row[: self.k_])[::-1] for row in nearest], seconds
 
-    def prompt(self, demos: np.ndarray, text: str) -> str:
+    def prompt(self, demos: np.ndarray, example: Example) -> str:
         block = "".join(self.demos_[i] + SEPARATOR for i in demos)
-        return as_prompt(
-            self.format_, block + self.template_.replace(TEXT_SLOT, self.format_.truncate(text))
-        )
+        text_cut = self.format_.truncate(example)
+        return as_prompt(self.format_, block + self.format_.task.fill(self.template_, text_cut))
 
-    def predict(self, texts: list[str]) -> Prediction:
+    def predict(self, texts: list[Example]) -> Prediction:
         self.check_fitted()
         fmt, options = self.format_, self.format_.options
         demos, embed_seconds = self.demonstrations(texts)
         inputs = list(zip(demos, texts))
         if self.config.calibrate:  # content-free inputs once per distinct set of demonstrations
             demo_sets = demos[:1] if self.config.selection == "random" else demos
-            inputs += [(d, cf) for d in demo_sets for cf in CONTENT_FREE]
+            blanks = [fmt.task.blank(cf) for cf in CONTENT_FREE]
+            inputs += [(d, cf) for d in demo_sets for cf in blanks]
         prompt_ids = [fmt.encode_prompt(self.prompt(d, t)) for d, t in inputs]
         n_tokens = sum(len(ids) for ids in prompt_ids[: len(texts)])
         k_used = np.array([len(d) for d in demos])
@@ -268,9 +268,10 @@ def balanced_draw(labels: np.ndarray, n_labels: int, k: int, seed: int) -> np.nd
     return interleave(per_label, np.random.default_rng(seed))[:k]
 
 
-def render_demo(fmt: PromptFormat, template: str, text: str, label: int) -> str:
-    """A demonstration: the task template around the text, then its gold label word."""
-    body = template.replace(TEXT_SLOT, fmt.truncate(text))
+def render_demo(fmt: PromptFormat, template: str, example: Example, label: int) -> str:
+    """A demonstration: the task template around the example's inputs, then its gold label
+    word."""
+    body = fmt.task.fill(template, fmt.truncate(example))
     return body + fmt.completion(body, fmt.task.verbalizers[label][0])
 
 

@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from promptworth.backbones.embed import embed
+from promptworth.backbones.embed import embed, tokenize_examples
 from promptworth.methods.base import Method, Prediction, RunContext, TrainingCost, count_params
-from promptworth.tasks.base import Split
+from promptworth.tasks.base import Example, Split
 
 # Inverse L2 strengths cross-validation chooses from: one per decade over six decades centred on
 # scikit-learn's default C = 1; from near-constant predictions (the class prior) to almost no
@@ -44,7 +44,7 @@ class FrozenFeaturesMethod(Method):
         """How cross-validation compares values of C; None: the classifier has no C."""
         return "neg_log_loss"
 
-    def features(self, texts: list[str]) -> tuple[np.ndarray, float]:
+    def features(self, texts: list[Example]) -> tuple[np.ndarray, float]:
         """Cached vectors for `texts` and what computing them costs without the cache."""
         config = self.config
         namespace = (
@@ -87,12 +87,11 @@ class FrozenFeaturesMethod(Method):
             return {"C": float(self.config.C), "C_rule": "given"}
         return chosen_c(lambda C: self.make_classifier(seed, C), x, labels, seed, self.cv_scoring)
 
-    def predict(self, texts: list[str]) -> Prediction:
+    def predict(self, texts: list[Example]) -> Prediction:
         self.check_fitted()
         x, feature_seconds = self.features(texts)
-        tokens = self.backbone_.tokenizer(
-            texts, truncation=True, max_length=self.config.max_tokens
-        ).input_ids
+        tokenizer, max_tokens = self.backbone_.tokenizer, self.config.max_tokens
+        tokens = tokenize_examples(tokenizer, texts, max_tokens).input_ids
         return Prediction(
             self.classifier_.predict(x).astype(int),
             prompt_tokens=sum(map(len, tokens)),  # what the backbone reads, as for prompts

@@ -51,7 +51,7 @@ from promptworth.methods.distill import (
     train_student,
 )
 from promptworth.methods.prompt_training import PromptTrainedMethod
-from promptworth.tasks.base import Split
+from promptworth.tasks.base import Example, Split
 
 WEIGHTINGS = ("accuracy", "uniform")
 
@@ -285,7 +285,7 @@ class PET(Method):
             + sum(g.cached_seconds for g in generations),
         )
 
-    def predict(self, texts: list[str]) -> Prediction:
+    def predict(self, texts: list[Example]) -> Prediction:
         self.check_fitted()
         student = self.student_.predict(texts)
         rows, scores, diagnostic = [], [], 0.0

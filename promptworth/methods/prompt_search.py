@@ -25,13 +25,13 @@ from promptworth.methods.base import (
     count_params,
 )
 from promptworth.methods.prompting import PromptFormat, predict_with_lm, score_candidates
-from promptworth.tasks.base import TEXT_SLOT, Split
+from promptworth.tasks.base import DEFAULT_INPUTS, TEXT_SLOT, Example, Split
 
 # PET-style patterns rendered so the label word follows the prompt: "[Category: ___] {text}"
 # becomes "{text}\nCategory:", and "{text} ( ___ )" becomes "{text} (" + " label".
 PET_PATTERNS = ("{text}\nCategory:", "{text} (")
 PARAPHRASE_REQUEST = (
-    "Rewrite this prompt in different words. Keep {text} exactly where the input goes.\n\nPrompt: "
+    "Rewrite this prompt in different words. Keep {slots} exactly where the input goes.\n\nPrompt: "
 )
 PARAPHRASE_TOKENS = 32
 CUE_SUFFIX = "\nAnswer:"  # after a paraphrase that ends with the text slot: the label follows it
@@ -107,12 +107,12 @@ class PromptSearch(Method):
         """Distinct templates to try, and notes on what was left out and why."""
         task, notes = context.task, []
         pool = [Candidate(t, "task") for t in task.templates]
-        pool += [Candidate(t, "pet") for t in PET_PATTERNS]
+        pool += [Candidate(t, "pet") for t in pet_patterns(task.inputs)]
         wanted = self.config.n_paraphrases
         has_chat = bool(getattr(backbone.tokenizer, "chat_template", None))
         if wanted and has_chat:
             known = {c.template for c in pool}
-            written = paraphrases(backbone, seed_template, wanted, context.seed, known)
+            written = paraphrases(backbone, seed_template, wanted, context.seed, known, task.inputs)
             pool += [Candidate(t, "paraphrase") for t in written]
         elif wanted:
             notes.append("no paraphrases: the tokenizer has no chat template to ask the LM with")
@@ -131,7 +131,7 @@ class PromptSearch(Method):
             notes.append(f"only {n_written} of {wanted} paraphrases were usable and new")
         return kept, notes
 
-    def predict(self, texts: list[str]) -> Prediction:
+    def predict(self, texts: list[Example]) -> Prediction:
         self.check_fitted()
         chosen = predict_with_lm(self.model_, self.formats_[self.best_], texts)
         rows = [
@@ -184,13 +184,31 @@ def dev_score(model, fmt: PromptFormat, dev: Split) -> tuple[float, float, int]:
     return float((scores.argmax(axis=1) == dev.labels).mean()), float(gold.mean()), n_tokens
 
 
-def paraphrases(backbone, template: str, n: int, seed: int, known: set[str]) -> list[str]:
+def input_block(inputs: tuple[str, ...]) -> str:
+    """Where a generated pattern puts the inputs: their slots, one per line."""
+    return "\n".join("{" + slot + "}" for slot in inputs)
+
+
+def pet_patterns(inputs: tuple[str, ...] = DEFAULT_INPUTS) -> list[str]:
+    """PET_PATTERNS with the task's inputs in place of {text}."""
+    return [pattern.replace(TEXT_SLOT, input_block(inputs)) for pattern in PET_PATTERNS]
+
+
+def paraphrases(
+    backbone,
+    template: str,
+    n: int,
+    seed: int,
+    known: set[str],
+    inputs: tuple[str, ...] = DEFAULT_INPUTS,
+) -> list[str]:
     """Up to n new templates (not in `known`) from 2n seeded samples of the LM asked to
     reword `template`."""
     import torch
 
     tokenizer, model = backbone.tokenizer, backbone.model
-    request = [{"role": "user", "content": PARAPHRASE_REQUEST + template}]
+    slots = " and ".join("{" + slot + "}" for slot in inputs)
+    request = [{"role": "user", "content": PARAPHRASE_REQUEST.format(slots=slots) + template}]
     prompt = tokenizer.apply_chat_template(request, tokenize=False, add_generation_prompt=True)
     ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
     with torch.random.fork_rng(), torch.inference_mode():
@@ -207,30 +225,35 @@ def paraphrases(backbone, template: str, n: int, seed: int, known: set[str]) -> 
             tokenizer=tokenizer,
         )
     answers = tokenizer.batch_decode(out[:, ids.input_ids.shape[1] :], skip_special_tokens=True)
-    written = [as_template(a) for a in answers]
+    written = [as_template(a, inputs) for a in answers]
     distinct = list(dict.fromkeys(t for t in written if t and t not in known))
     return distinct[:n]
 
 
-def as_template(answer: str) -> str | None:
-    """A usable template from an LM answer: its first line, with exactly one text slot and an
-    ending the label word can follow. Without a slot the line is the answer cue after the text
-    (cut after its first colon): "{text}\\nThe article is about:"."""
+def as_template(answer: str, inputs: tuple[str, ...] = DEFAULT_INPUTS) -> str | None:
+    """A usable template from an LM answer: its first line, with each input's slot exactly once
+    and an ending the label word can follow. Otherwise the line's words (cut after its first
+    colon) are the answer cue after the inputs: "{text}\\nThe article is about:"."""
     lines = [line.strip().strip("\"'`").strip() for line in answer.splitlines()]
     line = next((line for line in lines if line), "")
     line = line.removeprefix("Prompt:").strip()
     if not line:
         return None
-    if line.count(TEXT_SLOT) == 1:
-        return line + CUE_SUFFIX if line.endswith(TEXT_SLOT) else line
-    cue = line.replace(TEXT_SLOT, "").split(":")[0].strip().rstrip(".!?").strip()
-    return f"{TEXT_SLOT}\n{cue}:" if cue else None
+    slots = ["{" + slot + "}" for slot in inputs]
+    if all(line.count(slot) == 1 for slot in slots):
+        return line + CUE_SUFFIX if line.endswith(slots[-1]) else line
+    for slot in slots:
+        line = line.replace(slot, "")
+    cue = line.split(":")[0].strip().rstrip(".!?").strip()
+    return f"{input_block(inputs)}\n{cue}:" if cue else None
 
 
 def unusable(template: str, task, tokenizer, context: RunContext) -> str | None:
-    """Why rank classification cannot score the labels after `template`, or None."""
-    if context.prompt.predict != "rank":
-        return None
+    """Why `template` is unusable: a slot the task lacks, or rank classification cannot score
+    the labels after it; None if usable."""
+    problem = task.template_problem(template)
+    if problem or context.prompt.predict != "rank":
+        return problem
     probe = dataclasses.replace(task, templates=[template])
     try:
         PromptFormat(

@@ -43,7 +43,7 @@ from promptworth.methods.training import (
     split_dev,
     tuning_grid,
 )
-from promptworth.tasks.base import Split
+from promptworth.tasks.base import Example, Split
 
 IGNORE = -100
 LOSSES = ("ce", "tfew")
@@ -261,7 +261,7 @@ class PromptTrainedMethod(Method):
         self.model_ = self.for_inference(model)
         return self
 
-    def predict(self, texts: list[str]) -> Prediction:
+    def predict(self, texts: list[Example]) -> Prediction:
         self.check_fitted()
         with autocast_for(self.placement_):  # trained weights are fp32; serve at the run's dtype
             prediction = predict_with_lm(self.model_, self.format_, texts, self.n_virtual_)

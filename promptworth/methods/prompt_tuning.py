@@ -22,7 +22,6 @@ from promptworth.methods.prompt_training import (
     peft_on_copy,
 )
 from promptworth.methods.prompting import PromptFormat
-from promptworth.tasks.base import TEXT_SLOT
 
 TEMPLATE = "template"  # the init that starts from the template's leading words
 FREE_VIRTUAL_TOKENS = 20  # virtual tokens by default where they do not replace the template's
@@ -74,9 +73,9 @@ class PromptLearningMethod(PromptTrainedMethod):
 
 
 def instruction_words(context: RunContext) -> str:
-    """The template without its text slot: the words that initialise the soft prompt."""
-    template = context.task.templates[context.prompt.template]
-    return " ".join(template.replace(TEXT_SLOT, " ").split())
+    """The template without its input slots: the words that initialise the soft prompt."""
+    task = context.task
+    return " ".join(task.fill(task.templates[context.prompt.template], task.blank(" ")).split())
 
 
 class PromptTuning(PromptLearningMethod):

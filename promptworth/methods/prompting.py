@@ -15,7 +15,22 @@ import numpy as np
 
 from promptworth.backbones.adapters import upstream_noise
 from promptworth.methods.base import NO_LABEL, PromptOptions
-from promptworth.tasks.base import Task
+from promptworth.tasks.base import Example, Task, example_slots
+
+
+def longest_first(lengths: list[int], budget: int) -> list[int]:
+    """How many tokens of each input to keep so their total fits `budget`: one token at a time
+    off the currently longest input, as transformers' truncation="longest_first" does."""
+    kept = list(lengths)
+    excess = sum(kept) - budget
+    while excess > 0:
+        longest = kept.index(max(kept))
+        others = sorted((k for i, k in enumerate(kept) if i != longest), reverse=True)
+        floor = max(others[0] if others else 0, kept[longest] - excess)
+        cut = max(kept[longest] - floor, 1)
+        kept[longest] -= cut
+        excess -= cut
+    return kept
 
 
 @dataclass
@@ -26,16 +41,22 @@ class PromptFormat:
     tokenizer: object
     options: PromptOptions
 
-    def truncate(self, text: str) -> str:
-        ids = self.tokenizer(text, add_special_tokens=False).input_ids
-        if len(ids) <= self.options.max_text_tokens:
-            return text
-        return self.tokenizer.decode(ids[: self.options.max_text_tokens])
-
-    def prompt(self, text: str, template: str | None = None) -> str:
-        body = (template or self.task.templates[self.options.template]).replace(
-            "{text}", self.truncate(text)
+    def truncate(self, example: Example) -> Example:
+        """`example` within max_text_tokens: a longer input is cut at its end; with several
+        inputs the budget is their total and the longest is cut first (tokenizers'
+        "longest_first"), so a long passage leaves its short question whole."""
+        parts = example_slots(example)
+        ids = [self.tokenizer(part, add_special_tokens=False).input_ids for part in parts]
+        kept = longest_first([len(i) for i in ids], self.options.max_text_tokens)
+        cut = tuple(
+            part if keep == len(part_ids) else self.tokenizer.decode(part_ids[:keep])
+            for part, part_ids, keep in zip(parts, ids, kept)
         )
+        return cut[0] if isinstance(example, str) else cut
+
+    def prompt(self, example: Example, template: str | None = None) -> str:
+        template = template or self.task.templates[self.options.template]
+        body = self.task.fill(template, self.truncate(example))
         if not self.options.chat:
             return body
         if not getattr(self.tokenizer, "chat_template", None):
@@ -69,7 +90,7 @@ class PromptFormat:
 
         The tail of a prompt is fixed by the template, so a probe input stands for all inputs.
         """
-        probe = self.prompt("probe", template)
+        probe = self.prompt(self.task.blank("probe"), template)
         return [[self.answer_ids(probe, w) for w in words] for words in self.task.verbalizers]
 
 
@@ -317,7 +338,7 @@ def map_answer(answer: str, verbalizers: list[list[str]]) -> int:
     return best_label
 
 
-def predict_with_lm(model, fmt: PromptFormat, texts: list[str], virtual_tokens: int = 0):
+def predict_with_lm(model, fmt: PromptFormat, texts: list[Example], virtual_tokens: int = 0):
     """Labels from a causal LM by rank classification or by generation, per `fmt.options`.
 
     `virtual_tokens`: how many trained virtual tokens the model prepends on every call (PEFT

@@ -43,12 +43,13 @@ def headless_format(fmt: PromptFormat, method: str, alternative: str) -> Headles
 
     A template with nothing before its text has no words to start from: that is an error
     naming `alternative`, the method's init that does not need them."""
-    rendered = fmt.prompt(TEXT_SLOT)
+    rendered = fmt.prompt(fmt.task.blank(TEXT_SLOT))  # the words before the first input
     words = rendered[: rendered.index(TEXT_SLOT)].rstrip()
     if not words:
         template = fmt.task.templates[fmt.options.template]
         raise PromptworthError(
-            f"{method}: init=template turns the words before {TEXT_SLOT} into the virtual tokens, "
+            f"{method}: init=template turns the words before the first input into the virtual "
+            "tokens, "
             f"and template {fmt.options.template} ({template!r}) has none; choose a template "
             f"that starts with words (--template) or {method}.init={alternative}"
         )

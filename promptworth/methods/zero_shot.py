@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from promptworth.methods.base import Method, Prediction, RunContext, TrainingCost, count_params
 from promptworth.methods.prompting import PromptFormat, predict_with_lm
-from promptworth.tasks.base import Split
+from promptworth.tasks.base import Example, Split
 
 
 class ZeroShot(Method):
@@ -26,6 +26,6 @@ class ZeroShot(Method):
         self.cost_ = TrainingCost(total_params=count_params(self.model_)[1])
         return self
 
-    def predict(self, texts: list[str]) -> Prediction:
+    def predict(self, texts: list[Example]) -> Prediction:
         self.check_fitted()
         return predict_with_lm(self.model_, self.format_, texts)

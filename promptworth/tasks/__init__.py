@@ -20,6 +20,7 @@ BUILTIN_TASKS: dict[str, tuple[str, str]] = {
     "tweet_eval_emotion": (BUILTIN, "TweetEval emotion (4), 3,257/1,421"),
     "tweet_eval_hate": (BUILTIN, "TweetEval hate speech (2), train; 20% held out"),
     "financial_phrasebank": (BUILTIN, "Financial PhraseBank, all-agree (3), 20% held out"),
+    "boolq": ("promptworth.tasks.boolq", "BoolQ yes/no questions on a passage (pair), 9,427/3,270"),
 }
 
 __all__ = ["BUILTIN_TASKS", "Split", "Task", "load_task"]
@@ -33,11 +34,17 @@ def load_task(
     encoding: str = "utf-8",
     allow_overlap: bool = False,
 ) -> Task:
-    """Resolve `spec`: a built-in name, a file path, or a `datasets` name. Anything that looks
-    like a path (see promptworth.paths) is a file, so a mistyped one is "no such file"."""
+    """Resolve `spec`: a built-in name, a task file (.yaml), a data file, or a `datasets`
+    name. Anything that looks like a path (see promptworth.paths) is a file, so a mistyped one
+    is "no such file"."""
     from promptworth.paths import looks_like_path
-    from promptworth.tasks import files
+    from promptworth.tasks import files, taskfile
 
+    if taskfile.is_task_file(spec):
+        if test_file:
+            raise files.TaskDataError(f"--test-file: a task file names its own test data ({spec})")
+        refuse_file_options(spec, text_column, label_column, encoding)
+        return taskfile.load(spec, allow_overlap)
     if spec in BUILTIN_TASKS or not (Path(spec).exists() or looks_like_path(spec)):
         if test_file:
             raise files.TaskDataError(
@@ -53,8 +60,8 @@ def load_task(
 
 
 def refuse_file_options(name: str, text_column: str, label_column: str, encoding: str) -> None:
-    """A built-in task has its own columns and encoding: a file option given for it would be
-    silently ignored, so it is refused."""
+    """A built-in task or a task file has its own columns and encoding: a file option given for
+    it would be silently ignored, so it is refused."""
     from promptworth.tasks import files
 
     given = {
@@ -65,5 +72,5 @@ def refuse_file_options(name: str, text_column: str, label_column: str, encoding
     flags = [flag for flag, changed in given.items() if changed]
     if flags:
         raise files.TaskDataError(
-            f"{', '.join(flags)}: for a task from a file; the built-in task {name!r} has its own"
+            f"{', '.join(flags)}: for a task from a file; {name!r} has its own"
         )

@@ -1,22 +1,71 @@
-"""What a task is: labelled texts, label names, verbaliser words and prompt templates."""
+"""What a task is: labelled examples, label names, verbaliser words and prompt templates.
+
+An example is one string for a task with one input (the usual case, slot `{text}`), or a tuple
+of strings, one per input slot in `Task.inputs` order, for a task with several inputs (BoolQ's
+`{passage}` and `{question}`). Methods pass examples through untouched; only the places that
+turn one into model input look inside: prompt rendering (`Task.fill`), the tokenizers of feature
+and encoder methods (backbones.embed.tokenize_examples) and the keys of caches and overlap checks
+(`example_key`).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
 
+Example = str | tuple[str, ...]
+DEFAULT_INPUTS = ("text",)
 TEXT_SLOT = "{text}"
+SLOT = re.compile(r"\{(\w+)\}")
+
+
+def template_slots(template: str) -> list[str]:
+    """The `{name}` slots of a template, in order of appearance, each once."""
+    return list(dict.fromkeys(SLOT.findall(template)))
+
+
+def example_slots(example: Example) -> tuple[str, ...]:
+    return (example,) if isinstance(example, str) else tuple(example)
+
+
+def example_key(example: Example) -> str:
+    """One string per example: the text itself, or the inputs as a JSON list (so a pair never
+    equals a single text, nor another pair whose boundary falls elsewhere)."""
+    if isinstance(example, str):
+        return example
+    return json.dumps(list(example), ensure_ascii=False)
+
+
+def example_length(example: Example) -> int:
+    return sum(len(part) for part in example_slots(example))
+
+
+def verbalizer_problem(label_names: list[str], verbalizers: list[list[str]]) -> str | None:
+    """What is wrong with the labels' verbaliser words, or None: a label needs at least one
+    non-blank word, and a word (in any case) may stand for one label only, else the answer
+    could not tell them apart."""
+    owner: dict[str, str] = {}
+    for name, words in zip(label_names, verbalizers):
+        if not words or any(not isinstance(w, str) or not w.strip() for w in words):
+            return f"label {name!r} needs non-empty verbaliser words, got {words!r}"
+        for word in words:
+            first = owner.setdefault(word.strip().lower(), name)
+            if first != name:
+                return f"verbaliser word {word!r} is given to labels {first!r} and {name!r}"
+    return None
 
 
 @dataclass(frozen=True)
 class Split:
-    """Texts with integer labels; the unit every method fits and predicts on."""
+    """Examples with integer labels; the unit every method fits and predicts on. `texts` holds
+    strings for a one-input task, tuples of strings (one per input) for a several-input task."""
 
-    texts: list[str]
+    texts: list[Example]
     labels: np.ndarray
 
     def __post_init__(self) -> None:
@@ -37,7 +86,7 @@ class Task:
 
     `version` names where the data came from (a file digest, a package version); `fingerprint`
     adds a digest of everything that decides a run's result and enters every run key, so a
-    changed file, label name, verbaliser or template never mixes with earlier results.
+    changed file, input, label name, verbaliser or template never mixes with earlier results.
     """
 
     name: str
@@ -49,28 +98,65 @@ class Task:
     test: Split
     description: str = ""
     extra: dict = field(default_factory=dict)
+    inputs: tuple[str, ...] = DEFAULT_INPUTS  # the slot names; examples are tuples when several
 
     def __post_init__(self) -> None:
+        self.inputs = tuple(self.inputs)
         if len(self.verbalizers) != len(self.label_names):
             raise ValueError(
                 f"task {self.name}: {len(self.label_names)} labels but "
                 f"{len(self.verbalizers)} verbaliser lists"
             )
+        problem = verbalizer_problem(self.label_names, self.verbalizers)
+        if problem:
+            raise ValueError(f"task {self.name}: {problem}")
         for template in self.templates:
-            if TEXT_SLOT not in template:
-                raise ValueError(f"task {self.name}: template {template!r} has no {TEXT_SLOT} slot")
+            problem = self.template_problem(template)
+            if problem:
+                raise ValueError(f"task {self.name}: template {template!r} {problem}")
+        for split in (self.train, self.test):
+            self.check_examples(split)
+
+    def template_problem(self, template: str) -> str | None:
+        """What is wrong with `template` for this task's inputs, or None."""
+        slots = template_slots(template)
+        unknown = [slot for slot in slots if slot not in self.inputs]
+        if unknown:
+            return (
+                f"has slot(s) {', '.join('{' + s + '}' for s in unknown)}; the task's inputs "
+                f"are {self.slot_list()}"
+            )
+        if not slots:
+            return f"has no slot; put the input where it goes: {self.slot_list()}"
+        return None
+
+    def slot_list(self) -> str:
+        return ", ".join("{" + slot + "}" for slot in self.inputs)
+
+    def check_examples(self, split: Split) -> None:
+        several = len(self.inputs) > 1
+        for example in split.texts:
+            shaped = isinstance(example, tuple) and len(example) == len(self.inputs)
+            if (several and not shaped) or (not several and not isinstance(example, str)):
+                raise ValueError(
+                    f"task {self.name}: example {example!r} does not match inputs {self.inputs}"
+                )
 
     @cached_property
     def fingerprint(self) -> str:
-        """`version` + a digest of the texts, labels, label names, verbalisers and templates."""
+        """`version` + a digest of the inputs, texts, labels, label names, verbalisers and
+        templates. One-input tasks named `text` leave the inputs out, so their fingerprints
+        are those they had before tasks could have several."""
         digest = hashlib.sha256()
         described = [self.label_names, self.verbalizers, self.templates, self.extra]
+        if self.inputs != DEFAULT_INPUTS:
+            described.append(list(self.inputs))
         digest.update(json.dumps(described, sort_keys=True, default=str).encode())
         for split in (self.train, self.test):
             digest.update(len(split).to_bytes(8, "little"))
             digest.update(np.asarray(split.labels, dtype=np.int64).tobytes())
-            for text in split.texts:
-                digest.update(text.encode())
+            for example in split.texts:
+                digest.update(example_key(example).encode())
                 digest.update(b"\0")
         return f"{self.version}+{digest.hexdigest()[:12]}"
 
@@ -78,5 +164,35 @@ class Task:
     def n_labels(self) -> int:
         return len(self.label_names)
 
-    def render(self, template_index: int, text: str) -> str:
-        return self.templates[template_index].replace(TEXT_SLOT, text)
+    def fill(self, template: str, example: Example) -> str:
+        """`template` with each input's slot replaced by that input of `example`."""
+        for slot, value in zip(self.inputs, example_slots(example)):
+            template = template.replace("{" + slot + "}", value)
+        return template
+
+    def render(self, template_index: int, example: Example) -> str:
+        return self.fill(self.templates[template_index], example)
+
+    def blank(self, value: str) -> Example:
+        """An example whose every input is `value` (content-free inputs, probes)."""
+        return value if len(self.inputs) == 1 else (value,) * len(self.inputs)
+
+    def template_for(self, choice: int | str) -> str:
+        """The template a prompt option names: a literal one, or the task's by index."""
+        return choice if isinstance(choice, str) else self.templates[choice]
+
+    def with_prompt(
+        self, choice: int | str, verbalizer: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    ) -> tuple[Task, int]:
+        """This task as a method shown `choice` and `verbalizer` sees it: a literal template
+        added after the task's own (methods read templates by index; PET uses them all) and
+        the labels named in `verbalizer` read as its words; and the index of the template."""
+        if isinstance(choice, int) and not verbalizer:
+            return self, choice
+        templates = list(self.templates)
+        if isinstance(choice, str) and choice not in templates:
+            templates.append(choice)
+        words = dict(verbalizer)
+        verbalizers = [list(words.get(n, v)) for n, v in zip(self.label_names, self.verbalizers)]
+        task = replace(self, templates=templates, verbalizers=verbalizers)
+        return task, templates.index(choice) if isinstance(choice, str) else choice

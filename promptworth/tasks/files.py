@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from promptworth.errors import PromptworthError
-from promptworth.tasks.base import Split, Task
+from promptworth.tasks.base import Example, Split, Task, example_key, example_slots
 
 GENERIC_TEMPLATES = [
     "Text: {text}\nLabel:",
@@ -115,10 +115,12 @@ def is_missing(value) -> bool:
 
 
 def frame_to_rows(
-    frame, source: str, text_column: str, label_column: str
-) -> tuple[list[str], list]:
-    """Texts and raw labels; rows are numbered from 1, the header not counted."""
-    for column in (text_column, label_column):
+    frame, source: str, text_column: str | tuple[str, ...], label_column: str
+) -> tuple[list[Example], list]:
+    """Examples and raw labels; rows are numbered from 1, the header not counted. Several text
+    columns (a task's inputs) give each example as a tuple of their cells."""
+    columns = (text_column,) if isinstance(text_column, str) else tuple(text_column)
+    for column in (*columns, label_column):
         if column not in frame.columns:
             raise TaskDataError(
                 f"{source}: no column {column!r} (columns: {', '.join(map(str, frame.columns))}); "
@@ -126,22 +128,24 @@ def frame_to_rows(
             )
     if frame.empty:
         raise TaskDataError(f"{source}: no data rows")
-    texts, labels = [], []
-    for row, (text, label) in enumerate(zip(frame[text_column], frame[label_column]), start=1):
+    examples, labels = [], []
+    cells = zip(*(frame[column] for column in columns), frame[label_column])
+    for row, (*texts, label) in enumerate(cells, start=1):
         where = f"{source}: row {row}: field"
-        if is_missing(text) or (isinstance(text, str) and not text.strip()):
-            raise TaskDataError(f"{where} {text_column!r} is empty")
-        if not isinstance(text, str):
-            raise TaskDataError(f"{where} {text_column!r} is not text: {text!r}")
+        for column, text in zip(columns, texts):
+            if is_missing(text) or (isinstance(text, str) and not text.strip()):
+                raise TaskDataError(f"{where} {column!r} is empty")
+            if not isinstance(text, str):
+                raise TaskDataError(f"{where} {column!r} is not text: {text!r}")
         if is_missing(label) or (isinstance(label, str) and not label.strip()):
             raise TaskDataError(f"{where} {label_column!r} is missing")
         if not isinstance(label, (str, int, float, np.number)):
             raise TaskDataError(
                 f"{where} {label_column!r} is not a label (text or number): {label!r}"
             )
-        texts.append(text)
+        examples.append(texts[0] if isinstance(text_column, str) else tuple(texts))
         labels.append(label)
-    return texts, labels
+    return examples, labels
 
 
 def as_number(value) -> float | None:
@@ -186,10 +190,15 @@ def check_classes(train: list[str], test: list[str], source: str, test_source: s
         )
 
 
-def check_overlap(train: list[str], test: list[str], test_source: str, allow: bool) -> None:
+def stripped(example: Example) -> str:
+    """An example's identity for the overlap check: its inputs without surrounding space."""
+    return example_key(tuple(part.strip() for part in example_slots(example)))
+
+
+def check_overlap(train: list[Example], test: list[Example], test_source: str, allow: bool) -> None:
     """Count test texts that are also training texts: refuse above MAX_OVERLAP unless allowed."""
-    known = {text.strip() for text in train}
-    shared = sum(text.strip() in known for text in test)
+    known = {stripped(example) for example in train}
+    shared = sum(stripped(example) in known for example in test)
     if not shared:
         return
     message = (
@@ -225,23 +234,29 @@ def build_task(
     source: str,
     test_source: str,
     allow_overlap: bool = False,
+    **described,
 ) -> Task:
-    """A checked task; `label_names` (a dataset's own class names) fixes the label order,
-    else the training labels do, spelled as `spelled` says."""
+    """A checked task; `label_names` (a dataset's own class names, or a task file's labels)
+    fixes the label order, else the training labels do, spelled as `spelled` says. `described`:
+    Task fields beyond the data (verbalizers, inputs, description) where not the defaults."""
     train_labels, test_labels = (train[1], test[1]) if label_names else spelled(train[1], test[1])
     check_classes(train_labels, test_labels, source, test_source)
     check_overlap(train[0], test[0], test_source, allow_overlap)
     names = label_names or label_order(set(train_labels))
     index = {label: i for i, label in enumerate(names)}
+    fields = {
+        "verbalizers": [[name] for name in names],
+        "templates": templates or GENERIC_TEMPLATES,
+        "description": f"user task from {source}",
+        **described,
+    }
     return Task(
         name=name,
         version=version,
         label_names=names,
-        verbalizers=[[name] for name in names],
-        templates=templates or GENERIC_TEMPLATES,
         train=Split(train[0], np.array([index[y] for y in train_labels], dtype=int)),
         test=Split(test[0], np.array([index[y] for y in test_labels], dtype=int)),
-        description=f"user task from {source}",
+        **fields,
     )
 
 
@@ -293,6 +308,25 @@ def load_hf_dataset(
     allow_overlap: bool = False,
 ) -> Task:
     """A task from a `datasets` name (hub or local cache), with its own train/test splits."""
+    rows, names, version = hf_rows(name, text_column, label_column)
+    return build_task(
+        name.replace("/", "__"),
+        version,
+        rows["train"],
+        rows["test"],
+        names,
+        templates,
+        f"{name}[train]",
+        f"{name}[test]",
+        allow_overlap,
+    )
+
+
+def hf_rows(
+    name: str, text_column: str | tuple[str, ...], label_column: str
+) -> tuple[dict[str, tuple[list[Example], list]], list[str] | None, str]:
+    """A `datasets` name's train and test rows (labels as class names where it has them), its
+    class names, and its version."""
     try:
         import datasets
     except ImportError as error:
@@ -321,17 +355,7 @@ def load_hf_dataset(
             for split, (texts, labels) in rows.items()
         }
     fingerprint = getattr(dataset["train"], "_fingerprint", "unknown")
-    return build_task(
-        name.replace("/", "__"),
-        f"datasets-{fingerprint}",
-        rows["train"],
-        rows["test"],
-        names,
-        templates,
-        f"{name}[train]",
-        f"{name}[test]",
-        allow_overlap,
-    )
+    return rows, names, f"datasets-{fingerprint}"
 
 
 def class_names(labels: list, names: list[str], source: str) -> list[str]:
