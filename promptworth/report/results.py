@@ -8,37 +8,6 @@ from pathlib import Path
 
 from promptworth.config import CURVE_FIELDS
 
-COLUMNS = [
-    "task",
-    "model",
-    "method",
-    "n_train",
-    "seed",
-    "accuracy",
-    "macro_f1",
-    "n_test",
-    "unmapped",
-    "trainable_params",
-    "total_params",
-    "train_seconds",
-    "train_examples",
-    "train_tokens",
-    "train_steps",
-    "peak_rss_mb",
-    "peak_gpu_mb",
-    "eval_seconds",
-    "eval_ms_per_example",
-    "eval_examples_per_second",
-    "latency_ms_p50",
-    "latency_ms_p95",
-    "serve_peak_rss_mb",
-    "prompt_tokens_per_example",
-    "artifact_bytes",
-    "device",
-    "method_params",
-    "run_key",
-]
-
 # Columns measured about the machine and its load, not decided by the config: two runs of one
 # config agree on every other column (the executors' equivalence test compares those).
 MACHINE_MEASURED = [
@@ -51,6 +20,29 @@ MACHINE_MEASURED = [
     "latency_ms_p50",
     "latency_ms_p95",
     "serve_peak_rss_mb",
+]
+
+COLUMNS = [
+    "task",
+    "model",
+    "method",
+    "n_train",
+    "seed",
+    "accuracy",
+    "macro_f1",
+    "n_test",
+    "unmapped",
+    "trainable_params",
+    "total_params",
+    "train_examples",
+    "train_tokens",
+    "train_steps",
+    *MACHINE_MEASURED,
+    "prompt_tokens_per_example",
+    "artifact_bytes",
+    "device",
+    "method_params",
+    "run_key",
 ]
 
 
