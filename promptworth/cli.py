@@ -371,10 +371,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             tracker.log_report(rows, result["files"])
     if tracker is not None:
         tracker.close()
-    for run, error in failures:
-        c = run.config
-        print(f"FAILED {c.method} n={c.n_train} seed={c.seed}: {error}", file=sys.stderr)
-    return 1 if failures else 0
+    return print_failures(failures)
 
 
 def cmd_suite(args: argparse.Namespace) -> int:
@@ -420,9 +417,16 @@ def cmd_suite(args: argparse.Namespace) -> int:
         )
         print("\n".join(suite.cross_task_lines(written["table"], prompt_method, args.metric)))
         print(f"\nReport: {written['files']['report']}")
+    return print_failures(failures, with_task=True)
+
+
+def print_failures(failures, with_task: bool = False) -> int:
+    """Each failed or lost run on stderr (the task too, for a suite); the exit status."""
+    from promptworth.sweep import label
+
     for run, error in failures:
-        c = run.config
-        print(f"FAILED {c.task} {c.method} n={c.n_train} seed={c.seed}: {error}", file=sys.stderr)
+        task = f"{run.config.task} " if with_task else ""
+        print(f"FAILED {task}{label(run)}: {error}", file=sys.stderr)
     return 1 if failures else 0
 
 

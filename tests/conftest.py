@@ -9,7 +9,12 @@ import pytest
 # Tests never reach a model hub: every model they load is built here or shipped in a package.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from promptworth.testing import save_tiny_causal_lm, save_tiny_encoder, tiny_task
+from promptworth.testing import (
+    save_tiny_causal_lm,
+    save_tiny_encoder,
+    tiny_task,
+    write_task_files,
+)
 
 
 @pytest.fixture(scope="session")
@@ -69,3 +74,9 @@ def pool(task):
     from promptworth.sweep import Remainder
 
     return Remainder(task.train, list(range(12)))
+
+
+@pytest.fixture(scope="session")
+def tiny_task_files(tmp_path_factory):
+    """A tiny task written as train/test CSV files, for sweeps that read a task from files."""
+    return write_task_files(tiny_task(n_train=40, n_test=16), tmp_path_factory.mktemp("task"))

@@ -8,22 +8,16 @@ import pytest
 
 from promptworth.cli import main
 from promptworth.store import RunStore
-from promptworth.testing import tiny_task, write_task_files
 
 pytest.importorskip("mlflow", reason="--mlflow needs mlflow: pip install 'promptworth[mlflow]'")
 
 
-@pytest.fixture(scope="module")
-def task_files(tmp_path_factory):
-    return write_task_files(tiny_task(n_train=40, n_test=16), tmp_path_factory.mktemp("task"))
-
-
 @pytest.fixture
-def run_args(task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path):
+def run_args(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path):
     def args(sizes: str, *extra: str) -> list[str]:
         return [
             "run",
-            *("--task", task_files[0], "--test-file", task_files[1]),
+            *("--task", tiny_task_files[0], "--test-file", tiny_task_files[1]),
             *("--model", tiny_lm_dir, "--encoder", tiny_encoder_dir, "--dtype", "float32"),
             *("--methods", "zero-shot,head", "--sizes", sizes, "--seeds", "2"),
             *("--quiet", "--out", str(tmp_path / "out"), *extra),

@@ -15,7 +15,6 @@ from promptworth.methods import REGISTRY
 from promptworth.report.results import MACHINE_MEASURED, results_frame
 from promptworth.store import RunStore
 from promptworth.sweep import Sweep, SweepSpec
-from promptworth.testing import tiny_task, write_task_files
 
 METHODS = ["zero-shot", "head", "prompt-lora"]
 PARAMS = {"prompt-lora": {"max_steps": 2, "batch_size": 4}}
@@ -33,16 +32,11 @@ def ray_instance():
     executor.disconnect()
 
 
-@pytest.fixture(scope="module")
-def task_files(tmp_path_factory):
-    return write_task_files(tiny_task(n_train=40, n_test=16), tmp_path_factory.mktemp("task"))
-
-
 @pytest.fixture
-def spec(task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path):
+def spec(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path):
     return SweepSpec(
-        task=task_files[0],
-        test_file=task_files[1],
+        task=tiny_task_files[0],
+        test_file=tiny_task_files[1],
         model=tiny_lm_dir,
         encoder=tiny_encoder_dir,
         methods=METHODS,

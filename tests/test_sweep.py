@@ -19,22 +19,16 @@ import pytest
 from promptworth import runner
 from promptworth.cli import main
 from promptworth.sweep import Sweep, SweepSpec
-from promptworth.testing import tiny_task, write_task_files
 
 METHODS = ["zero-shot", "head", "prompt-lora"]
 PARAMS = {"prompt-lora": {"max_steps": 2, "batch_size": 4}}
 
 
-@pytest.fixture(scope="module")
-def task_files(tmp_path_factory):
-    return write_task_files(tiny_task(n_train=40, n_test=16), tmp_path_factory.mktemp("task"))
-
-
 @pytest.fixture
-def spec(task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path):
+def spec(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path):
     return SweepSpec(
-        task=task_files[0],
-        test_file=task_files[1],
+        task=tiny_task_files[0],
+        test_file=tiny_task_files[1],
         model=tiny_lm_dir,
         encoder=tiny_encoder_dir,
         methods=METHODS,
@@ -127,15 +121,15 @@ def test_failed_runs_are_recorded_listed_and_retried_until_they_finish(spec, mon
     assert "Failed runs" not in (spec.out / "report.md").read_text()
 
 
-def test_cli_run_writes_outputs(task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path, capsys):
+def test_cli_run_writes_outputs(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path, capsys):
     out = tmp_path / "cli"
     code = main(
         [
             "run",
             "--task",
-            task_files[0],
+            tiny_task_files[0],
             "--test-file",
-            task_files[1],
+            tiny_task_files[1],
             "--model",
             tiny_lm_dir,
             "--encoder",
@@ -186,7 +180,7 @@ def test_cli_lists_every_parameter_default(capsys):
     assert "teacher_params = {}" in shown and "MISSING" not in shown
 
 
-def sweep_command(task_files, lm_dir: str, encoder_dir: str, out: Path) -> list[str]:
+def sweep_command(tiny_task_files, lm_dir: str, encoder_dir: str, out: Path) -> list[str]:
     """A real `promptworth run` of 5 runs (zero-shot + prompt-lora x 2 sizes x 2 seeds)."""
     return [
         sys.executable,
@@ -194,9 +188,9 @@ def sweep_command(task_files, lm_dir: str, encoder_dir: str, out: Path) -> list[
         "promptworth.cli",
         "run",
         "--task",
-        task_files[0],
+        tiny_task_files[0],
         "--test-file",
-        task_files[1],
+        tiny_task_files[1],
         "--model",
         lm_dir,
         "--encoder",
@@ -220,11 +214,11 @@ def sweep_command(task_files, lm_dir: str, encoder_dir: str, out: Path) -> list[
 CHILD_ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
 
 
-def test_kill_during_sweep_then_resume(task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path):
+def test_kill_during_sweep_then_resume(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path):
     """SIGKILL a real sweep process once some runs are stored; the rerun finishes the rest
     (the killed process's lease on its run in progress is taken over: its pid is gone)."""
     out = tmp_path / "killed"
-    command = sweep_command(task_files, tiny_lm_dir, tiny_encoder_dir, out)
+    command = sweep_command(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, out)
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=CHILD_ENV
     )
@@ -243,12 +237,12 @@ def test_kill_during_sweep_then_resume(task_files, tiny_lm_dir, tiny_encoder_dir
 
 
 def test_two_sweeps_into_one_out_run_each_run_once(
-    task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path
+    tiny_task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path
 ):
     """The second sweep starts while the first holds a run: they split the plan, every run
     executes in exactly one of them, and both end with the whole plan in their outputs."""
     out = tmp_path / "shared"
-    command = sweep_command(task_files, tiny_lm_dir, tiny_encoder_dir, out)
+    command = sweep_command(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, out)
     logs = [tmp_path / "first.log", tmp_path / "second.log"]
     first = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=logs[0].open("w"), env=CHILD_ENV
@@ -324,20 +318,22 @@ def test_a_truncated_feature_file_is_reported_and_recomputed_and_the_run_succeed
         assert len(stored["keys"]) == len(stored["vectors"]) > 0
 
 
-def test_two_tasks_or_two_parameter_sets_in_one_out_are_never_averaged(spec, task_files, tmp_path):
+def test_two_tasks_or_two_parameter_sets_in_one_out_are_never_averaged(
+    spec, tiny_task_files, tmp_path
+):
     """Runs of another task, or of other parameters, written to the same --out are separate
     rows of the report, named by what differs, each averaged over its own seeds only."""
     from promptworth.outputs import write_outputs
 
     spec.methods, spec.sizes = ["head"], [8]
     Sweep(spec, quiet=True).execute()
-    other = pd.read_csv(task_files[0])
+    other = pd.read_csv(tiny_task_files[0])
     other["text"] = other["text"].str.upper()  # another task: same labels, other texts
     other_path = tmp_path / "shouting.csv"
     other.to_csv(other_path, index=False)
     spec.task = str(other_path)
     Sweep(spec, quiet=True).execute()
-    spec.task, spec.method_params = task_files[0], {"head": {"C": 0.01}}
+    spec.task, spec.method_params = tiny_task_files[0], {"head": {"C": 0.01}}
     sweep = Sweep(spec, quiet=True)
     sweep.execute()
     rows = sweep.store.load()
