@@ -526,6 +526,12 @@ def add_recommend_arguments(p: argparse.ArgumentParser) -> None:
     for name, text in HELP.items():
         kind = int if name in INTEGER_INPUTS else float
         p.add_argument(flag_name(name), dest=name, type=kind, metavar="N", help=text)
+    p.add_argument(
+        "--metric",
+        choices=METRICS,
+        help="what methods are read, ranked and --target given in (default: the headline "
+        "metric of the report in OUT, else accuracy)",
+    )
     p.add_argument("--json", action="store_true", help="print the recommendation as JSON")
 
 
@@ -533,13 +539,16 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     """The recommended method for a scenario, from the store's measured runs."""
     import json
 
-    from promptworth.outputs import stored_rows
+    from promptworth.outputs import recommend_metric, stored_rows
     from promptworth.recommend import Inputs, recommend
     from promptworth.recommend.inputs import HELP
     from promptworth.recommend.text import recommendation_lines
 
     inputs = Inputs.from_given(**{name: getattr(args, name) for name in HELP})
-    recommendation = recommend(stored_rows(args.out), inputs)
+    rows = stored_rows(args.out)
+    metric, notes = recommend_metric(args.out, args.metric)
+    recommendation = recommend(rows, inputs, metric)
+    recommendation.notes += notes
     if args.json:
         print(json.dumps(recommendation.to_json(), indent=2, ensure_ascii=False))
     else:

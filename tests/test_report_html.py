@@ -37,6 +37,7 @@ CHOICE = {
     "total_cost": 12.5,
 }
 RECOMMENDATION = {
+    "metric": "accuracy",
     "inputs": {"labels": 8, "target": 0.7, "queries_per_day": 5000},
     "recommended": {**CHOICE, "method": "head"},
     "runner_up": {**CHOICE, "method": "features-lr", "labels_to_target": None},

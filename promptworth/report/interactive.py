@@ -14,6 +14,7 @@ from plotly.subplots import make_subplots
 
 from promptworth.report.accuracy import AccuracySummary, interval_bands
 from promptworth.report.families import family_panels, flat_methods
+from promptworth.report.markdown import metric_text
 from promptworth.report.plots import COLORS, FLAT_COLOR
 
 HEIGHT = 380
@@ -178,8 +179,8 @@ def cost_at(volumes: list[float], costs: list[float], volume: float, log_cost: b
     return float(np.interp(math.log(volume), np.log(volumes), costs))
 
 
-def pareto_figure(pareto: dict) -> go.Figure:
-    """Accuracy against serving cost and against labels: non-dominated methods as labelled
+def pareto_figure(pareto: dict, metric: str) -> go.Figure:
+    """`metric` against serving cost and against labels: non-dominated methods as labelled
     filled stars, dominated ones as hollow grey circles."""
     figure = make_subplots(
         rows=1, cols=2, shared_yaxes=True, subplot_titles=("serving cost", "labels")
@@ -191,7 +192,7 @@ def pareto_figure(pareto: dict) -> go.Figure:
             best = not point[flag]
             figure.add_scatter(
                 x=[point[x_key]],
-                y=[point["accuracy"]],
+                y=[point[metric]],
                 mode="markers+text" if best else "markers",
                 text=[point["method"]] if best else None,
                 textposition="top center",
@@ -204,7 +205,7 @@ def pareto_figure(pareto: dict) -> go.Figure:
                 showlegend=False,
                 meta=point["method"],
                 hovertemplate=f"<b>{point['method']}</b><br>{x_key}: %{{x:,.4g}}<br>"
-                f"accuracy %{{y:.3f}}<br>{'non-dominated' if best else 'dominated'}"
+                f"{metric_text(metric)} %{{y:.3f}}<br>{'non-dominated' if best else 'dominated'}"
                 "<extra></extra>",
                 row=1,
                 col=column,
@@ -215,6 +216,6 @@ def pareto_figure(pareto: dict) -> go.Figure:
     labels = [point["labels"] for point in pareto["points"]]
     labels_axis = "log" if labels and min(labels) > 0 else "linear"  # 0 labels: zero-shot
     figure.update_xaxes(type=labels_axis, title_text="labelled examples", col=2)
-    figure.update_yaxes(title_text="accuracy", col=1)
+    figure.update_yaxes(title_text=metric_text(metric), col=1)
     figure.update_layout(title="Pareto view (★ non-dominated)", **LAYOUT)
     return figure
