@@ -13,7 +13,7 @@ import plotly.offline
 from promptworth.report.accuracy import AccuracySummary
 from promptworth.report.families import family_panels
 from promptworth.report.interactive import break_even_figure, curve_figures, pareto_figure
-from promptworth.report.markdown import cost_table, format_cell, metric_text
+from promptworth.report.markdown import METRIC_NAMES, cost_table, format_cell, metric_text
 
 NO_ADVANTAGE = "no advantage measurable: "  # how promptworth.analysis.advantage's errors begin
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
@@ -44,7 +44,7 @@ def write_html(
     sections = [
         recommendation_section(recommendation),
         curves_section(frame, accuracy),
-        accuracy_section(table, legend),
+        accuracy_section(table, legend, accuracy.metric),
         advantage_section(advantage_pairs),
         cost_section(frame),
     ]
@@ -208,7 +208,7 @@ def filter_html(methods: list[str]) -> str:
     return f'<fieldset id="method-filter"><legend>Methods</legend>{"".join(groups)}</fieldset>'
 
 
-def accuracy_section(table, legend: list[str]) -> str:
+def accuracy_section(table, legend: list[str], metric: str) -> str:
     columns = [table.index.name or "method", *(f"{n:,} labels" for n in table.columns)]
     rows = [
         (method, [row_head(method), *(td(str(cell)) for cell in table.loc[method])])
@@ -216,7 +216,10 @@ def accuracy_section(table, legend: list[str]) -> str:
     ]
     notes = "".join(paragraph(line.removeprefix("- ")) for line in legend if line)
     return section(
-        "accuracy", "Accuracy by number of labelled examples", table_html(columns, rows), notes
+        "accuracy",
+        f"{METRIC_NAMES[metric]} by number of labelled examples",
+        table_html(columns, rows),
+        notes,
     )
 
 

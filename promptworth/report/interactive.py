@@ -29,12 +29,14 @@ LAYOUT = dict(
 
 def curve_figures(frame, accuracy: AccuracySummary) -> list[go.Figure]:
     """One figure per family panel (at most MAX_LINES methods), sharing the y range; the
-    no-training methods as a dashed line in each. Hover gives each point's per-seed values and
-    its 95 % interval (or min–max over seeds when the store lacks test labels)."""
-    bands = interval_bands(accuracy) or min_max_bands(frame)
+    no-training methods as a dashed line in each. The score is the summary's metric (accuracy
+    or macro-F1). Hover gives each point's per-seed values and its 95 % interval (or min–max
+    over seeds when the store lacks test labels)."""
+    metric = accuracy.metric
+    bands = interval_bands(accuracy) or min_max_bands(frame, metric)
     trained = frame[frame["n_train"] > 0]
     sizes = sorted(trained["n_train"].unique())
-    values = [*frame["accuracy"], *(v for band in bands.values() for v in band)]
+    values = [*frame[metric], *(v for band in bands.values() for v in band)]
     y_range = [min(values) - 0.03, max(values) + 0.03]
     figures = []
     for family, methods in family_panels(sorted(trained["method"].unique())):
@@ -43,14 +45,15 @@ def curve_figures(frame, accuracy: AccuracySummary) -> list[go.Figure]:
             add_method(figure, frame[frame["method"] == method], accuracy, bands, color)
         for method in flat_methods(frame):
             add_flat(figure, frame[frame["method"] == method], accuracy, bands, sizes)
-        figure.update_layout(title=family, yaxis=dict(title="accuracy", range=y_range), **LAYOUT)
+        axis = dict(title=metric_text(metric), range=y_range)
+        figure.update_layout(title=family, yaxis=axis, **LAYOUT)
         figure.update_xaxes(**size_axis(sizes))
         figures.append(figure)
     return figures
 
 
-def min_max_bands(frame) -> dict[tuple[str, int], tuple[float, float]]:
-    stats = frame.groupby(["method", "n_train"])["accuracy"].agg(["min", "max"])
+def min_max_bands(frame, metric: str) -> dict[tuple[str, int], tuple[float, float]]:
+    stats = frame.groupby(["method", "n_train"])[metric].agg(["min", "max"])
     return {key: (row["min"], row["max"]) for key, row in stats.iterrows()}
 
 
@@ -65,13 +68,15 @@ def size_axis(sizes: list[int]) -> dict:
 
 
 def point_text(runs, accuracy: AccuracySummary, band: tuple[float, float]) -> str:
-    """Hover text of one (method, size): mean, its interval, and every seed's accuracy."""
+    """Hover text of one (method, size): mean, its interval, and every seed's score."""
     method, n_train = runs["method"].iloc[0], int(runs["n_train"].iloc[0])
     interval = accuracy.intervals.get((method, n_train))
     what = "95 % interval" if interval else "min–max over seeds"
-    seeds = "<br>".join(f"seed {s}: {a:.3f}" for s, a in zip(runs["seed"], runs["accuracy"]))
+    scores = runs[accuracy.metric]
+    seeds = "<br>".join(f"seed {s}: {a:.3f}" for s, a in zip(runs["seed"], scores))
     return (
-        f"<b>{method}</b>, n = {n_train:,}<br>mean {runs['accuracy'].mean():.3f}, "
+        f"<b>{method}</b>, n = {n_train:,}<br>mean {metric_text(accuracy.metric)} "
+        f"{scores.mean():.3f}, "
         f"{what} [{band[0]:.3f}, {band[1]:.3f}]<br>{seeds}"
     )
 
@@ -97,7 +102,7 @@ def add_method(figure: go.Figure, runs, accuracy: AccuracySummary, bands, color:
     )
     figure.add_scatter(
         x=x,
-        y=[g["accuracy"].mean() for g in by_size],
+        y=[g[accuracy.metric].mean() for g in by_size],
         mode="lines+markers",
         name=method,
         line=dict(color=color),
@@ -107,7 +112,7 @@ def add_method(figure: go.Figure, runs, accuracy: AccuracySummary, bands, color:
     )
     figure.add_scatter(
         x=runs["n_train"],
-        y=runs["accuracy"],
+        y=runs[accuracy.metric],
         mode="markers",
         marker=dict(color=color, size=5, opacity=0.45),
         showlegend=False,
@@ -119,7 +124,7 @@ def add_method(figure: go.Figure, runs, accuracy: AccuracySummary, bands, color:
 
 def add_flat(figure: go.Figure, runs, accuracy: AccuracySummary, bands, sizes) -> None:
     """A method without training data: a dashed horizontal line across the panel."""
-    method, score = runs["method"].iloc[0], runs["accuracy"].mean()
+    method, score = runs["method"].iloc[0], runs[accuracy.metric].mean()
     x = [sizes[0], sizes[-1]] if sizes else [1, 1]
     figure.add_scatter(
         x=x,
