@@ -236,12 +236,19 @@ def add_run_arguments(p: argparse.ArgumentParser, suite: bool = False) -> None:
         help="set a method parameter (repeatable)",
     )
     p.add_argument("--out", type=Path, default=Path("promptworth-out"), help="output directory")
+    add_report_arguments(p)
+    p.add_argument("--quiet", action="store_true", help="plain logs, no progress bars")
+    add_executor_arguments(p)
+
+
+def add_report_arguments(p: argparse.ArgumentParser) -> None:
+    """How the report is written: the flags `run`, `suite` and `report` share."""
     p.add_argument(
         "--metric",
         choices=METRICS,
         default="accuracy",
-        help="headline score of the tables, curves, intervals and advantages (macro_f1: mean "
-        "F1 over the task's classes, for imbalanced tasks; default: %(default)s)",
+        help="headline score of the tables, curves, intervals, advantages and recommendation "
+        "(macro_f1: mean F1 over the task's classes, for imbalanced tasks; default: %(default)s)",
     )
     p.add_argument(
         "--compare",
@@ -249,8 +256,12 @@ def add_run_arguments(p: argparse.ArgumentParser, suite: bool = False) -> None:
         metavar="BASELINE,METHOD",
         help="the two curves of the verdict figure (default: head vs the best method)",
     )
-    p.add_argument("--quiet", action="store_true", help="plain logs, no progress bars")
-    add_executor_arguments(p)
+
+
+def add_out_argument(p: argparse.ArgumentParser) -> None:
+    """OUT, the output directory a command reads: the one positional of report, compare and
+    recommend."""
+    p.add_argument("out", type=Path, help="the --out directory of a run")
 
 
 def add_executor_arguments(p: argparse.ArgumentParser) -> None:
@@ -353,10 +364,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     description = [
         f"- task: `{sweep.task.name}` ({sweep.task.version}); "
         f"test subset: {len(sweep.test_indices)} rows",
-        f"- model: `{spec.model}`; encoder: `{spec.encoder}`; device {sweep.placement.device}, "
-        f"{sweep.placement.dtype}",
-        f"- methods: {', '.join(spec.methods)}; sizes {spec.sizes}, {spec.sampling} subsets; "
-        f"seeds {spec.seeds}",
+        *setup_lines(spec, sweep.placement),
         f"- prompt: template {sweep.spec.prompt.template!r} "
         f"`{sweep.task.template_for(sweep.spec.prompt.template)!r}`, "
         f"chat={spec.prompt.chat}, predict={spec.prompt.predict}",
@@ -372,6 +380,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if tracker is not None:
         tracker.close()
     return print_failures(failures)
+
+
+def setup_lines(spec, placement) -> list[str]:
+    """The report description's model and methods lines, the same for `run` and `suite`."""
+    return [
+        f"- model: `{spec.model}`; encoder: `{spec.encoder}`; device {placement.device}, "
+        f"{placement.dtype}",
+        f"- methods: {', '.join(spec.methods)}; sizes {spec.sizes}, {spec.sampling} subsets; "
+        f"seeds {spec.seeds}",
+    ]
 
 
 def cmd_suite(args: argparse.Namespace) -> int:
@@ -397,10 +415,8 @@ def cmd_suite(args: argparse.Namespace) -> int:
     description = [
         f"- tasks: {', '.join(f'`{s.task.name}` ({s.task.fingerprint})' for s in sweeps)}; "
         f"test subsets of at most {spec.test_size or 'all'} rows",
-        f"- model: `{spec.model}`; encoder: `{spec.encoder}`; device "
-        f"{sweeps[0].placement.device}, {sweeps[0].placement.dtype}",
-        f"- methods: {', '.join(spec.methods)}; sizes {spec.sizes}, {spec.sampling} subsets; "
-        f"seeds {spec.seeds}; prompt template {spec.prompt.template} of each task",
+        *setup_lines(spec, sweeps[0].placement),
+        f"- prompt: template {spec.prompt.template} of each task",
         f"- headline metric: {args.metric}",
     ]
     if rows:
@@ -522,10 +538,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def add_recommend_arguments(p: argparse.ArgumentParser) -> None:
     from promptworth.recommend.inputs import HELP, INTEGER_INPUTS, flag_name
 
-    p.add_argument("out", type=Path, help="the --out directory of a run")
+    add_out_argument(p)
     for name, text in HELP.items():
         kind = int if name in INTEGER_INPUTS else float
         p.add_argument(flag_name(name), dest=name, type=kind, metavar="N", help=text)
+    p.add_argument(
+        "--metric",
+        choices=METRICS,
+        help="what methods are read, ranked and --target given in (default: the headline "
+        "metric of the report in OUT, else accuracy)",
+    )
     p.add_argument("--json", action="store_true", help="print the recommendation as JSON")
 
 
@@ -533,13 +555,16 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     """The recommended method for a scenario, from the store's measured runs."""
     import json
 
-    from promptworth.outputs import stored_rows
+    from promptworth.outputs import recommend_metric, stored_rows
     from promptworth.recommend import Inputs, recommend
     from promptworth.recommend.inputs import HELP
     from promptworth.recommend.text import recommendation_lines
 
     inputs = Inputs.from_given(**{name: getattr(args, name) for name in HELP})
-    recommendation = recommend(stored_rows(args.out), inputs)
+    rows = stored_rows(args.out)
+    metric, notes = recommend_metric(args.out, args.metric)
+    recommendation = recommend(rows, inputs, metric)
+    recommendation.notes += notes
     if args.json:
         print(json.dumps(recommendation.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -623,12 +648,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_arguments(suite, suite=True)
     suite.set_defaults(handler=cmd_suite)
     report = commands.add_parser("report", help="rewrite the report of an output directory")
-    report.add_argument("out", type=Path, help="the --out directory of a run")
-    report.add_argument("--compare", type=method_pair, metavar="BASELINE,METHOD")
-    report.add_argument("--metric", choices=METRICS, default="accuracy")
+    add_out_argument(report)
+    add_report_arguments(report)
     report.set_defaults(handler=cmd_report)
     compare = commands.add_parser("compare", help="paired accuracy test of two methods")
-    compare.add_argument("out", type=Path, help="the --out directory of a run")
+    add_out_argument(compare)
     compare.add_argument("--baseline", required=True, metavar="METHOD")
     compare.add_argument("--method", required=True, metavar="METHOD")
     compare.add_argument("--json", action="store_true", help="print the tests as JSON")

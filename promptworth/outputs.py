@@ -9,6 +9,7 @@ from promptworth.analysis.uncertainty import compare_methods
 from promptworth.atomic import locked
 from promptworth.errors import PromptworthError
 from promptworth.report.accuracy import (
+    AccuracySummary,
     accuracy_table,
     add_run_intervals,
     headline_comparisons,
@@ -21,7 +22,7 @@ from promptworth.report.accuracy import (
 )
 from promptworth.report.details import detail_lines
 from promptworth.report.html import write_html
-from promptworth.report.markdown import METRIC_NAMES, write_report
+from promptworth.report.markdown import METRIC_NAMES, metric_text, write_report
 from promptworth.report.plots import plot_learning_curves
 from promptworth.report.results import method_labels, results_frame, summary_table, write_csv
 
@@ -66,7 +67,7 @@ def _write_outputs(rows, out: Path, description, compare, failures, metric: str)
     verdict_lines += detail_lines(rows)
     summary = accuracy_table(accuracy, summary_table(frame, metric))
     legend = legend_lines(accuracy)
-    recommendation, advice = recommendation_outputs(rows, out, files)
+    recommendation, advice = recommendation_outputs(rows, out, files, accuracy)
     pairs = json.loads(files["advantage"].read_text())["pairs"]
     files["html"] = write_html(out, frame, accuracy, summary, legend, pairs, recommendation)
     files["report"] = out / "report.md"
@@ -94,14 +95,15 @@ def _write_outputs(rows, out: Path, description, compare, failures, metric: str)
     }
 
 
-def recommendation_outputs(rows, out: Path, files: dict[str, Path]):
-    """The recommendation for the default scenario: recommendation.json, the break-even and
-    Pareto figures, and report.md's lines (README "Recommendation")."""
+def recommendation_outputs(rows, out: Path, files: dict[str, Path], summary: AccuracySummary):
+    """The recommendation for the default scenario, by the report's headline metric and from
+    its intervals (`summary`, computed once): recommendation.json, the break-even and Pareto
+    figures, and report.md's lines (README "Recommendation")."""
     from promptworth.recommend import Inputs, recommend
     from promptworth.recommend.figures import plot_break_even, plot_pareto
     from promptworth.recommend.text import recommendation_lines
 
-    recommendation = recommend(rows, Inputs())
+    recommendation = recommend(rows, Inputs(), summary.metric, summary)
     document = recommendation.to_json()
     files["recommendation"] = out / "recommendation.json"
     files["recommendation"].write_text(json.dumps(document, indent=2, ensure_ascii=False))
@@ -111,7 +113,7 @@ def recommendation_outputs(rows, out: Path, files: dict[str, Path]):
             document["break_even"], recommendation.inputs.queries_per_day, out / "break_even.png"
         )
     if document["pareto"]["points"]:
-        figures["pareto"] = plot_pareto(document["pareto"], out / "pareto.png")
+        figures["pareto"] = plot_pareto(document["pareto"], summary.metric, out / "pareto.png")
     files.update(figures)
     return document, recommendation_lines(recommendation, figures)
 
@@ -242,6 +244,30 @@ def stored_rows(out: Path) -> list[tuple[str, dict, dict]]:
     if not rows:
         raise PromptworthError(f"{database} holds no finished run yet")
     return rows
+
+
+def recommend_metric(out: Path, given: str | None) -> tuple[str, list[str]]:
+    """The metric `promptworth recommend` ranks by: --metric when given, else the headline metric
+    of the report last written into `out` (its uncertainty.json), so that the command repeats
+    report.md's answer, else accuracy; with a note when the report's macro-F1 is taken."""
+    path = out / "uncertainty.json"
+    if given is not None or not path.is_file():
+        return given or "accuracy", []
+    try:
+        metric = json.loads(path.read_text()).get("metric")
+    except (ValueError, AttributeError):
+        metric = None
+    if metric not in METRIC_NAMES:
+        raise PromptworthError(
+            f"{path}: no headline metric in it; give --metric, or rewrite it with "
+            f"`promptworth report {out}`"
+        )
+    if metric == "accuracy":
+        return metric, []
+    return metric, [
+        f"Ranked by {metric_text(metric)}, the headline metric of the report in {out} "
+        f"({path.name}); --metric accuracy ranks by accuracy."
+    ]
 
 
 def compare_text(out: Path, baseline: str, method: str, as_json: bool = False) -> str:

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import accuracy_score, f1_score
 
 from promptworth.cli import main
 from promptworth.errors import PromptworthError
@@ -23,19 +24,35 @@ from promptworth.recommend.tco import (
     hosted_llm_costs,
     method_costs,
 )
+from promptworth.recommend.text import recommendation_lines
 
 N_ROWS = 200
 
 
-def run(method, n_train, seed, accuracy, ms=5.0, p95=6.0, memory=500.0, train_seconds=10.0):
-    """A stored run whose predictions have `accuracy` on N_ROWS test rows; p95=None: a run
+def run(
+    method,
+    n_train,
+    seed,
+    accuracy=None,
+    ms=5.0,
+    p95=6.0,
+    memory=500.0,
+    train_seconds=10.0,
+    labels=None,
+    predictions=None,
+):
+    """A stored run whose predictions have `accuracy` on N_ROWS test rows of class 0, or the
+    given `predictions` of two-class `labels`; its scores computed by sklearn; p95=None: a run
     stored before latency was measured."""
-    right = round(accuracy * N_ROWS)
-    labels = [0] * N_ROWS
+    if labels is None:
+        right = round(accuracy * N_ROWS)
+        labels, predictions = [0] * N_ROWS, [0] * right + [1] * (N_ROWS - right)
     result = {
-        "accuracy": right / N_ROWS,
-        "n_test": N_ROWS,
-        "predictions": [0] * right + [1] * (N_ROWS - right),
+        "accuracy": accuracy_score(labels, predictions),
+        "macro_f1": f1_score(labels, predictions, labels=[0, 1], average="macro", zero_division=0),
+        "n_labels": 2,
+        "n_test": len(labels),
+        "predictions": predictions,
         "test_labels": labels,
         "train_seconds": train_seconds,
         "eval_ms_per_example": ms,
@@ -107,7 +124,13 @@ def test_method_and_hosted_llm_costs_by_hand():
 def curve(sizes, means, seconds):
     means = np.asarray(means, dtype=float)
     return Curve(
-        np.asarray(sizes, dtype=float), means, means - 0.05, means + 0.05, np.asarray(seconds), ""
+        np.asarray(sizes, dtype=float),
+        means,
+        means - 0.05,
+        means + 0.05,
+        np.asarray(seconds),
+        "",
+        "accuracy",
     )
 
 
@@ -115,12 +138,12 @@ def test_accuracy_between_measured_sizes_is_interpolated_in_log_n():
     c = curve([10, 1000], [0.5, 0.7], [10.0, 1000.0])
     read = at_budget(c, 100)  # halfway in log n
     assert read.how == "interpolated" and read.labels == 100
-    assert read.accuracy == pytest.approx(0.6)
+    assert read.score == pytest.approx(0.6)
     assert (read.low, read.high) == (pytest.approx(0.55), pytest.approx(0.65))
     assert read.train_seconds == pytest.approx(100.0)  # training time: linear in n
     assert at_budget(c, 5) is None  # below the smallest measured size: no measurement
     capped = at_budget(c, 5000)
-    assert capped.how.startswith("capped") and capped.labels == 1000 and capped.accuracy == 0.7
+    assert capped.how.startswith("capped") and capped.labels == 1000 and capped.score == 0.7
 
 
 def long_curve(means):
@@ -135,9 +158,9 @@ def long_curve(means):
 
 def test_labels_to_target_interpolated_or_extrapolated_and_flagged():
     long_df = long_curve([0.5, 0.7, 0.8])
-    inside = to_target(long_df, "m", 0.6)
+    inside = to_target(long_df, "m", "accuracy", 0.6)
     assert not inside.extrapolated and inside.labels == pytest.approx(55.0)  # 10 + 0.5 × 90
-    outside = to_target(long_df, "m", 0.85)
+    outside = to_target(long_df, "m", "accuracy", 0.85)
     assert outside.extrapolated and outside.labels > 1000
 
 
@@ -211,7 +234,8 @@ def test_pareto_dominance_on_a_hand_made_set():
         {"method": "e", "accuracy": 0.6, "serving_cost_per_million": 0.5, "labels": 0},
     ]
     flags = {
-        p["method"]: (p["dominated_cost"], p["dominated_labels"]) for p in pareto(points)["points"]
+        p["method"]: (p["dominated_cost"], p["dominated_labels"])
+        for p in pareto(points, "accuracy")["points"]
     }
     # equal points (a, d) do not dominate each other; c is beaten by a on both axes
     assert flags == {
@@ -299,3 +323,123 @@ def test_runs_stored_without_costs_are_ruled_out_never_priced():
     rec = recommend(rows, Inputs())
     assert rec.recommended is None and rec.to_json()["pareto"]["points"] == []
     assert all("serving cost is unknown" in r["reason"] for r in rec.ruled_out)
+
+
+# ---- the headline metric -------------------------------------------------------------------
+
+# 160 test rows of class 0, 40 of class 1. "majority" says 0 for all: accuracy 0.80, macro-F1
+# 0.44 (class 1 never found). "balanced" finds 38 of the 40 but mislabels 70 of the 160: accuracy
+# 0.64, macro-F1 0.61. Same costs: accuracy ranks majority first, macro-F1 balanced.
+IMBALANCED = [0] * 160 + [1] * 40
+GUESSES = {
+    "majority": [0] * 200,
+    "balanced": [0] * 90 + [1] * 70 + [1] * 38 + [0] * 2,
+}
+
+
+def imbalanced_store():
+    return [
+        run(method, n, seed, labels=IMBALANCED, predictions=guesses)
+        for method, guesses in GUESSES.items()
+        for n in (10, 100)
+        for seed in (0, 1)
+    ]
+
+
+def macro_f1_of(method):
+    return f1_score(IMBALANCED, GUESSES[method], average="macro")
+
+
+@pytest.mark.parametrize("metric, best", [("accuracy", "majority"), ("macro_f1", "balanced")])
+def test_the_recommendation_ranks_by_the_headline_metric(metric, best):
+    rec = recommend(imbalanced_store(), Inputs(labels=100), metric)
+    doc = rec.to_json()
+    assert doc["metric"] == metric and doc["recommended"]["method"] == best
+    assert set(GUESSES) - {best} == {doc["runner_up"]["method"]}
+    other = {"accuracy": "macro_f1", "macro_f1": "accuracy"}[metric]
+    assert metric in doc["recommended"] and other not in doc["recommended"]
+    assert all(metric in p and other not in p for p in doc["pareto"]["points"])
+
+
+def test_macro_f1_reads_target_and_text_in_macro_f1():
+    rec = recommend(imbalanced_store(), Inputs(labels=100, target=0.6), "macro_f1")
+    doc = rec.to_json()
+    assert doc["recommended"]["macro_f1"] == pytest.approx(macro_f1_of("balanced"))
+    low, high = doc["recommended"]["ci95"]
+    assert low < macro_f1_of("balanced") < high
+    # majority's accuracy (0.80) passes a 0.6 target; its macro-F1 (0.44) does not
+    assert ruled(rec)["majority"].startswith(
+        f"macro-F1 {macro_f1_of('majority'):.3f} at 100 labels is below --target 0.6"
+    )
+    text = "\n".join(recommendation_lines(rec))
+    assert "Scenario: metric macro-F1; labels 100 (default); target 0.6;" in text
+    assert f"**Use: balanced**: macro-F1 {macro_f1_of('balanced'):.3f} [{low:.3f}" in text
+    assert "accuracy" not in text.split("Ruled out")[0]
+
+
+@pytest.fixture
+def imbalanced_out(tmp_path):
+    from promptworth.store import RunStore
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    for key, config, result in imbalanced_store():
+        store.record(key, config, result)
+    return tmp_path
+
+
+def test_recommend_command_metric_flag_and_the_reports_metric(imbalanced_out, capsys):
+    out = str(imbalanced_out)
+    assert main(["recommend", out, "--metric", "macro_f1", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["metric"] == "macro_f1" and doc["recommended"]["method"] == "balanced"
+    assert doc["recommended"]["macro_f1"] == pytest.approx(macro_f1_of("balanced"))
+    assert main(["recommend", out, "--json"]) == 0  # no report yet: accuracy
+    assert json.loads(capsys.readouterr().out)["recommended"]["method"] == "majority"
+    # a report written by macro-F1 sets the command's default, and report.md agrees with it
+    assert main(["report", out, "--metric", "macro_f1"]) == 0
+    assert "**Use: balanced**: macro-F1" in (imbalanced_out / "report.md").read_text()
+    assert json.loads((imbalanced_out / "recommendation.json").read_text())["metric"] == "macro_f1"
+    assert "macro-F1 at your label budget" in (imbalanced_out / "report.html").read_text()
+    capsys.readouterr()
+    assert main(["recommend", out]) == 0
+    printed = capsys.readouterr().out
+    assert "**Use: balanced**: macro-F1" in printed
+    assert "Ranked by macro-F1, the headline metric of the report" in printed
+    assert main(["recommend", out, "--metric", "accuracy", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["recommended"]["method"] == "majority"
+
+
+def test_the_bootstrap_runs_once_per_report(tmp_path, monkeypatch):
+    """write_outputs hands its intervals to the recommendation: one bootstrap per (method,
+    size); `recommend` alone computes them once."""
+    from promptworth.analysis import uncertainty
+    from promptworth.outputs import write_outputs
+
+    calls = []
+    interval = uncertainty.accuracy_interval
+    monkeypatch.setattr(
+        uncertainty, "accuracy_interval", lambda *a: calls.append(a[1:]) or interval(*a)
+    )
+    rows = imbalanced_store()
+    groups = {(c["method"], c["n_train"]) for _, c, _ in rows}
+    write_outputs(rows, tmp_path, ["- counted"], metric="macro_f1")
+    assert len(calls) == len(groups) and set(calls) == {("macro_f1",)}
+    calls.clear()
+    recommend(rows, Inputs(), "accuracy")
+    assert len(calls) == len(groups) and set(calls) == {("accuracy",)}
+
+
+def test_macro_f1_without_per_row_labels_is_refused_accuracy_falls_back():
+    rows = store()
+    for _, _, result in rows:
+        del result["test_labels"]
+    with pytest.raises(PromptworthError, match=r"at n_train=\d+: no macro_f1 interval.*--metric"):
+        recommend(rows, Inputs(), "macro_f1")
+    assert any("test rows only" in note for note in recommend(rows, Inputs(), "accuracy").notes)
+
+
+def test_a_report_metric_that_cannot_be_read_is_named(imbalanced_out, capsys):
+    (imbalanced_out / "uncertainty.json").write_text("{}")
+    assert main(["recommend", str(imbalanced_out)]) == 2
+    assert "uncertainty.json: no headline metric in it; give --metric" in capsys.readouterr().err
+    assert main(["recommend", str(imbalanced_out), "--metric", "accuracy"]) == 0

@@ -37,6 +37,7 @@ CHOICE = {
     "total_cost": 12.5,
 }
 RECOMMENDATION = {
+    "metric": "accuracy",
     "inputs": {"labels": 8, "target": 0.7, "queries_per_day": 5000},
     "recommended": {**CHOICE, "method": "head"},
     "runner_up": {**CHOICE, "method": "features-lr", "labels_to_target": None},
@@ -128,6 +129,23 @@ def test_report_html_opens_with_the_computed_recommendation(sweep_out, tmp_path)
         assert (
             f"**Use: {document['recommended']['method']}**" in (tmp_path / "report.md").read_text()
         )
+
+
+def test_report_html_scores_by_the_headline_metric(sweep_out, tmp_path):
+    """With --metric macro_f1 the page's curves, hover texts, table and recommendation card are
+    macro-F1, never accuracy with macro-F1 intervals."""
+    _, rows = sweep_out
+    write_outputs(rows, tmp_path, ["- macro-F1"], metric="macro_f1")
+    page = (tmp_path / "report.html").read_text()
+    assert "Macro-F1 by number of labelled examples" in page
+    assert "Accuracy by number" not in page
+    results = pd.read_csv(tmp_path / "results.csv")
+    for run in results.itertuples():
+        assert f"seed {run.seed}: {run.macro_f1:.3f}" in page
+    for mean in results.groupby(["method", "n_train"])["macro_f1"].mean():
+        assert f"mean macro-F1 {mean:.3f}" in page
+    axes = page.replace(" ", "")
+    assert '"title":{"text":"macro-F1"}' in axes and '"title":{"text":"accuracy"}' not in axes
 
 
 def test_break_even_crossing_is_marked_on_the_curve():

@@ -13,8 +13,16 @@ from pathlib import Path
 
 import pytest
 
+from promptworth import store as store_module
 from promptworth.errors import PromptworthError
-from promptworth.store import SCHEMA_V1, SCHEMA_VERSION, Claim, RunStore
+from promptworth.store import (
+    SCHEMA_V1,
+    SCHEMA_VERSION,
+    Claim,
+    RunStore,
+    environment,
+    git_revision,
+)
 
 CONFIG = {"method": "head", "n_train": 4, "seed": 0}
 
@@ -40,15 +48,42 @@ def test_schema_version_and_versions_of_the_code_are_in_meta(path):
     assert meta["schema_version"] == str(SCHEMA_VERSION)
     assert {"promptworth", "torch", "transformers", "peft", "created_at"} <= set(meta)
     assert meta["torch"] == importlib.metadata.version("torch")
-    root = Path(__file__).parents[1]
-    if (root / ".git").exists():  # imported from a git work tree: its commit is recorded
-        assert meta["git"].split("+")[0] == git_head(root)
+    # what the store computed once for this process (a commit landing while the tests run
+    # moves HEAD, not the code this process imported: git_revision is tested on its own below)
+    assert {name: meta[name] for name in environment()} == environment()
+    if (Path(store_module.__file__).resolve().parents[1] / ".git").exists():
+        assert "git" in meta  # imported from a git work tree: its revision is recorded
 
 
-def git_head(root: Path) -> str:
-    return subprocess.run(
-        ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-    ).stdout.strip()
+def test_the_revision_recorded_is_that_of_the_package_work_tree(path, monkeypatch):
+    roots = []
+    monkeypatch.setattr(
+        store_module, "git_revision", lambda root: roots.append(root) or "abc1+dirty"
+    )
+    environment.cache_clear()
+    try:
+        assert RunStore(path).meta()["git"] == "abc1+dirty"
+    finally:
+        environment.cache_clear()  # the next caller computes the real one
+    assert roots == [Path(store_module.__file__).resolve().parents[1]]
+
+
+def test_git_revision_is_head_and_says_dirty(tmp_path):
+    def git(*args: str) -> str:
+        command = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+        return subprocess.run([*command, *args], capture_output=True, text=True, check=True).stdout
+
+    assert git_revision(tmp_path) is None  # not a work tree
+    git("init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", "code.py")
+    git("commit", "-q", "-m", "first")
+    head = git("rev-parse", "HEAD").strip()
+    assert git_revision(tmp_path) == head
+    (tmp_path / "untracked.py").write_text("")  # untracked files do not make it dirty
+    assert git_revision(tmp_path) == head
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_revision(tmp_path) == head + "+dirty"
 
 
 def test_every_run_keeps_the_environment_it_ran_in(path):

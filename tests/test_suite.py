@@ -114,6 +114,10 @@ def test_suite_cli_on_two_tiny_tasks(tmp_path, tiny_lm_dir, tiny_encoder_dir, ca
     report = (out / "report.md").read_text()
     assert "| alpha |" in report and "| beta |" in report
     assert "## Data" in report and "> 4" in report  # every tiny text is over 4 tokens
+    # the set-up lines `run` writes too (cli.setup_lines)
+    assert f"- model: `{tiny_lm_dir}`; encoder: `{tiny_encoder_dir}`; device cpu, " in report
+    assert "- methods: zero-shot, head, prompt-lora; sizes [6, 12], " in report
+    assert "- prompt: template 0 of each task\n- headline metric: macro_f1\n" in report
     assert (out / "suite.png").stat().st_size > 0
     for task in ("alpha", "beta"):
         assert "Macro-F1 by number" in (out / "tasks" / task / "report.md").read_text()
@@ -193,3 +197,26 @@ def test_macro_f1_interval_and_paired_test_from_stored_predictions():
     [pair] = [unc.paired_comparison([runs[0]], [runs[1]], "macro_f1")]
     assert pair.difference == pytest.approx(runs[1].macro_f1 - runs[0].macro_f1)
     assert pair.low < pair.difference < pair.high
+
+
+def test_run_suite_and_report_share_their_flags():
+    """suite takes every flag of run but --task and --test-file; report its --metric and
+    --compare: one definition each (cli.add_run_arguments, cli.add_report_arguments)."""
+    from promptworth.cli import build_parser
+
+    (commands,) = [a for a in build_parser()._actions if a.dest == "command"]
+
+    def flags(command: str) -> dict:
+        parser = commands.choices[command]
+        return {
+            a.dest: (a.option_strings, a.default, a.choices, a.help, a.type)
+            for a in parser._actions
+            if a.dest != "help"
+        }
+
+    run, suite, report = flags("run"), flags("suite"), flags("report")
+    assert set(run) - set(suite) == {"task", "test_file"}
+    assert set(suite) - set(run) == {"tasks", "prompt_method"}
+    assert all(suite[dest] == run[dest] for dest in set(run) & set(suite))
+    assert set(report) == {"out", "metric", "compare"}
+    assert report["metric"] == run["metric"] and report["compare"] == run["compare"]

@@ -1,5 +1,5 @@
 """What would change the answer: each input moved to the values where it can matter (measured
-sizes, crossing volumes, measured latencies and memories, measured accuracies), the first value
+sizes, crossing volumes, measured latencies and memories, measured scores), the first value
 that changes the recommended method reported as a sentence."""
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def scans(measured, inputs: Inputs, best, ranked) -> list[tuple[str, list, Calla
             [n for n in sizes if n > inputs.labels],
             lambda v, c: (
                 f"With {v:,} labels instead of {inputs.labels:,}, {c.method} becomes "
-                f"the recommendation (accuracy {c.read.accuracy:.3f}, total "
+                f"the recommendation ({c.score_text()}, total "
                 f"${c.total(inputs.changed(labels=v)):,.2f})."
             ),
         ),
@@ -65,8 +65,7 @@ def scans(measured, inputs: Inputs, best, ranked) -> list[tuple[str, list, Calla
             "labels",
             [n for n in reversed(sizes) if n < inputs.labels],
             lambda v, c: (
-                f"With only {v:,} labels, {c.method} becomes the recommendation "
-                f"(accuracy {c.read.accuracy:.3f})."
+                f"With only {v:,} labels, {c.method} becomes the recommendation ({c.score_text()})."
             ),
         ),
         (
@@ -83,7 +82,7 @@ def scans(measured, inputs: Inputs, best, ranked) -> list[tuple[str, list, Calla
     out += budget_scans(measured, inputs, best)
     if inputs.target is not None:
         reads = (at_budget(m.curve, inputs.labels) for m in measured.values())
-        below = {math.floor(r.accuracy * 1000) / 1000 for r in reads if r is not None}
+        below = {math.floor(r.score * 1000) / 1000 for r in reads if r is not None}
         lower = sorted((a for a in below if a < inputs.target), reverse=True)
         out.append(
             (
@@ -100,10 +99,10 @@ def scans(measured, inputs: Inputs, best, ranked) -> list[tuple[str, list, Calla
     out.append(
         (
             "target",
-            [min(1.0, math.floor(best.read.accuracy * 1000 + 1) / 1000)],
+            [min(1.0, math.floor(best.read.score * 1000 + 1) / 1000)],
             lambda v, c: (
-                f"A target above {best.read.accuracy:.3f} rules {best.method} out: "
-                f"{c.method} becomes the recommendation (accuracy {c.read.accuracy:.3f})."
+                f"A target above {best.read.score:.3f} rules {best.method} out: "
+                f"{c.method} becomes the recommendation ({c.score_text()})."
             ),
         )
     )

@@ -1,9 +1,10 @@
 """Reading a measured learning curve at the user's label budget, and the labels a target needs.
 
-Accuracy between two measured sizes is interpolated linearly in log n (the learning-curve
-figure's axis), and so are the ends of its 95 % interval; at a measured size it is the measured
-value. Beyond the largest measured size nothing is extrapolated: the method is read at that size
-and the answer says so. Below the smallest measured size the method has no measurement.
+The score (the curve's metric: accuracy or macro-F1) between two measured sizes is interpolated
+linearly in log n (the learning-curve figure's axis), and so are the ends of its 95 % interval;
+at a measured size it is the measured value. Beyond the largest measured size nothing is
+extrapolated: the method is read at that size and the answer says so. Below the smallest measured
+size the method has no measurement.
 Labels to reach a target come from promptworth.analysis.advantage.labels_to_target (the mean
 curve made monotone, interpolated; outside it the inverse-power-law fit, flagged).
 """
@@ -21,10 +22,10 @@ from promptworth.recommend.measured import Curve
 
 @dataclass(frozen=True)
 class AtBudget:
-    """A method read at a label budget: labels it uses and its accuracy there."""
+    """A method read at a label budget: labels it uses and its score (the curve's metric)."""
 
     labels: int  # labels used: 0 for a method that trains on nothing
-    accuracy: float
+    score: float
     low: float
     high: float
     train_seconds: float
@@ -65,11 +66,11 @@ class ToTarget:
     note: str | None
 
 
-def to_target(long_df, method: str, target: float) -> ToTarget:
-    """Labels `method` needs to reach `target` accuracy (interpolated, or extrapolated and
+def to_target(long_df, method: str, metric: str, target: float) -> ToTarget:
+    """Labels `method` needs to reach `target` in `metric` (interpolated, or extrapolated and
     flagged) on its mean curve."""
     try:
-        found = labels_to_target(long_df, method, "accuracy", target, estimator="mean-bootstrap")
+        found = labels_to_target(long_df, method, metric, target, estimator="mean-bootstrap")
     except AnalysisError as error:  # e.g. measured at a single size
         return ToTarget(None, False, str(error))
     return ToTarget(found["n_train"], bool(found["extrapolated"]), found["note"])

@@ -1,9 +1,10 @@
 """Which method to use: constraints rule methods out, the rest are ranked (README
 "Recommendation").
 
-Ranking. With a target: the lowest total cost among the methods that reach it at the label budget.
-Without: the methods whose 95 % interval reaches the most accurate method's mean count as equally
-accurate; the cheapest of them comes first, then the others by accuracy.
+Ranking, by the headline metric (accuracy or macro-F1; the target is in it too). With a target:
+the lowest total cost among the methods that reach it at the label budget. Without: the methods
+whose 95 % interval reaches the best method's mean count as equally good; the cheapest of them
+comes first, then the others by score.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from promptworth.recommend.curve import AtBudget, ToTarget, at_budget, to_target
 from promptworth.recommend.inputs import Inputs
 from promptworth.recommend.measured import Measured, Serving, priced
 from promptworth.recommend.tco import Costs, method_costs, price_per_hour
+from promptworth.report.markdown import metric_text
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """A method read at the scenario's label budget, with its costs."""
+    """A method read at the scenario's label budget in `metric`, with its costs."""
 
     method: str
+    metric: str
     read: AtBudget
     target: ToTarget | None
     costs: Costs
@@ -30,14 +33,18 @@ class Candidate:
     def total(self, inputs: Inputs) -> float:
         return self.costs.total(inputs.queries_per_day, inputs.horizon_days)
 
+    def score_text(self) -> str:
+        """Its score named by its metric: "accuracy 0.750", "macro-F1 0.712"."""
+        return f"{metric_text(self.metric)} {self.read.score:.3f}"
+
     def to_json(self, inputs: Inputs) -> dict:
         s, target = self.serving, self.target
         return {
             "method": self.method,
-            "accuracy": self.read.accuracy,
+            self.metric: self.read.score,
             "ci95": [self.read.low, self.read.high],
             "labels_used": self.read.labels,
-            "accuracy_how": self.read.how,
+            "read_how": self.read.how,
             "labels_to_target": target.labels if target else None,
             "labels_to_target_extrapolated": bool(target and target.extrapolated),
             "labels_to_target_note": target.note if target else None,
@@ -71,10 +78,12 @@ def candidate(m: Measured, long_df, inputs: Inputs) -> Candidate | str:
         return f"measured only from {smallest:,} labels; --labels is {inputs.labels:,}"
     if not priced(m.serving):
         return "no measured prediction time or device in the store: its serving cost is unknown"
-    target = to_target(long_df, m.method, inputs.target) if inputs.target is not None else None
+    metric, target = m.curve.metric, None
+    if inputs.target is not None:
+        target = to_target(long_df, m.method, metric, inputs.target)
     s = m.serving
     costs = method_costs(read.labels, read.train_seconds, s.ms_per_example, s.device, inputs)
-    found = Candidate(m.method, read, target, costs, s)
+    found = Candidate(m.method, metric, read, target, costs, s)
     return constraint(found, inputs) or found
 
 
@@ -98,9 +107,9 @@ def constraint(c: Candidate, inputs: Inputs) -> str | None:
     if inputs.memory_mb is not None and s.memory_mb > inputs.memory_mb:
         what = "serving peak memory" if s.memory_measured else "whole-run peak memory"
         return f"{what} {s.memory_mb:,.0f} MB exceeds --memory-mb {inputs.memory_mb:g}"
-    if inputs.target is not None and c.read.accuracy < inputs.target:
+    if inputs.target is not None and c.read.score < inputs.target:
         return (
-            f"accuracy {c.read.accuracy:.3f} at {c.read.labels:,} labels is below --target "
+            f"{c.score_text()} at {c.read.labels:,} labels is below --target "
             f"{inputs.target:g}{reach_text(c.target)}"
         )
     return None
@@ -130,12 +139,12 @@ def rank(candidates: list[Candidate], inputs: Inputs) -> list[Candidate]:
     if not candidates:
         return []
     if inputs.target is not None:
-        return sorted(candidates, key=lambda c: (c.total(inputs), -c.read.accuracy, c.method))
-    best = max(c.read.accuracy for c in candidates)
+        return sorted(candidates, key=lambda c: (c.total(inputs), -c.read.score, c.method))
+    best = max(c.read.score for c in candidates)
 
     def key(c: Candidate):
         tied = c.read.high >= best
-        return (not tied, c.total(inputs) if tied else -c.read.accuracy, c.method)
+        return (not tied, c.total(inputs) if tied else -c.read.score, c.method)
 
     return sorted(candidates, key=key)
 

@@ -8,6 +8,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from promptworth.report.markdown import metric_text
+
 
 def count_text(value: float, _=None) -> str:
     """1,000 as "1k", 1,000,000 as "1M": tick labels people read at a glance."""
@@ -44,8 +46,8 @@ def plot_break_even(document: dict, queries_per_day: float, path: Path) -> Path:
     return path
 
 
-def plot_pareto(document: dict, path: Path) -> Path:
-    """Accuracy against serving cost and against labels; non-dominated points filled and named."""
+def plot_pareto(document: dict, metric: str, path: Path) -> Path:
+    """`metric` against serving cost and against labels; non-dominated points filled and named."""
     fig = Figure(figsize=(11, 4.8))
     FigureCanvasAgg(fig)
     points = document["points"]
@@ -57,7 +59,7 @@ def plot_pareto(document: dict, path: Path) -> Path:
             chosen = [p for p in points if p[flag] is dominated]
             ax.scatter(
                 [p[axis] for p in chosen],
-                [p["accuracy"] for p in chosen],
+                [p[metric] for p in chosen],
                 facecolors="none" if dominated else "tab:blue",
                 edgecolors="gray" if dominated else "tab:blue",
                 label="dominated" if dominated else "non-dominated",
@@ -67,7 +69,7 @@ def plot_pareto(document: dict, path: Path) -> Path:
                 name = p["method"] if axis != "labels" else f"{p['method']} ({p['labels']:,})"
                 ax.annotate(
                     name,
-                    (p[axis], p["accuracy"]),
+                    (p[axis], p[metric]),
                     fontsize=7,
                     xytext=(3, 3),
                     textcoords="offset points",
@@ -78,7 +80,7 @@ def plot_pareto(document: dict, path: Path) -> Path:
             ax.set_xscale("log")
         ax.xaxis.set_major_formatter(FuncFormatter(count_text))
         ax.set_xlabel(label + " (log scale)")
-        ax.set_ylabel("accuracy (mean over seeds)")
+        ax.set_ylabel(f"{metric_text(metric)} (mean over seeds)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
     fig.suptitle("Pareto view: what no other measured point beats on both axes")

@@ -26,7 +26,7 @@ SOURCES = {
 # What each input means, for `promptworth recommend --help` (the flag is --NAME-WITH-DASHES).
 HELP = {
     "labels": "labelled examples available; all are used and paid for (default 100)",
-    "target": "accuracy needed, 0-1 (default: none: the most accurate within noise)",
+    "target": "score needed in --metric, 0-1 (default: none: the best within noise)",
     "queries_per_day": "queries served a day (default 10,000)",
     "horizon_days": "days of serving the total cost covers (default 365)",
     "latency_ms": "latency budget per request at batch size 1, ms (p95; default: none)",
@@ -51,7 +51,7 @@ class Inputs:
     defaulted when it was not given and holds its default."""
 
     labels: int = 100  # labelled examples available (all are used and paid for)
-    target: float | None = None  # accuracy needed
+    target: float | None = None  # score needed, in the recommendation's metric
     queries_per_day: float = 10_000
     horizon_days: float = 365  # how long the method serves: the TCO's time span
     latency_ms: float | None = None  # budget for one request at batch size 1 (its p95)

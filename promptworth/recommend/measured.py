@@ -1,6 +1,7 @@
 """What the store measured about each method, read the way the report's tables read it: the mean
-accuracy and its 95 % interval at each size (report.accuracy), the serving costs of the cost
-table (median over the runs at the method's largest size, report.markdown.at_largest_size)."""
+headline metric (accuracy or macro-F1) and its 95 % interval at each size (report.accuracy), the
+serving costs of the cost table (median over the runs at the method's largest size,
+report.markdown.at_largest_size)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from promptworth.analysis import uncertainty as unc
-from promptworth.report.accuracy import summarize
+from promptworth.errors import PromptworthError
+from promptworth.report.accuracy import AccuracySummary, summarize
 from promptworth.report.markdown import at_largest_size
 from promptworth.report.results import results_frame
 
@@ -22,7 +24,7 @@ ROWS_ONLY = (
 
 @dataclass(frozen=True)
 class Curve:
-    """A method's measured learning curve: sizes ascending, mean accuracy, interval, train time."""
+    """A method's measured learning curve: sizes ascending, mean `metric`, interval, train time."""
 
     sizes: np.ndarray
     means: np.ndarray
@@ -30,6 +32,7 @@ class Curve:
     highs: np.ndarray
     train_seconds: np.ndarray  # median over seeds at each size
     interval: str  # how the intervals were computed
+    metric: str  # the score of means, lows and highs: accuracy or macro_f1
 
     @property
     def untrained(self) -> bool:
@@ -59,10 +62,17 @@ class Measured:
     serving: Serving
 
 
-def measure(rows: list[tuple[str, dict, dict]]) -> tuple[dict[str, Measured], object]:
-    """Each method's measurements, and the results frame they came from."""
+def measure(
+    rows: list[tuple[str, dict, dict]], metric: str, summary: AccuracySummary | None = None
+) -> tuple[dict[str, Measured], object]:
+    """Each method's measurements of `metric`, and the results frame they came from. `summary`:
+    the intervals report.accuracy.summarize already computed from these rows for `metric` (the
+    report passes its own), else they are computed here."""
     frame = results_frame(rows)
-    summary = summarize(frame, rows)
+    if summary is None:
+        summary = summarize(frame, rows, metric)
+    elif summary.metric != metric:
+        raise ValueError(f"a summary of {summary.metric} given to measure {metric}")
     serving = serving_table(frame)
     measured = {
         method: Measured(method, curve(frame[frame["method"] == method], summary), serving[method])
@@ -76,20 +86,28 @@ def priced(s: Serving) -> bool:
     return not math.isnan(s.ms_per_example) and s.device != UNKNOWN_DEVICE
 
 
-def curve(runs, summary) -> Curve:
-    """One method's curve; intervals from the store's per-row correctness when it has it."""
+def curve(runs, summary: AccuracySummary) -> Curve:
+    """One method's curve of the summary's metric; intervals from the store's per-row test
+    labels when it has them, else (accuracy only) from the mean accuracy and n_test."""
+    metric = summary.metric
     sizes = sorted(int(n) for n in runs["n_train"].unique())
     means, lows, highs, procedures = [], [], [], set()
     for n in sizes:
         at = runs[runs["n_train"] == n]
+        mean = float(at[metric].mean())
         interval = summary.intervals.get((at["method"].iloc[0], n))
         if interval is not None:
             low, high, procedure = interval.low, interval.high, interval.procedure
-        else:
-            mean = float(at["accuracy"].mean())
+        elif metric == "accuracy":
             low, high = unc.proportion_interval(mean, int(at["n_test"].iloc[0]))
             procedure = ROWS_ONLY
-        means.append(float(at["accuracy"].mean()))
+        else:
+            raise PromptworthError(
+                f"{at['method'].iloc[0]} at n_train={n}: no {metric} interval (e.g. runs "
+                "stored without their test labels or number of classes; the report's notes say "
+                "why): give --metric accuracy, or run a new sweep into a fresh --out"
+            )
+        means.append(mean)
         lows.append(low)
         highs.append(high)
         procedures.add(procedure)
@@ -97,6 +115,7 @@ def curve(runs, summary) -> Curve:
     return Curve(
         *(np.asarray(v, dtype=float) for v in (sizes, means, lows, highs, seconds)),
         interval="; ".join(sorted(procedures)),
+        metric=metric,
     )
 
 

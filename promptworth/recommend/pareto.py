@@ -1,25 +1,26 @@
-"""Pareto view: accuracy against serving cost and against labels, non-dominated points marked.
+"""Pareto view: the score (accuracy or macro-F1) against serving cost and against labels,
+non-dominated points marked.
 
-A point is dominated on an axis when another point is at least as accurate and at most as costly
-(or uses at most as many labels), and strictly better in one of the two."""
+A point is dominated on an axis when another point scores at least as high and is at most as
+costly (or uses at most as many labels), and is strictly better in one of the two."""
 
 from __future__ import annotations
 
 
-def dominated(points: list[dict], cost: str) -> list[bool]:
-    """For each point, whether another point dominates it on (accuracy up, `cost` down)."""
+def dominated(points: list[dict], metric: str, cost: str) -> list[bool]:
+    """For each point, whether another point dominates it on (`metric` up, `cost` down)."""
 
     def beats(q: dict, p: dict) -> bool:
-        no_worse = q["accuracy"] >= p["accuracy"] and q[cost] <= p[cost]
-        return no_worse and (q["accuracy"] > p["accuracy"] or q[cost] < p[cost])
+        no_worse = q[metric] >= p[metric] and q[cost] <= p[cost]
+        return no_worse and (q[metric] > p[metric] or q[cost] < p[cost])
 
     return [any(beats(q, p) for q in points if q is not p) for p in points]
 
 
-def pareto(points: list[dict]) -> dict:
-    """`points`: {method, accuracy, serving_cost_per_million, labels}; adds both flags."""
-    by_cost = dominated(points, "serving_cost_per_million")
-    by_labels = dominated(points, "labels")
+def pareto(points: list[dict], metric: str) -> dict:
+    """`points`: {method, `metric`, serving_cost_per_million, labels}; adds both flags."""
+    by_cost = dominated(points, metric, "serving_cost_per_million")
+    by_labels = dominated(points, metric, "labels")
     return {
         "points": [
             {**p, "dominated_cost": c, "dominated_labels": lab}

@@ -1,4 +1,5 @@
-"""`recommend(rows, inputs) -> Recommendation`: the answer, costs, break-even, Pareto view."""
+"""`recommend(rows, inputs, metric) -> Recommendation`: the answer, costs, break-even, Pareto
+view."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from promptworth.recommend.inputs import Inputs
 from promptworth.recommend.measured import ROWS_ONLY, Measured, measure, priced
 from promptworth.recommend.pareto import pareto
 from promptworth.recommend.tco import break_even, hosted_llm_costs, method_costs
+from promptworth.report.accuracy import AccuracySummary
 
 BREAK_EVEN_METHODS = 6  # the top of the ranking drawn in the break-even figure
 HOSTED_LLM = "hosted LLM"
@@ -20,6 +22,7 @@ HOSTED_LLM = "hosted LLM"
 @dataclass
 class Recommendation:
     inputs: Inputs
+    metric: str  # what the candidates are read, ranked and targeted in: accuracy or macro_f1
     ranked: list[Candidate]
     ruled_out: list[dict]
     what_would_change: list[str]
@@ -41,6 +44,7 @@ class Recommendation:
 
         return without_nan(
             {
+                "metric": self.metric,
                 "inputs": self.inputs.to_json(),
                 "recommended": entry(self.recommended),
                 "runner_up": entry(self.runner_up),
@@ -65,9 +69,17 @@ def without_nan(value):
     return value
 
 
-def recommend(rows: list[tuple[str, dict, dict]], inputs: Inputs) -> Recommendation:
-    """The recommendation for `inputs` from a store's finished runs."""
-    measured, frame = measure(rows)
+def recommend(
+    rows: list[tuple[str, dict, dict]],
+    inputs: Inputs,
+    metric: str = "accuracy",
+    summary: AccuracySummary | None = None,
+) -> Recommendation:
+    """The recommendation for `inputs` from a store's finished runs, by `metric` (accuracy or
+    macro_f1: README "The headline metric"). `summary`: report.accuracy.summarize's intervals
+    of `metric` for these rows when the caller has them (the report), so the bootstrap runs
+    once; else they are computed here."""
+    measured, frame = measure(rows, metric, summary)
     long_df = long_from_wide(frame)
     ranked, ruled_out = assess(measured, long_df, inputs)
     best = ranked[0] if ranked else None
@@ -76,11 +88,12 @@ def recommend(rows: list[tuple[str, dict, dict]], inputs: Inputs) -> Recommendat
     changes += [llm] if llm else []
     return Recommendation(
         inputs=inputs,
+        metric=metric,
         ranked=ranked,
         ruled_out=ruled_out,
         what_would_change=changes,
         break_even=break_even(break_even_costs(measured, ranked, inputs), inputs),
-        pareto=pareto(pareto_points(measured, inputs)),
+        pareto=pareto(pareto_points(measured, inputs), metric),
         notes=notes(measured, ranked, inputs),
     )
 
@@ -95,19 +108,19 @@ def break_even_costs(measured, ranked: list[Candidate], inputs: Inputs) -> dict:
 
 
 def pareto_points(measured: dict[str, Measured], inputs: Inputs) -> list[dict]:
-    """Every measured (method, size) whose serving can be priced: its mean accuracy, labels and
-    serving cost per million."""
+    """Every measured (method, size) whose serving can be priced: its mean score (keyed by the
+    curve's metric), labels and serving cost per million."""
     points = []
     for m in measured.values():
         s = m.serving
         if not priced(s):
             continue
         per_million = method_costs(0, 0.0, s.ms_per_example, s.device, inputs).per_million
-        for n, accuracy in zip(m.curve.sizes, m.curve.means):
+        for n, score in zip(m.curve.sizes, m.curve.means):
             points.append(
                 {
                     "method": m.method,
-                    "accuracy": float(accuracy),
+                    m.curve.metric: float(score),
                     "serving_cost_per_million": per_million,
                     "labels": int(n),
                 }

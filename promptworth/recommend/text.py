@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from promptworth.recommend.changes import MIN_VOLUME
 from promptworth.recommend.recommendation import Recommendation
+from promptworth.report.markdown import metric_text
 
 
 def money(value: float) -> str:
@@ -27,8 +28,8 @@ def size(mb: float) -> str:
     return f"{mb * 1e6:,.0f} B"
 
 
-def candidate_line(role: str, c: dict) -> str:
-    """One method's answer: accuracy with its interval, labels to target, costs, serving."""
+def candidate_line(role: str, c: dict, metric: str) -> str:
+    """One method's answer: its `metric` with its interval, labels to target, costs, serving."""
     target = ""
     if c["labels_to_target"] is not None:
         how = "extrapolated" if c["labels_to_target_extrapolated"] else "interpolated"
@@ -37,9 +38,9 @@ def candidate_line(role: str, c: dict) -> str:
         target = f"; labels to reach the target: {c['labels_to_target_note']}"
     p95 = f", p95 {c['latency_ms_p95']:,.1f} ms" if c["latency_ms_p95"] is not None else ""
     return (
-        f"- **{role}: {c['method']}**: accuracy {c['accuracy']:.3f} "
+        f"- **{role}: {c['method']}**: {metric_text(metric)} {c[metric]:.3f} "
         f"[{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}] at {c['labels_used']:,} labels "
-        f"({c['accuracy_how']}){target}. Total {money(c['total_cost'])} = labelling "
+        f"({c['read_how']}){target}. Total {money(c['total_cost'])} = labelling "
         f"{money(c['labelling_cost'])} + training {money(c['training_cost'])} "
         f"({c['training_seconds']:,.0f} s on {c['device']}) + serving "
         f"{money(c['serving_cost_total'])} ({money(c['serving_cost_per_million'])} per million "
@@ -50,8 +51,9 @@ def candidate_line(role: str, c: dict) -> str:
     )
 
 
-def scenario_line(inputs: dict) -> str:
-    shown = []
+def scenario_line(inputs: dict, metric: str) -> str:
+    """The metric the answer is ranked (and --target given) in, then the inputs."""
+    shown = [f"metric {metric_text(metric)}"]
     for name in ("labels", "target", "queries_per_day", "horizon_days", "latency_ms", "memory_mb"):
         value = inputs[name]["value"]
         if value is not None:
@@ -76,13 +78,14 @@ def recommendation_lines(rec: Recommendation, figures: dict | None = None) -> li
     """Markdown: the scenario, the answer and runner-up, what would change it, what was ruled
     out and why, notes, and the figures when given ({"break_even": path, "pareto": path})."""
     doc = rec.to_json()
-    lines = ["## Recommendation", "", scenario_line(doc["inputs"]), ""]
+    metric = doc["metric"]
+    lines = ["## Recommendation", "", scenario_line(doc["inputs"], metric), ""]
     if doc["recommended"] is None:
         lines += ["No method meets every constraint of this scenario (see ruled out).", ""]
     else:
-        lines.append(candidate_line("Use", doc["recommended"]))
+        lines.append(candidate_line("Use", doc["recommended"], metric))
         if doc["runner_up"]:
-            lines.append(candidate_line("Runner-up", doc["runner_up"]))
+            lines.append(candidate_line("Runner-up", doc["runner_up"], metric))
         lines.append("")
     if doc["what_would_change"]:
         lines += ["What would change the answer:", ""]

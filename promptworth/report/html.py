@@ -13,13 +13,12 @@ import plotly.offline
 from promptworth.report.accuracy import AccuracySummary
 from promptworth.report.families import family_panels
 from promptworth.report.interactive import break_even_figure, curve_figures, pareto_figure
-from promptworth.report.markdown import cost_table, format_cell
+from promptworth.report.markdown import METRIC_NAMES, cost_table, format_cell, metric_text
 
 NO_ADVANTAGE = "no advantage measurable: "  # how promptworth.analysis.advantage's errors begin
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
-# (key, row title) of the recommendation card; values formatted by card_value
+# (key, row title) of the recommendation card after its score's row; values formatted by card_value
 CARD_ROWS = (
-    ("accuracy", "accuracy at your label budget [95 % interval]"),
     ("labels_to_target", "labels to reach the target"),
     ("training_cost", "training cost"),
     ("serving_cost_per_million", "serving cost per million queries"),
@@ -45,7 +44,7 @@ def write_html(
     sections = [
         recommendation_section(recommendation),
         curves_section(frame, accuracy),
-        accuracy_section(table, legend),
+        accuracy_section(table, legend, accuracy.metric),
         advantage_section(advantage_pairs),
         cost_section(frame),
     ]
@@ -137,28 +136,31 @@ def recommendation_section(recommendation: dict | None) -> str:
         "<h3>Break-even</h3>",
         figure_html(break_even_figure(recommendation["break_even"]), "break-even"),
         "<h3>Pareto</h3>",
-        figure_html(pareto_figure(recommendation["pareto"]), "pareto"),
+        figure_html(pareto_figure(recommendation["pareto"], recommendation["metric"]), "pareto"),
     )
 
 
 def card_html(recommendation: dict) -> str:
-    """The recommended method beside the runner-up, one row per CARD_ROWS entry."""
+    """The recommended method beside the runner-up: its score in the recommendation's metric,
+    then one row per CARD_ROWS entry."""
     if recommendation["recommended"] is None:
         return paragraph("No method meets every constraint of this scenario (see ruled out).")
     choices = [c for c in (recommendation["recommended"], recommendation.get("runner_up")) if c]
     columns = ["", *(f"{t}: {c['method']}" for t, c in zip(("use", "runner-up"), choices))]
+    metric = recommendation["metric"]
+    score = (metric, f"{metric_text(metric)} at your label budget [95 % interval]")
     rows = [
-        (None, [row_head(title), *(td(card_value(c, key)) for c in choices)])
-        for key, title in CARD_ROWS
+        (None, [row_head(title), *(td(card_value(c, key, metric)) for c in choices)])
+        for key, title in (score, *CARD_ROWS)
     ]
     return f'<div class="card">{table_html(columns, rows, sortable=False)}</div>'
 
 
-def card_value(choice: dict, key: str) -> str:
+def card_value(choice: dict, key: str, metric: str) -> str:
     value = choice.get(key)
     if value is None:
         return "—"
-    if key == "accuracy":
+    if key == metric:
         low, high = choice["ci95"]
         return f"{value:.3f} [{low:.3f}, {high:.3f}]"
     if key == "labels_to_target":
@@ -206,7 +208,7 @@ def filter_html(methods: list[str]) -> str:
     return f'<fieldset id="method-filter"><legend>Methods</legend>{"".join(groups)}</fieldset>'
 
 
-def accuracy_section(table, legend: list[str]) -> str:
+def accuracy_section(table, legend: list[str], metric: str) -> str:
     columns = [table.index.name or "method", *(f"{n:,} labels" for n in table.columns)]
     rows = [
         (method, [row_head(method), *(td(str(cell)) for cell in table.loc[method])])
@@ -214,7 +216,10 @@ def accuracy_section(table, legend: list[str]) -> str:
     ]
     notes = "".join(paragraph(line.removeprefix("- ")) for line in legend if line)
     return section(
-        "accuracy", "Accuracy by number of labelled examples", table_html(columns, rows), notes
+        "accuracy",
+        f"{METRIC_NAMES[metric]} by number of labelled examples",
+        table_html(columns, rows),
+        notes,
     )
 
 

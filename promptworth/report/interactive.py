@@ -14,6 +14,7 @@ from plotly.subplots import make_subplots
 
 from promptworth.report.accuracy import AccuracySummary, interval_bands
 from promptworth.report.families import family_panels, flat_methods
+from promptworth.report.markdown import metric_text
 from promptworth.report.plots import COLORS, FLAT_COLOR
 
 HEIGHT = 380
@@ -28,12 +29,14 @@ LAYOUT = dict(
 
 def curve_figures(frame, accuracy: AccuracySummary) -> list[go.Figure]:
     """One figure per family panel (at most MAX_LINES methods), sharing the y range; the
-    no-training methods as a dashed line in each. Hover gives each point's per-seed values and
-    its 95 % interval (or min–max over seeds when the store lacks test labels)."""
-    bands = interval_bands(accuracy) or min_max_bands(frame)
+    no-training methods as a dashed line in each. The score is the summary's metric (accuracy
+    or macro-F1). Hover gives each point's per-seed values and its 95 % interval (or min–max
+    over seeds when the store lacks test labels)."""
+    metric = accuracy.metric
+    bands = interval_bands(accuracy) or min_max_bands(frame, metric)
     trained = frame[frame["n_train"] > 0]
     sizes = sorted(trained["n_train"].unique())
-    values = [*frame["accuracy"], *(v for band in bands.values() for v in band)]
+    values = [*frame[metric], *(v for band in bands.values() for v in band)]
     y_range = [min(values) - 0.03, max(values) + 0.03]
     figures = []
     for family, methods in family_panels(sorted(trained["method"].unique())):
@@ -42,14 +45,15 @@ def curve_figures(frame, accuracy: AccuracySummary) -> list[go.Figure]:
             add_method(figure, frame[frame["method"] == method], accuracy, bands, color)
         for method in flat_methods(frame):
             add_flat(figure, frame[frame["method"] == method], accuracy, bands, sizes)
-        figure.update_layout(title=family, yaxis=dict(title="accuracy", range=y_range), **LAYOUT)
+        axis = dict(title=metric_text(metric), range=y_range)
+        figure.update_layout(title=family, yaxis=axis, **LAYOUT)
         figure.update_xaxes(**size_axis(sizes))
         figures.append(figure)
     return figures
 
 
-def min_max_bands(frame) -> dict[tuple[str, int], tuple[float, float]]:
-    stats = frame.groupby(["method", "n_train"])["accuracy"].agg(["min", "max"])
+def min_max_bands(frame, metric: str) -> dict[tuple[str, int], tuple[float, float]]:
+    stats = frame.groupby(["method", "n_train"])[metric].agg(["min", "max"])
     return {key: (row["min"], row["max"]) for key, row in stats.iterrows()}
 
 
@@ -64,13 +68,15 @@ def size_axis(sizes: list[int]) -> dict:
 
 
 def point_text(runs, accuracy: AccuracySummary, band: tuple[float, float]) -> str:
-    """Hover text of one (method, size): mean, its interval, and every seed's accuracy."""
+    """Hover text of one (method, size): mean, its interval, and every seed's score."""
     method, n_train = runs["method"].iloc[0], int(runs["n_train"].iloc[0])
     interval = accuracy.intervals.get((method, n_train))
     what = "95 % interval" if interval else "min–max over seeds"
-    seeds = "<br>".join(f"seed {s}: {a:.3f}" for s, a in zip(runs["seed"], runs["accuracy"]))
+    scores = runs[accuracy.metric]
+    seeds = "<br>".join(f"seed {s}: {a:.3f}" for s, a in zip(runs["seed"], scores))
     return (
-        f"<b>{method}</b>, n = {n_train:,}<br>mean {runs['accuracy'].mean():.3f}, "
+        f"<b>{method}</b>, n = {n_train:,}<br>mean {metric_text(accuracy.metric)} "
+        f"{scores.mean():.3f}, "
         f"{what} [{band[0]:.3f}, {band[1]:.3f}]<br>{seeds}"
     )
 
@@ -96,7 +102,7 @@ def add_method(figure: go.Figure, runs, accuracy: AccuracySummary, bands, color:
     )
     figure.add_scatter(
         x=x,
-        y=[g["accuracy"].mean() for g in by_size],
+        y=[g[accuracy.metric].mean() for g in by_size],
         mode="lines+markers",
         name=method,
         line=dict(color=color),
@@ -106,7 +112,7 @@ def add_method(figure: go.Figure, runs, accuracy: AccuracySummary, bands, color:
     )
     figure.add_scatter(
         x=runs["n_train"],
-        y=runs["accuracy"],
+        y=runs[accuracy.metric],
         mode="markers",
         marker=dict(color=color, size=5, opacity=0.45),
         showlegend=False,
@@ -118,7 +124,7 @@ def add_method(figure: go.Figure, runs, accuracy: AccuracySummary, bands, color:
 
 def add_flat(figure: go.Figure, runs, accuracy: AccuracySummary, bands, sizes) -> None:
     """A method without training data: a dashed horizontal line across the panel."""
-    method, score = runs["method"].iloc[0], runs["accuracy"].mean()
+    method, score = runs["method"].iloc[0], runs[accuracy.metric].mean()
     x = [sizes[0], sizes[-1]] if sizes else [1, 1]
     figure.add_scatter(
         x=x,
@@ -178,8 +184,8 @@ def cost_at(volumes: list[float], costs: list[float], volume: float, log_cost: b
     return float(np.interp(math.log(volume), np.log(volumes), costs))
 
 
-def pareto_figure(pareto: dict) -> go.Figure:
-    """Accuracy against serving cost and against labels: non-dominated methods as labelled
+def pareto_figure(pareto: dict, metric: str) -> go.Figure:
+    """`metric` against serving cost and against labels: non-dominated methods as labelled
     filled stars, dominated ones as hollow grey circles."""
     figure = make_subplots(
         rows=1, cols=2, shared_yaxes=True, subplot_titles=("serving cost", "labels")
@@ -191,7 +197,7 @@ def pareto_figure(pareto: dict) -> go.Figure:
             best = not point[flag]
             figure.add_scatter(
                 x=[point[x_key]],
-                y=[point["accuracy"]],
+                y=[point[metric]],
                 mode="markers+text" if best else "markers",
                 text=[point["method"]] if best else None,
                 textposition="top center",
@@ -204,7 +210,7 @@ def pareto_figure(pareto: dict) -> go.Figure:
                 showlegend=False,
                 meta=point["method"],
                 hovertemplate=f"<b>{point['method']}</b><br>{x_key}: %{{x:,.4g}}<br>"
-                f"accuracy %{{y:.3f}}<br>{'non-dominated' if best else 'dominated'}"
+                f"{metric_text(metric)} %{{y:.3f}}<br>{'non-dominated' if best else 'dominated'}"
                 "<extra></extra>",
                 row=1,
                 col=column,
@@ -215,6 +221,6 @@ def pareto_figure(pareto: dict) -> go.Figure:
     labels = [point["labels"] for point in pareto["points"]]
     labels_axis = "log" if labels and min(labels) > 0 else "linear"  # 0 labels: zero-shot
     figure.update_xaxes(type=labels_axis, title_text="labelled examples", col=2)
-    figure.update_yaxes(title_text="accuracy", col=1)
+    figure.update_yaxes(title_text=metric_text(metric), col=1)
     figure.update_layout(title="Pareto view (★ non-dominated)", **LAYOUT)
     return figure

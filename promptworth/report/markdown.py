@@ -8,6 +8,12 @@ from pathlib import Path
 METRIC_NAMES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}  # the --metric choices
 
 
+def metric_text(metric: str) -> str:
+    """The metric's name inside a sentence: accuracy, macro-F1."""
+    name = METRIC_NAMES[metric]
+    return name[0].lower() + name[1:]
+
+
 def cost_table(frame):
     """Median cost per method over its runs (the trained ones at their largest size)."""
     columns = [
