@@ -131,6 +131,21 @@ def test_dev_selection_keeps_the_best_trained_checkpoint():
     assert dev_score(toy.learner().scores(np.arange(30, 40)), toy.labels[30:]) == selection.trained
 
 
+def test_long_runs_are_evaluated_at_most_ten_times_so_patience_scales_with_them():
+    toy = Toy(n=200)
+    evaluated = []
+    learner = toy.learner()
+    score = learner.score
+    learner.score = lambda rows: evaluated.append(1) or score(rows)
+    short = Schedule(learning_rate=0.5, batch_size=4, max_steps=40, patience=100)
+    train(learner, np.arange(160), np.arange(160, 200), short, seed=0)
+    assert len(evaluated) == 4  # every eval_every = 10 steps
+    evaluated.clear()
+    long = replace(short, max_steps=300)  # 300 / 10 evaluations: every 30 steps
+    trained = train(learner, np.arange(160), np.arange(160, 200), long, seed=0)
+    assert len(evaluated) == 10 and trained.step % 30 == 0
+
+
 def test_cross_validation_trains_each_fold_without_it_then_all_rows():
     toy = Toy(n=10)
     schedule = Schedule(learning_rate=0.5, batch_size=4, max_steps=5)
