@@ -42,6 +42,10 @@ TOPICS = {
     ],
 }
 LABELS = ["sports", "business", "science"]
+# The tiny sweep of the sweep and Ray tests (tests/conftest.py `tiny_sweep_spec`): one method of
+# each kind (no training, frozen features, gradient-trained), two LoRA steps.
+TINY_SWEEP_METHODS = ["zero-shot", "head", "prompt-lora"]
+TINY_SWEEP_PARAMS = {"prompt-lora": {"max_steps": 2, "batch_size": 4}}
 SPECIAL = ["<pad>", "<s>", "</s>", "<unk>"]
 CHAT_TEMPLATE = (  # ChatML-like: the assistant's answer starts after a newline, with no space
     "{% for m in messages %}<s>{{ m['role'] }}\n{{ m['content'] }}</s>\n{% endfor %}"

@@ -9,7 +9,10 @@ import pytest
 # Tests never reach a model hub: every model they load is built here or shipped in a package.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from promptworth.sweep import SweepSpec
 from promptworth.testing import (
+    TINY_SWEEP_METHODS,
+    TINY_SWEEP_PARAMS,
     save_tiny_causal_lm,
     save_tiny_encoder,
     tiny_task,
@@ -80,3 +83,20 @@ def pool(task):
 def tiny_task_files(tmp_path_factory):
     """A tiny task written as train/test CSV files, for sweeps that read a task from files."""
     return write_task_files(tiny_task(n_train=40, n_test=16), tmp_path_factory.mktemp("task"))
+
+
+@pytest.fixture
+def tiny_sweep_spec(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path) -> SweepSpec:
+    """The tiny sweep over the task files: 3 methods x sizes 4 and 8 x 2 seeds, float32."""
+    return SweepSpec(
+        task=tiny_task_files[0],
+        test_file=tiny_task_files[1],
+        model=tiny_lm_dir,
+        encoder=tiny_encoder_dir,
+        methods=TINY_SWEEP_METHODS,
+        method_params=TINY_SWEEP_PARAMS,
+        sizes=[4, 8],
+        seeds=[0, 1],
+        dtype="float32",
+        out=tmp_path / "out",
+    )

@@ -16,10 +16,6 @@ from promptworth.report.results import MACHINE_MEASURED, results_frame
 from promptworth.store import RunStore
 from promptworth.sweep import Sweep, SweepSpec
 
-METHODS = ["zero-shot", "head", "prompt-lora"]
-PARAMS = {"prompt-lora": {"max_steps": 2, "batch_size": 4}}
-# What a run measures about its machine and moment, not about its predictions
-
 
 @pytest.fixture(scope="module")
 def ray_instance():
@@ -32,22 +28,6 @@ def ray_instance():
     executor.disconnect()
 
 
-@pytest.fixture
-def spec(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path):
-    return SweepSpec(
-        task=tiny_task_files[0],
-        test_file=tiny_task_files[1],
-        model=tiny_lm_dir,
-        encoder=tiny_encoder_dir,
-        methods=METHODS,
-        method_params=PARAMS,
-        sizes=[4, 8],
-        seeds=[0, 1],
-        dtype="float32",
-        out=tmp_path / "local",
-    )
-
-
 def table(sweep: Sweep) -> pd.DataFrame:
     """The results table without what is measured about the machine, with the predictions."""
     rows = sweep.store.load()
@@ -56,13 +36,15 @@ def table(sweep: Sweep) -> pd.DataFrame:
     return frame
 
 
-def test_the_ray_executor_gives_the_local_results_table(ray_instance, spec, tmp_path, monkeypatch):
+def test_the_ray_executor_gives_the_local_results_table(
+    ray_instance, tiny_sweep_spec, tmp_path, monkeypatch
+):
     """9 runs on two one-CPU workers: the same table and predictions as in-process; each worker
     loaded the LM once and kept it for all its runs, on one torch thread; head's features went
     into one file."""
     import ray
 
-    local = Sweep(spec, quiet=True)
+    local = Sweep(tiny_sweep_spec, quiet=True)
     assert local.execute()[1] == []
     loaded = []
 
@@ -78,14 +60,14 @@ def test_the_ray_executor_gives_the_local_results_table(ray_instance, spec, tmp_
 
     real_drain = executors.RayExecutor.drain
     monkeypatch.setattr(executors.RayExecutor, "drain", drain_then_look)
-    spec.out = tmp_path / "ray"
-    remote = Sweep(spec, quiet=True, executor=executors.RayExecutor())
+    tiny_sweep_spec.out = tmp_path / "ray"
+    remote = Sweep(tiny_sweep_spec, quiet=True, executor=executors.RayExecutor())
     plan, failures = remote.execute()
     assert failures == [] and len(plan) == 9
     assert len(table(remote)) == 9
     pd.testing.assert_frame_equal(table(local), table(remote))
-    assert loaded == [([(spec.model, "causal-lm")], 1)] * 2  # one thread: --run-cpus 1
-    assert len(list((spec.out / "features").glob("*.npz"))) == 1
+    assert loaded == [([(tiny_sweep_spec.model, "causal-lm")], 1)] * 2  # one thread: --run-cpus 1
+    assert len(list((tiny_sweep_spec.out / "features").glob("*.npz"))) == 1
 
 
 def cli_args(spec: SweepSpec, *extra: str) -> list[str]:
@@ -99,21 +81,21 @@ def cli_args(spec: SweepSpec, *extra: str) -> list[str]:
 
 
 def test_a_killed_worker_loses_only_its_run_which_the_next_sweep_completes(
-    ray_instance, spec, tmp_path, monkeypatch, capsys
+    ray_instance, tiny_sweep_spec, tmp_path, monkeypatch, capsys
 ):
     """dies-once kills its worker's process in its first run (os._exit): that run is reported
     and not recorded, the others finish on the remaining and the replacement workers."""
     monkeypatch.setitem(REGISTRY, "dies-once", ("promptworth.testing:DiesOnce", "test-only"))
     marker = tmp_path / "died"
     args = cli_args(
-        spec,
+        tiny_sweep_spec,
         *("--methods", "dies-once,head", "--param", f"dies-once.marker={marker}"),
         *("--executor", "ray", "--run-cpus", "1"),
     )
     assert main(args) == 1
     error = capsys.readouterr().err
     assert error.count("FAILED dies-once") == 1 and "worker lost" in error
-    store = RunStore(spec.out / "runs.sqlite")
+    store = RunStore(tiny_sweep_spec.out / "runs.sqlite")
     finished = [config for _, config, _ in store.load()]
     assert len(finished) == 3 and store.failures() == []  # the lost run is not recorded
     assert sorted(c["method"] for c in finished) == ["dies-once", "head", "head"]
@@ -121,23 +103,23 @@ def test_a_killed_worker_loses_only_its_run_which_the_next_sweep_completes(
     assert len(store.load()) == 4 and store.failures() == []
 
 
-def test_executor_flags_are_refused_before_anything_starts(spec, capsys):
-    assert main(cli_args(spec, "--run-cpus", "2")) == 2
+def test_executor_flags_are_refused_before_anything_starts(tiny_sweep_spec, capsys):
+    assert main(cli_args(tiny_sweep_spec, "--run-cpus", "2")) == 2
     assert "--run-cpus: only with --executor ray" in capsys.readouterr().err
     if importlib.util.find_spec("ray"):
-        assert main(cli_args(spec, "--executor", "ray", "--run-cpus", "0")) == 2
+        assert main(cli_args(tiny_sweep_spec, "--executor", "ray", "--run-cpus", "0")) == 2
         assert "--run-cpus 0.0: must be a number > 0" in capsys.readouterr().err
-    assert not spec.out.exists()
+    assert not tiny_sweep_spec.out.exists()
 
 
 @pytest.mark.parametrize(
     ("flags", "extra"), [(["--executor", "ray"], "ray"), (["--mlflow"], "mlflow")]
 )
-def test_a_missing_extra_is_named(spec, monkeypatch, capsys, flags, extra):
+def test_a_missing_extra_is_named(tiny_sweep_spec, monkeypatch, capsys, flags, extra):
     real = importlib.util.find_spec
     monkeypatch.setattr(
         executors.importlib.util, "find_spec", lambda name: None if name == extra else real(name)
     )
-    assert main(cli_args(spec, "--methods", "zero-shot", *flags)) == 2
+    assert main(cli_args(tiny_sweep_spec, "--methods", "zero-shot", *flags)) == 2
     assert f"pip install 'promptworth[{extra}]'" in capsys.readouterr().err
-    assert not spec.out.exists()
+    assert not tiny_sweep_spec.out.exists()

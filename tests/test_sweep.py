@@ -18,34 +18,16 @@ import pytest
 
 from promptworth import runner
 from promptworth.cli import main
-from promptworth.sweep import Sweep, SweepSpec
-
-METHODS = ["zero-shot", "head", "prompt-lora"]
-PARAMS = {"prompt-lora": {"max_steps": 2, "batch_size": 4}}
-
-
-@pytest.fixture
-def spec(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path):
-    return SweepSpec(
-        task=tiny_task_files[0],
-        test_file=tiny_task_files[1],
-        model=tiny_lm_dir,
-        encoder=tiny_encoder_dir,
-        methods=METHODS,
-        method_params=PARAMS,
-        sizes=[4, 8],
-        seeds=[0, 1],
-        dtype="float32",
-        out=tmp_path / "out",
-    )
+from promptworth.sweep import Sweep
+from promptworth.testing import TINY_SWEEP_METHODS
 
 
 def predictions(sweep: Sweep) -> dict[str, list[int]]:
     return {key: result["predictions"] for key, _, result in sweep.store.load()}
 
 
-def test_plan_covers_methods_sizes_seeds(spec):
-    plan = Sweep(spec, quiet=True).plan()
+def test_plan_covers_methods_sizes_seeds(tiny_sweep_spec):
+    plan = Sweep(tiny_sweep_spec, quiet=True).plan()
     # zero-shot trains on nothing: one run; the others: 2 sizes x 2 seeds each.
     assert len(plan) == 1 + 2 * 4
     assert len({run.config.key() for run in plan}) == len(plan)
@@ -55,7 +37,7 @@ class SimulatedKill(BaseException):
     """Not an Exception: like a kill, the sweep's per-run error handling does not catch it."""
 
 
-def test_resume_after_crash_skips_finished_runs(spec, monkeypatch):
+def test_resume_after_crash_skips_finished_runs(tiny_sweep_spec, monkeypatch):
     calls, killed = [], []
     real_execute = runner.execute
 
@@ -68,27 +50,31 @@ def test_resume_after_crash_skips_finished_runs(spec, monkeypatch):
 
     monkeypatch.setattr(runner, "execute", crash_on_third)
     with pytest.raises(SimulatedKill):
-        Sweep(spec, quiet=True).execute()
-    assert len(Sweep(spec, quiet=True).store.load()) == 2  # the run in progress is lost, no more
+        Sweep(tiny_sweep_spec, quiet=True).execute()
+    assert (
+        len(Sweep(tiny_sweep_spec, quiet=True).store.load()) == 2
+    )  # the run in progress is lost, no more
     calls.clear()
-    plan, failures = Sweep(spec, quiet=True).execute()
+    plan, failures = Sweep(tiny_sweep_spec, quiet=True).execute()
     assert not failures and len(calls) == len(plan) - 2
-    assert len(Sweep(spec, quiet=True).store.load()) == len(plan)
+    assert len(Sweep(tiny_sweep_spec, quiet=True).store.load()) == len(plan)
     calls.clear()
-    Sweep(spec, quiet=True).execute()
+    Sweep(tiny_sweep_spec, quiet=True).execute()
     assert calls == []  # everything finished: nothing runs again
 
 
-def test_same_config_and_seed_give_identical_predictions(spec, tmp_path):
-    first = Sweep(spec, quiet=True)
+def test_same_config_and_seed_give_identical_predictions(tiny_sweep_spec, tmp_path):
+    first = Sweep(tiny_sweep_spec, quiet=True)
     first.execute()
-    spec.out = tmp_path / "again"
-    second = Sweep(spec, quiet=True)
+    tiny_sweep_spec.out = tmp_path / "again"
+    second = Sweep(tiny_sweep_spec, quiet=True)
     second.execute()
     assert predictions(first) == predictions(second)
 
 
-def test_failed_runs_are_recorded_listed_and_retried_until_they_finish(spec, monkeypatch, capsys):
+def test_failed_runs_are_recorded_listed_and_retried_until_they_finish(
+    tiny_sweep_spec, monkeypatch, capsys
+):
     real_execute, calls = runner.execute, []
 
     def fail_head(method, *args, **kwargs):
@@ -98,27 +84,27 @@ def test_failed_runs_are_recorded_listed_and_retried_until_they_finish(spec, mon
         return real_execute(method, *args, **kwargs)
 
     monkeypatch.setattr(runner, "execute", fail_head)
-    plan, failures = Sweep(spec, quiet=True).execute()
+    plan, failures = Sweep(tiny_sweep_spec, quiet=True).execute()
     assert len(failures) == 4 and all("RuntimeError: boom" in error for _, error in failures)
-    store = Sweep(spec, quiet=True).store
+    store = Sweep(tiny_sweep_spec, quiet=True).store
     assert len(store.load()) == len(plan) - 4  # never counted as finished
     assert {f.config["method"] for f in store.failures()} == {"head"}
     # `promptworth report` lists them, and report.md has a section for them
-    assert main(["report", str(spec.out)]) == 0
+    assert main(["report", str(tiny_sweep_spec.out)]) == 0
     assert capsys.readouterr().err.count("FAILED head") == 4
-    report = (spec.out / "report.md").read_text()
+    report = (tiny_sweep_spec.out / "report.md").read_text()
     assert "## Failed runs" in report and report.count("| RuntimeError: boom |") == 4
     # the next sweep retries exactly the failed runs; their successes replace the failures
     calls.clear()
     monkeypatch.setattr(
         runner, "execute", lambda *a, **k: calls.append(a[0].name) or real_execute(*a, **k)
     )
-    plan, failures = Sweep(spec, quiet=True).execute()
+    plan, failures = Sweep(tiny_sweep_spec, quiet=True).execute()
     assert calls == ["head"] * 4 and failures == []
-    store = Sweep(spec, quiet=True).store
+    store = Sweep(tiny_sweep_spec, quiet=True).store
     assert store.failures() == [] and len(store.load()) == len(plan)
-    assert main(["report", str(spec.out)]) == 0
-    assert "Failed runs" not in (spec.out / "report.md").read_text()
+    assert main(["report", str(tiny_sweep_spec.out)]) == 0
+    assert "Failed runs" not in (tiny_sweep_spec.out / "report.md").read_text()
 
 
 def test_cli_run_writes_outputs(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path, capsys):
@@ -135,7 +121,7 @@ def test_cli_run_writes_outputs(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, 
             "--encoder",
             tiny_encoder_dir,
             "--methods",
-            ",".join(METHODS),
+            ",".join(TINY_SWEEP_METHODS),
             "--param",
             "prompt-lora.max_steps=2",
             "--sizes",
@@ -153,7 +139,7 @@ def test_cli_run_writes_outputs(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, 
     for name in ("results.csv", "learning_curves.png", "report.md", "advantage.json"):
         assert (out / name).stat().st_size > 0
     results = pd.read_csv(out / "results.csv")
-    assert len(results) == 9 and set(results["method"]) == set(METHODS)
+    assert len(results) == 9 and set(results["method"]) == set(TINY_SWEEP_METHODS)
     assert results["accuracy"].between(0, 1).all()
     report = (out / "report.md").read_text()
     assert "learning_curves.png" in report and "| head |" in report
@@ -281,8 +267,8 @@ def stored(database: Path) -> int:
         return 0
 
 
-def test_results_are_numbers_not_placeholders(spec):
-    sweep = Sweep(spec, quiet=True)
+def test_results_are_numbers_not_placeholders(tiny_sweep_spec):
+    sweep = Sweep(tiny_sweep_spec, quiet=True)
     sweep.execute()
     for _, _config, result in sweep.store.load():
         predicted = np.array(result["predictions"])
@@ -304,14 +290,16 @@ def test_method_that_cannot_run_here_is_refused_before_loading(capsys):
     assert "--param for methods not in this run" not in error
 
 
-def test_a_truncated_feature_file_is_reported_and_recomputed_and_the_run_succeeds(spec, caplog):
-    spec.methods, spec.sizes, spec.seeds = ["head"], [4], [0]
-    Sweep(spec, quiet=True).execute()
-    (features,) = (spec.out / "features").glob("*.npz")
+def test_a_truncated_feature_file_is_reported_and_recomputed_and_the_run_succeeds(
+    tiny_sweep_spec, caplog
+):
+    tiny_sweep_spec.methods, tiny_sweep_spec.sizes, tiny_sweep_spec.seeds = ["head"], [4], [0]
+    Sweep(tiny_sweep_spec, quiet=True).execute()
+    (features,) = (tiny_sweep_spec.out / "features").glob("*.npz")
     features.write_bytes(features.read_bytes()[:100])
-    spec.sizes = [4, 8]  # a new run needs the features again
-    plan, failures = Sweep(spec, quiet=True).execute()
-    assert failures == [] and len(Sweep(spec, quiet=True).store.load()) == len(plan) == 2
+    tiny_sweep_spec.sizes = [4, 8]  # a new run needs the features again
+    plan, failures = Sweep(tiny_sweep_spec, quiet=True).execute()
+    assert failures == [] and len(Sweep(tiny_sweep_spec, quiet=True).store.load()) == len(plan) == 2
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any(str(features) in w and "damaged feature cache" in w for w in warnings)
     with np.load(features) as stored:  # rewritten whole
@@ -319,31 +307,31 @@ def test_a_truncated_feature_file_is_reported_and_recomputed_and_the_run_succeed
 
 
 def test_two_tasks_or_two_parameter_sets_in_one_out_are_never_averaged(
-    spec, tiny_task_files, tmp_path
+    tiny_sweep_spec, tiny_task_files, tmp_path
 ):
     """Runs of another task, or of other parameters, written to the same --out are separate
     rows of the report, named by what differs, each averaged over its own seeds only."""
     from promptworth.outputs import write_outputs
 
-    spec.methods, spec.sizes = ["head"], [8]
-    Sweep(spec, quiet=True).execute()
+    tiny_sweep_spec.methods, tiny_sweep_spec.sizes = ["head"], [8]
+    Sweep(tiny_sweep_spec, quiet=True).execute()
     other = pd.read_csv(tiny_task_files[0])
     other["text"] = other["text"].str.upper()  # another task: same labels, other texts
     other_path = tmp_path / "shouting.csv"
     other.to_csv(other_path, index=False)
-    spec.task = str(other_path)
-    Sweep(spec, quiet=True).execute()
-    spec.task, spec.method_params = tiny_task_files[0], {"head": {"C": 0.01}}
-    sweep = Sweep(spec, quiet=True)
+    tiny_sweep_spec.task = str(other_path)
+    Sweep(tiny_sweep_spec, quiet=True).execute()
+    tiny_sweep_spec.task, tiny_sweep_spec.method_params = tiny_task_files[0], {"head": {"C": 0.01}}
+    sweep = Sweep(tiny_sweep_spec, quiet=True)
     sweep.execute()
     rows = sweep.store.load()
-    summary = write_outputs(rows, spec.out, [])["summary"]
+    summary = write_outputs(rows, tiny_sweep_spec.out, [])["summary"]
     assert sorted(summary.index) == [
         "head[C=0.01,task=train]",
         "head[C=None,task=shouting]",
         "head[C=None,task=train]",
     ]
-    for label, group in pd.read_csv(spec.out / "results.csv").groupby("method"):
+    for label, group in pd.read_csv(tiny_sweep_spec.out / "results.csv").groupby("method"):
         assert len(group) == 2 and sorted(group["seed"]) == [0, 1]
         mean = group["accuracy"].mean()
         assert summary.loc[label, 8].startswith(f"{mean:.3f}")
