@@ -22,8 +22,9 @@ from promptworth.methods.prompting import (
     generate_answers,
     predict_with_lm,
     same_length_batches,
+    score_after_cache,
     score_candidates,
-    score_full_sequences,
+    virtual_token_cache,
 )
 from promptworth.methods.qlora import QLoRA, unavailable_reason
 
@@ -74,16 +75,27 @@ def scoring_case(task, backbones, tiny_lm_dir, make_context):
     return backbone, make_context(), prompt_ids, candidates
 
 
-@pytest.mark.parametrize("name", ADAPTERS)
-def test_full_sequence_scoring_matches_reference(name, scoring_case):
+@pytest.mark.parametrize("name", VIRTUAL)
+def test_scoring_after_the_virtual_token_cache_matches_reference(name, scoring_case):
     backbone, context, prompt_ids, candidates = scoring_case
     model = perturbed_model(name, backbone, context)
     expected = reference_scores(model, prompt_ids, candidates)
-    for batch_size in (1, 4, 16):  # right padding must not change a score
-        scores = score_full_sequences(
-            model, backbone.tokenizer, prompt_ids, candidates, batch_size, False
+    cache = virtual_token_cache(model)
+    n_virtual = model.active_peft_config.num_virtual_tokens
+    assert cache.get_seq_length() == n_virtual
+    for batch_size in (1, 4, 16):  # left padding after the virtual tokens must not change a score
+        scores = score_after_cache(
+            model.get_base_model(),
+            backbone.tokenizer,
+            cache,
+            n_virtual,
+            prompt_ids,
+            candidates,
+            batch_size,
+            False,
         )
         np.testing.assert_allclose(scores, expected, atol=1e-4)
+    assert cache.get_seq_length() == n_virtual  # each batch continued a copy
 
 
 def test_kv_cache_scoring_matches_reference_without_virtual_tokens(scoring_case):

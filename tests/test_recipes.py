@@ -15,7 +15,11 @@ from promptworth.errors import PromptworthError
 from promptworth.methods import make_method, method_class
 from promptworth.methods.base import PromptOptions
 from promptworth.methods.prompt_training import answer_logprobs, build_sequences, tfew_loss
-from promptworth.methods.prompting import score_candidates, score_full_sequences
+from promptworth.methods.prompting import (
+    score_after_cache,
+    score_candidates,
+    virtual_token_cache,
+)
 from promptworth.methods.training import LEARNING_RATE_GRIDS, split_dev
 from promptworth.tasks.base import Split
 
@@ -139,8 +143,11 @@ def test_answer_logprobs_are_the_rank_scores_with_gradients(
 
 
 def score_reference(model, tokenizer, prompts, candidates, n_virtual):
-    scorer = score_full_sequences if n_virtual else score_candidates
-    return scorer(model, tokenizer, prompts, candidates, 4, False)
+    """The scores prediction computes (test_peft_methods checks those against a reference)."""
+    if not n_virtual:
+        return score_candidates(model, tokenizer, prompts, candidates, 4, False)
+    cache, base = virtual_token_cache(model), model.get_base_model()
+    return score_after_cache(base, tokenizer, cache, n_virtual, prompts, candidates, 4, False)
 
 
 def test_tfew_training_runs_and_lowers_its_loss(task, backbones, tiny_lm_dir, make_context):

@@ -11,7 +11,6 @@ demonstrations give content-free inputs.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -33,12 +32,10 @@ from promptworth.methods.base import (
 from promptworth.methods.prompting import (
     PromptFormat,
     generate_answers,
-    left_padded,
-    length_batches,
     map_answer,
     output_cache,
+    score_after_cache,
     score_candidates,
-    score_prompt_batch,
 )
 from promptworth.subsets import interleave
 from promptworth.tasks.base import Example, Split
@@ -324,34 +321,22 @@ def score_with_prefix(
     batch_size: int,
     length_norm: bool,
 ) -> np.ndarray:
-    """`score_candidates` of prefix + suffix for every suffix, running the shared prefix once.
-
-    The prefix's KV cache is copied to each batch; suffixes are left-padded after it (the pads
-    are masked and positions continue from the prefix), so scores equal those of full prompts.
-    """
+    """`score_candidates` of prefix + suffix for every suffix, running the shared prefix once."""
     import torch
 
     if not prefix_ids:
         return score_candidates(model, tokenizer, suffix_ids, candidates, batch_size, length_norm)
     device = next(model.parameters()).device
-    n_prefix = len(prefix_ids)
-    scores = np.zeros((len(suffix_ids), len(candidates)))
-    flat = [(label, ids) for label, words in enumerate(candidates) for ids in words]
     with torch.inference_mode():
-        prefix_cache = output_cache(
-            model(
-                input_ids=torch.tensor([prefix_ids], device=device),
-                use_cache=True,
-                logits_to_keep=1,
-            )
-        )
-        for batch in length_batches([len(s) for s in suffix_ids], batch_size):
-            ids, suffix_mask = left_padded(tokenizer, [suffix_ids[i] for i in batch], device)
-            mask = torch.cat([suffix_mask.new_ones((len(batch), n_prefix)), suffix_mask], dim=1)
-            positions = n_prefix + (suffix_mask.cumsum(-1) - 1).clamp(min=0)
-            cache = copy.deepcopy(prefix_cache)
-            cache.batch_repeat_interleave(len(batch))
-            scores[batch] = score_prompt_batch(
-                model, ids, mask, positions, flat, len(candidates), length_norm, cache
-            )
-    return scores
+        ids = torch.tensor([prefix_ids], device=device)
+        prefix_cache = output_cache(model(input_ids=ids, use_cache=True, logits_to_keep=1))
+    return score_after_cache(
+        model,
+        tokenizer,
+        prefix_cache,
+        len(prefix_ids),
+        suffix_ids,
+        candidates,
+        batch_size,
+        length_norm,
+    )

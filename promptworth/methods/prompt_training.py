@@ -27,11 +27,10 @@ from promptworth.methods.base import (
 )
 from promptworth.methods.prompting import (
     PromptFormat,
+    label_scores,
     last_positions,
     predict_with_lm,
     right_padded,
-    score_candidates,
-    score_full_sequences,
 )
 from promptworth.methods.training import (
     Learner,
@@ -171,7 +170,7 @@ class PromptTrainedMethod(Method):
     """Base of every method trained on the prompt-based objective."""
 
     # True where the adapter prepends virtual tokens on every forward call (prompt tuning,
-    # prefix tuning, p-tuning): predict then scores without a KV cache, generates unpadded.
+    # prefix tuning, p-tuning): predict then scores after their cache, generates unpadded.
     virtual_tokens: ClassVar[bool] = False
     lr_family: ClassVar[str]  # its row of training.LEARNING_RATE_GRIDS, for `tune`
 
@@ -215,7 +214,7 @@ class PromptTrainedMethod(Method):
 
         def scores(rows: np.ndarray) -> np.ndarray:
             model.eval()
-            out = rank_scores(model, fmt, seqs.prompts(rows), self.n_virtual(model))
+            out = label_scores(model, fmt, seqs.prompts(rows), self.n_virtual(model))
             model.train()
             return out
 
@@ -266,17 +265,3 @@ class PromptTrainedMethod(Method):
         with autocast_for(self.placement_):  # trained weights are fp32; serve at the run's dtype
             prediction = predict_with_lm(self.model_, self.format_, texts, self.n_virtual_)
         return replace(prediction, extra={**prediction.extra, **self.selection_.extra()})
-
-
-def rank_scores(model, fmt: PromptFormat, prompts: list[list[int]], n_virtual: int) -> np.ndarray:
-    """Rank-classification label scores of encoded prompts, as prediction computes them."""
-    scorer = score_full_sequences if n_virtual else score_candidates
-    options = fmt.options
-    return scorer(
-        model,
-        fmt.tokenizer,
-        prompts,
-        fmt.label_candidates(),
-        options.batch_size,
-        options.length_norm,
-    )

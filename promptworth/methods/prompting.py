@@ -8,6 +8,7 @@ answer is " World" (leading space); after a chat template's "<|im_start|>assista
 
 from __future__ import annotations
 
+import copy
 import inspect
 from dataclasses import dataclass
 
@@ -246,49 +247,69 @@ def continuation_logprob(model, cache, first_logprobs, mask, positions, word_ids
     return total + logprobs[:, torch.arange(steps, device=device), targets].sum(-1)
 
 
-def score_full_sequences(
+def score_after_cache(
     model,
     tokenizer,
-    prompt_ids: list[list[int]],
+    prefix_cache,
+    n_prefix: int,
+    suffix_ids: list[list[int]],
     candidates: list[list[list[int]]],
     batch_size: int,
     length_norm: bool,
 ) -> np.ndarray:
-    """`score_candidates` without a KV cache, for models that add virtual tokens on every call.
+    """`score_candidates` of each suffix continuing a prefix already run (`prefix_cache`, its
+    `n_prefix` positions): few-shot's shared demonstrations, or a prompt-learning model's
+    virtual tokens. The cache is copied to each batch; suffixes are left-padded after it (the
+    pads are masked and positions continue from the prefix), so scores equal those of the whole
+    sequence run at once."""
+    import torch
 
-    PEFT's prompt tuning, p-tuning and prefix tuning rebuild their virtual tokens in each
-    forward call, so a cached continuation sees them twice or loses the prompt; and with left
-    padding the pads sit between the virtual tokens and the text, which shifts positions. Here
-    prompt + all but the last token of a candidate runs in full, right-padded as in training;
-    candidates sharing those inputs (every one-token word) share the run.
+    scores = np.zeros((len(suffix_ids), len(candidates)))
+    device = next(model.parameters()).device
+    flat = [(label, ids) for label, words in enumerate(candidates) for ids in words]
+    with torch.inference_mode():
+        for batch in length_batches([len(s) for s in suffix_ids], batch_size):
+            ids, suffix_mask = left_padded(tokenizer, [suffix_ids[i] for i in batch], device)
+            mask = torch.cat([suffix_mask.new_ones((len(batch), n_prefix)), suffix_mask], dim=1)
+            positions = n_prefix + (suffix_mask.cumsum(-1) - 1).clamp(min=0)
+            cache = copy.deepcopy(prefix_cache)
+            cache.batch_repeat_interleave(len(batch))
+            scores[batch] = score_prompt_batch(
+                model, ids, mask, positions, flat, len(candidates), length_norm, cache
+            )
+    return scores
+
+
+def virtual_token_cache(peft_model):
+    """The KV cache of a PEFT prompt-learning model's virtual tokens, computed once.
+
+    PEFT rebuilds the virtual tokens in every forward call, so its own model cannot continue a
+    cache (the tokens would come twice), and it ignores position ids, so left padding would sit
+    between the virtual tokens and the text. The virtual tokens are one fixed prefix, though:
+    prefix tuning's *are* a KV cache, prompt and p-tuning's are input embeddings the frozen
+    model runs once. The frozen model then scores every prompt after that cache
+    (`score_after_cache`), as it serves: one pass per prompt, one cache for all.
     """
     import torch
 
-    scores = np.full((len(prompt_ids), len(candidates)), -np.inf)
-    device = next(model.parameters()).device
-    by_context: dict[tuple[int, ...], list[tuple[int, list[int]]]] = {}
-    for label, words in enumerate(candidates):
-        for word_ids in words:
-            by_context.setdefault(tuple(word_ids[:-1]), []).append((label, word_ids))
     with torch.inference_mode():
-        for batch in length_batches([len(p) for p in prompt_ids], batch_size):
-            starts = torch.tensor([len(prompt_ids[i]) for i in batch], device=device)
-            rows = torch.arange(len(batch), device=device)[:, None]
-            for context, words in by_context.items():
-                sequences = [prompt_ids[i] + list(context) for i in batch]
-                ids, mask = right_padded(tokenizer, sequences, device)
-                keep = ids.shape[1] - int(starts.min()) + 1  # from the first scored position on
-                kept = last_positions(keep, device)
-                logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=kept).logits
-                # kept-logit index of the position that predicts answer token k in each row
-                at = starts[:, None] - 1 + torch.arange(len(context) + 1, device=device)
-                logprobs = torch.log_softmax(logits[rows, at - (ids.shape[1] - keep)].float(), -1)
-                for label, word_ids in words:
-                    steps = torch.arange(len(word_ids), device=device)
-                    value = logprobs[:, steps, torch.tensor(word_ids, device=device)].sum(-1)
-                    value = value / len(word_ids) if length_norm else value
-                    scores[batch, label] = np.maximum(scores[batch, label], value.cpu().numpy())
-    return scores
+        prompt = peft_model.get_prompt(batch_size=1)
+        if not torch.is_tensor(prompt):
+            return prompt  # prefix tuning: already the cache
+        base = peft_model.get_base_model()
+        embeds = prompt.to(base.get_input_embeddings().weight.dtype)
+        return output_cache(base(inputs_embeds=embeds, use_cache=True, logits_to_keep=1))
+
+
+def label_scores(model, fmt: PromptFormat, prompt_ids: list[list[int]], n_virtual: int):
+    """Rank-classification scores [n, labels] of encoded prompts; after the virtual tokens
+    (`n_virtual` of them, PEFT prompt learning) where the model has some."""
+    args = (fmt.label_candidates(), fmt.options.batch_size, fmt.options.length_norm)
+    if not n_virtual:
+        return score_candidates(model, fmt.tokenizer, prompt_ids, *args)
+    cache = virtual_token_cache(model)
+    base = model.get_base_model()
+    return score_after_cache(base, fmt.tokenizer, cache, n_virtual, prompt_ids, *args)
 
 
 def generate_answers(
@@ -342,8 +363,8 @@ def predict_with_lm(model, fmt: PromptFormat, texts: list[Example], virtual_toke
     """Labels from a causal LM by rank classification or by generation, per `fmt.options`.
 
     `virtual_tokens`: how many trained virtual tokens the model prepends on every call (PEFT
-    prompt learning; 0 = none). Scoring then runs without a KV cache and generation without
-    padding, and they count in the prompt tokens each example costs.
+    prompt learning; 0 = none). Scoring then continues their cache (`virtual_token_cache`),
+    generation runs without padding, and they count in the prompt tokens each example costs.
     """
     from promptworth.methods.base import Prediction
 
@@ -358,13 +379,5 @@ def predict_with_lm(model, fmt: PromptFormat, texts: list[Example], virtual_toke
         return Prediction(labels, int((labels == NO_LABEL).sum()), n_prompt_tokens)
     if options.predict != "rank":
         raise ValueError(f"unknown prediction mode {options.predict!r}; use rank or generate")
-    scorer = score_full_sequences if virtual_tokens else score_candidates
-    scores = scorer(
-        model,
-        fmt.tokenizer,
-        prompt_ids,
-        fmt.label_candidates(),
-        options.batch_size,
-        options.length_norm,
-    )
+    scores = label_scores(model, fmt, prompt_ids, virtual_tokens)
     return Prediction(scores.argmax(axis=1), 0, n_prompt_tokens, scores=scores)
