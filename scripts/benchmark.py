@@ -6,7 +6,9 @@
 2. the KV-cache scorer against scoring each (prompt + label) sequence separately;
 3. the same scorer on a frozen copy of the weights (as every PEFT-wrapped model is): it should cost
    what the backbone costs (see `prompting.last_positions`);
-4. a LoRA / full fine-tuning step, fp32 vs bf16 autocast over fp32 master weights.
+4. a LoRA / full fine-tuning step, fp32 vs bf16 autocast over fp32 master weights;
+5. the soft prompts (prefix- and p-tuning, untrained, starting from the template): scoring after
+   their virtual tokens' KV cache should cost what zero-shot costs and predict what it predicts.
 Speed targets live here, never in tests: timings depend on the machine and its load.
 """
 
@@ -18,10 +20,11 @@ import time
 import numpy as np
 import torch
 
-from promptworth.backbones import DEFAULT_CAUSAL_LM, BackboneCache
+from promptworth.backbones import DEFAULT_CAUSAL_LM, DEFAULT_ENCODER, BackboneCache
 from promptworth.backbones.device import Placement
-from promptworth.methods.base import PromptOptions
-from promptworth.methods.prompting import PromptFormat, score_candidates
+from promptworth.methods import make_method
+from promptworth.methods.base import PromptOptions, RunContext
+from promptworth.methods.prompting import PromptFormat, label_scores, score_candidates
 from promptworth.methods.training import autocast_for
 from promptworth.subsets import fixed_test_indices
 from promptworth.tasks import load_task
@@ -63,6 +66,32 @@ def frozen_scoring(backbone, prompts: list[list[int]], fmt: PromptFormat) -> flo
     return 1000 * (time.perf_counter() - start) / len(prompts)
 
 
+def soft_prompt_scoring(cache: BackboneCache, task, n: int) -> list[str]:
+    """Per soft-prompt method: seconds per 1,000 examples as a ratio of zero-shot's (same rows,
+    same process) and the share of predictions equal to zero-shot's (the template start)."""
+    backbone = cache.get(DEFAULT_CAUSAL_LM, "causal-lm")
+    test = task.test.subset(fixed_test_indices(len(task.test), n))
+    context = RunContext(task, 0, cache, DEFAULT_CAUSAL_LM, DEFAULT_ENCODER)
+    plain = PromptFormat(task, backbone.tokenizer, PromptOptions())
+    start = time.perf_counter()
+    zero = label_scores(
+        backbone.model, plain, [plain.encode_prompt(plain.prompt(t)) for t in test.texts], 0
+    )
+    zero_seconds = time.perf_counter() - start
+    lines = []
+    for name in ("prefix-tuning", "p-tuning", "prompt-tuning"):
+        method = make_method(name)
+        fmt = method.prompt_format(backbone, context)
+        model = method.trainable_model(backbone, context).eval()
+        prompts = [fmt.encode_prompt(fmt.prompt(t)) for t in test.texts]
+        start = time.perf_counter()
+        scores = label_scores(model, fmt, prompts, method.n_virtual(model))
+        ratio = (time.perf_counter() - start) / zero_seconds
+        same = float((scores.argmax(1) == zero.argmax(1)).mean())
+        lines.append(f"{name} {ratio:.2f}x zero-shot's time, {same:.3f} of its predictions")
+    return lines
+
+
 def train_step(backbone, placement: Placement, lora: bool, steps: int) -> float:
     from peft import LoraConfig, get_peft_model
 
@@ -97,19 +126,22 @@ def main() -> None:
     rows = {}
     for dtype in ("float32", "bfloat16"):
         placement = Placement("cpu", dtype)
-        backbone = BackboneCache(placement).get(DEFAULT_CAUSAL_LM, "causal-lm")
+        cache = BackboneCache(placement)
+        backbone = cache.get(DEFAULT_CAUSAL_LM, "causal-lm")
         per_1000, accuracy, prompts, fmt = zero_shot(backbone, task, args.n)
         naive = naive_scoring(backbone, prompts[: args.n // 4], fmt)
         frozen = frozen_scoring(backbone, prompts, fmt)
         lora = train_step(backbone, placement, lora=True, steps=args.steps)
         full = train_step(backbone, placement, lora=False, steps=args.steps)
         rows[dtype] = (per_1000, accuracy, naive, lora, full)
+        soft = soft_prompt_scoring(cache, task, args.n)
         print(
             f"{dtype:9s} zero-shot {per_1000:6.1f} s/1000 examples, accuracy {accuracy:.3f} "
             f"(n={args.n}); naive per-label scoring {naive:6.1f} s/1000 "
             f"(KV cache {naive / per_1000:.1f}x faster); frozen weights {frozen:6.1f} s/1000 "
             f"({frozen / per_1000:.2f}x the backbone's); LoRA step {lora:.2f} s, "
-            f"full FT step {full:.2f} s (batch 8 x 72 tokens)"
+            f"full FT step {full:.2f} s (batch 8 x 72 tokens); untrained soft prompts: "
+            + "; ".join(soft)
         )
     fp32, bf16 = rows["float32"], rows["bfloat16"]
     print(
