@@ -61,6 +61,28 @@ def run_ladder(args: argparse.Namespace) -> None:
         Sweep(spec, quiet=True).execute()
 
 
+def convergence(out: Path) -> str:
+    """Per trained run: how its weights were chosen, the steps behind them and the dev curve
+    (step: accuracy), so the step budgets are read from the store (README "Step budgets")."""
+    lines = ["| method | labels | seed | selection | selected step | steps run | dev curve |"]
+    lines.append("|---|---|---|---|---|---|---|")
+    for _, config, result in sorted(RunStore(out / "runs.sqlite").load(), key=run_order):
+        extra = result.get("extra", {})
+        if "selection" not in extra:
+            continue
+        curve = " ".join(f"{step}:{accuracy:.2f}" for step, accuracy in extra.get("dev_curve", []))
+        lines.append(
+            f"| {config['method']} | {config['n_train']} | {config['seed']} | {extra['selection']} "
+            f"| {extra['selected_step']} | {result['train_steps']} | {curve} |"
+        )
+    return "\n".join(lines)
+
+
+def run_order(row: tuple) -> tuple:
+    _, config, _ = row
+    return config["method"], config["n_train"], config["seed"]
+
+
 def table(out: Path) -> pd.DataFrame:
     """One row per (method, size): mean, std, interval (summary.csv) and median train seconds."""
     rows = RunStore(out / "runs.sqlite").load()
@@ -137,6 +159,8 @@ def main() -> None:
         run_ladder(args)
     summary = table(args.out)
     print(markdown(summary))
+    print("\nHow each trained run's weights were chosen (train steps include folds and grid):")
+    print(convergence(args.out))
     print("\nTargets:")
     print("\n".join(target_lines(summary)))
 

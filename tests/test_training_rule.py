@@ -131,6 +131,18 @@ def test_dev_selection_keeps_the_best_trained_checkpoint():
     assert dev_score(toy.learner().scores(np.arange(30, 40)), toy.labels[30:]) == selection.trained
 
 
+def test_dev_selection_records_the_dev_curve_it_chose_from():
+    """Every evaluation's (step, accuracy) goes to the run's extra: how many steps the run
+    needed is read from the store, not from a log."""
+    toy = Toy()
+    schedule = Schedule(learning_rate=0.5, batch_size=4, max_steps=30, patience=100)
+    selection = fit_selected(toy.learner(), np.arange(30), np.arange(30, 40), [schedule], True, 0)
+    curve = selection.extra()["dev_curve"]
+    assert [step for step, _ in curve] == [10, 20, 30]
+    assert selection.trained.accuracy == max(accuracy for _, accuracy in curve)
+    assert [selection.step, selection.trained.accuracy] in curve  # (ties go by the dev loss)
+
+
 def test_long_runs_are_evaluated_at_most_ten_times_so_patience_scales_with_them():
     toy = Toy(n=200)
     evaluated = []

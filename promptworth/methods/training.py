@@ -194,6 +194,8 @@ class Trained:
     stats: TrainStats
     step: int  # optimizer steps behind the weights left in the learner
     score: DevScore | None  # their dev score, when there were dev rows
+    # (step, dev accuracy) at every evaluation: how far the run was from converging
+    curve: list[tuple[int, float]] = field(default_factory=list)
 
 
 def split_dev(n: int, schedule: Schedule, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -266,6 +268,7 @@ def train(
     rng = np.random.default_rng(seed)
     stats = TrainStats()
     best_state, best, best_step, evals_without_gain = None, None, 0, 0
+    curve: list[tuple[int, float]] = []
     order, cursor = rows[rng.permutation(len(rows))], 0
     for step in range(1, total + 1):
         if cursor >= len(rows):
@@ -286,6 +289,7 @@ def train(
         if not len(dev_rows) or (step % interval and step != total):
             continue
         current = learner.score(dev_rows)
+        curve.append((step, current.accuracy))
         say(f"step {step}/{total} loss {loss.item():.3f} dev accuracy {current.accuracy:.3f}")
         if current.beats(best):
             best, best_step, evals_without_gain = current, step, 0
@@ -298,7 +302,7 @@ def train(
     if not len(dev_rows):
         return Trained(stats, stats.steps, None)
     learner.restore(best_state)
-    return Trained(stats, best_step, best)
+    return Trained(stats, best_step, best, curve)
 
 
 @dataclass
@@ -310,6 +314,7 @@ class Candidate:
     staged: bool
     score: DevScore
     step: int = 0
+    curve: list[tuple[int, float]] = field(default_factory=list)  # its dev curve (Trained)
 
     def row(self) -> dict:
         s = self.schedule
@@ -333,6 +338,7 @@ class Selection:
     start: DevScore | None = None  # held-out score of the untrained start (keep_start)
     trained: DevScore | None = None  # held-out score of the best trained candidate
     grid: list[Candidate] = field(default_factory=list)  # every candidate, when tuning
+    curve: list[tuple[int, float]] = field(default_factory=list)  # the best candidate's dev curve
 
     def extra(self) -> dict:
         """For the run's result (Prediction.extra)."""
@@ -343,6 +349,8 @@ class Selection:
             out["start_accuracy"] = self.start.accuracy
         if self.trained is not None:
             out["trained_accuracy"] = self.trained.accuracy
+        if self.curve:
+            out["dev_curve"] = [[step, accuracy] for step, accuracy in self.curve]
         if self.grid:
             best = max_candidate(self.grid)
             out["tuned"] = {
@@ -416,11 +424,11 @@ def select_on_dev(learner, fit_rows, dev_rows, grid, keep_start, seed, say) -> S
             learner.restore(start_state)
         trained = train(learner, fit_rows, dev_rows, schedule, seed, say)
         stats += trained.stats
-        candidate = Candidate(schedule, False, trained.score, trained.step)
+        candidate = Candidate(schedule, False, trained.score, trained.step, trained.curve)
         if learner.stage is not None:
             unstaged = learner.snapshot()
             stats += learner.stage(fit_rows)
-            staged = Candidate(schedule, True, learner.score(dev_rows), trained.step)
+            staged = Candidate(schedule, True, learner.score(dev_rows), trained.step, trained.curve)
             if staged.score.beats(candidate.score):
                 candidate = staged
             else:
@@ -443,6 +451,7 @@ def select_on_dev(learner, fit_rows, dev_rows, grid, keep_start, seed, say) -> S
         start,
         best.score,
         candidates if len(grid) > 1 else [],
+        best.curve,
     )
 
 
