@@ -38,8 +38,6 @@ RECIPES: dict[str, dict] = {
     "encoder-ft": {"cv_folds": 2},
     # a zero-shot teacher labels 2,000 unlabelled texts: at 10 labels no trained teacher beats it
     "distill": {"teacher": "zero-shot", "n_unlabeled": 2000, "student_params": {"max_steps": 400}},
-    # p-tuning fell below zero-shot at its default rate: the rate is searched
-    "p-tuning": {"tune": "quick", "max_steps": 60},
     # one LoRA pattern model per template with 2-fold selection, 1,000 texts labelled
     "pet": {"unlabelled": 1000, "pattern_params": {"max_steps": 30, "cv_folds": 2}},
 }

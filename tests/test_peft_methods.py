@@ -177,7 +177,8 @@ def test_text_init_starts_from_the_instruction_words(backbones, tiny_lm_dir, mak
 
 
 def test_p_tuning_artifact_is_the_virtual_tokens_not_the_encoder(task, make_context):
-    method = tiny("p-tuning").fit(task.train.subset(range(12)), make_context())
+    # cv_folds=0: trained on the budget, never the kept start (which serves the plain prompt)
+    method = tiny("p-tuning", cv_folds=0).fit(task.train.subset(range(12)), make_context())
     hidden = method.model_.get_base_model().config.hidden_size
     virtual = method.n_virtual_ * hidden
     assert method.cost_.artifact_bytes == virtual * 4  # fp32 embeddings, as PEFT saves them
@@ -185,7 +186,7 @@ def test_p_tuning_artifact_is_the_virtual_tokens_not_the_encoder(task, make_cont
 
 
 def test_prefix_tuning_trains_keys_and_values_for_every_layer(task, make_context):
-    method = tiny("prefix-tuning").fit(task.train.subset(range(12)), make_context())
+    method = tiny("prefix-tuning", cv_folds=0).fit(task.train.subset(range(12)), make_context())
     config = method.model_.get_base_model().config
     kv_width = config.num_key_value_heads * config.hidden_size // config.num_attention_heads
     per_token = config.num_hidden_layers * 2 * kv_width

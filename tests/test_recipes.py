@@ -82,12 +82,32 @@ def test_dev_selection_returns_the_start_when_training_only_hurts(
 ):
     """48 rows: a 9-row dev split decides. Trained towards the label rarest on it, the model
     can not be more accurate there than the start, and is more confidently wrong."""
-    method = tiny("prompt-lora", learning_rate=1e-2, max_steps=20)
-    dev = split_dev(len(task.train), method.schedule(), seed=0)[1]
-    rarest = int(np.argmin(np.bincount(task.train.labels[dev], minlength=task.n_labels)))
-    prediction = collapsing(method, rarest).fit(task.train, make_context()).predict(task.test.texts)
+    method = collapsing_on_dev(tiny("prompt-lora", learning_rate=1e-2, max_steps=20), task)
+    prediction = method.fit(task.train, make_context()).predict(task.test.texts)
     assert prediction.extra["selection"] == "dev" and prediction.extra["selected_step"] == 0
     np.testing.assert_allclose(prediction.scores, zero_shot_scores, atol=1e-5)
+
+
+def collapsing_on_dev(method, task):
+    """`collapsing` towards the label rarest on the method's dev split (seed 0)."""
+    dev = split_dev(len(task.train), method.schedule(), seed=0)[1]
+    counts = np.bincount(task.train.labels[dev], minlength=task.n_labels)
+    return collapsing(method, int(np.argmin(counts)))
+
+
+@pytest.mark.parametrize("name", ["prefix-tuning", "p-tuning"])
+def test_a_kept_template_start_is_served_as_the_prompt_itself(name, task, make_context):
+    """Selection kept the untrained virtual tokens, the template's own words: the run serves
+    the backbone with the plain prompt, so it predicts what zero-shot predicts to the bit (the
+    virtual-token path agrees only up to rounding, which flips near-ties in bf16)."""
+    context = make_context()
+    method = collapsing_on_dev(tiny(name, learning_rate=1e-2, max_steps=20), task)
+    prediction = method.fit(task.train, context).predict(task.test.texts)
+    assert prediction.extra["selected_step"] == 0
+    assert method.model_ is context.backbones.get(context.model, "causal-lm").model
+    zero_shot = make_method("zero-shot").fit(task.train, context).predict(task.test.texts)
+    np.testing.assert_array_equal(prediction.scores, zero_shot.scores)
+    assert prediction.prompt_tokens == zero_shot.prompt_tokens
 
 
 def test_tfew_loss_by_hand():

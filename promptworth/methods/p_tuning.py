@@ -37,7 +37,10 @@ class PTuning(PromptLearningMethod):
         num_virtual_tokens: int = 0  # 0: the leading words' count (template), else 20
         encoder: str = "MLP"  # "MLP" or "LSTM"
         encoder_hidden_size: int = 128
-        learning_rate: float = 1e-3
+        # 3e-3, not PEFT's 1e-3: the template start's encoder adds to fixed words through a zero
+        # last layer. Measured (README p-tuning): 0.697 at 100 AG News labels against 0.662 for
+        # the rate the quick search chose on 20 dev rows (3e-4), paired p = 0.035.
+        learning_rate: float = 3e-3
 
         def __post_init__(self):
             super().__post_init__()

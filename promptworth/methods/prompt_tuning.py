@@ -64,6 +64,9 @@ class PromptLearningMethod(PromptTrainedMethod):
         """The tokens the virtual tokens replace (init=template)."""
         return self.prompt_format(backbone, context).head
 
+    def start_is_the_prompt(self) -> bool:
+        return self.config.init == TEMPLATE
+
     def free_virtual_tokens(self) -> int:
         return self.config.num_virtual_tokens or FREE_VIRTUAL_TOKENS
 
