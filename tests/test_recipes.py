@@ -95,11 +95,12 @@ def collapsing_on_dev(method, task):
     return collapsing(method, int(np.argmin(counts)))
 
 
-@pytest.mark.parametrize("name", ["prefix-tuning", "p-tuning"])
-def test_a_kept_template_start_is_served_as_the_prompt_itself(name, task, make_context):
-    """Selection kept the untrained virtual tokens, the template's own words: the run serves
-    the backbone with the plain prompt, so it predicts what zero-shot predicts to the bit (the
-    virtual-token path agrees only up to rounding, which flips near-ties in bf16)."""
+@pytest.mark.parametrize("name", ["prefix-tuning", "p-tuning", "prompt-ft", "prompt-lora"])
+def test_a_kept_start_is_served_as_the_prompt_itself(name, task, make_context):
+    """Selection kept the untrained model, which is the backbone reading the prompt held
+    another way (virtual tokens holding the template's words, a fp32 copy, a zero LoRA update):
+    the run serves the backbone with the plain prompt, so it predicts what zero-shot predicts
+    to the bit (the other ways agree only up to rounding, which flips near-ties in bf16)."""
     context = make_context()
     method = collapsing_on_dev(tiny(name, learning_rate=1e-2, max_steps=20), task)
     prediction = method.fit(task.train, context).predict(task.test.texts)

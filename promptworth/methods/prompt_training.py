@@ -266,13 +266,13 @@ class PromptTrainedMethod(Method):
         return self
 
     def start_is_the_prompt(self) -> bool:
-        """The untrained model reads the task's prompt token for token, only computed another
-        way (virtual tokens holding the template's words): kept untrained, it is served as that
-        prompt, so it predicts what zero-shot predicts to the last bit rather than up to bf16
-        rounding (on SmolLM2 the two paths disagreed on 5 of 1,000 AG News rows). Methods whose
-        start is the backbone's own weights (LoRA, (IA)3, full fine-tuning) compute the same
-        thing at step 0 already."""
-        return False
+        """The untrained model is the backbone reading the task's prompt, only held another way
+        (LoRA's zero update, (IA)3's unit vectors, full fine-tuning's fp32 copy, virtual tokens
+        holding the template's words). Kept untrained, it is served as that prompt through the
+        backbone itself, so it predicts what zero-shot predicts to the last bit rather than up
+        to rounding: on SmolLM2 in bf16, prompt-ft's fp32 copy under autocast scored 0.681
+        against zero-shot's 0.684 on 1,000 AG News rows, the virtual-token path 0.689-0.691."""
+        return True
 
     def predict(self, texts: list[Example]) -> Prediction:
         self.check_fitted()

@@ -52,6 +52,9 @@ class QLoRA(PromptLoRA):
         if reason:
             raise PromptworthError(reason)
 
+    def start_is_the_prompt(self) -> bool:
+        return False  # its start is the 4-bit model, not the backbone
+
     def fit(self, train_split: Split, context: RunContext) -> QLoRA:
         self.check_device(context.backbones.placement.device)  # before any model is loaded
         return super().fit(train_split, context)
