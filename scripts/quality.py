@@ -66,8 +66,8 @@ def convergence(out: Path) -> str:
     lines.append("|---|---|---|---|---|---|---|")
     for _, config, result in sorted(RunStore(out / "runs.sqlite").load(), key=run_order):
         extra = result.get("extra", {})
-        if "selection" not in extra:
-            continue
+        if "selected_step" not in extra:  # not trained under the rule (few-shot's "selection"
+            continue  # is its demonstrations')
         curve = " ".join(f"{step}:{accuracy:.2f}" for step, accuracy in extra.get("dev_curve", []))
         lines.append(
             f"| {config['method']} | {config['n_train']} | {config['seed']} | {extra['selection']} "
