@@ -104,6 +104,32 @@ def tiny_pair_task(n_train: int = 48, n_test: int = 24, seed: int = 0) -> Task:
     )
 
 
+def tiny_sweep(
+    task_files: tuple[str, str],
+    model: Path,
+    encoder: Path,
+    out: Path,
+    methods: list[str] = TINY_SWEEP_METHODS,
+    method_params: dict | None = None,
+):
+    """The tests' tiny sweep over task files (`write_task_files`): sizes 4 and 8, seeds 0 and
+    1, float32."""
+    from promptworth.sweep import SweepSpec
+
+    return SweepSpec(
+        task=task_files[0],
+        test_file=task_files[1],
+        model=model,
+        encoder=encoder,
+        methods=list(methods),
+        method_params=method_params or {},
+        sizes=[4, 8],
+        seeds=[0, 1],
+        dtype="float32",
+        out=out,
+    )
+
+
 def write_task_files(task: Task, folder: Path) -> tuple[str, str]:
     """train.csv and test.csv of `task` (labels by name), without the test rows whose text is
     also a training text: the loader refuses such overlap (tasks/files.py)."""

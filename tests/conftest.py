@@ -11,10 +11,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from promptworth.sweep import SweepSpec
 from promptworth.testing import (
-    TINY_SWEEP_METHODS,
     TINY_SWEEP_PARAMS,
     save_tiny_causal_lm,
     save_tiny_encoder,
+    tiny_sweep,
     tiny_task,
     write_task_files,
 )
@@ -88,15 +88,7 @@ def tiny_task_files(tmp_path_factory):
 @pytest.fixture
 def tiny_sweep_spec(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path) -> SweepSpec:
     """The tiny sweep over the task files: 3 methods x sizes 4 and 8 x 2 seeds, float32."""
-    return SweepSpec(
-        task=tiny_task_files[0],
-        test_file=tiny_task_files[1],
-        model=tiny_lm_dir,
-        encoder=tiny_encoder_dir,
-        methods=TINY_SWEEP_METHODS,
-        method_params=TINY_SWEEP_PARAMS,
-        sizes=[4, 8],
-        seeds=[0, 1],
-        dtype="float32",
-        out=tmp_path / "out",
+    out = tmp_path / "out"
+    return tiny_sweep(
+        tiny_task_files, tiny_lm_dir, tiny_encoder_dir, out, method_params=TINY_SWEEP_PARAMS
     )

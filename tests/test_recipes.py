@@ -15,11 +15,7 @@ from promptworth.errors import PromptworthError
 from promptworth.methods import make_method, method_class
 from promptworth.methods.base import PromptOptions
 from promptworth.methods.prompt_training import answer_logprobs, build_sequences, tfew_loss
-from promptworth.methods.prompting import (
-    score_after_cache,
-    score_candidates,
-    virtual_token_cache,
-)
+from promptworth.methods.prompting import rank_scores
 from promptworth.methods.training import LEARNING_RATE_GRIDS, split_dev
 from promptworth.tasks.base import Split
 
@@ -154,21 +150,13 @@ def test_answer_logprobs_are_the_rank_scores_with_gradients(
     logprobs, tokens = answer_logprobs(model, backbone.tokenizer, prompts, answers)
     assert tokens >= sum(map(len, prompts))  # every one-token answer shares one pass
     candidates = [[answer] for answer in answers]
-    expected = score_reference(
-        model, backbone.tokenizer, prompts, candidates, method.n_virtual(model)
-    )
+    # the scores prediction computes (test_peft_methods checks those against a reference)
+    n_virtual = method.n_virtual(model)
+    expected = rank_scores(model, backbone.tokenizer, prompts, candidates, 4, False, n_virtual)
     got = torch.stack([lp.sum(-1) for lp in logprobs], dim=1).detach().numpy()
     np.testing.assert_allclose(got, expected, atol=1e-4)
     sum(lp.sum() for lp in logprobs).backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
-
-
-def score_reference(model, tokenizer, prompts, candidates, n_virtual):
-    """The scores prediction computes (test_peft_methods checks those against a reference)."""
-    if not n_virtual:
-        return score_candidates(model, tokenizer, prompts, candidates, 4, False)
-    cache, base = virtual_token_cache(model), model.get_base_model()
-    return score_after_cache(base, tokenizer, cache, n_virtual, prompts, candidates, 4, False)
 
 
 def test_tfew_training_runs_and_lowers_its_loss(task, backbones, tiny_lm_dir, make_context):

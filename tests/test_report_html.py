@@ -18,8 +18,8 @@ from promptworth.outputs import write_outputs
 from promptworth.report.families import UNREGISTERED, family_panels
 from promptworth.report.html import short_reason
 from promptworth.report.interactive import break_even_figure
-from promptworth.sweep import Sweep, SweepSpec
-from promptworth.testing import tiny_task, write_task_files
+from promptworth.sweep import Sweep
+from promptworth.testing import tiny_sweep
 
 METHODS = ["zero-shot", "head", "features-lr"]
 # The shape of promptworth.recommend's Recommendation.to_json(), by hand.
@@ -70,21 +70,10 @@ RECOMMENDATION = {
 
 
 @pytest.fixture(scope="module")
-def sweep_out(tmp_path_factory, tiny_lm_dir, tiny_encoder_dir):
+def sweep_out(tmp_path_factory, tiny_task_files, tiny_lm_dir, tiny_encoder_dir):
     """A tiny sweep's store and outputs, the report written with the hand-made recommendation."""
-    task, test = write_task_files(tiny_task(n_train=40, n_test=16), tmp_path_factory.mktemp("t"))
     out = tmp_path_factory.mktemp("out")
-    spec = SweepSpec(
-        task=task,
-        test_file=test,
-        model=tiny_lm_dir,
-        encoder=tiny_encoder_dir,
-        methods=METHODS,
-        sizes=[4, 8],
-        seeds=[0, 1],
-        dtype="float32",
-        out=out,
-    )
+    spec = tiny_sweep(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, out, methods=METHODS)
     sweep = Sweep(spec, quiet=True)
     sweep.execute()
     rows = sweep.store.load()

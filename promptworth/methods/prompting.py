@@ -301,15 +301,36 @@ def virtual_token_cache(peft_model):
         return output_cache(base(inputs_embeds=embeds, use_cache=True, logits_to_keep=1))
 
 
-def label_scores(model, fmt: PromptFormat, prompt_ids: list[list[int]], n_virtual: int):
-    """Rank-classification scores [n, labels] of encoded prompts; after the virtual tokens
-    (`n_virtual` of them, PEFT prompt learning) where the model has some."""
-    args = (fmt.label_candidates(), fmt.options.batch_size, fmt.options.length_norm)
+def rank_scores(
+    model,
+    tokenizer,
+    prompt_ids: list[list[int]],
+    candidates: list[list[list[int]]],
+    batch_size: int,
+    length_norm: bool,
+    n_virtual: int = 0,
+) -> np.ndarray:
+    """`score_candidates`, after the virtual tokens (`n_virtual` of them, PEFT prompt learning)
+    where the model has some."""
+    args = (candidates, batch_size, length_norm)
     if not n_virtual:
-        return score_candidates(model, fmt.tokenizer, prompt_ids, *args)
-    cache = virtual_token_cache(model)
-    base = model.get_base_model()
-    return score_after_cache(base, fmt.tokenizer, cache, n_virtual, prompt_ids, *args)
+        return score_candidates(model, tokenizer, prompt_ids, *args)
+    cache, base = virtual_token_cache(model), model.get_base_model()
+    return score_after_cache(base, tokenizer, cache, n_virtual, prompt_ids, *args)
+
+
+def label_scores(model, fmt: PromptFormat, prompt_ids: list[list[int]], n_virtual: int):
+    """Rank-classification scores [n, labels] of encoded prompts, as prediction computes them."""
+    options = fmt.options
+    return rank_scores(
+        model,
+        fmt.tokenizer,
+        prompt_ids,
+        fmt.label_candidates(),
+        options.batch_size,
+        options.length_norm,
+        n_virtual,
+    )
 
 
 def generate_answers(
