@@ -109,3 +109,31 @@ def test_targets_concatenate_gold_and_soft(task):
     np.testing.assert_array_equal(gold.probs.argmax(axis=1), task.train.labels[:3])
     both = gold + Targets(["x"], np.array([[0.2, 0.3, 0.5]]), np.array([2.0]))
     assert len(both) == 4 and both.temperature.tolist() == [1, 1, 1, 2]
+
+
+def test_mean_pooling_reads_the_average_of_the_encoders_token_states(task, train, make_context):
+    """The default head reads the masked mean of the last layer (how sentence encoders are read),
+    computed here by hand from the shared encoder for texts of different lengths."""
+    context = make_context()
+    method = make_method("encoder-head", **FAST).fit(train, context)
+    encoder = context.backbones.get(context.encoder, "encoder")
+    texts = list(task.test.texts[:3])
+    encoded = encoder.tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        states = encoder.model(**encoded).last_hidden_state.float()
+        mask = encoded["attention_mask"].unsqueeze(-1).float()
+        pooled = (states * mask).sum(1) / mask.sum(1)
+        head = method.model_.classifier
+        expected = (pooled @ head.weight.T + head.bias).numpy()
+    np.testing.assert_allclose(method.predict(texts).scores, expected, rtol=1e-3, atol=1e-3)
+
+
+def test_cls_pooling_is_the_transformers_sequence_classifier(train, make_context):
+    from transformers import PreTrainedModel
+
+    method = make_method("encoder-head", pooling="cls", **FAST).fit(train, make_context())
+    assert isinstance(method.model_, PreTrainedModel)
+    assert method.model_.base_model.pooler is not None  # BERT's head reads the [CLS] pooler
+    assert method.training_cost().trainable_params == method.model_.classifier.weight.numel() + (
+        method.model_.classifier.bias.numel()
+    )

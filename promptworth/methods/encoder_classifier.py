@@ -1,10 +1,13 @@
-"""An encoder with a classification head (transformers' AutoModelForSequenceClassification).
+"""An encoder with a linear classification head.
 
-Subclasses choose what trains: the head only (encoder-head) or every layer (encoder-ft). The
-model is loaded from the encoder's own files once per fit, in fp32 (master weights; autocast
-does the speed), so the shared frozen encoder of the BackboneCache is never touched. The loop
-learns label *distributions*: gold labels are one-hot, and distill's soft teacher labels go
-through the same code.
+Subclasses choose what trains: the head only (encoder-head) or every layer (encoder-ft). How the
+head reads the encoder is `pooling`: "mean" (the default) averages the last layer's token states,
+as sentence encoders such as MiniLM were trained to be read (pooled_classifier.py); "cls" is
+transformers' AutoModelForSequenceClassification, whose BERT head reads the [CLS] pooler, a
+state sentence-transformers training never tuned. The model is loaded from the encoder's own
+files once per fit, in fp32 (master weights; autocast does the speed), so the shared frozen
+encoder of the BackboneCache is never touched. The loop learns label *distributions*: gold
+labels are one-hot, and distill's soft teacher labels go through the same code.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from promptworth.methods.base import (
     TrainingCost,
     at_least,
     count_params,
+    one_of,
     tensor_bytes,
 )
 from promptworth.methods.prompting import length_batches
@@ -37,6 +41,7 @@ from promptworth.methods.training import (
 from promptworth.tasks.base import Example, Split
 
 EVAL_BATCH_SIZE = 32
+POOLINGS = ("mean", "cls")  # what the head reads: see the module doc
 
 
 @dataclass
@@ -108,10 +113,12 @@ class EncoderClassifier(Method):
     @dataclass(frozen=True)
     class Config(RecipeConfig):  # each subclass sets its learning_rate
         encoder: str = ""  # "" = the sweep's --encoder; else an alias, directory or HF id
+        pooling: str = "mean"  # see POOLINGS
         max_tokens: int = 128
 
         def __post_init__(self) -> None:
             super().__post_init__()
+            one_of(self, "pooling", POOLINGS)
             at_least(self, 1, "max_tokens")
 
     def backbone_specs(self) -> dict[str, str]:
@@ -177,19 +184,22 @@ class EncoderClassifier(Method):
         return self
 
     def load_model(self, source, n_labels: int, seed: int):
-        """A fresh fp32 sequence-classification model from the encoder's files, with the
+        """A fresh fp32 classifier from the encoder's files, pooled as `pooling` says, with the
         trainable part chosen by `train_all_layers`; the new head's init follows `seed`."""
         import torch
-        from transformers import AutoModelForSequenceClassification
+        from transformers import AutoModel, AutoModelForSequenceClassification
+
+        from promptworth.methods.pooled_classifier import MeanPooledClassifier
 
         torch.manual_seed(seed)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            source.path,
-            revision=source.commit,
-            trust_remote_code=False,
-            num_labels=n_labels,
-            dtype=torch.float32,
-        ).to(self.placement_.device)
+        files = {"revision": source.commit, "trust_remote_code": False, "dtype": torch.float32}
+        if self.config.pooling == "mean":
+            model = MeanPooledClassifier(AutoModel.from_pretrained(source.path, **files), n_labels)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                source.path, num_labels=n_labels, **files
+            )
+        model = model.to(self.placement_.device)
         if not self.train_all_layers:
             for param in model.base_model.parameters():
                 param.requires_grad_(False)
