@@ -87,7 +87,24 @@ def test_nested_parameters_keep_their_own_method_name_and_are_converted():
     with pytest.raises(ParameterError, match=r"head\.C='x'"):
         make_method("distill", teacher="head", teacher_params={"C": "x"})
     method = make_method("distill", teacher="head", teacher_params='{"C": 1}')
-    assert method.get_params()["teacher_params"] == {"C": 1.0}
+    assert method.get_params()["teacher_params"] == make_method("head", C=1.0).get_params()
+
+
+@pytest.mark.parametrize(
+    ("name", "nested", "inner"),
+    [
+        ("distill", "teacher_params", "teacher"),
+        ("distill", "student_params", "student"),
+        ("pet", "pattern_params", "pattern_method"),
+        ("pet", "student_params", "student"),
+    ],
+)
+def test_nested_methods_are_stored_with_their_defaults(name, nested, inner):
+    """A nested method's defaults are part of the config (and so of the run key): a run whose
+    student's default changed is a new experiment, never the stored one."""
+    method = make_method(name)
+    inner_method = make_method(method.get_params()[inner])
+    assert method.get_params()[nested] == inner_method.get_params()
 
 
 @pytest.fixture

@@ -36,11 +36,6 @@ from promptworth.methods.training import split_dev
 from promptworth.tasks.base import Example, Split
 
 
-def given(method: Method, params: dict) -> dict:
-    """The parameters the user gave, as the method stored them (converted to their types)."""
-    return {key: method.get_params()[key] for key in params}
-
-
 def soft_labels(scores: np.ndarray, temperature: float) -> np.ndarray:
     """Row-wise softmax of scores / T; labels scored -inf get probability 0."""
     z = scores / temperature
@@ -112,13 +107,12 @@ class Distill(Method):
 
     def __init__(self, **params: Any):
         super().__init__(**params)
-        # The nested parameters fail here, not mid-sweep, and are kept as their declared types
-        # (teacher_params C=1 and C=1.0 are one run key).
+        # The nested parameters fail here, not mid-sweep, and are kept resolved: every
+        # parameter of the teacher and the student, defaults included and as their declared
+        # types, so the run key changes when a nested default does (C=1 and C=1.0 are one key).
         teacher, student = self.teacher_and_student()
         self.config = replace(
-            self.config,
-            teacher_params=given(teacher, self.config.teacher_params),
-            student_params=given(student, self.config.student_params),
+            self.config, teacher_params=teacher.get_params(), student_params=student.get_params()
         )
 
     def teacher_and_student(self) -> tuple[Method, Method]:

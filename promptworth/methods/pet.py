@@ -42,7 +42,6 @@ from promptworth.methods.base import (
     require,
 )
 from promptworth.methods.distill import (
-    given,
     sample_pool,
     soft_labels,
     soft_targets,
@@ -158,14 +157,13 @@ class PET(Method):
 
     def __init__(self, **params: Any):
         super().__init__(**params)
-        # The nested parameters fail here, not mid-sweep, and are kept as their declared types.
+        # The nested parameters fail here, not mid-sweep, and are kept resolved, defaults
+        # included, so the run key changes when a nested default does (as distill's).
         c = self.config
         self.config = replace(
             c,
-            pattern_params=given(
-                make_method(c.pattern_method, **c.pattern_params), c.pattern_params
-            ),
-            student_params=given(make_method(c.student, **c.student_params), c.student_params),
+            pattern_params=make_method(c.pattern_method, **c.pattern_params).get_params(),
+            student_params=make_method(c.student, **c.student_params).get_params(),
         )
 
     def template_indices(self, context: RunContext) -> list[int]:
