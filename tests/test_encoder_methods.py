@@ -137,3 +137,57 @@ def test_cls_pooling_is_the_transformers_sequence_classifier(train, make_context
     assert method.training_cost().trainable_params == method.model_.classifier.weight.numel() + (
         method.model_.classifier.bias.numel()
     )
+
+
+def pooled_by_hand(context, texts) -> np.ndarray:
+    encoder = context.backbones.get(context.encoder, "encoder")
+    encoded = encoder.tokenizer(list(texts), padding=True, return_tensors="pt")
+    with torch.no_grad():
+        states = encoder.model(**encoded).last_hidden_state.float()
+        mask = encoded["attention_mask"].unsqueeze(-1).float()
+        return ((states * mask).sum(1) / mask.sum(1)).numpy()
+
+
+def test_a_probe_start_is_the_logistic_regression_on_the_frozen_vectors(task, make_context):
+    """LP-FT: before fine-tuning, the head is scikit-learn's logistic regression (C chosen by
+    cross-validation, stored) on the mean-pooled vectors of the training rows; a negligible
+    learning rate leaves the model there, so it predicts what the probe predicts."""
+    from sklearn.linear_model import LogisticRegression
+
+    context = make_context()
+    train = task.train.subset(range(24))  # no dev split: the budget rule
+    method = make_method("encoder-ft", head_init="probe", learning_rate=1e-12, **FAST)
+    prediction = method.fit(train, context).predict(task.test.texts)
+    assert prediction.extra["head_init"] == "probe" and prediction.extra["selected_step"] > 0
+    probe = LogisticRegression(C=prediction.extra["probe_C"], max_iter=2000, random_state=0)
+    probe.fit(pooled_by_hand(context, train.texts), train.labels)
+    expected = probe.decision_function(pooled_by_hand(context, task.test.texts))
+    # lbfgs stops at its tolerance, which on a flat optimum (large C) moves with the float32
+    # features' last bits: equal decisions, scores within a few percent
+    np.testing.assert_array_equal(prediction.labels, expected.argmax(axis=1))
+    np.testing.assert_allclose(prediction.scores, expected, rtol=0.05, atol=0.1)
+
+
+def test_a_probe_start_is_kept_when_fine_tuning_only_hurts(task, make_context):
+    """With a dev split the probe is the untrained candidate: training at an absurd learning
+    rate scores worse on dev, so selection returns the probe itself (step 0)."""
+    context = make_context()
+    kept = make_method("encoder-ft", head_init="probe", learning_rate=50.0, **FAST)
+    kept.fit(task.train, context)
+    assert kept.selection_.rule == "dev" and kept.selection_.step == 0
+    start = make_method("encoder-ft", head_init="probe", learning_rate=1e-12, **FAST)
+    start.fit(task.train, context)
+    np.testing.assert_allclose(
+        kept.predict(task.test.texts).scores, start.predict(task.test.texts).scores, atol=1e-4
+    )
+
+
+def test_a_probe_needs_mean_pooling_and_two_labels(task, make_context):
+    from promptworth.errors import PromptworthError
+    from promptworth.methods.base import ParameterError
+
+    with pytest.raises(ParameterError, match="head_init"):
+        make_method("encoder-ft", head_init="probe", pooling="cls")
+    one_label = task.train.subset(np.flatnonzero(task.train.labels == 0)[:6])
+    with pytest.raises(PromptworthError, match="one label only"):
+        make_method("encoder-ft", head_init="probe", **FAST).fit(one_label, make_context())

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from promptworth.backbones.embed import tokenize_examples
+from promptworth.errors import PromptworthError
 from promptworth.methods.base import (
     Method,
     Prediction,
@@ -26,6 +27,7 @@ from promptworth.methods.base import (
     at_least,
     count_params,
     one_of,
+    require,
     tensor_bytes,
 )
 from promptworth.methods.prompting import length_batches
@@ -42,6 +44,7 @@ from promptworth.tasks.base import Example, Split
 
 EVAL_BATCH_SIZE = 32
 POOLINGS = ("mean", "cls")  # what the head reads: see the module doc
+HEAD_INITS = ("random", "probe")  # how the head starts: see EncoderClassifier.probe_start
 
 
 @dataclass
@@ -114,11 +117,19 @@ class EncoderClassifier(Method):
     class Config(RecipeConfig):  # each subclass sets its learning_rate
         encoder: str = ""  # "" = the sweep's --encoder; else an alias, directory or HF id
         pooling: str = "mean"  # see POOLINGS
+        head_init: str = "random"  # see HEAD_INITS
         max_tokens: int = 128
 
         def __post_init__(self) -> None:
             super().__post_init__()
             one_of(self, "pooling", POOLINGS)
+            one_of(self, "head_init", HEAD_INITS)
+            require(
+                self,
+                "head_init",
+                self.head_init != "probe" or self.pooling == "mean",
+                "'random' with pooling=cls (the probe reads mean-pooled vectors)",
+            )
             at_least(self, 1, "max_tokens")
 
     def backbone_specs(self) -> dict[str, str]:
@@ -135,8 +146,10 @@ class EncoderClassifier(Method):
     def fit_targets(self, targets: Targets, dev: Split, context: RunContext) -> EncoderClassifier:
         """Learn `targets`; choose the checkpoint on the gold-labelled `dev` split.
 
-        The head starts random, so the untrained model is no candidate (`keep_start=False`):
-        without a dev split the budget is the rule, unless `tune` compares learning rates.
+        A random head makes the untrained model no candidate (`keep_start=False`): without a dev
+        split the budget is the rule, unless `tune` compares learning rates. A probe start is a
+        classifier of its own, a candidate where a dev split can score it (it was fit on all
+        the training rows, so folds of them could not).
         """
         import torch
 
@@ -149,6 +162,10 @@ class EncoderClassifier(Method):
         data = Tokenized(self.tokenizer_, rows.texts, self.config.max_tokens)
         probs = torch.tensor(rows.probs, dtype=torch.float32, device=device)
         temperature = torch.tensor(rows.temperature, dtype=torch.float32, device=device)
+        trained_rows = np.arange(len(targets))
+        self.start_ = {"head_init": self.config.head_init}
+        if self.config.head_init == "probe":
+            self.start_ |= self.probe_start(model, data, trained_rows, targets.probs, context)
 
         def step_loss(batch: np.ndarray):
             encoded = data.batch(batch, device)
@@ -167,10 +184,10 @@ class EncoderClassifier(Method):
         self.train_mode(model)
         selection = fit_selected(
             learner,
-            np.arange(len(targets)),
+            trained_rows,
             np.arange(len(targets), len(rows)),
             tuning_grid(self.schedule(), self.lr_family, self.config.tune),
-            keep_start=False,
+            keep_start=self.config.head_init == "probe" and len(dev) > 0,
             seed=context.seed,
             say=context.say,
         )
@@ -205,6 +222,49 @@ class EncoderClassifier(Method):
                 param.requires_grad_(False)
         return model
 
+    def probe_start(
+        self, model, data: Tokenized, rows: np.ndarray, probs: np.ndarray, context: RunContext
+    ) -> dict:
+        """LP-FT (Kumar et al. 2022, "Fine-Tuning can Distort Pretrained Features"): the head
+        starts as a logistic regression on the frozen encoder's pooled vectors of the training
+        rows (their most probable labels; L2 strength chosen by cross-validation as
+        features-lr's), so fine-tuning starts from a classifier instead of a random layer whose
+        first gradients distort the features it is learning to read. What was chosen, for
+        the run's `extra`."""
+        import torch
+        from sklearn.linear_model import LogisticRegression
+
+        from promptworth.methods.frozen_features import chosen_c
+
+        labels = probs.argmax(axis=1)
+        present = np.unique(labels)
+        if len(present) < 2:
+            raise PromptworthError(
+                f"{self.name}: head_init=probe fits a classifier on the training subset, which "
+                f"has one label only; give more examples or {self.name}.head_init=random"
+            )
+        model.eval()
+        x = self.over_rows(model.pooled, data, rows, model.config.hidden_size)
+        self.train_mode(model)
+
+        def make(C: float) -> LogisticRegression:
+            return LogisticRegression(C=C, max_iter=2000, random_state=context.seed)
+
+        choice = chosen_c(make, x, labels, context.seed, "neg_log_loss")
+        probe = make(choice["C"]).fit(x, labels)
+        weight = np.zeros((model.config.num_labels, x.shape[1]))
+        bias = np.zeros(model.config.num_labels)
+        if len(present) == 2:  # one row of coefficients: the second class's logit, the first's 0
+            weight[present[1]], bias[present[1]] = probe.coef_[0], probe.intercept_[0]
+        else:
+            weight[present], bias[present] = probe.coef_, probe.intercept_
+        absent = np.setdiff1d(np.arange(len(bias)), present)
+        bias[absent] = bias[present].min()  # labels never seen: no evidence for them
+        with torch.no_grad():
+            model.classifier.weight.copy_(torch.as_tensor(weight))
+            model.classifier.bias.copy_(torch.as_tensor(bias))
+        return {f"probe_{key}": value for key, value in choice.items()}
+
     def train_mode(self, model) -> None:
         """Dropout where weights learn; a frozen encoder gives the features it gives at test."""
         model.train()
@@ -213,16 +273,20 @@ class EncoderClassifier(Method):
 
     def logits(self, model, data: Tokenized, rows: np.ndarray | None = None) -> np.ndarray:
         """[len(rows), n_labels] logits of `data`'s `rows` (all of them by default)."""
+        rows = np.arange(len(data.lengths())) if rows is None else np.asarray(rows)
+        return self.over_rows(lambda **e: model(**e).logits, data, rows, model.config.num_labels)
+
+    def over_rows(self, read, data: Tokenized, rows: np.ndarray, width: int) -> np.ndarray:
+        """[len(rows), width]: `read(**encoded batch)` of `data`'s `rows`, batched by length,
+        without gradients and under the placement's autocast."""
         import torch
 
         all_lengths = data.lengths()
-        rows = np.arange(len(all_lengths)) if rows is None else np.asarray(rows)
-        lengths = [all_lengths[i] for i in rows]
-        out = np.zeros((len(rows), model.config.num_labels), dtype=np.float32)
-        device = self.placement_.device
+        out = np.zeros((len(rows), width), dtype=np.float32)
         with torch.inference_mode(), autocast_for(self.placement_):
-            for batch in length_batches(lengths, EVAL_BATCH_SIZE):
-                out[batch] = model(**data.batch(rows[batch], device)).logits.float().cpu().numpy()
+            for batch in length_batches([all_lengths[i] for i in rows], EVAL_BATCH_SIZE):
+                encoded = data.batch(rows[batch], self.placement_.device)
+                out[batch] = read(**encoded).float().cpu().numpy()
         return out
 
     def predict(self, texts: list[Example]) -> Prediction:
@@ -233,5 +297,5 @@ class EncoderClassifier(Method):
             scores.argmax(axis=1),
             prompt_tokens=sum(data.lengths()),
             scores=scores,
-            extra=self.selection_.extra(),
+            extra=self.start_ | self.selection_.extra(),
         )

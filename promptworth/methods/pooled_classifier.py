@@ -35,8 +35,12 @@ class MeanPooledClassifier(torch.nn.Module):
     def base_model(self) -> torch.nn.Module:
         return self.encoder
 
-    def forward(self, **encoded) -> SequenceClassifierOutput:
+    def pooled(self, **encoded) -> torch.Tensor:
+        """[batch, hidden]: what the linear layer reads (before dropout)."""
         states = self.encoder(**encoded).last_hidden_state
         mask = encoded["attention_mask"].unsqueeze(-1).to(states.dtype)
-        pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1)
-        return SequenceClassifierOutput(logits=self.classifier(self.dropout(pooled)))
+        return (states * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+    def forward(self, **encoded) -> SequenceClassifierOutput:
+        logits = self.classifier(self.dropout(self.pooled(**encoded)))
+        return SequenceClassifierOutput(logits=logits)
