@@ -34,8 +34,6 @@ PROMPT_STARTED = ("prompt-lora", "prompt-ft", "ia3", "prompt-tuning", "p-tuning"
 # The benchmark's recipe where it differs from a method's defaults, and why (README "Fair recipes").
 # These enter the run keys, so a rerun resumes the stored runs instead of adding other variants.
 RECIPES: dict[str, dict] = {
-    # the main job's 2-fold selection at 10 labels (4 folds cost twice as much for the same choice)
-    "encoder-ft": {"cv_folds": 2},
     # a zero-shot teacher labels 2,000 unlabelled texts: at 10 labels no trained teacher beats it
     "distill": {"teacher": "zero-shot", "n_unlabeled": 2000, "student_params": {"max_steps": 400}},
     # one LoRA pattern model per template with 2-fold selection, 1,000 texts labelled
