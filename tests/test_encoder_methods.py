@@ -111,20 +111,24 @@ def test_targets_concatenate_gold_and_soft(task):
     assert len(both) == 4 and both.temperature.tolist() == [1, 1, 1, 2]
 
 
+def pooled_by_hand(context, texts) -> np.ndarray:
+    encoder = context.backbones.get(context.encoder, "encoder")
+    encoded = encoder.tokenizer(list(texts), padding=True, return_tensors="pt")
+    with torch.no_grad():
+        states = encoder.model(**encoded).last_hidden_state.float()
+        mask = encoded["attention_mask"].unsqueeze(-1).float()
+        return ((states * mask).sum(1) / mask.sum(1)).numpy()
+
+
 def test_mean_pooling_reads_the_average_of_the_encoders_token_states(task, train, make_context):
     """The default head reads the masked mean of the last layer (how sentence encoders are read),
     computed here by hand from the shared encoder for texts of different lengths."""
     context = make_context()
     method = make_method("encoder-head", **FAST).fit(train, context)
-    encoder = context.backbones.get(context.encoder, "encoder")
     texts = list(task.test.texts[:3])
-    encoded = encoder.tokenizer(texts, padding=True, return_tensors="pt")
-    with torch.no_grad():
-        states = encoder.model(**encoded).last_hidden_state.float()
-        mask = encoded["attention_mask"].unsqueeze(-1).float()
-        pooled = (states * mask).sum(1) / mask.sum(1)
-        head = method.model_.classifier
-        expected = (pooled @ head.weight.T + head.bias).numpy()
+    head = method.model_.classifier
+    weight, bias = head.weight.detach().numpy(), head.bias.detach().numpy()
+    expected = pooled_by_hand(context, texts) @ weight.T + bias
     np.testing.assert_allclose(method.predict(texts).scores, expected, rtol=1e-3, atol=1e-3)
 
 
@@ -137,15 +141,6 @@ def test_cls_pooling_is_the_transformers_sequence_classifier(train, make_context
     assert method.training_cost().trainable_params == method.model_.classifier.weight.numel() + (
         method.model_.classifier.bias.numel()
     )
-
-
-def pooled_by_hand(context, texts) -> np.ndarray:
-    encoder = context.backbones.get(context.encoder, "encoder")
-    encoded = encoder.tokenizer(list(texts), padding=True, return_tensors="pt")
-    with torch.no_grad():
-        states = encoder.model(**encoded).last_hidden_state.float()
-        mask = encoded["attention_mask"].unsqueeze(-1).float()
-        return ((states * mask).sum(1) / mask.sum(1)).numpy()
 
 
 def test_a_probe_start_is_the_logistic_regression_on_the_frozen_vectors(task, make_context):

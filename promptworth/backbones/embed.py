@@ -57,13 +57,18 @@ def embed(
                 return_tensors="pt",
             ).to(device)
             states = last_hidden_state(model, backbone.kind, enc)
-            mask = enc["attention_mask"].unsqueeze(-1).to(states.dtype)
             if pooling == "mean":
-                pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1)
+                pooled = masked_mean(states, enc["attention_mask"])
             else:
                 pooled = states[torch.arange(len(batch)), enc["attention_mask"].sum(1) - 1]
             vectors[batch] = pooled.float().cpu().numpy()
     return vectors
+
+
+def masked_mean(states, attention_mask):
+    """[batch, hidden]: the mean of `states` [batch, tokens, hidden] over the unmasked tokens."""
+    mask = attention_mask.unsqueeze(-1).to(states.dtype)
+    return (states * mask).sum(1) / mask.sum(1).clamp(min=1)
 
 
 def last_hidden_state(model, kind: str, encoded):

@@ -232,8 +232,8 @@ class EncoderClassifier(Method):
         first gradients distort the features it is learning to read. What was chosen, for
         the run's `extra`."""
         import torch
-        from sklearn.linear_model import LogisticRegression
 
+        from promptworth.methods.features_lr import CLASSIFIERS, CV_SCORING
         from promptworth.methods.frozen_features import chosen_c
 
         labels = probs.argmax(axis=1)
@@ -247,10 +247,10 @@ class EncoderClassifier(Method):
         x = self.over_rows(model.pooled, data, rows, model.config.hidden_size)
         self.train_mode(model)
 
-        def make(C: float) -> LogisticRegression:
-            return LogisticRegression(C=C, max_iter=2000, random_state=context.seed)
+        def make(C: float):  # features-lr's logistic regression, chosen by its rule
+            return CLASSIFIERS["logistic-regression"](C, context.seed)
 
-        choice = chosen_c(make, x, labels, context.seed, "neg_log_loss")
+        choice = chosen_c(make, x, labels, context.seed, CV_SCORING["logistic-regression"])
         probe = make(choice["C"]).fit(x, labels)
         weight = np.zeros((model.config.num_labels, x.shape[1]))
         bias = np.zeros(model.config.num_labels)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from promptworth.backbones.embed import masked_mean
+
 
 class MeanPooledClassifier(torch.nn.Module):
     """Token states averaged over the attention mask, dropout, one linear layer (BERT's head
@@ -38,8 +40,7 @@ class MeanPooledClassifier(torch.nn.Module):
     def pooled(self, **encoded) -> torch.Tensor:
         """[batch, hidden]: what the linear layer reads (before dropout)."""
         states = self.encoder(**encoded).last_hidden_state
-        mask = encoded["attention_mask"].unsqueeze(-1).to(states.dtype)
-        return (states * mask).sum(1) / mask.sum(1).clamp(min=1)
+        return masked_mean(states, encoded["attention_mask"])
 
     def forward(self, **encoded) -> SequenceClassifierOutput:
         logits = self.classifier(self.dropout(self.pooled(**encoded)))
