@@ -144,23 +144,32 @@ def test_cls_pooling_is_the_transformers_sequence_classifier(train, make_context
 
 
 def test_a_probe_start_is_the_logistic_regression_on_the_frozen_vectors(task, make_context):
-    """LP-FT: before fine-tuning, the head is scikit-learn's logistic regression (C chosen by
-    cross-validation, stored) on the mean-pooled vectors of the training rows; a negligible
-    learning rate leaves the model there, so it predicts what the probe predicts."""
+    """LP-FT: before fine-tuning, the head is features-lr's logistic regression (C chosen by its
+    cross-validation, stored) on the mean-pooled vectors of the training rows. The regression is
+    refit here on the very vectors the probe read (checked against a by-hand masked mean): lbfgs
+    stops at its tolerance, so vectors equal only to float32 rounding could move its solution."""
     from sklearn.linear_model import LogisticRegression
 
+    from promptworth.methods.encoder_classifier import Tokenized
+
     context = make_context()
-    train = task.train.subset(range(24))  # no dev split: the budget rule
-    method = make_method("encoder-ft", head_init="probe", learning_rate=1e-12, **FAST)
-    prediction = method.fit(train, context).predict(task.test.texts)
-    assert prediction.extra["head_init"] == "probe" and prediction.extra["selected_step"] > 0
-    probe = LogisticRegression(C=prediction.extra["probe_C"], max_iter=2000, random_state=0)
-    probe.fit(pooled_by_hand(context, train.texts), train.labels)
-    expected = probe.decision_function(pooled_by_hand(context, task.test.texts))
-    # lbfgs stops at its tolerance, which on a flat optimum (large C) moves with the float32
-    # features' last bits: equal decisions, scores within a few percent
-    np.testing.assert_array_equal(prediction.labels, expected.argmax(axis=1))
-    np.testing.assert_allclose(prediction.scores, expected, rtol=0.05, atol=0.1)
+    train = task.train.subset(range(24))
+    method = make_method("encoder-ft", head_init="probe", **FAST)
+    backbone = context.backbones.get(context.encoder, "encoder")
+    method.placement_ = backbone.placement
+    model = method.load_model(context.backbones.source(backbone.spec), task.n_labels, seed=0)
+    data = Tokenized(backbone.tokenizer, list(train.texts), max_tokens=128)
+    rows = np.arange(len(train))
+    chosen = method.probe_start(model, data, rows, np.eye(task.n_labels)[train.labels], context)
+    assert chosen["probe_C_rule"].endswith("neg_log_loss")
+    model.eval()
+    vectors = method.over_rows(model.pooled, data, rows, model.config.hidden_size)
+    np.testing.assert_allclose(vectors, pooled_by_hand(context, train.texts), atol=1e-5)
+    probe = LogisticRegression(C=chosen["probe_C"], max_iter=2000, random_state=0)
+    probe.fit(vectors, train.labels)
+    head = model.classifier
+    np.testing.assert_allclose(head.weight.detach().numpy(), probe.coef_, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(head.bias.detach().numpy(), probe.intercept_, rtol=1e-6, atol=1e-6)
 
 
 def test_a_probe_start_is_kept_when_fine_tuning_only_hurts(task, make_context):
@@ -170,6 +179,7 @@ def test_a_probe_start_is_kept_when_fine_tuning_only_hurts(task, make_context):
     kept = make_method("encoder-ft", head_init="probe", learning_rate=50.0, **FAST)
     kept.fit(task.train, context)
     assert kept.selection_.rule == "dev" and kept.selection_.step == 0
+    assert kept.start_["head_init"] == "probe" and kept.start_["probe_C"] > 0
     start = make_method("encoder-ft", head_init="probe", learning_rate=1e-12, **FAST)
     start.fit(task.train, context)
     np.testing.assert_allclose(
