@@ -1,7 +1,8 @@
 """encoder-ft: full transfer learning, every layer of the encoder and its head trains.
 
-The same model as encoder-head (AutoModelForSequenceClassification on the encoder, MiniLM by
-default), with all weights updated by cross-entropy under the shared training rule.
+The same model as encoder-head (a classification head on the encoder, MiniLM by default), with
+all weights updated by cross-entropy under the shared training rule, starting from a linear probe
+on the frozen vectors (LP-FT, `head_init=probe`).
 """
 
 from __future__ import annotations

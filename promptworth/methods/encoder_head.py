@@ -1,8 +1,9 @@
 """encoder-head: transfer learning with the output layer only.
 
-The encoder (MiniLM by default) stays frozen; only the classification head that
-AutoModelForSequenceClassification puts on it learns, with cross-entropy and the shared
-training rule. For BERT-like encoders that head is one linear layer on the pooled [CLS] state.
+The encoder (MiniLM by default) stays frozen; only the classification head learns, with
+cross-entropy and the shared training rule: one linear layer on the mean-pooled token states
+(`pooling=mean`, the default) or transformers' sequence-classification head on the [CLS] pooler
+(`pooling=cls`), from a random start unless `head_init=probe`.
 """
 
 from __future__ import annotations
