@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from promptworth.methods import REGISTRY
+from promptworth.methods import REGISTRY, prompt_started
 from promptworth.outputs import write_outputs
 from promptworth.store import RunStore
 from promptworth.sweep import Sweep, SweepSpec
@@ -29,8 +29,6 @@ LADDER = [
     *("prompt-search", "prompt-lora", "ia3", "prompt-tuning", "p-tuning", "prefix-tuning"),
     *("prompt-ft", "dpo", "distill", "pet"),
 ]
-# Methods that start from the LM's prompt: the targets ask them never to fall below zero-shot.
-PROMPT_STARTED = ("prompt-lora", "prompt-ft", "ia3", "prompt-tuning", "p-tuning", "prefix-tuning")
 # The benchmark's recipe where it differs from a method's defaults, and why (README "Fair recipes").
 # These enter the run keys, so a rerun resumes the stored runs instead of adding other variants.
 RECIPES: dict[str, dict] = {
@@ -110,7 +108,7 @@ def target_lines(summary: pd.DataFrame) -> list[str]:
     mean = summary.set_index(["method", "n_train"])["accuracy_mean"]
     lines = []
     zero = mean.get(("zero-shot", 0))
-    for method in PROMPT_STARTED:
+    for method in prompt_started():  # the targets ask them never to fall below zero-shot
         for (name, n), value in mean.items():
             if name == method and zero is not None:
                 verdict = "met" if value >= zero else f"MISSED by {zero - value:.3f}"

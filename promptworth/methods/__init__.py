@@ -92,3 +92,11 @@ def method_class(name: str):
 
 def make_method(name: str, **params):
     return method_class(name)(**params)
+
+
+def prompt_started() -> list[str]:
+    """The methods that train from the LM's prompt (zero-shot is their step 0, kept unless
+    training beats it): pet's pattern models, and the benchmark's never-below-zero-shot target."""
+    from promptworth.methods.prompt_training import PromptTrainedMethod
+
+    return [name for name in REGISTRY if issubclass(method_class(name), PromptTrainedMethod)]

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from promptworth.errors import PromptworthError
-from promptworth.methods import REGISTRY, make_method, method_class
+from promptworth.methods import make_method, prompt_started
 from promptworth.methods.base import (
     Method,
     Prediction,
@@ -49,7 +49,6 @@ from promptworth.methods.distill import (
     timed_predict,
     train_student,
 )
-from promptworth.methods.prompt_training import PromptTrainedMethod
 from promptworth.tasks.base import Example, Split
 
 WEIGHTINGS = ("accuracy", "uniform")
@@ -135,10 +134,7 @@ class PET(Method):
         student_params: dict = field(default_factory=dict)
 
         def __post_init__(self) -> None:
-            prompt_trained = [
-                n for n in REGISTRY if issubclass(method_class(n), PromptTrainedMethod)
-            ]
-            one_of(self, "pattern_method", prompt_trained)
+            one_of(self, "pattern_method", prompt_started())
             one_of(self, "student", student_names())
             one_of(self, "weighting", WEIGHTINGS)
             templates = self.templates
