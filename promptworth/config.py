@@ -52,5 +52,10 @@ class RunConfig:
         return described
 
     def key(self) -> str:
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+        return config_key(self.to_dict())
+
+
+def config_key(described: dict[str, Any]) -> str:
+    """The key of a described config (RunConfig.to_dict(), or a stored run's config)."""
+    canonical = json.dumps(described, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:20]

@@ -279,6 +279,12 @@ class RunStore:
         """(key, config, result) of finished runs, all or those in `keys`."""
         return [(k, json.loads(c), json.loads(r)) for k, c, r, _ in self._rows("finished", keys)]
 
+    def configs(self) -> list[tuple[str, dict]]:
+        """(key, config) of every stored run, finished or failed."""
+        with readable(self.path):
+            rows = self._db.execute("SELECT key, config FROM runs").fetchall()
+        return [(key, json.loads(config)) for key, config in rows]
+
     def failures(self, keys: list[str] | None = None) -> list[Failure]:
         """Runs whose last attempt failed (not finished since), all or those in `keys`."""
         return [Failure(k, json.loads(c), e or "") for k, c, _, e in self._rows("failed", keys)]
@@ -373,6 +379,18 @@ class RunStore:
                 ),
             )
             db.execute("DELETE FROM leases WHERE key = ? AND owner = ?", (key, owner))
+
+    def rekey(self, key: str, new_key: str, config: dict[str, Any]) -> bool:
+        """Store run `key` under `new_key` with `config` (a default changed, the run did not),
+        keeping its result and times; False if `new_key` is already stored."""
+        with readable(self.path), self.transaction() as db:
+            if db.execute("SELECT 1 FROM runs WHERE key = ?", (new_key,)).fetchone():
+                return False
+            db.execute(
+                "UPDATE runs SET key = ?, config = ? WHERE key = ?",
+                (new_key, json.dumps(config, sort_keys=True, default=str), key),
+            )
+            return True
 
     def close(self) -> None:
         self._db.close()

@@ -26,6 +26,7 @@ from promptworth.methods.training import (
     split_dev,
     train,
     tuning_grid,
+    warmup_steps,
 )
 
 CPU = Placement("cpu", "float32")
@@ -54,6 +55,13 @@ def test_lr_factor_warms_up_then_decays_linearly_to_zero():
     assert factors[-1] == pytest.approx(1 / 18)
     assert np.allclose(np.diff(factors[2:]), -1 / 18)  # linear, reaching 0 one step after
     assert [lr_factor(s, 5, 0) for s in range(1, 6)] == pytest.approx([1, 0.8, 0.6, 0.4, 0.2])
+
+
+def test_a_one_step_run_takes_its_step_at_the_full_rate():
+    # 6 % of one step rounds up to a whole step; warm-up then leaves none to decay over
+    schedule = Schedule(learning_rate=1e-3, warmup=0.06)
+    assert warmup_steps(1, schedule) == 0 and warmup_steps(20, schedule) == 2
+    assert [lr_factor(step, 1, 0) for step in (1, 2)] == [1, 0]
 
 
 class Toy:

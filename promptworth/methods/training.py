@@ -222,7 +222,8 @@ def eval_interval(total: int, schedule: Schedule) -> int:
 
 
 def warmup_steps(total: int, schedule: Schedule) -> int:
-    return math.ceil(schedule.warmup * total)
+    """At least one step after warm-up, so the decay is defined even for a 1-step run."""
+    return min(math.ceil(schedule.warmup * total), total - 1)
 
 
 def lr_factor(step: int, total: int, warmup: int) -> float:
