@@ -10,22 +10,25 @@ every run the cap stopped (a genuinely different experiment) as it was.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from promptworth.config import config_key
-from promptworth.methods.training import FULL_BATCH_SIZES
+from promptworth.methods.training import FULL_BATCH_SIZES, Schedule, planned_steps
 from promptworth.store import RunStore
 
 
 def cap_binds(params: dict, n_train: int, cap: int) -> bool:
     """Whether `cap` could have stopped any phase of a run with these method parameters: folds,
     dev-split training and the tuning grid all train on at most `n_train` rows, at the
-    parameters' batch size or, with tune=full, the grid's smallest."""
+    parameters' batch size or, with tune=full, the grid's smallest. The training rule's own
+    budget (`planned_steps`) decides, given one step more than `cap`."""
     batch = params["batch_size"]
     if params.get("tune") == "full":
         batch = min(batch, *FULL_BATCH_SIZES)
-    return math.ceil(params["epochs"] * n_train / batch) > cap
+    schedule = Schedule(
+        params["learning_rate"], batch_size=batch, epochs=params["epochs"], max_steps=cap + 1
+    )
+    return planned_steps(n_train, schedule) > cap
 
 
 @dataclass
