@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import resource
 import sys
 import time
@@ -9,6 +12,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 PROC = Path("/proc/self")
+
+
+def return_freed_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the OS (glibc's `malloc_trim`), so the
+    next resident-memory reading counts what is held, not what was held before."""
+    gc.collect()
+    libc = ctypes.util.find_library("c")
+    if sys.platform.startswith("linux") and libc:
+        trim = getattr(ctypes.CDLL(libc), "malloc_trim", None)
+        if trim is not None:
+            trim(0)
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def reset_peak_rss() -> bool:

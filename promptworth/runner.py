@@ -16,6 +16,9 @@ from promptworth.tasks.base import Split
 # Serving latency is timed one example at a time on the first LATENCY_ROWS rows of the test
 # subset: the rows are fixed by the run's config (its test subset), never drawn per run.
 LATENCY_ROWS = 16
+# What the memory columns of a run cover (`memory_scope`): "run" = the process held only this
+# run's models (see own_memory_only); runs stored without it also counted models cached for others.
+MEMORY_SCOPE = "run"
 
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> dict[str, float]:
@@ -33,12 +36,15 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> dict[str, f
 def execute(method: Method, train: Split, test: Split, context: RunContext) -> dict:
     """The run's result: metrics, costs and predictions, ready for the store."""
     timings: dict[str, float] = {}
-    costs.reset_peak_rss()
+    own_memory_only(context)
     costs.reset_gpu_peak()
+    loading_before = context.backbones.load_seconds
     with costs.stopwatch(timings, "train_seconds"):
         method.fit(train, context)
+    # Loading a backbone is not the method's cost: every run loads its own (own_memory_only).
+    timings["train_seconds"] -= context.backbones.load_seconds - loading_before
     train_peak_mb = costs.peak_rss_mb()
-    costs.reset_peak_rss()
+    own_memory_only(context)  # a teacher or an encoder used only in training is not served
     with costs.stopwatch(timings, "eval_seconds"):
         prediction = method.predict(test.texts)
     latency = serving_latency(method, test.texts)
@@ -63,6 +69,7 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
         "train_steps": training.train_steps,
         "peak_rss_mb": round(max(train_peak_mb, serve_peak_mb), 1),
         "serve_peak_rss_mb": round(serve_peak_mb, 1),
+        "memory_scope": MEMORY_SCOPE,
         "peak_gpu_mb": costs.gpu_peak_mb(),
         "eval_seconds": round(timings["eval_seconds"], 3),
         "eval_ms_per_example": round(1000 * timings["eval_seconds"] / max(n_test, 1), 3),
@@ -78,6 +85,15 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
         "test_digest": split_digest(test),
         "extra": score_diagnostics(prediction.extra, test.labels),
     }
+
+
+def own_memory_only(context: RunContext) -> None:
+    """Free the models the process holds for other runs and restart the memory high-water mark,
+    so the peak read next is this method's: only what it holds (plus the interpreter and its
+    libraries) is resident."""
+    context.backbones.release()
+    costs.return_freed_memory()
+    costs.reset_peak_rss()
 
 
 def charged_seconds(prediction: Prediction, wall_seconds: float) -> float:

@@ -25,6 +25,7 @@ from promptworth.recommend.tco import (
     method_costs,
 )
 from promptworth.recommend.text import recommendation_lines
+from promptworth.runner import MEMORY_SCOPE
 
 N_ROWS = 200
 
@@ -40,10 +41,12 @@ def run(
     train_seconds=10.0,
     labels=None,
     predictions=None,
+    memory_alone=True,
 ):
     """A stored run whose predictions have `accuracy` on N_ROWS test rows of class 0, or the
     given `predictions` of two-class `labels`; its scores computed by sklearn; p95=None: a run
-    stored before latency was measured."""
+    stored before latency was measured; memory_alone=False: before each run's memory was measured
+    with only its own models resident."""
     if labels is None:
         right = round(accuracy * N_ROWS)
         labels, predictions = [0] * N_ROWS, [0] * right + [1] * (N_ROWS - right)
@@ -63,22 +66,25 @@ def run(
     }
     if p95 is not None:
         result |= {"latency_ms_p50": p95 * 0.8, "latency_ms_p95": p95, "serve_peak_rss_mb": memory}
+        result |= {"memory_scope": MEMORY_SCOPE} if memory_alone else {}
     config = {"task": "t", "model": "m", "method": method, "n_train": n_train, "seed": seed}
     return f"{method}-{n_train}-{seed}", config | {"method_params": {}}, result
 
 
-def store(latency: bool = True):
+def store(latency: bool = True, memory_alone: bool = True):
     """zero-shot 0.50; fast: 0.30 at 10 labels, 0.90 at 100, 5 ms; big: 0.75 and 0.92, 100 ms.
-    latency=False: a store written before batch-1 latency was measured."""
+    latency=False: a store written before batch-1 latency was measured; memory_alone=False:
+    before each run's memory was measured alone (fast's second seed: one such run is enough)."""
 
     def p95(value):
         return value if latency else None
 
     rows = [run("zero-shot", 0, 0, 0.5, ms=50, p95=p95(60), memory=1000)]
     for seed in (0, 1):
+        alone = memory_alone or seed == 0
         rows += [
             run("fast", 10, seed, 0.3, p95=p95(6)),
-            run("fast", 100, seed, 0.9, p95=p95(6)),
+            run("fast", 100, seed, 0.9, p95=p95(6), memory_alone=alone),
             run("big", 10, seed, 0.75, ms=100, p95=p95(120), memory=4000),
             run("big", 100, seed, 0.92, ms=100, p95=p95(120), memory=4000),
         ]
@@ -220,6 +226,19 @@ def test_runs_without_batch1_latency_are_flagged_derived_never_invented():
     assert doc["recommended"]["latency_ms_p50"] == 5.0  # the batched ms per example
     assert "derived from batched throughput" in ruled(rec)["big"]  # even its lower bound: 100 ms
     assert any("Batch-1 latency was not measured" in note for note in rec.notes)
+
+
+def test_memory_says_whether_it_was_measured_alone_or_is_an_upper_bound():
+    alone = recommend(store(), Inputs(labels=100)).to_json()
+    assert alone["recommended"]["method"] == "fast"
+    assert alone["recommended"]["memory_source"] == "serving peak RSS"
+    assert not any("upper bound" in note for note in recommend(store(), Inputs(labels=100)).notes)
+    shared = recommend(store(memory_alone=False), Inputs(labels=100, memory_mb=400))
+    assert "models of other runs resident, an upper bound" in ruled(shared)["fast"]
+    assert any(note.startswith("Serving memory of fast is an upper bound") for note in shared.notes)
+    oldest = recommend(store(latency=False), Inputs(labels=100)).to_json()
+    assert oldest["recommended"]["memory_mb"] == 600.0  # the whole run's peak
+    assert oldest["recommended"]["memory_source"].startswith("whole-run peak RSS")
 
 
 # ---- Pareto ----------------------------------------------------------------------------------

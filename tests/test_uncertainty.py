@@ -98,7 +98,9 @@ class Constant(Method):
 
 def test_runner_stores_what_recomputes_the_intervals():
     task = tiny_task(n_test=30)
-    device = SimpleNamespace(placement=SimpleNamespace(device="cpu"))
+    device = SimpleNamespace(
+        placement=SimpleNamespace(device="cpu"), release=lambda: None, load_seconds=0.0
+    )
     context = RunContext(task=task, seed=0, backbones=device, model="", encoder="")
     result = runner.execute(Constant(), task.train, task.test, context)
     assert result["test_labels"] == task.test.labels.tolist()

@@ -10,6 +10,7 @@ Code shipped inside a model directory or repository is never run: every load pas
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,7 @@ class BackboneCache:
         self.placement = placement
         self._sources: dict[str, Source] = {}
         self._loaded: dict[tuple[str, str], Backbone] = {}
+        self.load_seconds = 0.0  # spent loading weights from disk, which runs are not charged
 
     def source(self, spec: str) -> Source:
         spec = canonical_spec(spec)
@@ -110,8 +112,17 @@ class BackboneCache:
         spec = canonical_spec(spec)
         key = (spec, kind)
         if key not in self._loaded:
+            start = time.perf_counter()
             self._loaded[key] = load(spec, self.source(spec), kind, self.placement)
+            self.load_seconds += time.perf_counter() - start
         return self._loaded[key]
+
+    def release(self) -> None:
+        """Forget every loaded model. Models a method still holds live on with it; the others
+        are freed, so the memory a run measures is its own models', not every model an earlier
+        run loaded. The next `get` loads again (about 0.4 s for the packaged LM once the OS has
+        its files cached)."""
+        self._loaded.clear()
 
     def revision(self, spec: str) -> str:
         """The revision without loading weights (the run key needs it before a run starts)."""

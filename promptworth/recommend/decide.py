@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from promptworth.recommend.curve import AtBudget, ToTarget, at_budget, to_target
 from promptworth.recommend.inputs import Inputs
-from promptworth.recommend.measured import Measured, Serving, priced
+from promptworth.recommend.measured import MEMORY_SOURCES, Measured, Serving, priced
 from promptworth.recommend.tco import Costs, method_costs, price_per_hour
 from promptworth.report.markdown import metric_text
 
@@ -60,9 +60,7 @@ class Candidate:
             if s.latency_measured
             else "derived from batched throughput, a lower bound",
             "memory_mb": s.memory_mb,
-            "memory_source": "serving peak RSS"
-            if s.memory_measured
-            else "whole-run peak RSS, training included, an upper bound",
+            "memory_source": MEMORY_SOURCES[s.memory_source],
             "artifact_mb": s.artifact_mb,
             "device": s.device,
             "price_per_hour": price_per_hour(s.device, inputs),
@@ -105,8 +103,10 @@ def constraint(c: Candidate, inputs: Inputs) -> str | None:
     if inputs.memory_mb is not None and math.isnan(s.memory_mb):
         return f"its memory was not recorded: --memory-mb {inputs.memory_mb:g} cannot be checked"
     if inputs.memory_mb is not None and s.memory_mb > inputs.memory_mb:
-        what = "serving peak memory" if s.memory_measured else "whole-run peak memory"
-        return f"{what} {s.memory_mb:,.0f} MB exceeds --memory-mb {inputs.memory_mb:g}"
+        return (
+            f"{s.memory_mb:,.0f} MB ({MEMORY_SOURCES[s.memory_source]}) exceeds --memory-mb "
+            f"{inputs.memory_mb:g}"
+        )
     if inputs.target is not None and c.read.score < inputs.target:
         return (
             f"{c.score_text()} at {c.read.labels:,} labels is below --target "

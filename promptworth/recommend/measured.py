@@ -20,6 +20,13 @@ UNKNOWN_DEVICE = "unknown"  # runs stored without their device: their compute ca
 ROWS_ONLY = (
     "test rows only, from the mean accuracy and n_test (runs stored without their test labels)"
 )
+# What a method's serving memory is, by what its runs stored (Serving.memory_source): "run" when
+# every run measured its method alone (runner.MEMORY_SCOPE), older stores give upper bounds.
+MEMORY_SOURCES = {
+    "run": "serving peak RSS",
+    "process": "serving peak RSS with models of other runs resident, an upper bound",
+    "whole-run": "whole-run peak RSS, training included, an upper bound",
+}
 
 
 @dataclass(frozen=True)
@@ -50,9 +57,14 @@ class Serving:
     latency_ms_p95: float | None
     latency_measured: bool
     memory_mb: float
-    memory_measured: bool  # serving peak; False: the whole run's peak (training included)
+    memory_source: str  # a MEMORY_SOURCES key
     artifact_mb: float
     prompt_tokens: float
+
+    @property
+    def memory_measured(self) -> bool:
+        """Whether the memory is this method's own serving peak, not an upper bound."""
+        return self.memory_source == "run"
 
 
 @dataclass(frozen=True)
@@ -135,12 +147,16 @@ def serving_table(frame) -> dict[str, Serving]:
     devices = largest.groupby("method")["device"].agg(
         lambda d: d.mode().iloc[0] if d.notna().any() else UNKNOWN_DEVICE
     )
-    return {method: serving(row, devices[method]) for method, row in medians.iterrows()}
+    alone = largest.groupby("method")["memory_scope"].agg(lambda s: bool((s == "run").all()))
+    return {
+        method: serving(row, devices[method], alone[method]) for method, row in medians.iterrows()
+    }
 
 
-def serving(row, device: str) -> Serving:
+def serving(row, device: str, measured_alone: bool) -> Serving:
     latency_measured = not math.isnan(row["latency_ms_p50"])
     memory_measured = not math.isnan(row["serve_peak_rss_mb"])
+    memory_source = "run" if measured_alone else "process" if memory_measured else "whole-run"
     return Serving(
         device=str(device),
         ms_per_example=float(row["eval_ms_per_example"]),
@@ -150,7 +166,7 @@ def serving(row, device: str) -> Serving:
         latency_ms_p95=float(row["latency_ms_p95"]) if latency_measured else None,
         latency_measured=latency_measured,
         memory_mb=float(row["serve_peak_rss_mb"] if memory_measured else row["peak_rss_mb"]),
-        memory_measured=memory_measured,
+        memory_source=memory_source,
         artifact_mb=float(row["artifact_bytes"]) / 1e6,
         prompt_tokens=float(row["prompt_tokens_per_example"]),
     )

@@ -139,10 +139,12 @@ def notes(measured: dict[str, Measured], ranked: list[Candidate], inputs: Inputs
             "batched time per example, a lower bound; a latency budget rules such a method out "
             "only when even that bound exceeds it. A sweep into a fresh --out measures it."
         )
-    if any(not m.serving.memory_measured for m in measured.values()):
+    bounded = sorted(m.method for m in measured.values() if not m.serving.memory_measured)
+    if bounded:
         out.append(
-            "Serving memory was not measured separately for some methods: their memory is the "
-            "whole run's peak (training included), an upper bound."
+            f"Serving memory of {', '.join(bounded)} is an upper bound: runs stored before "
+            "promptworth measured each method with only its own models resident (each "
+            "candidate's memory line says which bound). A sweep into a fresh --out measures it."
         )
     if any(ROWS_ONLY in m.curve.interval for m in measured.values()):
         out.append(f"95 % intervals: {ROWS_ONLY}; the seed-to-seed variance is not in them.")

@@ -13,7 +13,13 @@ import plotly.offline
 from promptworth.report.accuracy import AccuracySummary
 from promptworth.report.families import family_panels
 from promptworth.report.interactive import break_even_figure, curve_figures, pareto_figure
-from promptworth.report.markdown import METRIC_NAMES, cost_table, format_cell, metric_text
+from promptworth.report.markdown import (
+    METRIC_NAMES,
+    cost_notes,
+    cost_table,
+    format_cell,
+    metric_text,
+)
 
 NO_ADVANTAGE = "no advantage measurable: "  # how promptworth.analysis.advantage's errors begin
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
@@ -276,5 +282,5 @@ def cost_section(frame) -> str:
         "cost",
         "Cost (median over runs at each method's largest size)",
         table_html(["method", *costs.columns], rows),
-        paragraph('Columns are defined in the README ("Output files").'),
+        *(paragraph(note) for note in cost_notes(frame)),
     )

@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from promptworth.runner import MEMORY_SCOPE
+
+COLUMNS_DEFINED = 'Columns are defined in the README ("Output files").'
 METRIC_NAMES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}  # the --metric choices
 
 
@@ -29,6 +32,18 @@ def cost_table(frame):
         "artifact_bytes",
     ]
     return at_largest_size(frame).groupby("method")[columns].median()
+
+
+def cost_notes(frame) -> list[str]:
+    """What to keep in mind reading the cost table: which memory figures are upper bounds."""
+    shared = sorted(set(frame.loc[frame["memory_scope"] != MEMORY_SCOPE, "method"]))
+    if not shared:
+        return [COLUMNS_DEFINED]
+    return [
+        f"Memory of {', '.join(shared)}: runs stored before promptworth measured each run with "
+        "only its own models resident, so models of other runs count too (upper bounds).",
+        COLUMNS_DEFINED,
+    ]
 
 
 def at_largest_size(frame):
@@ -114,8 +129,7 @@ def write_report(
         "",
         markdown_table(cost_table(frame)),
         "",
-        'Columns are defined in the README ("Output files").',
-        "",
+        *(line for note in cost_notes(frame) for line in (note, "")),
         "## Files",
         "",
     ]

@@ -41,6 +41,7 @@ COLUMNS = [
     "prompt_tokens_per_example",
     "artifact_bytes",
     "device",
+    "memory_scope",
     "method_params",
     "run_key",
 ]
