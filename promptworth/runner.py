@@ -16,8 +16,8 @@ from promptworth.tasks.base import Split
 # Serving latency is timed one example at a time on the first LATENCY_ROWS rows of the test
 # subset: the rows are fixed by the run's config (its test subset), never drawn per run.
 LATENCY_ROWS = 16
-# What the memory columns of a run cover (`memory_scope`): "run" = the process held only this
-# run's models (see own_memory_only); runs stored without it also counted models cached for others.
+# What the memory columns of a run cover (`memory_scope`): "run" = models cached for other runs
+# were freed (BackboneCache.begin, .held_only); runs stored without it also counted those.
 MEMORY_SCOPE = "run"
 
 
@@ -36,19 +36,23 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> dict[str, f
 def execute(method: Method, train: Split, test: Split, context: RunContext) -> dict:
     """The run's result: metrics, costs and predictions, ready for the store."""
     timings: dict[str, float] = {}
-    own_memory_only(context)
+    context.backbones.begin((method.name, method.get_params(), context.model, context.encoder))
+    costs.return_freed_memory()
+    costs.reset_peak_rss()
     costs.reset_gpu_peak()
     loading_before = context.backbones.load_seconds
     with costs.stopwatch(timings, "train_seconds"):
         method.fit(train, context)
-    # Loading a backbone is not the method's cost: every run loads its own (own_memory_only).
+    # Loading a backbone is no method's cost: runs reload what another experiment's run freed.
     timings["train_seconds"] -= context.backbones.load_seconds - loading_before
     train_peak_mb = costs.peak_rss_mb()
-    own_memory_only(context)  # a teacher or an encoder used only in training is not served
-    with costs.stopwatch(timings, "eval_seconds"):
-        prediction = method.predict(test.texts)
-    latency = serving_latency(method, test.texts)
-    serve_peak_mb = costs.peak_rss_mb()
+    with context.backbones.held_only():  # a teacher or encoder used only in training is freed
+        costs.return_freed_memory()
+        costs.reset_peak_rss()
+        with costs.stopwatch(timings, "eval_seconds"):
+            prediction = method.predict(test.texts)
+        latency = serving_latency(method, test.texts)
+        serve_peak_mb = costs.peak_rss_mb()
     training = method.training_cost()
     # Work a run took from a shared cache is charged at what it cost to compute, never at zero;
     # the wall time spent filling the cache is replaced by the same per-example charge.
@@ -85,15 +89,6 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
         "test_digest": split_digest(test),
         "extra": score_diagnostics(prediction.extra, test.labels),
     }
-
-
-def own_memory_only(context: RunContext) -> None:
-    """Free the models the process holds for other runs and restart the memory high-water mark,
-    so the peak read next is this method's: only what it holds (plus the interpreter and its
-    libraries) is resident."""
-    context.backbones.release()
-    costs.return_freed_memory()
-    costs.reset_peak_rss()
 
 
 def charged_seconds(prediction: Prediction, wall_seconds: float) -> float:

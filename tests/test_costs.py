@@ -15,25 +15,45 @@ from promptworth.methods import make_method
 OTHER = ("another-runs-model", "encoder")  # the cache's key: spec and kind
 OTHER_MB = 400
 
+needs_linux_peak = pytest.mark.skipif(
+    not costs.reset_peak_rss(), reason="needs Linux's resettable RSS high-water mark"
+)
+
 
 def execute_zero_shot(task, make_context) -> dict:
     return runner.execute(make_method("zero-shot"), task.train, task.test, make_context())
 
 
-@pytest.mark.skipif(not costs.reset_peak_rss(), reason="needs Linux's resettable RSS peak")
-def test_a_runs_memory_leaves_out_models_cached_for_other_runs(task, make_context, backbones):
-    alone = execute_zero_shot(task, make_context)
-    # a 400 MB model an earlier run of the sweep loaded, still in the process's cache
-    weights = torch.ones(OTHER_MB * 2**20 // 4)
+def cache_another_runs_model(backbones) -> None:
+    """A 400 MB model an earlier run of the sweep loaded, still in the process's cache."""
     spec, kind = OTHER
+    weights = torch.ones(OTHER_MB * 2**20 // 4)
     backbones._loaded[OTHER] = Backbone(spec, "r0", kind, weights, None, backbones.placement)
-    del weights
-    beside = execute_zero_shot(task, make_context)
-    for column in ("serve_peak_rss_mb", "peak_rss_mb"):
-        assert beside[column] < alone[column] + OTHER_MB / 2, column
-    assert OTHER not in backbones._loaded
-    assert beside["memory_scope"] == runner.MEMORY_SCOPE
-    assert beside["predictions"] == alone["predictions"]  # the model it needs loads again
+
+
+@needs_linux_peak
+def test_a_run_of_another_experiment_starts_without_the_models_earlier_runs_loaded(
+    task, make_context, backbones
+):
+    alone = execute_zero_shot(task, make_context)
+    backbones.begin("an earlier experiment")
+    cache_another_runs_model(backbones)
+    after = execute_zero_shot(task, make_context)
+    for column in ("peak_rss_mb", "serve_peak_rss_mb"):
+        assert after[column] < alone[column] + OTHER_MB / 2, column
+    assert after["memory_scope"] == runner.MEMORY_SCOPE
+    assert after["predictions"] == alone["predictions"]  # its LM loaded again
+
+
+@needs_linux_peak
+def test_serving_memory_leaves_out_what_the_method_does_not_hold(task, make_context, backbones):
+    alone = execute_zero_shot(task, make_context)
+    lm = (make_context().model, "causal-lm")
+    assert list(backbones._loaded) == [lm]  # it served with the LM: kept for the next run
+    cache_another_runs_model(backbones)  # loaded by this experiment's run, not held by zero-shot
+    after = execute_zero_shot(task, make_context)
+    assert after["serve_peak_rss_mb"] < alone["serve_peak_rss_mb"] + OTHER_MB / 2
+    assert list(backbones._loaded) == [lm]  # the other model freed, not merely forgotten
 
 
 def test_loading_a_backbone_from_disk_is_not_charged_as_training(
@@ -46,7 +66,7 @@ def test_loading_a_backbone_from_disk_is_not_charged_as_training(
         return real_load(*args, **kwargs)
 
     monkeypatch.setattr(backbones_module, "load", slow_load)
-    backbones.release()  # the run below loads its LM (1 s more than usual)
+    backbones.begin("an earlier experiment")  # so the run below loads its LM (1 s slower)
     before = backbones.load_seconds
     result = execute_zero_shot(task, make_context)
     assert backbones.load_seconds - before >= 1.0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -13,6 +12,8 @@ from sklearn.metrics import f1_score
 
 from promptworth import runner
 from promptworth.analysis import uncertainty as unc
+from promptworth.backbones import BackboneCache
+from promptworth.backbones.device import Placement
 from promptworth.errors import PromptworthError
 from promptworth.methods.base import Method, Prediction, RunContext, TrainingCost
 from promptworth.outputs import write_outputs
@@ -98,10 +99,8 @@ class Constant(Method):
 
 def test_runner_stores_what_recomputes_the_intervals():
     task = tiny_task(n_test=30)
-    device = SimpleNamespace(
-        placement=SimpleNamespace(device="cpu"), release=lambda: None, load_seconds=0.0
-    )
-    context = RunContext(task=task, seed=0, backbones=device, model="", encoder="")
+    backbones = BackboneCache(Placement("cpu", "float32"))
+    context = RunContext(task=task, seed=0, backbones=backbones, model="", encoder="")
     result = runner.execute(Constant(), task.train, task.test, context)
     assert result["test_labels"] == task.test.labels.tolist()
     assert result["test_digest"] == runner.split_digest(task.test)

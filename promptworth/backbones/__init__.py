@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -94,12 +97,15 @@ def load(spec: str, source: Source, kind: str, placement: Placement) -> Backbone
 
 
 class BackboneCache:
-    """Resolves each spec once and loads each (spec, kind) once per process."""
+    """Resolves each spec once and loads each (spec, kind) once per process, keeping a loaded
+    model only while it serves runs of one experiment after another, so that what a run's
+    memory measures is its own models (runner.execute)."""
 
     def __init__(self, placement: Placement):
         self.placement = placement
         self._sources: dict[str, Source] = {}
         self._loaded: dict[tuple[str, str], Backbone] = {}
+        self._experiment: object = None  # what the runs since the cache was last emptied share
         self.load_seconds = 0.0  # spent loading weights from disk, which runs are not charged
 
     def source(self, spec: str) -> Source:
@@ -117,12 +123,28 @@ class BackboneCache:
             self.load_seconds += time.perf_counter() - start
         return self._loaded[key]
 
-    def release(self) -> None:
-        """Forget every loaded model. Models a method still holds live on with it; the others
-        are freed, so the memory a run measures is its own models', not every model an earlier
-        run loaded. The next `get` loads again (about 0.4 s for the packaged LM once the OS has
-        its files cached)."""
+    def begin(self, experiment: object) -> None:
+        """A run of `experiment` starts: the models runs of another experiment left loaded are
+        freed (this one may need none of them); those of a run of the same one are reused."""
+        if experiment != self._experiment:
+            self._loaded.clear()
+        self._experiment = experiment
+
+    @contextmanager
+    def held_only(self) -> Iterator[None]:
+        """Inside, the cache holds no model: only those a method holds stay resident. After, it
+        takes back the ones still alive (what the method served with), for the next run."""
+        parked = {
+            key: (weakref.ref(backbone.model), replace(backbone, model=None))
+            for key, backbone in self._loaded.items()
+        }
         self._loaded.clear()
+        try:
+            yield
+        finally:
+            for key, (model, shell) in parked.items():
+                if model() is not None:
+                    self._loaded.setdefault(key, replace(shell, model=model()))
 
     def revision(self, spec: str) -> str:
         """The revision without loading weights (the run key needs it before a run starts)."""
