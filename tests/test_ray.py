@@ -40,8 +40,8 @@ def test_the_ray_executor_gives_the_local_results_table(
     ray_instance, tiny_sweep_spec, tmp_path, monkeypatch
 ):
     """9 runs on two one-CPU workers: the same table and predictions as in-process; each worker
-    loaded the LM once and kept it for all its runs, on one torch thread; head's features went
-    into one file."""
+    ends holding the LM its last runs served with (its own cache), on one torch thread; head's
+    features went into one file."""
     import ray
 
     local = Sweep(tiny_sweep_spec, quiet=True)
