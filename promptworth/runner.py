@@ -17,7 +17,8 @@ from promptworth.tasks.base import Split
 # subset: the rows are fixed by the run's config (its test subset), never drawn per run.
 LATENCY_ROWS = 16
 # What the memory columns of a run cover (`memory_scope`): "run" = models cached for other runs
-# were freed (BackboneCache.begin, .held_only); runs stored without it also counted those.
+# were freed (BackboneCache.begin, .held_only) and the high-water mark was reset; runs stored
+# without it (or where the mark cannot be reset: not Linux) measured upper bounds.
 MEMORY_SCOPE = "run"
 
 
@@ -48,7 +49,7 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
     train_peak_mb = costs.peak_rss_mb()
     with context.backbones.held_only():  # a teacher or encoder used only in training is freed
         costs.return_freed_memory()
-        costs.reset_peak_rss()
+        peak_is_the_runs = costs.reset_peak_rss()  # else the process's lifetime peak (not Linux)
         with costs.stopwatch(timings, "eval_seconds"):
             prediction = method.predict(test.texts)
         latency = serving_latency(method, test.texts)
@@ -73,7 +74,7 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
         "train_steps": training.train_steps,
         "peak_rss_mb": round(max(train_peak_mb, serve_peak_mb), 1),
         "serve_peak_rss_mb": round(serve_peak_mb, 1),
-        "memory_scope": MEMORY_SCOPE,
+        "memory_scope": MEMORY_SCOPE if peak_is_the_runs else None,
         "peak_gpu_mb": costs.gpu_peak_mb(),
         "eval_seconds": round(timings["eval_seconds"], 3),
         "eval_ms_per_example": round(1000 * timings["eval_seconds"] / max(n_test, 1), 3),

@@ -71,3 +71,10 @@ def test_loading_a_backbone_from_disk_is_not_charged_as_training(
     result = execute_zero_shot(task, make_context)
     assert backbones.load_seconds - before >= 1.0
     assert result["train_seconds"] < 0.5  # zero-shot's fit only reads the loaded model
+
+
+def test_memory_is_not_called_the_runs_where_the_peak_cannot_be_reset(
+    task, make_context, monkeypatch
+):
+    monkeypatch.setattr(costs, "reset_peak_rss", lambda: False)  # as on macOS: a lifetime peak
+    assert execute_zero_shot(task, make_context)["memory_scope"] is None
