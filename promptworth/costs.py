@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import resource
 import sys
@@ -14,15 +15,22 @@ from pathlib import Path
 PROC = Path("/proc/self")
 
 
+@functools.cache
+def malloc_trim():
+    """glibc's `malloc_trim` (Linux), looked up once; None where there is none."""
+    libc = ctypes.util.find_library("c")
+    if not (sys.platform.startswith("linux") and libc):
+        return None
+    return getattr(ctypes.CDLL(libc), "malloc_trim", None)
+
+
 def return_freed_memory() -> None:
     """Collect garbage and hand freed heap pages back to the OS (glibc's `malloc_trim`), so the
     next resident-memory reading counts what is held, not what was held before."""
     gc.collect()
-    libc = ctypes.util.find_library("c")
-    if sys.platform.startswith("linux") and libc:
-        trim = getattr(ctypes.CDLL(libc), "malloc_trim", None)
-        if trim is not None:
-            trim(0)
+    trim = malloc_trim()
+    if trim is not None:
+        trim(0)
     import torch
 
     if torch.cuda.is_available():

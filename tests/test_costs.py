@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pandas as pd
 import pytest
 import torch
 
@@ -11,6 +12,7 @@ from promptworth import backbones as backbones_module
 from promptworth import costs, runner
 from promptworth.backbones import Backbone
 from promptworth.methods import make_method
+from promptworth.report.markdown import COLUMNS_DEFINED, cost_notes, memory_alone
 
 OTHER = ("another-runs-model", "encoder")  # the cache's key: spec and kind
 OTHER_MB = 400
@@ -78,3 +80,17 @@ def test_memory_is_not_called_the_runs_where_the_peak_cannot_be_reset(
 ):
     monkeypatch.setattr(costs, "reset_peak_rss", lambda: False)  # as on macOS: a lifetime peak
     assert execute_zero_shot(task, make_context)["memory_scope"] is None
+
+
+def test_the_cost_table_flags_upper_bounds_only_where_it_reads_them():
+    frame = pd.DataFrame(
+        {
+            "method": ["a", "a", "b", "b"],
+            "n_train": [10, 100, 10, 100],
+            "memory_scope": [None, runner.MEMORY_SCOPE, runner.MEMORY_SCOPE, None],
+        }
+    )
+    assert memory_alone(frame).to_dict() == {"a": True, "b": False}  # at each largest size
+    upper_bounds, columns = cost_notes(frame)
+    assert upper_bounds.startswith("Memory of b: upper bounds") and columns == COLUMNS_DEFINED
+    assert cost_notes(frame[frame["method"] == "a"]) == [COLUMNS_DEFINED]

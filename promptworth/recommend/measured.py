@@ -13,7 +13,7 @@ import numpy as np
 from promptworth.analysis import uncertainty as unc
 from promptworth.errors import PromptworthError
 from promptworth.report.accuracy import AccuracySummary, summarize
-from promptworth.report.markdown import at_largest_size
+from promptworth.report.markdown import at_largest_size, memory_alone
 from promptworth.report.results import results_frame
 
 UNKNOWN_DEVICE = "unknown"  # runs stored without their device: their compute cannot be priced
@@ -147,7 +147,7 @@ def serving_table(frame) -> dict[str, Serving]:
     devices = largest.groupby("method")["device"].agg(
         lambda d: d.mode().iloc[0] if d.notna().any() else UNKNOWN_DEVICE
     )
-    alone = largest.groupby("method")["memory_scope"].agg(lambda s: bool((s == "run").all()))
+    alone = memory_alone(frame)
     return {
         method: serving(row, devices[method], alone[method]) for method, row in medians.iterrows()
     }

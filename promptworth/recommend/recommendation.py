@@ -143,8 +143,9 @@ def notes(measured: dict[str, Measured], ranked: list[Candidate], inputs: Inputs
     if bounded:
         out.append(
             f"Serving memory of {', '.join(bounded)} is an upper bound: runs stored before "
-            "promptworth measured each method with only its own models resident (each "
-            "candidate's memory line says which bound). A sweep into a fresh --out measures it."
+            "promptworth measured each method with only its own models resident, or measured "
+            "where the memory peak cannot be reset (each candidate's memory line says which "
+            "bound). A sweep into a fresh --out on Linux measures it."
         )
     if any(ROWS_ONLY in m.curve.interval for m in measured.values()):
         out.append(f"95 % intervals: {ROWS_ONLY}; the seed-to-seed variance is not in them.")

@@ -36,12 +36,13 @@ def cost_table(frame):
 
 def cost_notes(frame) -> list[str]:
     """What to keep in mind reading the cost table: which memory figures are upper bounds."""
-    shared = sorted(set(frame.loc[frame["memory_scope"] != MEMORY_SCOPE, "method"]))
+    shared = [method for method, alone in memory_alone(frame).items() if not alone]
     if not shared:
         return [COLUMNS_DEFINED]
     return [
-        f"Memory of {', '.join(shared)}: runs stored before promptworth measured each run with "
-        "only its own models resident, so models of other runs count too (upper bounds).",
+        f"Memory of {', '.join(shared)}: upper bounds, from runs stored before promptworth "
+        "measured each run with only its own models resident (models of other runs count too) "
+        "or on a system where the memory peak cannot be reset (the process's lifetime peak).",
         COLUMNS_DEFINED,
     ]
 
@@ -49,6 +50,13 @@ def cost_notes(frame) -> list[str]:
 def at_largest_size(frame):
     """Each method's runs at its largest size: what the cost table and the recommender read."""
     return frame[frame["n_train"] == frame.groupby("method")["n_train"].transform("max")]
+
+
+def memory_alone(frame):
+    """Per method (sorted): whether every run the cost table reads measured its memory with only
+    its own models resident (runner.MEMORY_SCOPE), rather than an upper bound."""
+    scopes = at_largest_size(frame).groupby("method")["memory_scope"]
+    return scopes.agg(lambda scope: bool((scope == MEMORY_SCOPE).all()))
 
 
 def markdown_table(table) -> str:
