@@ -109,33 +109,30 @@ def test_failed_runs_are_recorded_listed_and_retried_until_they_finish(
 
 def test_cli_run_writes_outputs(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path, capsys):
     out = tmp_path / "cli"
-    code = main(
-        [
-            "run",
-            "--task",
-            tiny_task_files[0],
-            "--test-file",
-            tiny_task_files[1],
-            "--model",
-            tiny_lm_dir,
-            "--encoder",
-            tiny_encoder_dir,
-            "--methods",
-            ",".join(TINY_SWEEP_METHODS),
-            "--param",
-            "prompt-lora.max_steps=2",
-            "--sizes",
-            "4,8",
-            "--seeds",
-            "2",
-            "--dtype",
-            "float32",
-            "--quiet",
-            "--out",
-            str(out),
-        ]
-    )
-    assert code == 0
+    arguments = [
+        "--task",
+        tiny_task_files[0],
+        "--test-file",
+        tiny_task_files[1],
+        "--model",
+        tiny_lm_dir,
+        "--encoder",
+        tiny_encoder_dir,
+        "--methods",
+        ",".join(TINY_SWEEP_METHODS),
+        "--param",
+        "prompt-lora.max_steps=2",
+        "--sizes",
+        "4,8",
+        "--seeds",
+        "2",
+        "--dtype",
+        "float32",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
+    assert main(["run", *arguments]) == 0
     for name in ("results.csv", "learning_curves.png", "report.md", "advantage.json"):
         assert (out / name).stat().st_size > 0
     results = pd.read_csv(out / "results.csv")
@@ -153,6 +150,14 @@ def test_cli_run_writes_outputs(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, 
     assert headline.startswith("head") and "zero-shot" in headline
     assert (out / "report.md").exists()
     assert main(["report", str(out), "--compare", "zero-shot,nope"]) == 2
+    # A second sweep into the same store reports its own plan, and says the store holds more.
+    capsys.readouterr()
+    methods = arguments.index("--methods") + 1
+    second = [*arguments[:methods], "zero-shot", *arguments[methods + 1 :]]
+    assert main(["run", *second]) == 0
+    assert "holds 8 more" in capsys.readouterr().out
+    assert "holds 8 more" in (out / "report.md").read_text()
+    assert set(pd.read_csv(out / "results.csv")["method"]) == {"zero-shot"}
 
 
 def test_cli_rejects_unknown_method(capsys):
