@@ -109,29 +109,8 @@ def test_failed_runs_are_recorded_listed_and_retried_until_they_finish(
 
 def test_cli_run_writes_outputs(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path, capsys):
     out = tmp_path / "cli"
-    arguments = [
-        "--task",
-        tiny_task_files[0],
-        "--test-file",
-        tiny_task_files[1],
-        "--model",
-        tiny_lm_dir,
-        "--encoder",
-        tiny_encoder_dir,
-        "--methods",
-        ",".join(TINY_SWEEP_METHODS),
-        "--param",
-        "prompt-lora.max_steps=2",
-        "--sizes",
-        "4,8",
-        "--seeds",
-        "2",
-        "--dtype",
-        "float32",
-        "--quiet",
-        "--out",
-        str(out),
-    ]
+    methods = ",".join(TINY_SWEEP_METHODS)
+    arguments = run_arguments(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, out, methods, 2)
     assert main(["run", *arguments]) == 0
     for name in ("results.csv", "learning_curves.png", "report.md", "advantage.json"):
         assert (out / name).stat().st_size > 0
@@ -152,8 +131,7 @@ def test_cli_run_writes_outputs(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, 
     assert main(["report", str(out), "--compare", "zero-shot,nope"]) == 2
     # A second sweep into the same store reports its own plan, and says the store holds more.
     capsys.readouterr()
-    methods = arguments.index("--methods") + 1
-    second = [*arguments[:methods], "zero-shot", *arguments[methods + 1 :]]
+    second = run_arguments(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, out, "zero-shot", 2)
     assert main(["run", *second]) == 0
     assert "holds 8 more" in capsys.readouterr().out
     assert "holds 8 more" in (out / "report.md").read_text()
@@ -171,35 +149,24 @@ def test_cli_lists_every_parameter_default(capsys):
     assert "teacher_params = {}" in shown and "MISSING" not in shown
 
 
+def run_arguments(
+    tiny_task_files, lm_dir: str, encoder_dir: str, out: Path, methods: str, max_steps: int
+) -> list[str]:
+    """`promptworth run`'s arguments for the tiny task: 2 sizes x 2 seeds of `methods`."""
+    return [
+        *("--task", tiny_task_files[0], "--test-file", tiny_task_files[1]),
+        *("--model", lm_dir, "--encoder", encoder_dir, "--methods", methods),
+        *("--param", f"prompt-lora.max_steps={max_steps}", "--sizes", "4,8", "--seeds", "2"),
+        *("--dtype", "float32", "--quiet", "--out", str(out)),
+    ]
+
+
 def sweep_command(tiny_task_files, lm_dir: str, encoder_dir: str, out: Path) -> list[str]:
     """A real `promptworth run` of 5 runs (zero-shot + prompt-lora x 2 sizes x 2 seeds)."""
-    return [
-        sys.executable,
-        "-m",
-        "promptworth.cli",
-        "run",
-        "--task",
-        tiny_task_files[0],
-        "--test-file",
-        tiny_task_files[1],
-        "--model",
-        lm_dir,
-        "--encoder",
-        encoder_dir,
-        "--methods",
-        "zero-shot,prompt-lora",
-        "--param",
-        "prompt-lora.max_steps=20",
-        "--sizes",
-        "4,8",
-        "--seeds",
-        "2",
-        "--dtype",
-        "float32",
-        "--quiet",
-        "--out",
-        str(out),
-    ]
+    arguments = run_arguments(
+        tiny_task_files, lm_dir, encoder_dir, out, "zero-shot,prompt-lora", 20
+    )
+    return [sys.executable, "-m", "promptworth.cli", "run", *arguments]
 
 
 CHILD_ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
