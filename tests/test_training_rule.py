@@ -131,6 +131,33 @@ def test_dev_selection_keeps_the_start_when_training_only_hurts():
     assert selection.extra()["selected_step"] == 0
 
 
+def overconfident_learner() -> tuple[Learner, torch.Tensor]:
+    """Untrained, every label scores the same (the argmax is label 0); any training makes it
+    predict label 0 with near certainty: the same accuracy as the start, a far higher loss."""
+    weight = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+
+    def scores(rows):
+        if weight.item() == 0:
+            return np.zeros((len(rows), 3))
+        return np.tile([10.0, -10.0, -10.0], (len(rows), 1))
+
+    labels = np.arange(12) % 3
+    return Learner([weight], lambda rows: (weight.sum(), len(rows)), scores, labels, CPU), weight
+
+
+@pytest.mark.parametrize("dev_rows", [np.arange(8, 12), np.arange(0)], ids=["dev", "cv"])
+def test_an_accuracy_tie_with_the_start_returns_the_trained_weights(dev_rows):
+    """The start is kept only when it is strictly more accurate: a tie on a small held-out set
+    (20 dev rows at 100 labels) is no evidence that training hurt, even at a lower loss."""
+    learner, weight = overconfident_learner()
+    fit_rows = np.arange(8) if len(dev_rows) else np.arange(12)
+    schedule = Schedule(learning_rate=0.1, batch_size=4, max_steps=4)
+    selection = fit_selected(learner, fit_rows, dev_rows, [schedule], True, 0)
+    assert selection.trained.accuracy == selection.start.accuracy
+    assert selection.trained.loss > selection.start.loss and selection.step > 0
+    assert weight.item() != 0
+
+
 def test_dev_selection_keeps_the_best_trained_checkpoint():
     toy = Toy()
     schedule = Schedule(learning_rate=0.5, batch_size=4, max_steps=30)

@@ -362,6 +362,12 @@ class Selection:
         return out
 
 
+def start_wins(start: DevScore, trained: DevScore) -> bool:
+    """The untrained start is returned only when it is strictly more accurate on the held-out
+    rows: an accuracy tie is no evidence that training hurt (on a 20-row dev split it is common)."""
+    return start.accuracy > trained.accuracy
+
+
 def max_candidate(candidates: list[Candidate]) -> Candidate:
     """The best-scoring candidate; the first of equals (grids run from small rates up)."""
     best = candidates[0]
@@ -439,7 +445,7 @@ def select_on_dev(learner, fit_rows, dev_rows, grid, keep_start, seed, say) -> S
             best = candidate
             best_state = learner.snapshot() if len(grid) > 1 else None
     step, staged = best.step, best.staged
-    if keep_start and not best.score.beats(start):
+    if keep_start and start_wins(start, best.score):
         learner.restore(start_state)
         step, staged = 0, False
     elif best_state is not None:
@@ -484,7 +490,7 @@ def select_by_cv(learner, fit_rows, gold, k, grid, keep_start, seed, say) -> Sel
     best = max_candidate(candidates)
     learner.restore(start_state)
     step, staged = 0, False
-    if not keep_start or best.score.beats(start):
+    if not keep_start or not start_wins(start, best.score):
         final, step = run_recipe(learner, fit_rows, best.schedule, best.staged, seed, say)
         stats += final
         staged = best.staged
