@@ -37,13 +37,17 @@ from typing import Any
 
 from promptworth.errors import PromptworthError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SQLITE_HEADER = b"SQLite format 3\x00"
 LEASE_SECONDS = 120.0  # a lease not renewed for this long is free
 RENEW_SECONDS = LEASE_SECONDS / 4
 NOW = "strftime('%Y-%m-%d %H:%M:%f', 'now')"  # UTC, milliseconds: orders rows of one second
 PACKAGES = ("promptworth", "torch", "transformers", "peft")
 
+STALE_TIE = (
+    "kept its untrained start on an accuracy tie with training, a rule promptworth no longer "
+    "uses (store schema 3): rerun the sweep to replace this run"
+)
 # Version 1: finished runs only. Fresh stores are created at version 1 and migrated like old
 # ones, so there is one path to the current schema.
 SCHEMA_V1 = """
@@ -64,6 +68,16 @@ MIGRATIONS: dict[int, list[str]] = {  # from version N to N + 1
             key TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL,
             pid INTEGER NOT NULL, expires REAL NOT NULL
         )""",
+    ],
+    # Until schema 3 the untrained start won an accuracy tie with training on the dev loss; now
+    # only a strictly more accurate start is kept (methods/training.py `start_wins`). Runs that
+    # rule decided are another experiment under the same key: they become failed, so a resumed
+    # sweep reruns them, and keep their old result until it does.
+    2: [
+        f"""UPDATE runs SET status = 'failed', error = '{STALE_TIE}'
+        WHERE status = 'finished' AND json_extract(result, '$.extra.selected_step') = 0
+        AND json_extract(result, '$.extra.start_accuracy')
+            = json_extract(result, '$.extra.trained_accuracy')"""
     ],
 }
 V1_COLUMNS = {"key", "config", "result", "finished_at"}

@@ -108,6 +108,33 @@ def test_a_schema_1_store_is_migrated_and_keeps_its_runs(path):
     assert [f.key for f in store.failures()] == ["new"]
 
 
+def test_runs_the_old_tie_rule_decided_are_marked_for_rerun(path):
+    """Schema 2 -> 3: a run that kept its start on an accuracy tie is failed (so a resume reruns
+    it) with its old result kept; every other run, ties that training won included, stays."""
+    store = RunStore(path)
+    extras = {
+        "tie-start": {"selected_step": 0, "start_accuracy": 0.8, "trained_accuracy": 0.8},
+        "tie-trained": {"selected_step": 50, "start_accuracy": 0.75, "trained_accuracy": 0.75},
+        "start-better": {"selected_step": 0, "start_accuracy": 0.9, "trained_accuracy": 0.6},
+        "no-selection": {},
+    }
+    for key, extra in extras.items():
+        store.record(key, CONFIG, {"accuracy": 0.7, "extra": extra})
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = '2' WHERE name = 'schema_version'")
+    store = RunStore(path)
+    assert sorted(key for key, _, _ in store.load()) == [
+        "no-selection",
+        "start-better",
+        "tie-trained",
+    ]
+    (stale,) = store.failures()
+    assert stale.key == "tie-start" and "accuracy tie" in stale.error
+    assert store.meta()["migrated_from"] == "2"
+    (result,) = sqlite3.connect(path).execute("SELECT result FROM runs WHERE key = 'tie-start'")
+    assert json.loads(result[0])["extra"] == extras["tie-start"]
+
+
 def test_a_store_from_a_newer_promptworth_is_refused(path):
     store = RunStore(path)
     with store.transaction() as db:
