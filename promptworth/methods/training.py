@@ -15,7 +15,8 @@ classification accuracy, ties broken by the cross-entropy of the label scores (`
 - with nothing to choose, or `cv_folds` = 0 at those sizes, the step budget is the whole rule.
 
 Methods that start from the LM's own prompt (`keep_start`) also enter the untrained start
-(step 0) as a candidate, so training can not leave them below where they began by accident.
+(step 0) as a candidate, so training can not leave them below where they began by accident; it
+is returned only when strictly more accurate than training (`start_wins`).
 `tune` adds a grid of learning rates (and batch sizes) to the candidates (`tuning_grid`).
 """
 
@@ -389,8 +390,8 @@ def fit_selected(
     """Train `learner` on `fit_rows` and leave in it the weights the rule chooses (module doc).
 
     `grid`: the schedules to compare (one unless tuning); `keep_start`: the untrained weights
-    are a candidate (methods that start from the LM's prompt), returned unless a trained
-    candidate scores strictly better on the held-out rows.
+    are a candidate (methods that start from the LM's prompt), returned only when they are
+    strictly more accurate on the held-out rows than the best trained candidate.
     """
     if len(dev_rows):
         return select_on_dev(learner, fit_rows, dev_rows, grid, keep_start, seed, say)
@@ -465,8 +466,8 @@ def select_on_dev(learner, fit_rows, dev_rows, grid, keep_start, seed, say) -> S
 def select_by_cv(learner, fit_rows, gold, k, grid, keep_start, seed, say) -> Selection:
     """k folds of the labelled rows: for each schedule (and with or without the second stage),
     train on the other rows and score each fold's own; pooled over the folds, the best
-    candidate is then trained on all rows - unless, with `keep_start`, it does not beat the
-    untrained start on the same pooled rows, which is then returned."""
+    candidate is then trained on all rows - unless, with `keep_start`, the untrained start is
+    strictly more accurate on the same pooled rows, and is then returned."""
     start_state = learner.snapshot()
     folds = np.array_split(np.random.default_rng(seed).permutation(gold), k)
     held_out = np.concatenate(folds)
