@@ -371,14 +371,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         "",
         *data_lines([sweep_profile(sweep)]),
     ]
-    outside = outside_plan_note(sweep.store, len(rows), Path(spec.out))
+    outside = outside_plan_note(sweep.store, {key for key, _, _ in rows}, Path(spec.out))
     if rows:
         failed = [(run.config.to_dict(), error) for run, error in failures]
         result = write_outputs(
             rows, Path(spec.out), description + outside, args.compare, failed, args.metric
         )
         print_summary(result, Path(spec.out))
-        print("\n".join(line.removeprefix("- ") for line in outside))
+        for line in outside:
+            print(line.removeprefix("- "))
         if tracker is not None:
             tracker.log_report(rows, result["files"])
     if tracker is not None:
@@ -386,16 +387,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return print_failures(failures)
 
 
-def outside_plan_note(store, n_planned: int, out: Path) -> list[str]:
-    """A run writes the outputs of its own plan; say so when the store holds more, since the
-    outputs it replaces may have covered them (another sweep into the same --out)."""
-    n_outside = len(store.load()) - n_planned
-    if n_outside <= 0:
+def outside_plan_note(store, planned: set[str], out: Path) -> list[str]:
+    """A run writes the outputs of its own plan (`planned`: its finished run keys); say so when
+    the store holds more, since the outputs it replaces may have covered them."""
+    n_outside = len(store.finished_keys() - planned)
+    if not n_outside:
         return []
     return [
-        f"- this report covers this sweep's {n_planned} finished runs; `{out}/runs.sqlite` holds "
-        f"{n_outside} more (other methods, sizes, seeds or settings): `promptworth report {out}` "
-        "reports them all"
+        f"- this report covers this sweep's {len(planned)} finished runs; "
+        f"`{out}/runs.sqlite` holds {n_outside} more (other methods, sizes, seeds or settings): "
+        f"`promptworth report {out}` reports them all"
     ]
 
 

@@ -293,6 +293,12 @@ class RunStore:
         """(key, config, result) of finished runs, all or those in `keys`."""
         return [(k, json.loads(c), json.loads(r)) for k, c, r, _ in self._rows("finished", keys)]
 
+    def finished_keys(self) -> set[str]:
+        """The keys of every finished run, without reading their results."""
+        with readable(self.path):
+            rows = self._db.execute("SELECT key FROM runs WHERE status = 'finished'").fetchall()
+        return {key for (key,) in rows}
+
     def configs(self) -> list[tuple[str, dict]]:
         """(key, config) of every stored run, finished or failed."""
         with readable(self.path):
