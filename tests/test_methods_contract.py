@@ -13,7 +13,7 @@ import torch
 
 from promptworth import runner
 from promptworth.errors import PromptworthError
-from promptworth.methods import REGISTRY, make_method, method_class
+from promptworth.methods import REGISTRY, make_method, method_class, prompt_started
 from promptworth.methods.base import FAMILIES, NO_LABEL, NotFittedError
 from promptworth.testing import tiny_pair_task
 
@@ -59,6 +59,10 @@ def test_fit_predict_shapes_and_determinism(name, kind, task, make_context):
     assert prediction.labels.shape == (len(task.test),)
     assert set(prediction.labels.tolist()) <= set(range(task.n_labels)) | {NO_LABEL}
     assert prediction.prompt_tokens >= len(task.test)  # every method reads its inputs' tokens
+    selection = first.selection()  # how fit chose its weights, recorded in the run's extra
+    assert selection.items() <= prediction.extra.items()
+    if name in prompt_started():
+        assert selection["selection"] in ("dev", "cv", "budget") and "selected_step" in selection
     cost = first.training_cost()
     assert cost.total_params > 0
     if first.trains:

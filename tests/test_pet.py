@@ -131,6 +131,7 @@ def test_extra_reports_each_pattern_and_the_ensemble_and_the_runner_scores_them(
         prediction = model.predict(task.test.texts)
         test_scores.append(prediction.scores)
         assert row["test_predictions"] == prediction.labels.tolist()
+        assert row["selection"] == model.selection() and "selected_step" in row["selection"]
         assert row["test_accuracy"] == pytest.approx((prediction.labels == task.test.labels).mean())
     ensemble = ensemble_scores(test_scores, method.weights_).argmax(axis=1)
     assert extra["ensemble_test_predictions"] == ensemble.tolist()

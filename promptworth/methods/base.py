@@ -287,6 +287,12 @@ class Method(ABC):
         self.check_fitted()
         return self.cost_
 
+    def selection(self) -> dict[str, Any]:
+        """How fit chose the weights it kept (`Selection.extra`: rule, selected step, the start's
+        and the best trained candidate's held-out accuracy), {} where nothing is selected. Each
+        run's extra holds it; pet and distill record their inner models' with it."""
+        return {}
+
     def check_fitted(self) -> None:
         if not hasattr(self, "cost_"):
             raise NotFittedError(f"{self.name}: call fit() before predict()")

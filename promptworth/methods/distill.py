@@ -172,6 +172,7 @@ class Distill(Method):
             "teacher_train_seconds": round(labelled_at - start + teacher_cost.cached_seconds, 3),
             "teacher_label_seconds": round(label_seconds, 3),
             "teacher_mean_confidence": targets.mean_confidence,
+            "teacher_selection": teacher.selection(),
         }
         self.cost_ = TrainingCost(
             trainable_params=student_cost.trainable_params,

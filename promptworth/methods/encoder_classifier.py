@@ -297,5 +297,8 @@ class EncoderClassifier(Method):
             scores.argmax(axis=1),
             prompt_tokens=sum(data.lengths()),
             scores=scores,
-            extra=self.start_ | self.selection_.extra(),
+            extra=self.start_ | self.selection(),
         )
+
+    def selection(self) -> dict[str, Any]:
+        return self.selection_.extra()

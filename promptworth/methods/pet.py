@@ -218,8 +218,9 @@ class PET(Method):
                 "prior_accuracy": prior[i] if prior else None,
                 "weight": float(weights[i]),
                 "pseudo_labelled": [g.pseudo_labelled[i] for g in generations[1:]],
+                "selection": model.selection(),  # the last round's model, as served below
             }
-            for i, t in enumerate(templates)
+            for i, (t, model) in enumerate(zip(templates, final.models))
         ]
         self.fit_extra_ = {
             "pattern_method": c.pattern_method,

@@ -11,7 +11,7 @@ adapter, a soft prompt, ...) by overriding `trainable_model`.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -282,4 +282,7 @@ class PromptTrainedMethod(Method):
         self.check_fitted()
         with autocast_for(self.placement_):  # trained weights are fp32; serve at the run's dtype
             prediction = predict_with_lm(self.model_, self.format_, texts, self.n_virtual_)
-        return replace(prediction, extra={**prediction.extra, **self.selection_.extra()})
+        return replace(prediction, extra={**prediction.extra, **self.selection()})
+
+    def selection(self) -> dict[str, Any]:
+        return self.selection_.extra()
