@@ -72,6 +72,14 @@ def gpu_peak_mb() -> float | None:
     return torch.cuda.max_memory_allocated() / 1024**2
 
 
+def cpu_threads() -> int:
+    """Threads torch computes with on the CPU: its float sums are ordered by them, so the same
+    run on another thread count can flip a near-tied prediction (README "Same predictions")."""
+    import torch
+
+    return torch.get_num_threads()
+
+
 @contextmanager
 def stopwatch(record: dict, name: str):
     start = time.perf_counter()

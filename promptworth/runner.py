@@ -83,6 +83,7 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
         "prompt_tokens_per_example": round(prediction.prompt_tokens / max(n_test, 1), 2),
         "artifact_bytes": training.artifact_bytes,
         "device": context.backbones.placement.device,
+        "threads": costs.cpu_threads(),
         "host": platform.node(),
         "predictions": prediction.labels.tolist(),
         # what the run was scored on, so intervals and paired tests need only the store

@@ -75,6 +75,17 @@ def test_loading_a_backbone_from_disk_is_not_charged_as_training(
     assert result["train_seconds"] < 0.5  # zero-shot's fit only reads the loaded model
 
 
+def test_a_run_records_the_cpu_threads_it_computed_with(task, make_context):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert execute_zero_shot(task, make_context)["threads"] == 1
+        torch.set_num_threads(2)
+        assert execute_zero_shot(task, make_context)["threads"] == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_memory_is_not_called_the_runs_where_the_peak_cannot_be_reset(
     task, make_context, monkeypatch
 ):

@@ -20,6 +20,7 @@ MACHINE_MEASURED = [
     "latency_ms_p50",
     "latency_ms_p95",
     "serve_peak_rss_mb",
+    "threads",
 ]
 
 COLUMNS = [
