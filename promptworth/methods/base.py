@@ -11,12 +11,15 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar, get_args, get_type_hints
+from typing import TYPE_CHECKING, Any, ClassVar, get_args, get_type_hints
 
 import numpy as np
 
 from promptworth.errors import PromptworthError
 from promptworth.tasks.base import Example, Split, Task
+
+if TYPE_CHECKING:
+    from promptworth.methods.training import Selection
 
 NO_LABEL = -1  # a generated answer the verbaliser maps to no label
 PREDICT_MODES = ("rank", "generate")
@@ -206,6 +209,9 @@ class Method(ABC):
     # Parameters that name a backbone (alias, directory or hub id; "" = the sweep's): the sweep
     # spells them canonically and keys their revisions, as it does for --model and --encoder.
     backbone_params: ClassVar[tuple[str, ...]] = ()
+    # What the shared training rule returned (methods/training.py `fit_selected`), set by the
+    # fit of a method that uses it; see `selection`.
+    selection_: Selection | None = None
 
     @dataclass(frozen=True)
     class Config:
@@ -291,7 +297,7 @@ class Method(ABC):
         """How fit chose the weights it kept (`Selection.extra`: rule, selected step, the start's
         and the best trained candidate's held-out accuracy), {} where nothing is selected. Each
         run's extra holds it; pet and distill record their inner models' with it."""
-        return {}
+        return {} if self.selection_ is None else self.selection_.extra()
 
     def check_fitted(self) -> None:
         if not hasattr(self, "cost_"):

@@ -299,6 +299,3 @@ class EncoderClassifier(Method):
             scores=scores,
             extra=self.start_ | self.selection(),
         )
-
-    def selection(self) -> dict[str, Any]:
-        return self.selection_.extra()

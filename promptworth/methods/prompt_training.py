@@ -11,7 +11,7 @@ adapter, a soft prompt, ...) by overriding `trainable_model`.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -283,6 +283,3 @@ class PromptTrainedMethod(Method):
         with autocast_for(self.placement_):  # trained weights are fp32; serve at the run's dtype
             prediction = predict_with_lm(self.model_, self.format_, texts, self.n_virtual_)
         return replace(prediction, extra={**prediction.extra, **self.selection()})
-
-    def selection(self) -> dict[str, Any]:
-        return self.selection_.extra()
