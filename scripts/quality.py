@@ -6,6 +6,7 @@ checked against it. A benchmark, not a test: it prints, it never asserts.
 Usage (hours on 2 CPU cores; rerun the same command to resume):
     .venv/bin/python scripts/quality.py [--out results/quality-ag-news] [--seeds 3]
         [--sizes 10,100,1000] [--test-size 1000] [--methods zero-shot,head,...] [--table-only]
+        [--readme README.md]
 
 Runs go one after another: parallel torch jobs on two cores measure the contention.
 """
@@ -39,6 +40,7 @@ RECIPES: dict[str, dict] = {
 }
 BEST_TARGETS = {10: 0.80, 100: 0.88, 1000: 0.90}  # the best method's mean accuracy, per size
 SOFT_PROMPT_GAP = 0.03  # prefix- and p-tuning within 3 points of prompt-lora at 100 labels
+TABLE_START, TABLE_END = "<!-- quality-table -->", "<!-- /quality-table -->"
 
 
 def run_ladder(args: argparse.Namespace) -> None:
@@ -92,15 +94,62 @@ def markdown(summary: pd.DataFrame) -> str:
         "| method | labels | seeds | mean ± std | 95 % interval | train s (median) |",
         "|---|---|---|---|---|---|",
     ]
-    for row in summary.itertuples():
-        std = "" if pd.isna(row.accuracy_std) else f" ± {row.accuracy_std:.3f}"
-        low, high = row.accuracy_ci_low, row.accuracy_ci_high
-        interval = "" if pd.isna(low) else f"[{low:.3f}, {high:.3f}]"
+    for _, row in summary.iterrows():
         lines.append(
-            f"| {row.method} | {row.n_train} | {row.n_seeds} | {row.accuracy_mean:.3f}{std} "
-            f"| {interval} | {row.train_s:.0f} |"
+            f"| {row.method} | {row.n_train} | {row.n_seeds} | {mean_and_std(row)} "
+            f"| {interval(row)} | {row.train_s:.0f} |"
         )
     return "\n".join(lines)
+
+
+def wide_markdown(summary: pd.DataFrame, sizes: list[int]) -> str:
+    """The README's form: one row per method in ladder order, one column per size, and the
+    median train seconds per size ("–" where nothing is stored)."""
+    header = " | ".join(f"{n:,}" for n in sizes)
+    seconds_header = " / ".join(f"{n:,}" for n in sizes)
+    lines = [
+        f"| method | seeds | {header} | train s (median) at {seconds_header} |",
+        "|---|---|" + "---|" * len(sizes) + "---|",
+    ]
+    by_cell = summary.set_index(["method", "n_train"])
+    for method in sorted(set(summary.method), key=ladder_position):
+        rows = by_cell.loc[method]
+        if 0 in rows.index:  # no training: one cell, whatever the size
+            cell = f"{accuracy_cell(rows.loc[0])} (no training)"
+            lines.append(f"| {method} | {int(rows.loc[0].n_seeds)} | {cell} |" + " |" * len(sizes))
+            continue
+        seeds = "/".join(str(int(rows.loc[n].n_seeds)) for n in sizes if n in rows.index)
+        cells = " | ".join(accuracy_cell(rows.loc[n]) if n in rows.index else "" for n in sizes)
+        train = " / ".join(f"{rows.loc[n].train_s:.0f}" if n in rows.index else "–" for n in sizes)
+        lines.append(f"| {method} | {seeds} | {cells} | {train} |")
+    return "\n".join(lines)
+
+
+def ladder_position(method: str) -> int:
+    return LADDER.index(method) if method in LADDER else len(LADDER)
+
+
+def accuracy_cell(row: pd.Series) -> str:
+    return f"{mean_and_std(row)} {interval(row)}".rstrip()
+
+
+def mean_and_std(row: pd.Series) -> str:
+    std = "" if pd.isna(row.accuracy_std) else f" ± {row.accuracy_std:.3f}"
+    return f"{row.accuracy_mean:.3f}{std}"
+
+
+def interval(row: pd.Series) -> str:
+    low, high = row.accuracy_ci_low, row.accuracy_ci_high
+    return "" if pd.isna(low) else f"[{low:.3f}, {high:.3f}]"
+
+
+def replace_between_markers(path: Path, text: str) -> None:
+    """Put `text` between the README's table markers, so the README's table is the store's."""
+    content = path.read_text()
+    start, end = content.find(TABLE_START), content.find(TABLE_END)
+    if start < 0 or end < start:
+        raise SystemExit(f"{path}: no '{TABLE_START}' ... '{TABLE_END}' markers to write between")
+    path.write_text(content[: start + len(TABLE_START)] + "\n" + text + "\n" + content[end:])
 
 
 def target_lines(summary: pd.DataFrame) -> list[str]:
@@ -137,6 +186,11 @@ def parse() -> argparse.Namespace:
     p.add_argument("--test-size", type=int, default=1000)
     p.add_argument("--methods", default=",".join(LADDER))
     p.add_argument("--table-only", action="store_true", help="print the table of what is stored")
+    p.add_argument(
+        "--readme",
+        type=Path,
+        help="also write the table, one column per size, between the quality-table markers",
+    )
     args = p.parse_args()
     args.sizes = [int(n) for n in args.sizes.split(",")]
     args.methods = [m for m in args.methods.split(",") if m]
@@ -153,6 +207,9 @@ def main() -> None:
         run_ladder(args)
     summary = table(args.out)
     print(markdown(summary))
+    if args.readme:
+        replace_between_markers(args.readme, wide_markdown(summary, args.sizes))
+        print(f"\nwrote the table into {args.readme}")
     print("\nHow each trained run's weights were chosen (train steps include folds and grid):")
     print(convergence(args.out))
     print("\nTargets:")

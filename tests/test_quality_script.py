@@ -1,0 +1,63 @@
+"""scripts/quality.py writes the README's benchmark table from the store: the wide form and the
+in-place replacement between markers (the numbers come from summary.csv, never typed)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "quality.py"
+
+
+@pytest.fixture(scope="module")
+def quality():
+    spec = importlib.util.spec_from_file_location("quality", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def summary_row(method, n_train, seeds, mean, std, low, high, train_s):
+    return dict(
+        method=method,
+        n_train=n_train,
+        n_seeds=seeds,
+        accuracy_mean=mean,
+        accuracy_std=std,
+        accuracy_ci_low=low,
+        accuracy_ci_high=high,
+        train_s=train_s,
+    )
+
+
+def test_wide_table_one_column_per_size_in_ladder_order(quality):
+    nan = float("nan")
+    summary = pd.DataFrame(
+        [
+            summary_row("prompt-lora", 10, 3, 0.684, 0.0, 0.655, 0.713, 204.0),
+            summary_row("prompt-lora", 1000, 1, 0.88, nan, 0.86, 0.901, 1412.0),
+            summary_row("zero-shot", 0, 1, 0.684, nan, 0.655, 0.713, 0.0),
+        ]
+    )
+    lines = quality.wide_markdown(summary, [10, 100, 1000]).splitlines()
+    assert (
+        lines[0] == "| method | seeds | 10 | 100 | 1,000 | train s (median) at 10 / 100 / 1,000 |"
+    )
+    assert lines[2] == "| zero-shot | 1 | 0.684 [0.655, 0.713] (no training) | | | |"
+    assert lines[3] == (
+        "| prompt-lora | 3/1 | 0.684 ± 0.000 [0.655, 0.713] |  | 0.880 [0.860, 0.901] "
+        "| 204 / – / 1412 |"
+    )
+
+
+def test_table_replaced_between_markers_and_missing_markers_fail(quality, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{quality.TABLE_START}\nold\n{quality.TABLE_END}\nafter\n")
+    quality.replace_between_markers(readme, "new")
+    assert readme.read_text() == f"before\n{quality.TABLE_START}\nnew\n{quality.TABLE_END}\nafter\n"
+    readme.write_text("no markers\n")
+    with pytest.raises(SystemExit, match=r"README\.md: no '<!-- quality-table -->'"):
+        quality.replace_between_markers(readme, "new")
