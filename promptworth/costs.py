@@ -6,6 +6,7 @@ import ctypes
 import ctypes.util
 import functools
 import gc
+import platform
 import resource
 import sys
 import time
@@ -78,6 +79,19 @@ def cpu_threads() -> int:
     import torch
 
     return torch.get_num_threads()
+
+
+@functools.cache
+def cpu_model() -> str:
+    """The processor's model name: float kernels differ between CPUs, so the same run on another
+    machine can flip a near-tied prediction (README "Same predictions")."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:  # not Linux
+        pass
+    return platform.processor() or platform.machine() or "unknown"
 
 
 @contextmanager

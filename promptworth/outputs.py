@@ -20,7 +20,7 @@ from promptworth.report.accuracy import (
     summarize,
     write_uncertainty,
 )
-from promptworth.report.details import detail_lines
+from promptworth.report.details import detail_lines, machine_lines
 from promptworth.report.html import write_html
 from promptworth.report.markdown import METRIC_NAMES, metric_text, write_report
 from promptworth.report.plots import plot_learning_curves
@@ -64,7 +64,7 @@ def _write_outputs(rows, out: Path, description, compare, failures, metric: str)
     }
     paired = paired_lines(pair, headline) if pair else []
     verdict_lines = advantage_outputs(frame, out, files, pair, paired, metric)
-    verdict_lines += detail_lines(rows)
+    verdict_lines += detail_lines(rows) + machine_lines(rows)
     summary = accuracy_table(accuracy, summary_table(frame, metric))
     legend = legend_lines(accuracy)
     recommendation, advice = recommendation_outputs(rows, out, files, accuracy)

@@ -84,6 +84,7 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
         "artifact_bytes": training.artifact_bytes,
         "device": context.backbones.placement.device,
         "threads": costs.cpu_threads(),
+        "cpu": costs.cpu_model(),
         "host": platform.node(),
         "predictions": prediction.labels.tolist(),
         # what the run was scored on, so intervals and paired tests need only the store

@@ -86,6 +86,11 @@ def test_a_run_records_the_cpu_threads_it_computed_with(task, make_context):
         torch.set_num_threads(before)
 
 
+def test_a_run_records_the_cpu_model_it_computed_on(task, make_context):
+    recorded = execute_zero_shot(task, make_context)["cpu"]
+    assert recorded == costs.cpu_model() and recorded != "unknown"
+
+
 def test_memory_is_not_called_the_runs_where_the_peak_cannot_be_reset(
     task, make_context, monkeypatch
 ):

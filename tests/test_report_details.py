@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from promptworth.report.details import detail_lines
+from promptworth.report.details import detail_lines, machine_lines
 from promptworth.runner import score_diagnostics
 
 
@@ -46,3 +46,22 @@ def test_template_spread_and_distill_tables():
     assert "| 10 | 0.700 | 0.141 | 0.400–0.800 |" in text  # mean .7, seed std .141
     assert "| 10 | 0 | head | 0.700 | 0.750 | 6.0× |" in text
     assert detail_lines([row("head", 10, 0, 0.7, {})]) == []
+
+
+def machine_row(cpu, threads):
+    return (
+        "k",
+        {"method": "head"},
+        {"accuracy": 0.5, "device": "cpu", "cpu": cpu, "threads": threads},
+    )
+
+
+def test_machines_section_counts_set_ups_and_cautions_only_when_mixed():
+    one = machine_lines([machine_row("AMD EPYC", 2), machine_row("AMD EPYC", 2)])
+    assert "| cpu | AMD EPYC | 2 | 2 |" in one
+    assert not any("more than one machine" in line for line in one)
+    older = ("k", {"method": "head"}, {"accuracy": 0.5, "device": "cpu"})  # before `cpu`
+    mixed = "\n".join(machine_lines([machine_row("AMD EPYC", 2), machine_row("Xeon", 1), older]))
+    assert "| cpu | Xeon | 1 | 1 |" in mixed
+    assert "| cpu | not recorded | not recorded | 1 |" in mixed
+    assert "more than one machine set-up" in mixed

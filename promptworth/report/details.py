@@ -2,7 +2,9 @@
 
 - prompt-search: the spread of test accuracy across candidate templates at each size, beside the
   spread across seeds (Le Scao & Rush found template choice within seed variance);
-- distill: the student's accuracy beside its teacher's, and the inference speed-up.
+- distill: the student's accuracy beside its teacher's, and the inference speed-up;
+- machines: which device, CPU and thread count computed the runs, since one config's predictions
+  can differ between them by rounding.
 """
 
 from __future__ import annotations
@@ -24,6 +26,27 @@ def detail_lines(rows: list[tuple[str, dict, dict]]) -> list[str]:
         for label, runs in variants.items():
             lines += section(label, runs)
     return ["## Method details", "", *lines] if lines else []
+
+
+def machine_lines(rows: list[tuple[str, dict, dict]]) -> list[str]:
+    """The machines the runs were computed on, and a caution when there is more than one."""
+    counts: dict[tuple[str, str, str], int] = {}
+    for _, _, result in rows:
+        machine = tuple(
+            str(result.get(field, "not recorded")) for field in ("device", "cpu", "threads")
+        )
+        counts[machine] = counts.get(machine, 0) + 1
+    lines = ["## Machines", "", "| device | CPU | threads | runs |", "|---|---|---|---|"]
+    lines += [f"| {' | '.join(machine)} | {n} |" for machine, n in sorted(counts.items())]
+    if len(counts) > 1:
+        lines += [
+            "",
+            "These runs come from more than one machine set-up. The same config can predict a "
+            'near-tied row differently on another CPU or thread count (README "Same '
+            'predictions" measures how many), so small differences between runs of different '
+            "set-ups may be the machines'.",
+        ]
+    return [*lines, ""]
 
 
 def template_spread_lines(label: str, runs: list[tuple[dict, dict]]) -> list[str]:

@@ -21,6 +21,7 @@ MACHINE_MEASURED = [
     "latency_ms_p95",
     "serve_peak_rss_mb",
     "threads",
+    "cpu",
 ]
 
 COLUMNS = [
