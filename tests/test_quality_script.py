@@ -61,3 +61,34 @@ def test_table_replaced_between_markers_and_missing_markers_fail(quality, tmp_pa
     readme.write_text("no markers\n")
     with pytest.raises(SystemExit, match=r"README\.md: no '<!-- quality-table -->'"):
         quality.replace_between_markers(readme, "new")
+
+
+def stored_run(method, n_train, accuracy, selected_step, cpu="AMD EPYC"):
+    extra = {"selected_step": selected_step}
+    return (
+        "k",
+        {"method": method, "n_train": n_train},
+        {"accuracy": accuracy, "extra": extra, "cpu": cpu},
+    )
+
+
+def test_a_shortfall_of_kept_starts_is_named_and_a_trained_one_is_not(quality):
+    nan = float("nan")
+    summary = pd.DataFrame(
+        [
+            summary_row("zero-shot", 0, 1, 0.684, nan, 0.655, 0.713, 0.0),
+            summary_row("p-tuning", 10, 2, 0.683, 0.001, 0.65, 0.71, 100.0),
+            summary_row("ia3", 10, 2, 0.683, 0.001, 0.65, 0.71, 100.0),
+        ]
+    )
+    rows = [
+        stored_run("p-tuning", 10, 0.684, 0),
+        stored_run("p-tuning", 10, 0.682, 0),
+        stored_run("ia3", 10, 0.684, 0),
+        stored_run("ia3", 10, 0.682, 30),  # trained and below: no excuse
+    ]
+    lines = quality.target_lines(summary, rows)
+    kept = next(line for line in lines if line.startswith("p-tuning n=10"))
+    trained = next(line for line in lines if line.startswith("ia3 n=10"))
+    assert "MISSED by 0.001 (every run below it kept the start" in kept and "AMD EPYC" in kept
+    assert trained.endswith("MISSED by 0.001")
