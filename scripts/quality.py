@@ -57,12 +57,12 @@ def run_ladder(args: argparse.Namespace) -> None:
         Sweep(spec, quiet=True).execute()
 
 
-def convergence(out: Path) -> str:
+def convergence(rows: list[tuple[str, dict, dict]]) -> str:
     """Per trained run: how its weights were chosen, the steps behind them and the dev curve
     (step: accuracy), so the step budgets are read from the store (README "Step budgets")."""
     lines = ["| method | labels | seed | selection | selected step | steps run | dev curve |"]
     lines.append("|---|---|---|---|---|---|---|")
-    for _, config, result in sorted(RunStore(out / "runs.sqlite").load(), key=run_order):
+    for _, config, result in sorted(rows, key=run_order):
         extra = result.get("extra", {})
         if "selected_step" not in extra:  # not trained under the rule (few-shot's "selection"
             continue  # is its demonstrations')
@@ -79,9 +79,8 @@ def run_order(row: tuple) -> tuple:
     return config["method"], config["n_train"], config["seed"]
 
 
-def table(out: Path) -> pd.DataFrame:
+def table(rows: list[tuple[str, dict, dict]], out: Path) -> pd.DataFrame:
     """One row per (method, size): mean, std, interval (summary.csv) and median train seconds."""
-    rows = RunStore(out / "runs.sqlite").load()
     write_outputs(rows, out, [f"- recipe-quality benchmark: {len(rows)} runs"])
     summary = pd.read_csv(out / "summary.csv")
     runs = pd.read_csv(out / "results.csv")
@@ -224,15 +223,15 @@ def main() -> None:
     args = parse()
     if not args.table_only:
         run_ladder(args)
-    summary = table(args.out)
+    rows = RunStore(args.out / "runs.sqlite").load()  # once: the table, selections and targets
+    summary = table(rows, args.out)
     print(markdown(summary))
     if args.readme:
         replace_between_markers(args.readme, wide_markdown(summary, args.sizes))
         print(f"\nwrote the table into {args.readme}")
     print("\nHow each trained run's weights were chosen (train steps include folds and grid):")
-    print(convergence(args.out))
+    print(convergence(rows))
     print("\nTargets:")
-    rows = RunStore(args.out / "runs.sqlite").load()
     print("\n".join(target_lines(summary, rows)))
 
 

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 from promptworth.report.results import method_labels
@@ -30,12 +32,10 @@ def detail_lines(rows: list[tuple[str, dict, dict]]) -> list[str]:
 
 def machine_lines(rows: list[tuple[str, dict, dict]]) -> list[str]:
     """The machines the runs were computed on, and a caution when there is more than one."""
-    counts: dict[tuple[str, str, str], int] = {}
-    for _, _, result in rows:
-        machine = tuple(
-            str(result.get(field, "not recorded")) for field in ("device", "cpu", "threads")
-        )
-        counts[machine] = counts.get(machine, 0) + 1
+    counts = Counter(
+        tuple(str(result.get(field, "not recorded")) for field in ("device", "cpu", "threads"))
+        for _, _, result in rows
+    )
     lines = ["## Machines", "", "| device | CPU | threads | runs |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(machine)} | {n} |" for machine, n in sorted(counts.items())]
     if len(counts) > 1:
