@@ -20,7 +20,7 @@ from promptworth.report.accuracy import (
     summarize,
     write_uncertainty,
 )
-from promptworth.report.details import detail_lines, machine_lines
+from promptworth.report.details import detail_lines, machine_counts, machine_lines
 from promptworth.report.html import write_html
 from promptworth.report.markdown import METRIC_NAMES, metric_text, write_report
 from promptworth.report.plots import plot_learning_curves
@@ -64,12 +64,15 @@ def _write_outputs(rows, out: Path, description, compare, failures, metric: str)
     }
     paired = paired_lines(pair, headline) if pair else []
     verdict_lines = advantage_outputs(frame, out, files, pair, paired, metric)
-    verdict_lines += detail_lines(rows) + machine_lines(rows)
+    machines = machine_counts(rows)
+    verdict_lines += detail_lines(rows) + machine_lines(machines)
     summary = accuracy_table(accuracy, summary_table(frame, metric))
     legend = legend_lines(accuracy)
     recommendation, advice = recommendation_outputs(rows, out, files, accuracy)
     pairs = json.loads(files["advantage"].read_text())["pairs"]
-    files["html"] = write_html(out, frame, accuracy, summary, legend, pairs, recommendation)
+    files["html"] = write_html(
+        out, frame, accuracy, summary, legend, pairs, machines, recommendation
+    )
     files["report"] = out / "report.md"
     write_report(
         files["report"],

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from promptworth import outputs
+from promptworth.costs import cpu_model
 from promptworth.outputs import write_outputs
 from promptworth.report.families import UNREGISTERED, family_panels
 from promptworth.report.html import short_reason
@@ -103,6 +104,20 @@ def test_report_html_holds_the_recommendation_seeds_and_reasons(sweep_out, tmp_p
     assert (
         "No recommendation was computed for this report" in (tmp_path / "report.html").read_text()
     )
+
+
+def test_report_html_lists_the_machines_of_its_runs(sweep_out, tmp_path):
+    """The Machines section shows each run's set-up and cautions only when they are mixed."""
+    out, rows = sweep_out
+    section = (out / "report.html").read_text().split('id="machines"')[1]
+    device, threads = rows[0][2]["device"], rows[0][2]["threads"]
+    assert f"<td>{device}</td><td>{escape(cpu_model())}</td><td>{threads}</td>" in section
+    assert f'<td data-sort="{len(rows)}">{len(rows)}</td>' in section
+    assert "more than one machine set-up" not in section
+    moved = [(key, config, {**result, "cpu": "Other CPU"}) for key, config, result in rows[:1]]
+    write_outputs(rows[1:] + moved, tmp_path, ["- two machines"])
+    mixed = (tmp_path / "report.html").read_text().split('id="machines"')[1]
+    assert "<td>Other CPU</td>" in mixed and "more than one machine set-up" in mixed
 
 
 def test_report_html_opens_with_the_computed_recommendation(sweep_out, tmp_path):

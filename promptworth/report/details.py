@@ -30,22 +30,32 @@ def detail_lines(rows: list[tuple[str, dict, dict]]) -> list[str]:
     return ["## Method details", "", *lines] if lines else []
 
 
-def machine_lines(rows: list[tuple[str, dict, dict]]) -> list[str]:
-    """The machines the runs were computed on, and a caution when there is more than one."""
+MACHINE_FIELDS = ("device", "CPU", "threads")
+MIXED_MACHINES = (
+    "These runs come from more than one machine set-up. The same config can predict a "
+    'near-tied row differently on another CPU or thread count (README "Same predictions" '
+    "measures how many), so small differences between runs of different set-ups may be the "
+    "machines'."
+)
+
+
+def machine_counts(rows: list[tuple[str, dict, dict]]) -> list[tuple[tuple[str, ...], int]]:
+    """(device, CPU, threads) of the runs and how many runs each set-up computed, sorted; both
+    reports' Machines sections render these."""
     counts = Counter(
         tuple(str(result.get(field, "not recorded")) for field in ("device", "cpu", "threads"))
         for _, _, result in rows
     )
-    lines = ["## Machines", "", "| device | CPU | threads | runs |", "|---|---|---|---|"]
-    lines += [f"| {' | '.join(machine)} | {n} |" for machine, n in sorted(counts.items())]
-    if len(counts) > 1:
-        lines += [
-            "",
-            "These runs come from more than one machine set-up. The same config can predict a "
-            'near-tied row differently on another CPU or thread count (README "Same '
-            'predictions" measures how many), so small differences between runs of different '
-            "set-ups may be the machines'.",
-        ]
+    return sorted(counts.items())
+
+
+def machine_lines(machines: list[tuple[tuple[str, ...], int]]) -> list[str]:
+    """report.md's Machines section from `machine_counts`, cautioning when there is more than
+    one set-up."""
+    lines = ["## Machines", "", f"| {' | '.join(MACHINE_FIELDS)} | runs |", "|---|---|---|---|"]
+    lines += [f"| {' | '.join(machine)} | {n} |" for machine, n in machines]
+    if len(machines) > 1:
+        lines += ["", MIXED_MACHINES]
     return [*lines, ""]
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import plotly.offline
 
 from promptworth.report.accuracy import AccuracySummary
+from promptworth.report.details import MACHINE_FIELDS, MIXED_MACHINES
 from promptworth.report.families import family_panels
 from promptworth.report.interactive import break_even_figure, curve_figures, pareto_figure
 from promptworth.report.markdown import (
@@ -43,16 +44,19 @@ def write_html(
     table,
     legend: list[str],
     advantage_pairs: list[dict],
+    machines: list[tuple[tuple[str, ...], int]],
     recommendation: dict | None = None,
 ) -> Path:
     """`table`: the accuracy table (report.accuracy.accuracy_table) with `legend`, its key;
-    `advantage_pairs`: advantage.json's pairs; `recommendation`: Recommendation.to_json()."""
+    `advantage_pairs`: advantage.json's pairs; `machines`: report.details.machine_counts;
+    `recommendation`: Recommendation.to_json()."""
     sections = [
         recommendation_section(recommendation),
         curves_section(frame, accuracy),
         accuracy_section(table, legend, accuracy.metric),
         advantage_section(advantage_pairs),
         cost_section(frame),
+        machines_section(machines),
     ]
     path = out / "report.html"
     path.write_text(page("\n".join(sections)), encoding="utf-8")
@@ -283,4 +287,17 @@ def cost_section(frame) -> str:
         "Cost (median over runs at each method's largest size)",
         table_html(["method", *costs.columns], rows),
         *(paragraph(note) for note in cost_notes(frame)),
+    )
+
+
+def machines_section(machines: list[tuple[tuple[str, ...], int]]) -> str:
+    rows = [
+        (None, [*(td(value) for value in machine), td(str(n), sort=n)]) for machine, n in machines
+    ]
+    caution = [paragraph(MIXED_MACHINES)] if len(machines) > 1 else []
+    return section(
+        "machines",
+        "Machines",
+        table_html([*MACHINE_FIELDS, "runs"], rows, sortable=False),
+        *caution,
     )
