@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from promptworth.methods.base import RunContext, at_least, one_of
-from promptworth.methods.prompt_training import TrainingConfig, peft_on_copy
+from promptworth.methods.prompt_training import TrainingConfig
 from promptworth.methods.prompt_tuning import (
     TEMPLATE,
     PromptLearningMethod,
@@ -53,16 +53,15 @@ class PTuning(PromptLearningMethod):
 
         from promptworth.methods.template_start import head_embeddings, load_start
 
-        c = self.config
-        head = self.head(backbone, context) if c.init == TEMPLATE else None
-        config = PromptEncoderConfig(
-            task_type="CAUSAL_LM",
-            num_virtual_tokens=len(head) if head else self.free_virtual_tokens(),
-            encoder_reparameterization_type=c.encoder,
-            encoder_hidden_size=c.encoder_hidden_size,
-        )
-        model = peft_on_copy(backbone, config, context.seed)
-        if head:
+        def start(model, head: list[int]) -> None:
             encoder = model.prompt_encoder[model.active_adapter]
             load_start(model, head_embeddings(model, head), encoder.mlp_head[-1])
-        return model
+
+        return self.started_model(
+            backbone,
+            context,
+            PromptEncoderConfig,
+            start,
+            encoder_reparameterization_type=self.config.encoder,
+            encoder_hidden_size=self.config.encoder_hidden_size,
+        )

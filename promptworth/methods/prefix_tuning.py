@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from promptworth.methods.base import RunContext, at_least
-from promptworth.methods.prompt_training import TrainingConfig, peft_on_copy
+from promptworth.methods.prompt_training import TrainingConfig
 from promptworth.methods.prompt_tuning import (
     TEMPLATE,
     PromptLearningMethod,
@@ -47,16 +47,17 @@ class PrefixTuning(PromptLearningMethod):
         from promptworth.methods.template_start import head_key_values, load_start
 
         c = self.config
-        head = self.head(backbone, context) if c.init == TEMPLATE else None
-        config = PrefixTuningConfig(
-            task_type="CAUSAL_LM",
-            num_virtual_tokens=len(head) if head else self.free_virtual_tokens(),
-            prefix_projection=c.projection,
-            encoder_hidden_size=c.encoder_hidden_size,
-        )
-        model = peft_on_copy(backbone, config, context.seed)
-        if head:
+
+        def start(model, head: list[int]) -> None:
             encoder = model.prompt_encoder[model.active_adapter]
             last = encoder.transform[-1] if c.projection else None
             load_start(model, head_key_values(model, head), last)
-        return model
+
+        return self.started_model(
+            backbone,
+            context,
+            PrefixTuningConfig,
+            start,
+            prefix_projection=c.projection,
+            encoder_hidden_size=c.encoder_hidden_size,
+        )

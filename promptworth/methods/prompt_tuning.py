@@ -70,6 +70,21 @@ class PromptLearningMethod(PromptTrainedMethod):
     def free_virtual_tokens(self) -> int:
         return self.config.num_virtual_tokens or FREE_VIRTUAL_TOKENS
 
+    def started_model(self, backbone, context: RunContext, peft_config, start, **options):
+        """A PEFT copy of the backbone under `peft_config(**options)`. With init=template its
+        virtual tokens replace the template's leading words and `start(model, head)` makes
+        them score as those words do; otherwise it has `free_virtual_tokens`."""
+        head = self.head(backbone, context) if self.config.init == TEMPLATE else None
+        config = peft_config(
+            task_type="CAUSAL_LM",
+            num_virtual_tokens=len(head) if head else self.free_virtual_tokens(),
+            **options,
+        )
+        model = peft_on_copy(backbone, config, context.seed)
+        if head:
+            start(model, head)
+        return model
+
     def produced_tensors(self, model) -> list:
         # What save_pretrained writes: the encoder's output, not the encoder (p-tuning's MLP).
         return [model.get_prompt_embedding_to_save(model.active_adapter)]
@@ -106,33 +121,24 @@ class PromptTuning(PromptLearningMethod):
 
         from promptworth.methods.template_start import head_embeddings, load_start
 
-        c = self.config
-        if c.init == TEMPLATE:
-            head = self.head(backbone, context)
+        options = {"prompt_tuning_init": PromptTuningInit.SAMPLE_VOCAB}
+        if self.config.init == TEMPLATE:
             # PEFT's TEXT init would re-tokenize the words on their own; the tokens the prompt
             # really has (in context, with BOS or chat header) are loaded instead.
-            config = PromptTuningConfig(
-                task_type="CAUSAL_LM",
-                num_virtual_tokens=len(head),
-                prompt_tuning_init=PromptTuningInit.RANDOM,
-            )
-            model = peft_on_copy(backbone, config, context.seed)
-            load_start(model, head_embeddings(model, head))
-            return model
-        if c.init == "vocab":
-            config = PromptTuningConfig(
-                task_type="CAUSAL_LM",
-                num_virtual_tokens=self.free_virtual_tokens(),
-                prompt_tuning_init=PromptTuningInit.SAMPLE_VOCAB,
-            )
-        else:
-            config = PromptTuningConfig(
-                task_type="CAUSAL_LM",
-                num_virtual_tokens=self.free_virtual_tokens(),
-                prompt_tuning_init=PromptTuningInit.TEXT,
-                prompt_tuning_init_text=instruction_words(context),
+            options = {"prompt_tuning_init": PromptTuningInit.RANDOM}
+        elif self.config.init == "text":
+            source = context.backbones.source(context.model)
+            options = {
+                "prompt_tuning_init": PromptTuningInit.TEXT,
+                "prompt_tuning_init_text": instruction_words(context),
                 # peft loads the tokenizer again (and never trusts remote code): same commit
-                tokenizer_name_or_path=context.backbones.source(context.model).path,
-                tokenizer_kwargs={"revision": context.backbones.source(context.model).commit},
-            )
-        return peft_on_copy(backbone, config, context.seed)
+                "tokenizer_name_or_path": source.path,
+                "tokenizer_kwargs": {"revision": source.commit},
+            }
+        return self.started_model(
+            backbone,
+            context,
+            PromptTuningConfig,
+            lambda model, head: load_start(model, head_embeddings(model, head)),
+            **options,
+        )
