@@ -26,6 +26,27 @@ def test_variants_are_named_by_the_parameters_that_differ():
     ]
 
 
+def test_nested_parameters_keep_their_parent_and_unrecorded_ones_stay_out():
+    """A nested parameter is named by its path; one that only one variant records (an older
+    store) is left out when recorded differences already tell the variants apart."""
+    student = {"max_steps": 400, "batch_size": 8}
+    configs = [
+        config("distill", 0, teacher="ia3", student_params=student, teacher_params={"r": 8}),
+        config("distill", 0, teacher="zero-shot", student_params=student, teacher_params={}),
+        config("distill", 0, teacher="zero-shot", student_params={**student, "max_steps": 150}),
+    ]
+    assert method_labels(configs) == [
+        "distill[student_params.max_steps=400,teacher=ia3]",
+        "distill[student_params.max_steps=400,teacher=zero-shot]",
+        "distill[student_params.max_steps=150,teacher=zero-shot]",
+    ]
+    older = config("distill", 0, teacher="zero-shot", student_params={})
+    assert method_labels([configs[1], older]) == [
+        "distill[student_params.max_steps=400]",
+        "distill[student_params.max_steps=None]",
+    ]
+
+
 def test_variants_are_not_averaged_together():
     rows = [
         (f"key{i}", config("few-shot", seed, selection=sel), {"accuracy": acc})

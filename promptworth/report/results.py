@@ -74,7 +74,9 @@ def method_labels(configs: list[dict]) -> list[str]:
     model, revision, prompt, test size. Their runs are never averaged together: everything in a
     config but CURVE_FIELDS (n_train, seed) tells experiments apart. A label names every method
     parameter that differs, then the fewest other differing fields, in config order, that tell
-    the variants apart. A method run under one config keeps its plain name."""
+    the variants apart. A method run under one config keeps its plain name. A parameter that
+    only one side records (stores written before nested parameters were resolved) is named only
+    where no recorded difference already tells the variants apart."""
     flat = [flatten({k: v for k, v in c.items() if k not in CURVE_FIELDS}) for c in configs]
     variants: dict[str, list[dict]] = defaultdict(list)
     for config, fields in zip(configs, flat):
@@ -108,11 +110,15 @@ def flatten(config: dict, prefix: str = "") -> dict[str, str]:
 
 
 def distinguishing(variants: list[dict]) -> list[str]:
-    """Fields that tell `variants` apart: all differing method parameters, then other
-    differing fields in config order, each only if it separates variants not yet separated."""
+    """Fields that tell `variants` apart: every method parameter recorded with two different
+    values, then other differing fields (method parameters first, then config order), each only
+    if it separates variants not yet separated."""
     keys = list(dict.fromkeys(k for v in variants for k in v))
     differing = [k for k in keys if len({v.get(k) for v in variants}) > 1]
-    chosen = sorted(k for k in differing if k.startswith(PARAMS))
+    chosen = sorted(
+        k for k in differing if k.startswith(PARAMS) and len({v[k] for v in variants if k in v}) > 1
+    )
+    differing.sort(key=lambda k: not k.startswith(PARAMS))  # stable: config order within each
 
     def groups(fields: list[str]) -> int:
         return len({tuple(v.get(k) for k in fields) for v in variants})
@@ -129,14 +135,16 @@ PARAMS = "method_params."
 
 
 def variant_text(fields: dict, chosen: list[str], short: bool) -> str:
-    """`k=8,template=1,model=tiny-lm`: the chosen fields by their last name, strings unquoted,
-    absolute paths by their file name when `short`."""
+    """`k=8,teacher_params.r=4,template=1,model=tiny-lm`: method parameters by their path under
+    method_params (a nested one keeps its parent's name), other fields by their last name;
+    strings unquoted, absolute paths by their file name when `short`."""
     parts = []
     for key in chosen:
         value = json.loads(fields[key]) if key in fields else None
         if short and isinstance(value, str) and value.startswith("/"):
             value = Path(value).name
-        parts.append(f"{key.rsplit('.', 1)[-1]}={value}")
+        name = key.removeprefix(PARAMS) if key.startswith(PARAMS) else key.rsplit(".", 1)[-1]
+        parts.append(f"{name}={value}")
     return ",".join(parts)
 
 
