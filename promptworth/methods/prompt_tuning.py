@@ -121,12 +121,13 @@ class PromptTuning(PromptLearningMethod):
 
         from promptworth.methods.template_start import head_embeddings, load_start
 
-        options = {"prompt_tuning_init": PromptTuningInit.SAMPLE_VOCAB}
         if self.config.init == TEMPLATE:
             # PEFT's TEXT init would re-tokenize the words on their own; the tokens the prompt
             # really has (in context, with BOS or chat header) are loaded instead.
             options = {"prompt_tuning_init": PromptTuningInit.RANDOM}
-        elif self.config.init == "text":
+        elif self.config.init == "vocab":
+            options = {"prompt_tuning_init": PromptTuningInit.SAMPLE_VOCAB}
+        else:  # "text"
             source = context.backbones.source(context.model)
             options = {
                 "prompt_tuning_init": PromptTuningInit.TEXT,

@@ -30,7 +30,8 @@ def detail_lines(rows: list[tuple[str, dict, dict]]) -> list[str]:
     return ["## Method details", "", *lines] if lines else []
 
 
-MACHINE_FIELDS = ("device", "CPU", "threads")
+# result field -> column title of the Machines sections (report.md, report.html)
+MACHINE_FIELDS = {"device": "device", "cpu": "CPU", "threads": "threads"}
 MIXED_MACHINES = (
     "These runs come from more than one machine set-up. The same config can predict a "
     'near-tied row differently on another CPU or thread count (README "Same predictions" '
@@ -43,7 +44,7 @@ def machine_counts(rows: list[tuple[str, dict, dict]]) -> list[tuple[tuple[str, 
     """(device, CPU, threads) of the runs and how many runs each set-up computed, sorted; both
     reports' Machines sections render these."""
     counts = Counter(
-        tuple(str(result.get(field, "not recorded")) for field in ("device", "cpu", "threads"))
+        tuple(str(result.get(field, "not recorded")) for field in MACHINE_FIELDS)
         for _, _, result in rows
     )
     return sorted(counts.items())
@@ -52,7 +53,8 @@ def machine_counts(rows: list[tuple[str, dict, dict]]) -> list[tuple[tuple[str, 
 def machine_lines(machines: list[tuple[tuple[str, ...], int]]) -> list[str]:
     """report.md's Machines section from `machine_counts`, cautioning when there is more than
     one set-up."""
-    lines = ["## Machines", "", f"| {' | '.join(MACHINE_FIELDS)} | runs |", "|---|---|---|---|"]
+    columns = [*MACHINE_FIELDS.values(), "runs"]
+    lines = ["## Machines", "", f"| {' | '.join(columns)} |", "|---" * len(columns) + "|"]
     lines += [f"| {' | '.join(machine)} | {n} |" for machine, n in machines]
     if len(machines) > 1:
         lines += ["", MIXED_MACHINES]

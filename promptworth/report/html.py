@@ -298,6 +298,6 @@ def machines_section(machines: list[tuple[tuple[str, ...], int]]) -> str:
     return section(
         "machines",
         "Machines",
-        table_html([*MACHINE_FIELDS, "runs"], rows, sortable=False),
+        table_html([*MACHINE_FIELDS.values(), "runs"], rows, sortable=False),
         *caution,
     )
