@@ -92,3 +92,17 @@ def test_a_shortfall_of_kept_starts_is_named_and_a_trained_one_is_not(quality):
     trained = next(line for line in lines if line.startswith("ia3 n=10"))
     assert "MISSED by 0.001 (every run below it kept the start" in kept and "AMD EPYC" in kept
     assert trained.endswith("MISSED by 0.001")
+
+
+def test_recipes_apply_from_their_size_and_variants_sit_with_their_method(quality, monkeypatch):
+    monkeypatch.setattr(
+        quality, "RECIPES", {"distill": {10: {"teacher": "a"}, 100: {"teacher": "b"}}}
+    )
+    assert [quality.recipe("distill", n)["teacher"] for n in (4, 10, 99, 100, 1000)] == [
+        *("a", "a", "a", "b", "b")
+    ]
+    assert quality.recipe("head", 100) == {}
+    names = ["pet", "distill[teacher=b]", "zero-shot", "distill[teacher=a]"]
+    assert sorted(names, key=quality.ladder_position) == [
+        *("zero-shot", "distill[teacher=a]", "distill[teacher=b]", "pet")
+    ]
