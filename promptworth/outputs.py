@@ -24,7 +24,13 @@ from promptworth.report.details import detail_lines, machine_counts, machine_lin
 from promptworth.report.html import write_html
 from promptworth.report.markdown import METRIC_NAMES, metric_text, write_report
 from promptworth.report.plots import plot_learning_curves
-from promptworth.report.results import method_labels, results_frame, summary_table, write_csv
+from promptworth.report.results import (
+    method_labels,
+    recipe_lines,
+    results_frame,
+    summary_table,
+    write_csv,
+)
 
 
 def write_outputs(
@@ -67,7 +73,7 @@ def _write_outputs(rows, out: Path, description, compare, failures, metric: str)
     machines = machine_counts(rows)
     verdict_lines += detail_lines(rows) + machine_lines(machines)
     summary = accuracy_table(accuracy, summary_table(frame, metric))
-    legend = legend_lines(accuracy)
+    legend = legend_lines(accuracy) + recipe_lines([config for _, config, _ in rows])
     recommendation, advice = recommendation_outputs(rows, out, files, accuracy)
     pairs = json.loads(files["advantage"].read_text())["pairs"]
     files["html"] = write_html(

@@ -120,6 +120,24 @@ def test_report_html_lists_the_machines_of_its_runs(sweep_out, tmp_path):
     assert "<td>Other CPU</td>" in mixed and "more than one machine set-up" in mixed
 
 
+def test_a_recipe_by_size_is_one_row_with_its_note_in_both_reports(sweep_out, tmp_path):
+    """head run with another C at its largest size: one curve under the plain name, and both
+    reports say which C held at which size."""
+    _, rows = sweep_out
+    largest = max(config["n_train"] for _, config, _ in rows if config["method"] == "head")
+    bigger_c = [
+        (key, {**config, "method_params": {**config["method_params"], "C": 9.0}}, result)
+        if config["method"] == "head" and config["n_train"] == largest
+        else (key, config, result)
+        for key, config, result in rows
+    ]
+    write_outputs(bigger_c, tmp_path, ["- recipe by size"])
+    assert "head" in set(pd.read_csv(tmp_path / "results.csv").method)
+    note = f"head: one curve, its recipe by size: C=None at 4 labels; C=9.0 at {largest} labels."
+    assert f"- {note}" in (tmp_path / "report.md").read_text()
+    assert escape(note) in (tmp_path / "report.html").read_text()
+
+
 def test_report_html_opens_with_the_computed_recommendation(sweep_out, tmp_path):
     """Unpatched, both reports show the default scenario's recommendation.json."""
     _, rows = sweep_out

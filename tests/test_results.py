@@ -70,3 +70,29 @@ def test_compare_accepts_variant_names():
         "few-shot[k=4,selection=random]",
         "head",
     )
+
+
+def sized(method: str, n_train: int, **params) -> dict:
+    return {**config(method, 0, **params), "n_train": n_train}
+
+
+def test_a_recipe_that_changes_with_size_is_one_curve_and_says_so():
+    """Variants that never share a size and differ only in method parameters are one method's
+    recipe by size: one plain name, and recipes_by_size says which parameters held where."""
+    from promptworth.report.results import recipes_by_size
+
+    configs = [
+        sized("distill", 10, teacher="zero-shot"),
+        sized("distill", 100, teacher="head"),
+        sized("distill", 1000, teacher="head"),
+        sized("head", 10),
+    ]
+    assert method_labels(configs) == ["distill"] * 3 + ["head"]
+    assert recipes_by_size(configs) == {
+        "distill": [([10], "teacher=zero-shot"), ([100, 1000], "teacher=head")]
+    }
+    shared_size = [*configs, sized("distill", 100, teacher="zero-shot")]
+    assert method_labels(shared_size)[:2] == ["distill[teacher=zero-shot]", "distill[teacher=head]"]
+    assert recipes_by_size(shared_size) == {}
+    other_task = [configs[0], {**configs[1], "task": "b"}]
+    assert method_labels(other_task) == ["distill[teacher=zero-shot]", "distill[teacher=head]"]

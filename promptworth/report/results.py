@@ -74,27 +74,85 @@ def method_labels(configs: list[dict]) -> list[str]:
     model, revision, prompt, test size. Their runs are never averaged together: everything in a
     config but CURVE_FIELDS (n_train, seed) tells experiments apart. A label names every method
     parameter that differs, then the fewest other differing fields, in config order, that tell
-    the variants apart. A method run under one config keeps its plain name. A parameter that
-    only one side records (stores written before nested parameters were resolved) is named only
-    where no recorded difference already tells the variants apart."""
-    flat = [flatten({k: v for k, v in c.items() if k not in CURVE_FIELDS}) for c in configs]
-    variants: dict[str, list[dict]] = defaultdict(list)
-    for config, fields in zip(configs, flat):
-        if fields not in variants[config["method"]]:
-            variants[config["method"]].append(fields)
+    the variants apart. A method run under one config keeps its plain name, and so does a recipe
+    that changes with the size (`recipes_by_size`). A parameter that only one side records
+    (stores written before nested parameters were resolved) is named only where no recorded
+    difference already tells the variants apart."""
+    groups = VariantGroups(configs)
     texts: dict[str, list[str]] = {}  # per method, per variant
-    for name, seen in variants.items():
-        if len(seen) > 1:
-            chosen = distinguishing(seen)
-            texts[name] = [variant_text(v, chosen, short=True) for v in seen]
-            if len(set(texts[name])) < len(seen):  # file names alone were ambiguous
-                texts[name] = [variant_text(v, chosen, short=False) for v in seen]
+    for name, seen in groups.variants.items():
+        if len(seen) > 1 and not groups.one_recipe_by_size(name):
+            texts[name] = groups.texts(name)
     return [
-        f"{c['method']}[{texts[c['method']][variants[c['method']].index(fields)]}]"
+        f"{c['method']}[{texts[c['method']][groups.index(c, fields)]}]"
         if c["method"] in texts
         else c["method"]
-        for c, fields in zip(configs, flat)
+        for c, fields in zip(configs, groups.flat)
     ]
+
+
+def recipes_by_size(configs: list[dict]) -> dict[str, list[tuple[list[int], str]]]:
+    """Methods run under one recipe that changes with the labelled-set size (the benchmark's
+    distill: a zero-shot teacher at 10 labels, a trained one from 100): per method, each
+    recipe's sizes and what sets it apart. Their variants differ only in method parameters and
+    never share a size, so they draw one learning curve under the plain name, and the reports
+    say which parameters held at which size."""
+    groups = VariantGroups(configs)
+    return {
+        name: sorted(zip((sorted(sizes) for sizes in groups.sizes[name]), groups.texts(name)))
+        for name, seen in groups.variants.items()
+        if len(seen) > 1 and groups.one_recipe_by_size(name)
+    }
+
+
+def recipe_lines(configs: list[dict]) -> list[str]:
+    """The accuracy table's note on each method whose recipe changes with size."""
+    return [
+        f"- {method}: one curve, its recipe by size: "
+        + "; ".join(
+            f"{text} at {', '.join(f'{n:,}' for n in sizes)} labels" for sizes, text in recipes
+        )
+        + "."
+        for method, recipes in recipes_by_size(configs).items()
+    ]
+
+
+class VariantGroups:
+    """The configs of a store grouped per method into variants (flattened configs without
+    CURVE_FIELDS), with the sizes each variant was run at."""
+
+    def __init__(self, configs: list[dict]):
+        self.flat = [
+            flatten({k: v for k, v in c.items() if k not in CURVE_FIELDS}) for c in configs
+        ]
+        self.variants: dict[str, list[dict]] = defaultdict(list)
+        self.sizes: dict[str, list[set[int]]] = defaultdict(list)
+        for config, fields in zip(configs, self.flat):
+            seen = self.variants[config["method"]]
+            if fields not in seen:
+                seen.append(fields)
+                self.sizes[config["method"]].append(set())
+            self.sizes[config["method"]][self.index(config, fields)].add(config["n_train"])
+
+    def index(self, config: dict, fields: dict) -> int:
+        return self.variants[config["method"]].index(fields)
+
+    def one_recipe_by_size(self, method: str) -> bool:
+        """No two variants share a size, and only method parameters differ between them."""
+        seen, sizes = self.variants[method], self.sizes[method]
+        keys = {k for fields in seen for k in fields}
+        differing = [k for k in keys if len({fields.get(k) for fields in seen}) > 1]
+        disjoint = sum(map(len, sizes)) == len(set().union(*sizes))
+        return disjoint and all(k.startswith(PARAMS) for k in differing)
+
+    def texts(self, method: str) -> list[str]:
+        """Per variant, what tells it apart (file names shortened unless that is ambiguous)."""
+        seen = self.variants[method]
+        chosen = distinguishing(seen)
+        texts = [variant_text(v, chosen, short=True) for v in seen]
+        if len(set(texts)) < len(seen):
+            texts = [variant_text(v, chosen, short=False) for v in seen]
+        return texts
 
 
 def flatten(config: dict, prefix: str = "") -> dict[str, str]:
