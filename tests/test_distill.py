@@ -87,6 +87,8 @@ def test_costs_are_the_students_plus_the_teachers_training(labelled, pool, make_
     assert cost.train_examples == teacher.train_examples + student.train_examples
     recorded = method.predict(["the team won"]).extra["teacher_selection"]
     assert recorded == method.teacher_.selection() and "selected_step" in recorded
+    recorded = method.predict(["the team won"]).extra["student_selection"]
+    assert recorded == method.student_.selection() and "selected_step" in recorded
 
 
 def test_the_pool_sample_depends_on_the_seed_only(labelled, pool, make_context, monkeypatch):

@@ -124,6 +124,8 @@ def test_extra_reports_each_pattern_and_the_ensemble_and_the_runner_scores_them(
     result = runner.execute(method, labelled, task.test, make_context(pool=pool))
     extra = result["extra"]
     assert extra["n_unlabelled"] == 6 and extra["pattern_method"] == "prompt-lora"
+    assert extra["student_selection"] == method.student_.selection()
+    assert "selected_step" in extra["student_selection"]
     assert [row["template"] for row in extra["patterns"]] == [0, 1]
     assert extra["patterns"][1]["template_text"] == task.templates[1]
     test_scores = []

@@ -173,6 +173,7 @@ class Distill(Method):
             "teacher_label_seconds": round(label_seconds, 3),
             "teacher_mean_confidence": targets.mean_confidence,
             "teacher_selection": teacher.selection(),
+            "student_selection": student.selection(),
         }
         self.cost_ = TrainingCost(
             trainable_params=student_cost.trainable_params,

@@ -230,6 +230,7 @@ class PET(Method):
             "prior_seconds": round(prior_at - start, 3),
             "pattern_seconds": round(patterns_at - prior_at, 3),  # training + labelling the pool
             "student_seconds": round(time.perf_counter() - patterns_at, 3),
+            "student_selection": student.selection(),
             "ensemble_mean_confidence": (
                 round(float(soft_labels(pool_scores, 1.0).max(axis=1).mean()), 4)
                 if len(unlabelled)
