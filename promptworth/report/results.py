@@ -139,11 +139,9 @@ class VariantGroups:
 
     def one_recipe_by_size(self, method: str) -> bool:
         """No two variants share a size, and only method parameters differ between them."""
-        seen, sizes = self.variants[method], self.sizes[method]
-        keys = {k for fields in seen for k in fields}
-        differing = [k for k in keys if len({fields.get(k) for fields in seen}) > 1]
+        sizes = self.sizes[method]
         disjoint = sum(map(len, sizes)) == len(set().union(*sizes))
-        return disjoint and all(k.startswith(PARAMS) for k in differing)
+        return disjoint and all(k.startswith(PARAMS) for k in differing(self.variants[method]))
 
     def texts(self, method: str) -> list[str]:
         """Per variant, what tells it apart (file names shortened unless that is ambiguous)."""
@@ -171,22 +169,29 @@ def distinguishing(variants: list[dict]) -> list[str]:
     """Fields that tell `variants` apart: every method parameter recorded with two different
     values, then other differing fields (method parameters first, then config order), each only
     if it separates variants not yet separated."""
-    keys = list(dict.fromkeys(k for v in variants for k in v))
-    differing = [k for k in keys if len({v.get(k) for v in variants}) > 1]
+    candidates = differing(variants)
     chosen = sorted(
-        k for k in differing if k.startswith(PARAMS) and len({v[k] for v in variants if k in v}) > 1
+        k
+        for k in candidates
+        if k.startswith(PARAMS) and len({v[k] for v in variants if k in v}) > 1
     )
-    differing.sort(key=lambda k: not k.startswith(PARAMS))  # stable: config order within each
+    candidates.sort(key=lambda k: not k.startswith(PARAMS))  # stable: config order within each
 
     def groups(fields: list[str]) -> int:
         return len({tuple(v.get(k) for k in fields) for v in variants})
 
-    for key in differing:
+    for key in candidates:
         if key not in chosen and groups([*chosen, key]) > groups(chosen):
             chosen.append(key)
         if groups(chosen) == len(variants):
             break
     return chosen
+
+
+def differing(variants: list[dict]) -> list[str]:
+    """The fields whose values (or absence) differ between `variants`, in config order."""
+    keys = dict.fromkeys(k for v in variants for k in v)
+    return [k for k in keys if len({v.get(k) for v in variants}) > 1]
 
 
 PARAMS = "method_params."
