@@ -242,3 +242,15 @@ def test_bad_parameters_are_refused_before_any_model_loads(labelled, make_contex
         pet(templates=[1], ipet_rounds=1, unlabelled=4).fit(labelled, context)
     with pytest.raises(ValueError, match=r"RunContext\.pool"):
         pet(unlabelled=4).fit(labelled, make_context())
+
+
+def test_the_final_classifier_defaults_to_its_measured_recipe_under_the_users_params():
+    default = make_method("pet").get_params()["student_params"]
+    assert (default["head_init"], default["max_steps"]) == ("random", 400)
+    assert default != make_method("encoder-ft").get_params()  # not encoder-ft's own defaults
+    mixed = make_method("pet", student_params={"max_steps": 50}).get_params()["student_params"]
+    assert (mixed["head_init"], mixed["max_steps"]) == ("random", 50)  # one key overridden
+    probe = make_method("pet", student_params={"head_init": "probe"}).get_params()
+    assert probe["student_params"]["head_init"] == "probe"
+    head = make_method("pet", student="encoder-head").get_params()["student_params"]
+    assert head["max_steps"] == 400

@@ -52,6 +52,12 @@ from promptworth.methods.distill import (
 from promptworth.tasks.base import Example, Split
 
 WEIGHTINGS = ("accuracy", "uniform")
+# The final classifier's recipe under the user's `student_params`. It learns hundreds of soft
+# labels, not the few gold ones, so it trains as encoder-ft does at 1,000 labels: from a random
+# head, 400 steps. Measured on 1,000 AG News test rows at 100 labels, seed 0, same pattern models:
+# 0.847 against 0.813 for encoder-ft's own probe start and 150 steps, which stopped after 60 steps
+# on the 20 gold dev rows (paired +0.034 [+0.013, +0.054], McNemar p = 0.001; README pet).
+STUDENT_RECIPE: dict[str, Any] = {"head_init": "random", "max_steps": 400}
 
 
 def ensemble_scores(scores: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
@@ -131,7 +137,7 @@ class PET(Method):
         ipet_rounds: int = 0
         ipet_growth: float = 5.0  # iPET: training set = labelled * growth**round
         student: str = "encoder-ft"  # the final classifier: encoder-ft or encoder-head
-        student_params: dict = field(default_factory=dict)
+        student_params: dict = field(default_factory=dict)  # over STUDENT_RECIPE
 
         def __post_init__(self) -> None:
             one_of(self, "pattern_method", prompt_started())
@@ -159,7 +165,9 @@ class PET(Method):
         self.config = replace(
             c,
             pattern_params=make_method(c.pattern_method, **c.pattern_params).get_params(),
-            student_params=make_method(c.student, **c.student_params).get_params(),
+            student_params=make_method(
+                c.student, **{**STUDENT_RECIPE, **c.student_params}
+            ).get_params(),
         )
 
     def template_indices(self, context: RunContext) -> list[int]:
