@@ -11,6 +11,7 @@ import pytest
 
 from promptworth.methods import REGISTRY, make_method, method_class
 from promptworth.methods.base import TYPE_NAMES, ParameterError, convert, optional_type
+from promptworth.methods.pet import STUDENT_RECIPE
 from promptworth.sweep import Sweep, SweepSpec
 from promptworth.testing import tiny_task, write_task_files
 
@@ -91,19 +92,19 @@ def test_nested_parameters_keep_their_own_method_name_and_are_converted():
 
 
 @pytest.mark.parametrize(
-    ("name", "nested", "inner"),
+    ("name", "nested", "inner", "recipe"),
     [
-        ("distill", "teacher_params", "teacher"),
-        ("distill", "student_params", "student"),
-        ("pet", "pattern_params", "pattern_method"),
-        ("pet", "student_params", "student"),
+        ("distill", "teacher_params", "teacher", {}),
+        ("distill", "student_params", "student", {}),
+        ("pet", "pattern_params", "pattern_method", {}),
+        ("pet", "student_params", "student", STUDENT_RECIPE),  # pet's own, over the student's
     ],
 )
-def test_nested_methods_are_stored_with_their_defaults(name, nested, inner):
+def test_nested_methods_are_stored_with_their_defaults(name, nested, inner, recipe):
     """A nested method's defaults are part of the config (and so of the run key): a run whose
     student's default changed is a new experiment, never the stored one."""
     method = make_method(name)
-    inner_method = make_method(method.get_params()[inner])
+    inner_method = make_method(method.get_params()[inner], **recipe)
     assert method.get_params()[nested] == inner_method.get_params()
 
 
