@@ -188,11 +188,9 @@ def target_lines(summary: pd.DataFrame, rows: list[tuple[str, dict, dict]]) -> l
                     verdict += kept_start_note(rows, method, n, zero)
                 lines.append(f"{method} n={n}: {value:.3f} vs zero-shot {zero:.3f}: {verdict}")
     for n, target in BEST_TARGETS.items():
-        at_size = mean[mean.index.get_level_values("n_train") == n]
+        at_size = summary[summary["n_train"] == n]
         if len(at_size):
-            (best, _), value = at_size.idxmax(), at_size.max()
-            verdict = "met" if value >= target else f"MISSED by {target - value:.3f}"
-            lines.append(f"best at n={n}: {best} {value:.3f} (target {target}): {verdict}")
+            lines.append(best_line(at_size, n, target))
     lora = mean.get(("prompt-lora", 100))
     for method in ("prefix-tuning", "p-tuning"):
         value = mean.get((method, 100))
@@ -201,6 +199,26 @@ def target_lines(summary: pd.DataFrame, rows: list[tuple[str, dict, dict]]) -> l
             verdict = "met" if gap <= SOFT_PROMPT_GAP else f"MISSED by {gap - SOFT_PROMPT_GAP:.3f}"
             lines.append(f"{method} n=100: {value:.3f} vs prompt-lora {lora:.3f}: {verdict}")
     return lines
+
+
+def best_line(at_size: pd.DataFrame, n: int, target: float) -> str:
+    """The best mean at one size against its target, judged among the methods run over the most
+    seeds (a mean over fewer seeds is noisier, so more often the highest by chance); a higher
+    mean over fewer seeds is named beside it, never silently dropped."""
+    most = at_size[at_size["n_seeds"] == at_size["n_seeds"].max()]
+    best = most.loc[most["accuracy_mean"].idxmax()]
+    value = best["accuracy_mean"]
+    verdict = "met" if value >= target else f"MISSED by {target - value:.3f}"
+    line = (
+        f"best at n={n}: {best['method']} {value:.3f} over {best['n_seeds']} seeds "
+        f"(target {target}): {verdict}"
+    )
+    higher = at_size[at_size["accuracy_mean"] > value]
+    if len(higher):
+        line += "; higher over fewer seeds: " + ", ".join(
+            f"{row.method} {row.accuracy_mean:.3f} ({row.n_seeds})" for row in higher.itertuples()
+        )
+    return line
 
 
 def kept_start_note(rows: list[tuple[str, dict, dict]], method: str, n: int, zero: float) -> str:

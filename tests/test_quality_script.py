@@ -106,3 +106,18 @@ def test_recipes_apply_from_their_size_and_variants_sit_with_their_method(qualit
     assert sorted(names, key=quality.ladder_position) == [
         *("zero-shot", "distill[teacher=a]", "distill[teacher=b]", "pet")
     ]
+
+
+def test_the_best_is_judged_over_the_most_seeds_and_a_higher_mean_over_fewer_is_named(quality):
+    summary = pd.DataFrame(
+        [
+            summary_row("prompt-ft", 1000, 3, 0.876, 0.010, 0.85, 0.90, 100.0),
+            summary_row("head", 1000, 3, 0.875, 0.006, 0.85, 0.89, 100.0),
+            summary_row("dpo", 1000, 1, 0.882, float("nan"), 0.86, 0.90, 100.0),
+        ]
+    )
+    (line,) = [line for line in quality.target_lines(summary, []) if line.startswith("best")]
+    assert line == (
+        "best at n=1000: prompt-ft 0.876 over 3 seeds (target 0.9): MISSED by 0.024; "
+        "higher over fewer seeds: dpo 0.882 (1)"
+    )
