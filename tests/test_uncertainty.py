@@ -250,6 +250,18 @@ def test_report_marks_what_is_within_noise_of_the_best(tmp_path):
     assert (results["accuracy_ci_low"] < results["accuracy"]).all()
 
 
+def test_a_best_mean_over_fewer_seeds_is_named_in_the_notes(tmp_path):
+    rows = store_rows({"full": [right(range(80))] * 3, "partial": [right(range(85))]})
+    rows += store_rows({"full": [right(range(60))] * 3, "partial": [right(range(50))] * 3}, 100)
+    notes = summarize(write_outputs(rows, tmp_path, ["- test"])["frame"], rows).notes
+    assert notes == [
+        "At n_train=10 the best mean, partial's, is over 1 of the 3 seeds other methods ran "
+        "there: a mean over fewer seeds is more often the highest by chance; its paired tests "
+        "use only the seeds both methods ran."
+    ]  # none at 100, where the best ran every seed
+    assert notes[0] in (tmp_path / "report.md").read_text()
+
+
 def test_report_of_a_store_without_test_labels_says_what_is_missing(tmp_path):
     rows = store_rows({"a": [right(range(60))] * 2, "b": [right(range(70))] * 2})
     for _, _, result in rows:

@@ -81,11 +81,28 @@ def summarize(
             if not isinstance(error, unc.MissingLabels):
                 notes.append(f"No interval for {method} at n_train={n_train}: {error}")
     verdicts = unc.against_best(groups, metric) if unlabelled < len(runs) else {}
+    notes += fewer_seeds_notes(groups, verdicts)
     for n_train, verdict in verdicts.items():
         for method, other in verdict["others"].items():
             if isinstance(other, PromptworthError) and not isinstance(other, unc.MissingLabels):
                 notes.append(f"{UNTESTED} {method} at n_train={n_train}: {other}")
     return AccuracySummary(groups, intervals, verdicts, notes, metric)
+
+
+def fewer_seeds_notes(groups: unc.Groups, verdicts: dict[int, dict]) -> list[str]:
+    """A size's best mean over fewer seeds than other methods had there (a sweep still running):
+    a mean over fewer seeds is more often the highest by chance, so the reader is told."""
+    notes = []
+    for n_train, verdict in verdicts.items():
+        seeds = {m: len(runs) for (m, n), runs in groups.items() if n == n_train}
+        best, most = verdict["best"], max(seeds.values())
+        if seeds[best] < most:
+            notes.append(
+                f"At n_train={n_train} the best mean, {best}'s, is over {seeds[best]} of the "
+                f"{most} seeds other methods ran there: a mean over fewer seeds is more often the "
+                "highest by chance; its paired tests use only the seeds both methods ran."
+            )
+    return notes
 
 
 def add_run_intervals(frame, rows: list[tuple[str, dict, dict]]):
