@@ -209,10 +209,8 @@ def best_line(at_size: pd.DataFrame, n: int, target: float) -> str:
     best = most.loc[most["accuracy_mean"].idxmax()]
     value = best["accuracy_mean"]
     verdict = "met" if value >= target else f"MISSED by {target - value:.3f}"
-    line = (
-        f"best at n={n}: {best['method']} {value:.3f} over {best['n_seeds']} seeds "
-        f"(target {target}): {verdict}"
-    )
+    seeds = f"{best['n_seeds']} seed" + ("" if best["n_seeds"] == 1 else "s")
+    line = f"best at n={n}: {best['method']} {value:.3f} over {seeds} (target {target}): {verdict}"
     higher = at_size[at_size["accuracy_mean"] > value]
     if len(higher):
         line += "; higher over fewer seeds: " + ", ".join(

@@ -121,3 +121,9 @@ def test_the_best_is_judged_over_the_most_seeds_and_a_higher_mean_over_fewer_is_
         "best at n=1000: prompt-ft 0.876 over 3 seeds (target 0.9): MISSED by 0.024; "
         "higher over fewer seeds: dpo 0.882 (1)"
     )
+
+
+def test_a_best_over_one_seed_is_counted_in_the_singular(quality):
+    summary = pd.DataFrame([summary_row("head", 1000, 1, 0.875, float("nan"), 0.85, 0.89, 100.0)])
+    (line,) = [line for line in quality.target_lines(summary, []) if line.startswith("best")]
+    assert line == "best at n=1000: head 0.875 over 1 seed (target 0.9): MISSED by 0.025"
