@@ -114,7 +114,7 @@ def tiny_sweep(
 ):
     """The tests' tiny sweep over task files (`write_task_files`): sizes 4 and 8, seeds 0 and
     1, float32."""
-    from promptworth.sweep import SweepSpec
+    from promptworth.run.sweep import SweepSpec
 
     return SweepSpec(
         task=task_files[0],

@@ -26,8 +26,8 @@ from promptworth.methods import make_method
 from promptworth.methods.base import PromptOptions, RunContext
 from promptworth.methods.prompting import PromptFormat, label_scores, score_candidates
 from promptworth.methods.training import autocast_for
-from promptworth.subsets import fixed_test_indices
 from promptworth.tasks import load_task
+from promptworth.tasks.subsets import fixed_test_indices
 
 
 def zero_shot(backbone, task, n: int) -> tuple[float, float, list[list[int]], PromptFormat]:

@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from promptworth.executors import RayExecutor, RayOptions
 from promptworth.methods import REGISTRY
-from promptworth.sweep import Sweep, SweepSpec
+from promptworth.run.executors import RayExecutor, RayOptions
+from promptworth.run.sweep import Sweep, SweepSpec
 from promptworth.testing import save_tiny_causal_lm, save_tiny_encoder, tiny_task, write_task_files
 
 

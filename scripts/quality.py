@@ -20,9 +20,9 @@ from pathlib import Path
 import pandas as pd
 
 from promptworth.methods import REGISTRY, prompt_started
-from promptworth.outputs import write_outputs
-from promptworth.store import RunStore
-from promptworth.sweep import Sweep, SweepSpec
+from promptworth.report.outputs import write_outputs
+from promptworth.run.sweep import Sweep, SweepSpec
+from promptworth.store.database import RunStore
 
 # Cheap methods first, so a session that ends early still has every cheap rung.
 LADDER = [

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from promptworth.methods import prompt_started
 from promptworth.methods.prompt_training import TrainingConfig
-from promptworth.rekey import rekey_unbound
-from promptworth.store import RunStore
+from promptworth.store.database import RunStore
+from promptworth.store.rekey import rekey_unbound
 
 OLD_CAP, NEW_CAP = 150, TrainingConfig.max_steps
 

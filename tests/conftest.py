@@ -10,7 +10,7 @@ import pytest
 # Tests never reach a model hub: every model they load is built here or shipped in a package.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from promptworth.sweep import SweepSpec
+from promptworth.run.sweep import SweepSpec
 from promptworth.testing import (
     TINY_SWEEP_PARAMS,
     save_tiny_causal_lm,
@@ -62,7 +62,7 @@ def backbones():
 @pytest.fixture
 def make_context(task, backbones, tiny_lm_dir, tiny_encoder_dir):
     """A RunContext on the tiny task and backbones; keyword arguments override fields."""
-    from promptworth.features import FeatureCache
+    from promptworth.backbones.features import FeatureCache
     from promptworth.methods.base import PromptOptions, RunContext
 
     def make(**overrides):
@@ -89,7 +89,7 @@ def labelled(task):
 @pytest.fixture
 def pool(task):
     """The unlabelled rest of the training pool beside `labelled`."""
-    from promptworth.sweep import Remainder
+    from promptworth.tasks.subsets import Remainder
 
     return Remainder(task.train, list(range(12)))
 

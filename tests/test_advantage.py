@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from promptworth.analysis import advantage as adv
-from promptworth.analysis import advantage_cli
 from promptworth.analysis.curves import AnalysisError, load_long, long_from_wide
+from promptworth.cli import advantage as advantage_cli
 from promptworth.cli import main
 from promptworth.report.advantage_plot import plot_advantage
 
@@ -373,7 +373,7 @@ def test_cli_choices_match_estimators() -> None:
 
 def test_cli_module_imports_only_the_standard_library() -> None:
     code = (
-        "import sys, promptworth.analysis.advantage_cli; "
+        "import sys, promptworth.cli.advantage; "
         "print(sorted({'numpy', 'pandas', 'scipy', 'matplotlib'} & set(sys.modules)))"
     )
     root = Path(__file__).resolve().parents[1]

@@ -476,7 +476,7 @@ def test_cases_cover_every_category():
 
 def test_a_bug_keeps_its_traceback_and_exits_1(places, tmp_path, capsys, monkeypatch):
     """Anything but a PromptworthError is promptworth's fault: traceback, "bug", exit 1."""
-    from promptworth import validate
+    from promptworth.run import validate
 
     def broken(spec):
         raise KeyError("boom")

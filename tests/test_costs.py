@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from promptworth import backbones as backbones_module
-from promptworth import costs, runner
+from promptworth.analysis.results import memory_alone
 from promptworth.backbones import Backbone
 from promptworth.methods import make_method
-from promptworth.report.markdown import COLUMNS_DEFINED, cost_notes, memory_alone
+from promptworth.report.markdown import COLUMNS_DEFINED, cost_notes
+from promptworth.run import costs, runner
 
 OTHER = ("another-runs-model", "encoder")  # the cache's key: spec and kind
 OTHER_MB = 400

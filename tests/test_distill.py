@@ -7,13 +7,14 @@ import time
 import numpy as np
 import pytest
 
-from promptworth import runner
 from promptworth.errors import PromptworthError
 from promptworth.methods import make_method
 from promptworth.methods.base import Method, Prediction, PromptOptions, TrainingCost
 from promptworth.methods.distill import soft_labels
 from promptworth.methods.encoder_classifier import EncoderClassifier
-from promptworth.sweep import Remainder, Sweep, SweepSpec
+from promptworth.run import runner
+from promptworth.run.sweep import Sweep, SweepSpec
+from promptworth.tasks.subsets import Remainder
 from promptworth.testing import tiny_task, write_task_files
 
 STUDENT = {"max_steps": 3, "batch_size": 4}

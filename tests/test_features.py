@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from promptworth.features import FeatureCache, read_features, text_key
+from promptworth.backbones.features import FeatureCache, read_features, text_key
 
 
 def slow_vectors(texts: list[str]) -> np.ndarray:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from promptworth import runner
 from promptworth.errors import PromptworthError
 from promptworth.methods import make_method
 from promptworth.methods.base import count_params
 from promptworth.methods.features_lr import CLASSIFIERS, CV_SCORING, learned_arrays
 from promptworth.methods.frozen_features import C_GRID, PRIOR_C, cv_splits, label_scores
+from promptworth.run import runner
 
 
 @pytest.fixture

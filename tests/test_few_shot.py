@@ -17,7 +17,7 @@ from promptworth.methods.few_shot import (
     score_with_prefix,
 )
 from promptworth.methods.prompting import score_candidates
-from promptworth.subsets import nested_subsets
+from promptworth.tasks.subsets import nested_subsets
 from promptworth.testing import tiny_task
 
 
@@ -140,7 +140,7 @@ def test_knn_puts_the_most_similar_example_last(task, make_context):
 
 
 def test_knn_embeds_each_text_once(task, make_context, monkeypatch):
-    from promptworth.features import FeatureCache
+    from promptworth.backbones.features import FeatureCache
     from promptworth.methods import few_shot
 
     calls = []

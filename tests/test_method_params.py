@@ -12,7 +12,7 @@ import pytest
 from promptworth.methods import REGISTRY, make_method, method_class
 from promptworth.methods.base import TYPE_NAMES, ParameterError, convert, optional_type
 from promptworth.methods.pet import STUDENT_RECIPE
-from promptworth.sweep import Sweep, SweepSpec
+from promptworth.run.sweep import Sweep, SweepSpec
 from promptworth.testing import tiny_task, write_task_files
 
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from promptworth import runner
 from promptworth.errors import PromptworthError
 from promptworth.methods import REGISTRY, make_method, method_class, prompt_started
 from promptworth.methods.base import FAMILIES, NO_LABEL, NotFittedError
+from promptworth.run import runner
 from promptworth.testing import tiny_pair_task
 
 

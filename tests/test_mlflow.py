@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from promptworth.cli import main
-from promptworth.store import RunStore
+from promptworth.store.database import RunStore
 
 pytest.importorskip("mlflow", reason="--mlflow needs mlflow: pip install 'promptworth[mlflow]'")
 

@@ -14,15 +14,15 @@ import pytest
 from promptworth.backbones import BackboneCache
 from promptworth.backbones.device import Placement
 from promptworth.backbones.embed import tokenize_examples
+from promptworth.backbones.features import text_key
 from promptworth.cli import main, template_choice
 from promptworth.errors import PromptworthError
-from promptworth.features import text_key
 from promptworth.methods.base import PromptOptions
 from promptworth.methods.few_shot import render_demo
 from promptworth.methods.prompt_search import as_template, pet_patterns
 from promptworth.methods.prompting import PromptFormat, longest_first
-from promptworth.store import RunStore
-from promptworth.sweep import Sweep, SweepSpec
+from promptworth.run.sweep import Sweep, SweepSpec
+from promptworth.store.database import RunStore
 from promptworth.tasks.base import Split, Task
 from promptworth.tasks.files import check_overlap
 from promptworth.testing import tiny_pair_task, tiny_task, tiny_tokenizer, write_task_files
@@ -246,7 +246,7 @@ def test_backbone_cache_is_unaffected_by_pairs(tiny_encoder_dir):
 def test_runs_without_a_verbalizer_keep_the_config_and_key_they_had():
     """70bdc… is this config's key before PromptOptions.verbalizer existed (main, 2026-11-25):
     stores written then resume, and their reports do not split one experiment in two."""
-    from promptworth.config import RunConfig
+    from promptworth.store.config import RunConfig
 
     config = RunConfig(
         "t", "v", "m", "r", "e", "er", "zero-shot", {}, 0, 0, 10, "balanced", "float32"

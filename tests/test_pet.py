@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from promptworth import runner
 from promptworth.errors import PromptworthError
 from promptworth.methods import make_method
 from promptworth.methods.base import PromptOptions
@@ -14,6 +13,7 @@ from promptworth.methods.distill import soft_labels
 from promptworth.methods.encoder_classifier import EncoderClassifier
 from promptworth.methods.pet import ensemble_scores, pseudo_labelled
 from promptworth.methods.prompt_lora import PromptLoRA
+from promptworth.run import runner
 from promptworth.tasks.base import Split
 
 FAST = {"max_steps": 2, "batch_size": 4}

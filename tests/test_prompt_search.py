@@ -95,7 +95,7 @@ def test_dev_split_is_capped(task, make_context):
 
 
 def test_every_template_predicts_the_test_inputs_and_the_runner_scores_them(task, make_context):
-    from promptworth import runner
+    from promptworth.run import runner
 
     method = fitted(task, make_context)
     assert not hasattr(method, "test_labels_")  # selection and spread never read test labels
@@ -124,7 +124,7 @@ def test_generation_mode_selects_by_accuracy(task, make_context):
 
 
 def test_the_runner_keeps_the_extra_measurements(task, make_context):
-    from promptworth import runner
+    from promptworth.run import runner
 
     result = runner.execute(
         PromptSearch(n_paraphrases=0, max_dev=6, score_all_on_test=False),

@@ -9,12 +9,12 @@ import importlib.util
 import pandas as pd
 import pytest
 
-from promptworth import executors
+from promptworth.analysis.results import MACHINE_MEASURED, results_frame
 from promptworth.cli import main
 from promptworth.methods import REGISTRY
-from promptworth.report.results import MACHINE_MEASURED, results_frame
-from promptworth.store import RunStore
-from promptworth.sweep import Sweep, SweepSpec
+from promptworth.run import executors
+from promptworth.run.sweep import Sweep, SweepSpec
+from promptworth.store.database import RunStore
 
 
 @pytest.fixture(scope="module")

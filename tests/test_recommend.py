@@ -25,7 +25,7 @@ from promptworth.recommend.tco import (
     method_costs,
 )
 from promptworth.recommend.text import recommendation_lines
-from promptworth.runner import MEMORY_SCOPE
+from promptworth.run.runner import MEMORY_SCOPE
 
 N_ROWS = 200
 
@@ -271,7 +271,7 @@ def test_pareto_dominance_on_a_hand_made_set():
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory, tiny_lm_dir, tiny_encoder_dir):
-    from promptworth.sweep import Sweep, SweepSpec
+    from promptworth.run.sweep import Sweep, SweepSpec
     from promptworth.testing import tiny_task, write_task_files
 
     folder = tmp_path_factory.mktemp("recommend")
@@ -398,7 +398,7 @@ def test_macro_f1_reads_target_and_text_in_macro_f1():
 
 @pytest.fixture
 def imbalanced_out(tmp_path):
-    from promptworth.store import RunStore
+    from promptworth.store.database import RunStore
 
     store = RunStore(tmp_path / "runs.sqlite")
     for key, config, result in imbalanced_store():
@@ -432,7 +432,7 @@ def test_the_bootstrap_runs_once_per_report(tmp_path, monkeypatch):
     """write_outputs hands its intervals to the recommendation: one bootstrap per (method,
     size); `recommend` alone computes them once."""
     from promptworth.analysis import uncertainty
-    from promptworth.outputs import write_outputs
+    from promptworth.report.outputs import write_outputs
 
     calls = []
     interval = uncertainty.accuracy_interval

@@ -1,9 +1,10 @@
-"""A raised step cap keeps the stored runs it cannot change (promptworth.rekey), and only those."""
+"""A raised step cap keeps the stored runs it cannot change (promptworth.store.rekey), and only
+those."""
 
 from __future__ import annotations
 
-from promptworth.rekey import cap_binds, rekey_unbound
-from promptworth.sweep import Sweep
+from promptworth.run.sweep import Sweep
+from promptworth.store.rekey import cap_binds, rekey_unbound
 from promptworth.testing import tiny_sweep
 
 # sizes 4 and 8 at batch 4, one epoch: budgets of 1 and 2 steps, so an old cap of 1 stops only

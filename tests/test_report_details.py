@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from promptworth.report.details import detail_lines, machine_counts, machine_lines
-from promptworth.runner import score_diagnostics
+from promptworth.run.runner import score_diagnostics
 
 
 def test_runner_scores_diagnostic_predictions_nested():

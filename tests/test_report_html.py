@@ -13,13 +13,13 @@ from html import escape
 import pandas as pd
 import pytest
 
-from promptworth import outputs
-from promptworth.costs import cpu_model
-from promptworth.outputs import write_outputs
+from promptworth.report import outputs
 from promptworth.report.families import UNREGISTERED, family_panels
 from promptworth.report.html import short_reason
 from promptworth.report.interactive import break_even_figure
-from promptworth.sweep import Sweep
+from promptworth.report.outputs import write_outputs
+from promptworth.run.costs import cpu_model
+from promptworth.run.sweep import Sweep
 from promptworth.testing import tiny_sweep
 
 METHODS = ["zero-shot", "head", "features-lr"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from promptworth.report.results import method_labels, results_frame, summary_table
+from promptworth.analysis.results import method_labels, results_frame, summary_table
 
 
 def config(method: str, seed: int, **params) -> dict:
@@ -79,7 +79,7 @@ def sized(method: str, n_train: int, **params) -> dict:
 def test_a_recipe_that_changes_with_size_is_one_curve_and_says_so():
     """Variants that never share a size and differ only in method parameters are one method's
     recipe by size: one plain name, and recipes_by_size says which parameters held where."""
-    from promptworth.report.results import recipes_by_size
+    from promptworth.analysis.results import recipes_by_size
 
     configs = [
         sized("distill", 10, teacher="zero-shot"),

@@ -21,7 +21,7 @@ from promptworth.backbones.device import Placement
 from promptworth.backbones.revision import directory_revision
 from promptworth.errors import PromptworthError
 from promptworth.methods.base import PromptOptions
-from promptworth.sweep import Sweep, SweepSpec
+from promptworth.run.sweep import Sweep, SweepSpec
 from promptworth.testing import tiny_task
 
 HOUR_AGO = time.time() - 3600

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from promptworth import store as store_module
 from promptworth.errors import PromptworthError
-from promptworth.store import (
+from promptworth.store import database as store_module
+from promptworth.store.database import (
     SCHEMA_V1,
     SCHEMA_VERSION,
     Claim,

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from promptworth.errors import PromptworthError
-from promptworth.subsets import SAMPLINGS, fixed_test_indices, nested_subsets
+from promptworth.tasks.subsets import SAMPLINGS, fixed_test_indices, nested_subsets
 
 LABELS = np.repeat(np.arange(4), 250)
 SIZES = [10, 32, 100, 320]
@@ -84,7 +84,7 @@ def test_balanced_sizes_below_the_number_of_classes_are_refused():
 
 
 def test_sweep_refuses_small_sizes_before_any_model_loads(tmp_path):
-    from promptworth.sweep import Sweep, SweepSpec
+    from promptworth.run.sweep import Sweep, SweepSpec
     from promptworth.testing import tiny_task
 
     task = tiny_task(n_train=30)

@@ -13,7 +13,8 @@ from sklearn.metrics import f1_score
 from promptworth.analysis import uncertainty as unc
 from promptworth.cli import main
 from promptworth.report.data import data_lines, profile, truncation
-from promptworth.suite import cross_task_lines, cross_task_rows, default_prompt_method
+from promptworth.report.suite import cross_task_lines, cross_task_rows
+from promptworth.run.suite import default_prompt_method
 from promptworth.tasks.base import Split
 from promptworth.testing import tiny_task, tiny_tokenizer
 

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from promptworth import runner
 from promptworth.cli import main
-from promptworth.sweep import Sweep
+from promptworth.run import runner
+from promptworth.run.sweep import Sweep
 from promptworth.testing import TINY_SWEEP_METHODS
 
 
@@ -283,7 +283,7 @@ def test_two_tasks_or_two_parameter_sets_in_one_out_are_never_averaged(
 ):
     """Runs of another task, or of other parameters, written to the same --out are separate
     rows of the report, named by what differs, each averaged over its own seeds only."""
-    from promptworth.outputs import write_outputs
+    from promptworth.report.outputs import write_outputs
 
     tiny_sweep_spec.methods, tiny_sweep_spec.sizes = ["head"], [8]
     Sweep(tiny_sweep_spec, quiet=True).execute()

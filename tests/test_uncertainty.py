@@ -10,14 +10,14 @@ import pytest
 from scipy.stats import binomtest
 from sklearn.metrics import f1_score
 
-from promptworth import runner
 from promptworth.analysis import uncertainty as unc
+from promptworth.analysis.summary import BEST, TIED, summarize
 from promptworth.backbones import BackboneCache
 from promptworth.backbones.device import Placement
 from promptworth.errors import PromptworthError
 from promptworth.methods.base import Method, Prediction, RunContext, TrainingCost
-from promptworth.outputs import write_outputs
-from promptworth.report.accuracy import BEST, TIED, summarize
+from promptworth.report.outputs import write_outputs
+from promptworth.run import runner
 from promptworth.testing import tiny_task
 
 N_ROWS = 100
@@ -278,8 +278,8 @@ def test_report_of_a_store_without_test_labels_says_what_is_missing(tmp_path):
 
 def test_compare_command_pairs_two_methods_of_a_store(tmp_path, capsys):
     from promptworth.cli import main
-    from promptworth.outputs import compare_text
-    from promptworth.store import RunStore
+    from promptworth.report.outputs import compare_text
+    from promptworth.store.database import RunStore
 
     store = RunStore(tmp_path / "runs.sqlite")
     for key, config, result in store_rows({"a": [right(range(50))], "b": [right(range(80))]}):

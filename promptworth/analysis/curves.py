@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from promptworth.analysis.metrics import METRICS
 from promptworth.errors import PromptworthError
 
 LONG_COLUMNS = ("method", "seed", "n_train", "metric", "value")
 WIDE_KEYS = ("method", "n_train", "seed")
-WIDE_METRICS = ("accuracy", "macro_f1")
+WIDE_METRICS = tuple(METRICS)
 # Columns that must hold a single value for curves to be comparable; carried along when present.
 GROUP_COLUMNS = ("task", "model")
 

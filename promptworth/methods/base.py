@@ -153,7 +153,7 @@ class RunContext:
     model: str  # causal LM spec
     encoder: str  # encoder spec
     prompt: PromptOptions = field(default_factory=PromptOptions)
-    features: Any = None  # promptworth.features.FeatureCache
+    features: Any = None  # promptworth.backbones.features.FeatureCache
     pool: Split | None = None  # the unlabelled remainder of the training pool (for distillation)
     progress: Any = None  # callable(str) for progress messages
 
@@ -191,10 +191,11 @@ class TrainingCost:
 
 
 class Method(ABC):
-    """An adaptation method: set `name`, `summary`, `Config`; implement fit and predict."""
+    """An adaptation method: set `name` and `Config`; implement fit and predict. A registered
+    method's `summary` is its registry line (methods/registry.py), read here."""
 
     name: ClassVar[str]
-    summary: ClassVar[str]
+    summary: ClassVar[str] = ""
     family: ClassVar[str]  # one of FAMILIES: the report's panel and filter group
     trains: ClassVar[bool] = True  # False: the method uses no labelled examples (zero-shot)
     # False: labelled examples are used without changing any weight (in-context, prompt search)
@@ -212,6 +213,13 @@ class Method(ABC):
     # What the shared training rule returned (methods/training.py `fit_selected`), set by the
     # fit of a method that uses it; see `selection`.
     selection_: Selection | None = None
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        from promptworth.methods.registry import REGISTRY
+
+        if cls.__dict__.get("name") in REGISTRY:
+            cls.summary = REGISTRY[cls.name][1]
 
     @dataclass(frozen=True)
     class Config:

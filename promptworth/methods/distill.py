@@ -82,7 +82,6 @@ def train_student(
 class Distill(Method):
     name = "distill"
     family = "semi-supervised"
-    summary = "an encoder student learns a trained teacher's soft labels on unlabelled texts"
     test_params: ClassVar[dict[str, Any]] = {
         "teacher": "head",
         "n_unlabeled": 0,  # the contract suite's context has no pool; tests/test_distill.py does

@@ -118,7 +118,6 @@ def pairs_processed(n_pairs: int, batch_size: int, steps: int) -> int:
 class DPO(PromptLoRA):
     name = "dpo"
     family = "parameter-efficient"
-    summary = "prompt-lora SFT, then DPO (TRL) preferring the gold label word to wrong ones"
 
     test_params: ClassVar[dict[str, Any]] = {
         "max_steps": 3,

@@ -15,7 +15,6 @@ from promptworth.methods.encoder_classifier import EncoderClassifier
 class EncoderFT(EncoderClassifier):
     name = "encoder-ft"
     family = "encoder fine-tuning"
-    summary = "encoder + classification head, all layers fine-tuned (cross-entropy)"
     lr_family = "encoder"
     train_all_layers = True
 

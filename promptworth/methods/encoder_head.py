@@ -16,7 +16,6 @@ from promptworth.methods.encoder_classifier import EncoderClassifier
 class EncoderHead(EncoderClassifier):
     name = "encoder-head"
     family = "feature-based"
-    summary = "encoder + classification head, only the output layer trains (cross-entropy)"
     lr_family = "head"
     train_all_layers = False
 

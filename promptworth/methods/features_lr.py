@@ -47,7 +47,6 @@ CV_SCORING = {"logistic-regression": "neg_log_loss", "linear-svc": "accuracy", "
 class FeaturesLR(FrozenFeaturesMethod):
     name = "features-lr"
     family = "feature-based"
-    summary = "scikit-learn classifier (logistic regression by default) on frozen encoder vectors"
 
     @dataclass(frozen=True)
     class Config:

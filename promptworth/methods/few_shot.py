@@ -37,8 +37,8 @@ from promptworth.methods.prompting import (
     score_after_cache,
     score_candidates,
 )
-from promptworth.subsets import interleave
 from promptworth.tasks.base import Example, Split
+from promptworth.tasks.subsets import interleave
 
 SEPARATOR = "\n\n"  # between demonstrations, and between the last one and the test prompt
 CONTENT_FREE = ("N/A", "", "[MASK]")  # Zhao et al. 2021
@@ -51,7 +51,6 @@ EMBED_POOLING, EMBED_MAX_TOKENS = "mean", 128  # as the encoder-feature methods,
 class FewShot(Method):
     name = "few-shot"
     family = "prompting"
-    summary = "in-context learning: k labelled demonstrations before each test prompt; no training"
     updates_weights = False
     test_params: ClassVar[dict[str, Any]] = {"k": 3}
 
@@ -109,7 +108,7 @@ class FewShot(Method):
             artifact = "".join(self.demos_[i] + SEPARATOR for i in self.fixed_)
             n_used = len(self.fixed_)
         else:
-            from promptworth.features import FeatureCache
+            from promptworth.backbones.features import FeatureCache
 
             self.encoder_ = context.backbones.get(context.encoder, "encoder")
             self.features_ = context.features if context.features is not None else FeatureCache()

@@ -59,7 +59,7 @@ class FrozenFeaturesMethod(Method):
         return vectors, self.cache_.cost(namespace, len(texts))
 
     def fit(self, train: Split, context: RunContext) -> FrozenFeaturesMethod:
-        from promptworth.features import FeatureCache
+        from promptworth.backbones.features import FeatureCache
 
         self.backbone_ = context.backbones.get(self.backbone_spec(context), self.backbone_kind)
         self.cache_ = context.features if context.features is not None else FeatureCache()

@@ -18,7 +18,6 @@ from promptworth.methods.frozen_features import FrozenFeaturesMethod
 class Head(FrozenFeaturesMethod):
     name = "head"
     family = "feature-based"
-    summary = "linear softmax classifier (cross-entropy) on frozen causal-LM features; LM untouched"
     backbone_kind = "causal-lm"
 
     @dataclass(frozen=True)

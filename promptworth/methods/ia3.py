@@ -20,7 +20,6 @@ from promptworth.methods.prompt_training import (
 class IA3(PromptTrainedMethod):
     name = "ia3"
     family = "parameter-efficient"
-    summary = "(IA)3 vectors rescaling keys, values and FFN activations (PEFT); LM frozen"
     lr_family = "ia3"
 
     test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}

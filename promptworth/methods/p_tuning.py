@@ -26,7 +26,6 @@ ENCODERS = ("MLP", "LSTM")
 class PTuning(PromptLearningMethod):
     name = "p-tuning"
     family = "parameter-efficient"
-    summary = "virtual tokens from a trained prompt encoder (PEFT p-tuning); LM frozen"
     lr_family = "p-tuning"
     inits = (TEMPLATE, "random")
     other_init = "random"

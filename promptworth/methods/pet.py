@@ -120,7 +120,6 @@ class Generation:
 class PET(Method):
     name = "pet"
     family = "semi-supervised"
-    summary = "PET: a prompt-trained model per template soft-labels unlabelled texts for an encoder"
     test_params: ClassVar[dict[str, Any]] = {
         "pattern_params": {"max_steps": 2, "batch_size": 4},
         "unlabelled": 0,  # the contract suite's context has no pool; tests/test_pet.py does

@@ -23,7 +23,6 @@ from promptworth.methods.prompt_tuning import (
 class PrefixTuning(PromptLearningMethod):
     name = "prefix-tuning"
     family = "parameter-efficient"
-    summary = "trained key/value prefixes in every attention layer (PEFT prefix tuning)"
     lr_family = "prefix"
     inits = (TEMPLATE, "random")
     other_init = "random"

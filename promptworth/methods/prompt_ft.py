@@ -12,7 +12,6 @@ from promptworth.methods.prompt_training import PromptTrainedMethod, TrainingCon
 class PromptFT(PromptTrainedMethod):
     name = "prompt-ft"
     family = "prompt-based training"
-    summary = "prompt-based fine-tuning of all LM weights; loss on the label tokens only"
     lr_family = "full"
 
     test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}

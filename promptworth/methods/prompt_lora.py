@@ -16,7 +16,6 @@ from promptworth.methods.prompt_training import (
 class PromptLoRA(PromptTrainedMethod):
     name = "prompt-lora"
     family = "parameter-efficient"
-    summary = "LoRA adapters (PEFT) trained on the prompt-based objective; base weights frozen"
     lr_family = "lora"
 
     test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}

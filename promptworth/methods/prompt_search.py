@@ -46,7 +46,6 @@ class Candidate:
 class PromptSearch(Method):
     name = "prompt-search"
     family = "prompting"
-    summary = "best of task, PET-style and LM-paraphrased templates on a dev split; zero-shot"
     updates_weights = False
     test_params: ClassVar[dict[str, Any]] = {
         "n_paraphrases": 1,

@@ -99,7 +99,6 @@ def instruction_words(context: RunContext) -> str:
 class PromptTuning(PromptLearningMethod):
     name = "prompt-tuning"
     family = "parameter-efficient"
-    summary = "soft-prompt embeddings (PEFT prompt tuning) starting as the template's words"
     lr_family = "soft-prompt"
     inits = (TEMPLATE, "text", "vocab")
     other_init = "text"

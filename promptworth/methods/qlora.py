@@ -32,7 +32,6 @@ def unavailable_reason(device: str) -> str | None:
 class QLoRA(PromptLoRA):
     name = "qlora"
     family = "parameter-efficient"
-    summary = "LoRA over 4-bit NF4 base weights (bitsandbytes); CUDA only"
 
     test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}
 

@@ -63,28 +63,6 @@ FULL_BATCH_SIZES = (4, 8, 16)  # LM-BFF's {2, 4, 8} at 16 examples per class, do
 
 
 @dataclass(frozen=True)
-class Schedule:
-    learning_rate: float
-    batch_size: int = 8
-    epochs: float = 10.0
-    max_steps: int = 150
-    warmup: float = 0.06  # fraction of the planned steps (RoBERTa's and T-Few's 6 %)
-    eval_every: int = 10
-    patience: int = 3
-    dev_fraction: float = 0.2
-    min_dev: int = 8
-    max_dev: int | None = None  # None: no cap
-    cv_folds: int = 4  # below min_dev: k-fold selection, k = min(cv_folds, n); 0 = none
-    weight_decay: float = 0.0
-
-    @classmethod
-    def of(cls, config) -> Schedule:
-        """The schedule a method's config asks for: its fields of the same name."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in asdict(config).items() if k in names})
-
-
-@dataclass(frozen=True)
 class RecipeConfig:
     """Parameters of the training rule every gradient-trained method's Config extends."""
 
@@ -102,6 +80,29 @@ class RecipeConfig:
         one_of(self, "tune", TUNE)
         require(self, "warmup", 0 <= self.warmup < 1, "a fraction in [0, 1)")
         require(self, "cv_folds", self.cv_folds in (0,) or self.cv_folds >= 2, "0 (none) or >= 2")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    learning_rate: float
+    # The recipe's defaults are RecipeConfig's, declared there once.
+    batch_size: int = RecipeConfig.batch_size
+    epochs: float = RecipeConfig.epochs
+    max_steps: int = RecipeConfig.max_steps
+    warmup: float = RecipeConfig.warmup  # fraction of the planned steps (RoBERTa's, T-Few's 6 %)
+    eval_every: int = 10
+    patience: int = 3
+    dev_fraction: float = 0.2
+    min_dev: int = 8
+    max_dev: int | None = None  # None: no cap
+    cv_folds: int = RecipeConfig.cv_folds  # below min_dev: k-fold, k = min(cv_folds, n); 0 = none
+    weight_decay: float = 0.0
+
+    @classmethod
+    def of(cls, config) -> Schedule:
+        """The schedule a method's config asks for: its fields of the same name."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in asdict(config).items() if k in names})
 
 
 def tuning_grid(schedule: Schedule, family: str, tune: str) -> list[Schedule]:

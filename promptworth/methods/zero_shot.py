@@ -12,7 +12,6 @@ from promptworth.tasks.base import Example, Split
 class ZeroShot(Method):
     name = "zero-shot"
     family = "prompting"
-    summary = "template + verbaliser on the frozen causal LM; rank classification or generation"
     trains = False
 
     @dataclass(frozen=True)

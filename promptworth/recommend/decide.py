@@ -12,11 +12,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from promptworth.analysis.metrics import metric_text
 from promptworth.recommend.curve import AtBudget, ToTarget, at_budget, to_target
 from promptworth.recommend.inputs import Inputs
 from promptworth.recommend.measured import MEMORY_SOURCES, Measured, Serving, priced
 from promptworth.recommend.tco import Costs, method_costs, price_per_hour
-from promptworth.report.markdown import metric_text
 
 
 @dataclass(frozen=True)

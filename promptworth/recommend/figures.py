@@ -8,7 +8,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from promptworth.report.markdown import metric_text
+from promptworth.analysis.metrics import metric_text
 
 
 def count_text(value: float, _=None) -> str:

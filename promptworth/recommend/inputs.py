@@ -1,5 +1,5 @@
-"""What the user tells the recommender, every default in one place with its source
-(README "Recommendation"). Prices are list prices the user should override with their own."""
+"""What the user tells the recommender: each input declared once, with its default, its meaning
+and, for prices, the default's source; `--help` and the JSON read them from here."""
 
 from __future__ import annotations
 
@@ -8,37 +8,14 @@ from dataclasses import dataclass, field, fields, replace
 
 from promptworth.errors import PromptworthError
 
-# Where each price default comes from; figures as of the date given, list prices, no discounts.
-SOURCES = {
-    "cpu_price": "AWS EC2 c7i.large (2 vCPU, 4 GiB), on-demand Linux, us-east-1: "
-    "$0.08925 per hour, list price as of 2024",
-    "gpu_price": "AWS EC2 g5.xlarge (1 NVIDIA A10G 24 GB, 4 vCPU), on-demand Linux, us-east-1: "
-    "$1.006 per hour, list price as of 2024",
-    "label_cost": "Amazon SageMaker Ground Truth, text classification: $0.08 per labelled "
-    "object (first 50,000 a month), list price as of 2024, before the workforce's pay",
-    "llm_input_price": "no default: give a hosted LLM's price to compare with it "
-    "(e.g. OpenAI gpt-4o-mini: $0.15 per million input tokens, list price as of 2024)",
-    "llm_output_price": "OpenAI gpt-4o-mini: $0.60 per million output tokens, "
-    "list price as of 2024",
-}
+
+def scenario_input(default, meaning: str, source: str | None = None, unit: str = ""):
+    """One input of the scenario, declared once: its default, what it means (for `--help`) and,
+    for a price, where the default comes from (in the JSON of a defaulted input)."""
+    return field(default=default, metadata={"meaning": meaning, "source": source, "unit": unit})
 
 
-# What each input means, for `promptworth recommend --help` (the flag is --NAME-WITH-DASHES).
-HELP = {
-    "labels": "labelled examples available; all are used and paid for (default 100)",
-    "target": "score needed in --metric, 0-1 (default: none: the best within noise)",
-    "queries_per_day": "queries served a day (default 10,000)",
-    "horizon_days": "days of serving the total cost covers (default 365)",
-    "latency_ms": "latency budget per request at batch size 1, ms (p95; default: none)",
-    "memory_mb": "memory budget of the serving process, MB (default: none)",
-    "cpu_price": "$ per hour of the CPU machine (default 0.08925)",
-    "gpu_price": "$ per hour of the GPU machine (default 1.006)",
-    "label_cost": "$ per labelled example (default 0.08)",
-    "llm_input_price": "$ per million input tokens of a hosted LLM to compare (default: none)",
-    "llm_output_price": "$ per million output tokens of that LLM (default 0.60)",
-    "llm_output_tokens": "tokens that LLM writes per answer (default 2)",
-}
-INTEGER_INPUTS = ("labels", "llm_output_tokens")
+LIST_PRICE = "list price as of 2024, no discounts"
 
 
 def flag_name(name: str) -> str:
@@ -48,20 +25,55 @@ def flag_name(name: str) -> str:
 @dataclass(frozen=True)
 class Inputs:
     """The scenario. `given` names the fields the user set (from_given); a field is reported as
-    defaulted when it was not given and holds its default."""
+    defaulted when it was not given and holds its default. Prices are list prices the user
+    should override with their own."""
 
-    labels: int = 100  # labelled examples available (all are used and paid for)
-    target: float | None = None  # score needed, in the recommendation's metric
-    queries_per_day: float = 10_000
-    horizon_days: float = 365  # how long the method serves: the TCO's time span
-    latency_ms: float | None = None  # budget for one request at batch size 1 (its p95)
-    memory_mb: float | None = None  # budget for the serving process's resident memory
-    cpu_price: float = 0.08925  # $ per hour of the CPU machine a method ran on
-    gpu_price: float = 1.006  # $ per hour of the GPU machine a method ran on
-    label_cost: float = 0.08  # $ per labelled example
-    llm_input_price: float | None = None  # $ per million input tokens of a hosted LLM
-    llm_output_price: float = 0.60  # $ per million output tokens of that LLM
-    llm_output_tokens: int = 2  # tokens it writes per answer (a label word and end of text)
+    labels: int = scenario_input(100, "labelled examples available; all are used and paid for")
+    target: float | None = scenario_input(
+        None, "score needed in --metric, 0-1; without it, the best within noise"
+    )
+    queries_per_day: float = scenario_input(10_000, "queries served a day")
+    horizon_days: float = scenario_input(365, "days of serving the total cost covers")
+    latency_ms: float | None = scenario_input(
+        None, "latency budget per request at batch size 1, ms (its p95)"
+    )
+    memory_mb: float | None = scenario_input(None, "memory budget of the serving process, MB")
+    cpu_price: float = scenario_input(
+        0.08925,
+        "per hour of the CPU machine a method runs on",
+        f"AWS EC2 c7i.large (2 vCPU, 4 GiB), on-demand Linux, us-east-1, {LIST_PRICE}",
+        unit="$",
+    )
+    gpu_price: float = scenario_input(
+        1.006,
+        "per hour of the GPU machine a method runs on",
+        "AWS EC2 g5.xlarge (1 NVIDIA A10G 24 GB, 4 vCPU), on-demand Linux, us-east-1, "
+        f"{LIST_PRICE}",
+        unit="$",
+    )
+    label_cost: float = scenario_input(
+        0.08,
+        "per labelled example",
+        "Amazon SageMaker Ground Truth, text classification, per labelled object (first "
+        f"50,000 a month), {LIST_PRICE}, before the workforce's pay",
+        unit="$",
+    )
+    llm_input_price: float | None = scenario_input(
+        None,
+        "per million input tokens of a hosted LLM to compare with",
+        "no default: give a hosted LLM's price to compare with it (e.g. OpenAI gpt-4o-mini: "
+        f"$0.15 per million input tokens, {LIST_PRICE})",
+        unit="$",
+    )
+    llm_output_price: float = scenario_input(
+        0.60,
+        "per million output tokens of that LLM",
+        f"OpenAI gpt-4o-mini, per million output tokens, {LIST_PRICE}",
+        unit="$",
+    )
+    llm_output_tokens: int = scenario_input(
+        2, "tokens that LLM writes per answer (a label word and end of text)"
+    )
     given: frozenset[str] = field(default=frozenset(), compare=False)
 
     def __post_init__(self):
@@ -110,7 +122,20 @@ class Inputs:
             value = getattr(self, f.name)
             defaulted = f.name not in self.given and value == f.default
             entry = {"value": value, "defaulted": defaulted}
-            if f.name in SOURCES and defaulted:
-                entry["source"] = SOURCES[f.name]
+            if f.metadata["source"] and defaulted:
+                entry["source"] = f.metadata["source"]
             out[f.name] = entry
         return out
+
+
+INPUTS = [f for f in fields(Inputs) if f.name != "given"]
+INTEGER_INPUTS = tuple(f.name for f in INPUTS if f.type == "int")
+
+
+def help_text(name: str) -> str:
+    """The flag's help: its meaning and its default, read from the declaration."""
+    declared = next(f for f in INPUTS if f.name == name)
+    unit, default = declared.metadata["unit"], declared.default
+    shown = "none" if default is None else f"{unit}{default:,}"
+    meaning = f"{unit} {declared.metadata['meaning']}" if unit else declared.metadata["meaning"]
+    return f"{meaning} (default: {shown})"

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from promptworth.analysis import uncertainty as unc
+from promptworth.analysis.results import at_largest_size, memory_alone, results_frame
+from promptworth.analysis.summary import AccuracySummary, summarize
 from promptworth.errors import PromptworthError
-from promptworth.report.accuracy import AccuracySummary, summarize
-from promptworth.report.markdown import at_largest_size, memory_alone
-from promptworth.report.results import results_frame
 
 UNKNOWN_DEVICE = "unknown"  # runs stored without their device: their compute cannot be priced
 ROWS_ONLY = (

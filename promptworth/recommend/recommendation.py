@@ -7,13 +7,13 @@ import math
 from dataclasses import dataclass, field
 
 from promptworth.analysis.curves import long_from_wide
+from promptworth.analysis.summary import AccuracySummary
 from promptworth.recommend.changes import hosted_llm_sentence, prompt_method, what_would_change
 from promptworth.recommend.decide import Candidate, assess
 from promptworth.recommend.inputs import Inputs
 from promptworth.recommend.measured import ROWS_ONLY, Measured, measure, priced
 from promptworth.recommend.pareto import pareto
 from promptworth.recommend.tco import break_even, hosted_llm_costs, method_costs
-from promptworth.report.accuracy import AccuracySummary
 
 BREAK_EVEN_METHODS = 6  # the top of the ranking drawn in the break-even figure
 HOSTED_LLM = "hosted LLM"

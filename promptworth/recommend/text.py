@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from promptworth.analysis.metrics import metric_text
 from promptworth.recommend.changes import MIN_VOLUME
 from promptworth.recommend.recommendation import Recommendation
-from promptworth.report.markdown import metric_text
 
 
 def money(value: float) -> str:

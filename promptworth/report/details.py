@@ -13,7 +13,7 @@ from collections import Counter
 
 import numpy as np
 
-from promptworth.report.results import method_labels
+from promptworth.analysis.results import method_labels
 
 
 def detail_lines(rows: list[tuple[str, dict, dict]]) -> list[str]:

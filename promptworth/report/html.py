@@ -10,17 +10,12 @@ from pathlib import Path
 
 import plotly.offline
 
-from promptworth.report.accuracy import AccuracySummary
+from promptworth.analysis.metrics import METRICS, metric_text
+from promptworth.analysis.summary import AccuracySummary
 from promptworth.report.details import MACHINE_FIELDS, MIXED_MACHINES
 from promptworth.report.families import family_panels
 from promptworth.report.interactive import break_even_figure, curve_figures, pareto_figure
-from promptworth.report.markdown import (
-    METRIC_NAMES,
-    cost_notes,
-    cost_table,
-    format_cell,
-    metric_text,
-)
+from promptworth.report.markdown import cost_notes, cost_table, format_cell
 
 NO_ADVANTAGE = "no advantage measurable: "  # how promptworth.analysis.advantage's errors begin
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
@@ -227,7 +222,7 @@ def accuracy_section(table, legend: list[str], metric: str) -> str:
     notes = "".join(paragraph(line.removeprefix("- ")) for line in legend if line)
     return section(
         "accuracy",
-        f"{METRIC_NAMES[metric]} by number of labelled examples",
+        f"{METRICS[metric].name} by number of labelled examples",
         table_html(columns, rows),
         notes,
     )

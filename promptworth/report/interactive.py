@@ -12,9 +12,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from promptworth.report.accuracy import AccuracySummary, interval_bands
+from promptworth.analysis.metrics import metric_text
+from promptworth.analysis.summary import AccuracySummary, interval_bands
 from promptworth.report.families import family_panels, flat_methods
-from promptworth.report.markdown import metric_text
 from promptworth.report.plots import COLORS, FLAT_COLOR
 
 HEIGHT = 380

@@ -5,16 +5,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from promptworth.runner import MEMORY_SCOPE
+from promptworth.analysis.metrics import METRICS
+from promptworth.analysis.results import at_largest_size, memory_alone
 
 COLUMNS_DEFINED = 'Columns are defined in the README ("Output files").'
-METRIC_NAMES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}  # the --metric choices
-
-
-def metric_text(metric: str) -> str:
-    """The metric's name inside a sentence: accuracy, macro-F1."""
-    name = METRIC_NAMES[metric]
-    return name[0].lower() + name[1:]
 
 
 def cost_table(frame):
@@ -45,18 +39,6 @@ def cost_notes(frame) -> list[str]:
         "or on a system where the memory peak cannot be reset (the process's lifetime peak).",
         COLUMNS_DEFINED,
     ]
-
-
-def at_largest_size(frame):
-    """Each method's runs at its largest size: what the cost table and the recommender read."""
-    return frame[frame["n_train"] == frame.groupby("method")["n_train"].transform("max")]
-
-
-def memory_alone(frame):
-    """Per method (sorted): whether every run the cost table reads measured its memory with only
-    its own models resident (runner.MEMORY_SCOPE), rather than an upper bound."""
-    scopes = at_largest_size(frame).groupby("method")["memory_scope"]
-    return scopes.agg(lambda scope: bool((scope == MEMORY_SCOPE).all()))
 
 
 def markdown_table(table) -> str:
@@ -120,7 +102,7 @@ def write_report(
         *description,
         "",
         *recommendation,
-        f"## {METRIC_NAMES[metric]} by number of labelled examples",
+        f"## {METRICS[metric].name} by number of labelled examples",
         "",
         markdown_table(summary),
         "",

@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from promptworth.analysis.uncertainty import compare_methods
-from promptworth.atomic import locked
-from promptworth.errors import PromptworthError
-from promptworth.report.accuracy import (
+from promptworth.analysis.metrics import METRICS, metric_text
+from promptworth.analysis.results import (
+    method_labels,
+    recipe_lines,
+    results_frame,
+    summary_table,
+    write_csv,
+)
+from promptworth.analysis.summary import (
     AccuracySummary,
     accuracy_table,
     add_run_intervals,
@@ -20,17 +25,13 @@ from promptworth.report.accuracy import (
     summarize,
     write_uncertainty,
 )
+from promptworth.analysis.uncertainty import compare_methods
+from promptworth.atomic import locked
+from promptworth.errors import PromptworthError
 from promptworth.report.details import detail_lines, machine_counts, machine_lines
 from promptworth.report.html import write_html
-from promptworth.report.markdown import METRIC_NAMES, metric_text, write_report
+from promptworth.report.markdown import write_report
 from promptworth.report.plots import plot_learning_curves
-from promptworth.report.results import (
-    method_labels,
-    recipe_lines,
-    results_frame,
-    summary_table,
-    write_csv,
-)
 
 
 def write_outputs(
@@ -230,7 +231,7 @@ def matrix_lines(matrix: dict) -> list[str]:
 
 def print_summary(result: dict, out: Path) -> None:
     print()
-    print(f"{METRIC_NAMES[result['metric']]} by number of labelled examples:")
+    print(f"{METRICS[result['metric']].name} by number of labelled examples:")
     print(result["summary"].to_string())
     print("\n".join(result["legend"]))
     print()
@@ -244,7 +245,7 @@ def print_summary(result: dict, out: Path) -> None:
 
 def stored_rows(out: Path) -> list[tuple[str, dict, dict]]:
     """The finished runs of an output directory's store."""
-    from promptworth.store import RunStore
+    from promptworth.store.database import RunStore
 
     database = out / "runs.sqlite"
     if not database.exists():
@@ -266,7 +267,7 @@ def recommend_metric(out: Path, given: str | None) -> tuple[str, list[str]]:
         metric = json.loads(path.read_text()).get("metric")
     except (ValueError, AttributeError):
         metric = None
-    if metric not in METRIC_NAMES:
+    if metric not in METRICS:
         raise PromptworthError(
             f"{path}: no headline metric in it; give --metric, or rewrite it with "
             f"`promptworth report {out}`"

@@ -8,30 +8,16 @@ import platform
 
 import numpy as np
 
-from promptworth import costs
+from promptworth.analysis.metrics import scores
 from promptworth.analysis.uncertainty import run_intervals
 from promptworth.methods.base import Method, Prediction, RunContext
+from promptworth.run import costs
+from promptworth.store.config import MEMORY_SCOPE
 from promptworth.tasks.base import Split
 
 # Serving latency is timed one example at a time on the first LATENCY_ROWS rows of the test
 # subset: the rows are fixed by the run's config (its test subset), never drawn per run.
 LATENCY_ROWS = 16
-# What the memory columns of a run cover (`memory_scope`): "run" = models cached for other runs
-# were freed (BackboneCache.begin, .held_only) and the high-water mark was reset; runs stored
-# without it (or where the mark cannot be reset: not Linux) measured upper bounds.
-MEMORY_SCOPE = "run"
-
-
-def scores(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> dict[str, float]:
-    from sklearn.metrics import accuracy_score, f1_score
-
-    return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        # Unmapped answers (-1) count as wrong for every class.
-        "macro_f1": float(
-            f1_score(y_true, y_pred, labels=list(range(n_labels)), average="macro", zero_division=0)
-        ),
-    }
 
 
 def execute(method: Method, train: Split, test: Split, context: RunContext) -> dict:

@@ -16,9 +16,13 @@ rows, so the 10 examples are among the 32, which are among the 100, and so on.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
+
 import numpy as np
 
 from promptworth.errors import PromptworthError
+from promptworth.tasks.base import Split
 
 SAMPLINGS = ("balanced", "random")
 DEFAULT_SAMPLING = "balanced"
@@ -82,3 +86,22 @@ def fixed_test_indices(n_test: int, size: int | None) -> np.ndarray:
         return np.arange(n_test)
     rng = np.random.default_rng(TEST_SUBSET_SEED)
     return np.sort(rng.choice(n_test, size=size, replace=False))
+
+
+@dataclass(frozen=True)
+class Remainder:
+    """The training pool without a run's labelled rows (RunContext.pool), as a view: rows are
+    copied only when a method takes a subset (distill samples a few hundred), not per run."""
+
+    pool: Split
+    taken: list[int]
+
+    @cached_property
+    def indices(self) -> np.ndarray:
+        return np.setdiff1d(np.arange(len(self.pool)), self.taken)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def subset(self, indices: np.ndarray | list[int]) -> Split:
+        return self.pool.subset(self.indices[np.asarray(indices, dtype=int)])

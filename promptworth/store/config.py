@@ -17,12 +17,16 @@ from typing import Any
 from promptworth.methods.base import PromptOptions
 
 # The fields that vary along one learning curve; every other field tells experiments apart, so
-# runs that differ in any of them are never averaged together (report/results.py).
+# runs that differ in any of them are never averaged together (analysis/results.py).
 CURVE_FIELDS = ("n_train", "seed")
 # Prompt options added after stores of runs existed; left out of a config (and so of its key)
 # when empty, so the configs and keys of those runs (and of every run that does not use them)
 # stay what they were, and the report never tells them apart.
 LATER_PROMPT_FIELDS = ("verbalizer",)
+# What the memory columns of a run cover (`memory_scope`): "run" = models cached for other runs
+# were freed (BackboneCache.begin, .held_only) and the high-water mark was reset; runs stored
+# without it (or where the mark cannot be reset: not Linux) measured upper bounds.
+MEMORY_SCOPE = "run"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ is reported and left unrecorded, and the next sweep runs it.
 
 A Ray worker is an actor: one process per resource slot that keeps its backbones loaded across
 the runs it is given (promptworth.backbones.BackboneCache) and shares frozen features with the
-others through the locked on-disk cache (promptworth.features), so each vector is computed once.
+others through the locked on-disk cache (promptworth.backbones.features), so each vector is
+computed once.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from promptworth.errors import PromptworthError
 
 if TYPE_CHECKING:
-    from promptworth.sweep import PlannedRun, Sweep
+    from promptworth.run.sweep import PlannedRun, Sweep
     from promptworth.tasks.base import Split, Task
 
 log = logging.getLogger("promptworth")
@@ -59,15 +60,15 @@ class Workbench:
     task: Task
     test: Split
     backbones: Any  # promptworth.backbones.BackboneCache
-    features: Any  # promptworth.features.FeatureCache
+    features: Any  # promptworth.backbones.features.FeatureCache
 
     def attempt(self, run: PlannedRun, method_class: type) -> Outcome:
         """Execute `run` with a new instance of `method_class`; an exception is its outcome.
 
         The driver resolves the class, so a worker runs exactly the method the driver planned."""
-        from promptworth import runner
         from promptworth.methods.base import RunContext
-        from promptworth.sweep import Remainder
+        from promptworth.run import runner
+        from promptworth.tasks.subsets import Remainder
 
         c = run.config
         # a literal --template or a --verbalizer: the task as the method is shown it
@@ -143,7 +144,7 @@ class RunWorker:
         import torch
 
         from promptworth.backbones import BackboneCache
-        from promptworth.features import FeatureCache
+        from promptworth.backbones.features import FeatureCache
 
         torch.set_num_threads(threads)
         self.bench = Workbench(task, test, BackboneCache(placement), FeatureCache(features))

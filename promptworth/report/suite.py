@@ -1,7 +1,7 @@
-"""`promptworth suite`: the same ladder over several tasks into one store, then the cross-task
-verdict in the layout of Le Scao & Rush (2021, Table 1): one row per task with the advantage of
-the prompt method over the head and over zero-shot, in data points, and the best method at each
-training size; plus one figure with a panel of learning curves per task.
+"""The cross-task verdict of `promptworth suite`, in the layout of Le Scao & Rush (2021, Table 1):
+one row per task with the advantage of the prompt method over the head and over zero-shot, in
+data points, and the best method at each training size; plus one figure with a panel of learning
+curves per task.
 
 Each task also gets its own report (the `run` report) in `<out>/tasks/<task>/`; the suite's
 report.md links them. `cross_task_rows`, `cross_task_lines` and `plot_cross_task` take the
@@ -16,11 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from promptworth.errors import PromptworthError
-from promptworth.methods import method_class
-from promptworth.sweep import PlannedRun, Sweep, SweepSpec
+from promptworth.run.suite import ZERO_SHOT
 
-ZERO_SHOT = "zero-shot"
 BASELINE = "head"
 
 
@@ -46,62 +43,6 @@ class TaskRow:
     over_baseline: Cell
     over_zero_shot: Cell
     best: dict[int, tuple[str, float]]  # size -> (method, mean score)
-
-
-def default_prompt_method(methods: list[str]) -> str:
-    """The first method, other than zero-shot, that reads the prompt template and is trained
-    (prompt-lora, prompt-ft, pet, few-shot, ...); else zero-shot itself."""
-    for name in methods:
-        cls = method_class(name)
-        if name != ZERO_SHOT and cls.trains and "template" in cls.prompt_fields:
-            return name
-    if ZERO_SHOT in methods:
-        return ZERO_SHOT
-    raise PromptworthError(
-        f"--methods {','.join(methods)}: no prompt method to value; add zero-shot or a prompt "
-        "method such as prompt-lora, or name one with --prompt-method"
-    )
-
-
-def check_tasks(tasks: list[str]) -> None:
-    if not tasks:
-        raise PromptworthError("--tasks: give at least one task, e.g. --tasks sst2,trec")
-    repeated = sorted({t for t in tasks if tasks.count(t) > 1})
-    if repeated:
-        raise PromptworthError(f"--tasks: {', '.join(repeated)} given more than once")
-
-
-def suite_sweeps(spec: SweepSpec, tasks: list[str], quiet: bool = False) -> list[Sweep]:
-    """One Sweep per task into `spec.out`, every task checked before any model loads; the
-    sweeps share one backbone cache, so each model loads once for the whole suite."""
-    check_tasks(tasks)
-    sweeps = [Sweep(dataclasses.replace(spec, task=task), quiet=quiet) for task in tasks]
-    names = [sweep.task.name for sweep in sweeps]
-    for name in sorted({n for n in names if names.count(n) > 1}):
-        given = [task for task, n in zip(tasks, names) if n == name]
-        raise PromptworthError(
-            f"--tasks: {' and '.join(given)} are both task {name!r}; the cross-task table needs "
-            "one name per task (rename a file)"
-        )
-    for sweep in sweeps[1:]:
-        sweep.backbones = sweeps[0].backbones
-    return sweeps
-
-
-def run_suite(sweeps: list[Sweep]) -> tuple[list[str], list[tuple[PlannedRun, str]]]:
-    """Execute every task's sweep; the planned run keys of all tasks and the failed runs."""
-    keys, failures = [], []
-    for sweep in sweeps:
-        plan, failed = sweep.execute()
-        keys += [run.config.key() for run in plan]
-        failures += failed
-    return keys, failures
-
-
-def finished_rows(sweeps: list[Sweep], keys: list[str]) -> list[tuple[str, dict, dict]]:
-    """The finished runs of `keys` from the suite's store, tasks in the order given."""
-    order = {sweep.task.name: i for i, sweep in enumerate(sweeps)}
-    return sorted(sweeps[0].store.load(keys), key=lambda row: order[row[1]["task"]])
 
 
 def by_task(rows: list[tuple[str, dict, dict]]) -> dict[str, list[tuple[str, dict, dict]]]:
@@ -151,7 +92,7 @@ def cross_task_rows(
     """One TaskRow per task of the store's `rows` (each task's runs on their own: method labels
     and curves never mix tasks)."""
     from promptworth.analysis.curves import long_from_wide
-    from promptworth.report.results import results_frame
+    from promptworth.analysis.results import results_frame
 
     table = []
     for task, task_rows in by_task(rows).items():
@@ -204,8 +145,8 @@ def plot_cross_task(rows: list[tuple[str, dict, dict]], path: Path, metric: str)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from promptworth.analysis.results import results_frame
     from promptworth.report.plots import draw_curves, method_colors
-    from promptworth.report.results import results_frame
 
     grouped = by_task(rows)
     frames = {task: results_frame(task_rows) for task, task_rows in grouped.items()}
@@ -245,8 +186,8 @@ def write_suite_outputs(
     (the cross-task table) and suite.png (the per-task learning curves); returns the paths."""
     import json
 
-    from promptworth.outputs import write_outputs
     from promptworth.report.markdown import failure_lines
+    from promptworth.report.outputs import write_outputs
 
     reports = {}
     for task, task_rows in by_task(rows).items():

@@ -16,17 +16,16 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-import numpy as np
-
-from promptworth import validate
 from promptworth.backbones import DEFAULT_CAUSAL_LM, DEFAULT_ENCODER, canonical_spec
-from promptworth.config import RunConfig
 from promptworth.errors import PromptworthError
 from promptworth.methods import method_class
 from promptworth.methods.base import PromptOptions
-from promptworth.store import Claim, RunStore
-from promptworth.subsets import DEFAULT_SAMPLING, fixed_test_indices, nested_subsets
+from promptworth.run import validate
+from promptworth.run.presets import DEFAULT_PRESET, PRESETS, preset_value
+from promptworth.store.config import RunConfig
+from promptworth.store.database import Claim, RunStore
 from promptworth.tasks.base import Split, Task
+from promptworth.tasks.subsets import DEFAULT_SAMPLING, fixed_test_indices, nested_subsets
 
 log = logging.getLogger("promptworth")
 WAIT_SECONDS = 2.0  # how often a sweep looks again at runs another sweep holds
@@ -39,11 +38,14 @@ class SweepSpec:
     task: str = "ag_news"
     model: str = DEFAULT_CAUSAL_LM
     encoder: str = DEFAULT_ENCODER
-    methods: list[str] = field(default_factory=lambda: ["zero-shot", "head", "prompt-lora"])
-    method_params: dict[str, dict] = field(default_factory=dict)
-    sizes: list[int] = field(default_factory=lambda: [10, 32, 100, 320, 1000])
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    test_size: int | None = None
+    # The default preset's experiment (run/presets.py), as `promptworth run` with no flags.
+    methods: list[str] = field(default_factory=lambda: preset_value(DEFAULT_PRESET, "methods"))
+    method_params: dict[str, dict] = field(
+        default_factory=lambda: preset_value(DEFAULT_PRESET, "params")
+    )
+    sizes: list[int] = field(default_factory=lambda: preset_value(DEFAULT_PRESET, "sizes"))
+    seeds: list[int] = field(default_factory=lambda: preset_value(DEFAULT_PRESET, "seeds"))
+    test_size: int | None = PRESETS[DEFAULT_PRESET]["test_size"]
     sampling: str = DEFAULT_SAMPLING
     dtype: str = "auto"
     prompt: PromptOptions = field(default_factory=PromptOptions)
@@ -65,25 +67,6 @@ class SweepSpec:
         return given
 
 
-@dataclass(frozen=True)
-class Remainder:
-    """The training pool without a run's labelled rows (RunContext.pool), as a view: rows are
-    copied only when a method takes a subset (distill samples a few hundred), not per run."""
-
-    pool: Split
-    taken: list[int]
-
-    @cached_property
-    def indices(self) -> np.ndarray:
-        return np.setdiff1d(np.arange(len(self.pool)), self.taken)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def subset(self, indices: np.ndarray | list[int]) -> Split:
-        return self.pool.subset(self.indices[np.asarray(indices, dtype=int)])
-
-
 @dataclass
 class PlannedRun:
     config: RunConfig
@@ -92,11 +75,11 @@ class PlannedRun:
 
 class Sweep:
     def __init__(self, spec: SweepSpec, quiet: bool = False, executor=None):
-        """`executor`: where runs execute (promptworth.executors; default: this process)."""
+        """`executor`: where runs execute (promptworth.run.executors; default: this process)."""
         from promptworth.backbones import BackboneCache
         from promptworth.backbones.device import choose_placement
-        from promptworth.executors import LocalExecutor
-        from promptworth.features import FeatureCache
+        from promptworth.backbones.features import FeatureCache
+        from promptworth.run.executors import LocalExecutor
 
         spec = canonical(spec)
         self.spec, self.quiet = spec, quiet
@@ -159,7 +142,7 @@ class Sweep:
 
     def execute(self, tracker=None) -> tuple[list[PlannedRun], list[tuple[PlannedRun, str]]]:
         """Run what is not finished yet; return the plan and its runs that failed or were lost
-        with their worker. `tracker` (promptworth.tracking) also gets each finished run."""
+        with their worker. `tracker` (promptworth.report.tracking) also gets each finished run."""
         from tqdm.auto import tqdm
 
         plan = self.plan()

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from promptworth.config import config_key
 from promptworth.methods.training import FULL_BATCH_SIZES, Schedule, planned_steps
-from promptworth.store import RunStore
+from promptworth.store.config import config_key
+from promptworth.store.database import RunStore
 
 
 def cap_binds(params: dict, n_train: int, cap: int) -> bool:

@@ -6,7 +6,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from promptworth.config import CURVE_FIELDS
+from promptworth.store.config import CURVE_FIELDS, MEMORY_SCOPE
 
 # Columns measured about the machine and its load, not decided by the config: two runs of one
 # config agree on every other column (the executors' equivalence test compares those).
@@ -225,3 +225,15 @@ def summary_table(frame, metric: str = "accuracy"):
         for m, s, c in zip(table["mean"], table["std"].fillna(0), table["count"])
     ]
     return table.pivot(index="method", columns="n_train", values="cell").fillna("")
+
+
+def at_largest_size(frame):
+    """Each method's runs at its largest size: what the cost table and the recommender read."""
+    return frame[frame["n_train"] == frame.groupby("method")["n_train"].transform("max")]
+
+
+def memory_alone(frame):
+    """Per method (sorted): whether every run the cost table reads measured its memory with only
+    its own models resident (MEMORY_SCOPE), rather than an upper bound."""
+    scopes = at_largest_size(frame).groupby("method")["memory_scope"]
+    return scopes.agg(lambda scope: bool((scope == MEMORY_SCOPE).all()))

@@ -16,46 +16,9 @@ import traceback
 from pathlib import Path
 from typing import NoReturn
 
+from promptworth.analysis.metrics import METRICS
 from promptworth.errors import PromptworthError
-from promptworth.methods.training import TUNE
-from promptworth.subsets import DEFAULT_SAMPLING, SAMPLINGS
-
-METRICS = ("accuracy", "macro_f1")  # the headline metrics a report can use (--metric)
-
-PRESETS: dict[str, dict] = {
-    # The main job: measured on 2 CPU cores (README "The default experiment").
-    "default": {
-        # Spent where it changes the answer on 2 CPU cores in under 20 minutes (README "Set-up"):
-        # 500 test rows (a 95 % interval of about ±4 points) and the two sizes where the ladder's
-        # verdicts turn (10: prompting vs few labels; 100: fine-tuning takes over). prompt-lora
-        # needs its 60 steps at 100 labels (30 left it at zero-shot's 0.69-0.70, 60 reached 0.82:
-        # README "Fair recipes"), and each LM evaluation of 500 rows costs about a minute here,
-        # so 2 seeds rather than 3, and 2-fold selection at 10 labels.
-        "methods": ["zero-shot", "head", "prompt-lora", "features-lr", "encoder-ft"],
-        "sizes": [10, 100],
-        "seeds": [0, 1],
-        "test_size": 500,
-        "params": {
-            "prompt-lora": {"max_steps": 60, "cv_folds": 2},
-            "encoder-ft": {"cv_folds": 2},
-        },
-    },
-    "smoke": {
-        "methods": ["zero-shot", "head", "prompt-lora"],
-        "sizes": [10, 32],
-        "seeds": [0, 1],
-        "test_size": 100,
-        "params": {"prompt-lora": {"max_steps": 12, "cv_folds": 2}},
-    },
-    # The sizes of the issue's full experiment; hours on a CPU, minutes on a GPU.
-    "full": {
-        "methods": ["zero-shot", "head", "prompt-lora", "prompt-ft"],
-        "sizes": [10, 32, 100, 320, 1000],
-        "seeds": [0, 1, 2],
-        "test_size": None,
-        "params": {},
-    },
-}
+from promptworth.run.presets import DEFAULT_PRESET, PRESETS
 
 
 class Parser(argparse.ArgumentParser):
@@ -134,11 +97,13 @@ def add_run_arguments(p: argparse.ArgumentParser, suite: bool = False) -> None:
     """The flags of `run`; `suite` takes --tasks (several) instead of --task."""
     from promptworth.backbones.device import DTYPES
     from promptworth.methods.base import PREDICT_MODES
+    from promptworth.methods.training import TUNE
+    from promptworth.tasks.subsets import DEFAULT_SAMPLING, SAMPLINGS
 
     p.add_argument(
         "--preset",
         choices=sorted(PRESETS),
-        default="default",
+        default=DEFAULT_PRESET,
         help="starting point for methods/sizes/seeds/test size (default: %(default)s)",
     )
     if suite:
@@ -245,7 +210,7 @@ def add_report_arguments(p: argparse.ArgumentParser) -> None:
     """How the report is written: the flags `run`, `suite` and `report` share."""
     p.add_argument(
         "--metric",
-        choices=METRICS,
+        choices=tuple(METRICS),
         default="accuracy",
         help="headline score of the tables, curves, intervals, advantages and recommendation "
         "(macro_f1: mean F1 over the task's classes, for imbalanced tasks; default: %(default)s)",
@@ -266,7 +231,7 @@ def add_out_argument(p: argparse.ArgumentParser) -> None:
 
 def add_executor_arguments(p: argparse.ArgumentParser) -> None:
     """Where runs execute and where they are tracked: neither changes a result or a run key."""
-    from promptworth.executors import EXECUTORS
+    from promptworth.run.executors import EXECUTORS
 
     p.add_argument(
         "--executor",
@@ -296,7 +261,7 @@ def add_executor_arguments(p: argparse.ArgumentParser) -> None:
 def build_spec(args: argparse.Namespace, task: str | None = None):
     """The SweepSpec of the flags; `task` for one task of a suite (which has no --task)."""
     from promptworth.methods.base import PromptOptions
-    from promptworth.sweep import SweepSpec
+    from promptworth.run.sweep import SweepSpec
 
     preset = PRESETS[args.preset]
     params: dict[str, dict] = {k: dict(v) for k, v in preset["params"].items()}
@@ -342,10 +307,10 @@ def given_or(value, default):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from promptworth.outputs import print_summary, write_outputs
     from promptworth.report.data import data_lines, sweep_profile
-    from promptworth.sweep import Sweep
-    from promptworth.validate import check_compare
+    from promptworth.report.outputs import print_summary, write_outputs
+    from promptworth.run.sweep import Sweep
+    from promptworth.run.validate import check_compare
 
     spec = build_spec(args)
     check_compare(args.compare, spec.methods)
@@ -411,9 +376,10 @@ def setup_lines(spec, placement) -> list[str]:
 
 
 def cmd_suite(args: argparse.Namespace) -> int:
-    from promptworth import suite
+    from promptworth.report import suite as suite_report
     from promptworth.report.data import data_lines, sweep_profile
-    from promptworth.validate import check_compare
+    from promptworth.run import suite
+    from promptworth.run.validate import check_compare
 
     if args.executor != "local" or args.mlflow is not None:
         raise PromptworthError(
@@ -439,7 +405,7 @@ def cmd_suite(args: argparse.Namespace) -> int:
     ]
     if rows:
         failed = [(run.config.to_dict(), error) for run, error in failures]
-        written = suite.write_suite_outputs(
+        written = suite_report.write_suite_outputs(
             rows,
             Path(spec.out),
             description,
@@ -449,14 +415,16 @@ def cmd_suite(args: argparse.Namespace) -> int:
             failed,
             data_lines([sweep_profile(sweep) for sweep in sweeps]),
         )
-        print("\n".join(suite.cross_task_lines(written["table"], prompt_method, args.metric)))
+        print(
+            "\n".join(suite_report.cross_task_lines(written["table"], prompt_method, args.metric))
+        )
         print(f"\nReport: {written['files']['report']}")
     return print_failures(failures, with_task=True)
 
 
 def print_failures(failures, with_task: bool = False) -> int:
     """Each failed or lost run on stderr (the task too, for a suite); the exit status."""
-    from promptworth.sweep import label
+    from promptworth.run.sweep import label
 
     for run, error in failures:
         task = f"{run.config.task} " if with_task else ""
@@ -467,7 +435,7 @@ def print_failures(failures, with_task: bool = False) -> int:
 def build_executor(args: argparse.Namespace):
     """The executor the flags ask for (None: this process); also refuses --mlflow without
     mlflow before anything is written."""
-    from promptworth.executors import RayExecutor, RayOptions, require_extra
+    from promptworth.run.executors import RayExecutor, RayOptions, require_extra
 
     if args.mlflow is not None:
         require_extra("mlflow")
@@ -484,7 +452,7 @@ def build_executor(args: argparse.Namespace):
 def build_tracker(args: argparse.Namespace, out: Path):
     """The MLflow tracker of --mlflow (None without it); made once the sweep's inputs passed,
     so a refused command writes nothing in --out."""
-    from promptworth.tracking import Tracker
+    from promptworth.report.tracking import Tracker
 
     return Tracker(out, args.mlflow or None) if args.mlflow is not None else None
 
@@ -514,9 +482,9 @@ def cmd_method_params(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Rewrite the output files from a store, e.g. after an interrupted sweep."""
-    from promptworth.outputs import print_summary, write_outputs
-    from promptworth.store import RunStore
-    from promptworth.validate import check_compare
+    from promptworth.report.outputs import print_summary, write_outputs
+    from promptworth.run.validate import check_compare
+    from promptworth.store.database import RunStore
 
     database = args.out / "runs.sqlite"
     if not database.is_file():
@@ -547,22 +515,23 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from promptworth.outputs import compare_text
+    from promptworth.report.outputs import compare_text
 
     print(compare_text(args.out, args.baseline, args.method, args.json))
     return 0
 
 
 def add_recommend_arguments(p: argparse.ArgumentParser) -> None:
-    from promptworth.recommend.inputs import HELP, INTEGER_INPUTS, flag_name
+    from promptworth.recommend.inputs import INPUTS, INTEGER_INPUTS, flag_name, help_text
 
     add_out_argument(p)
-    for name, text in HELP.items():
+    for declared in INPUTS:
+        name = declared.name
         kind = int if name in INTEGER_INPUTS else float
-        p.add_argument(flag_name(name), dest=name, type=kind, metavar="N", help=text)
+        p.add_argument(flag_name(name), dest=name, type=kind, metavar="N", help=help_text(name))
     p.add_argument(
         "--metric",
-        choices=METRICS,
+        choices=tuple(METRICS),
         help="what methods are read, ranked and --target given in (default: the headline "
         "metric of the report in OUT, else accuracy)",
     )
@@ -573,12 +542,12 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     """The recommended method for a scenario, from the store's measured runs."""
     import json
 
-    from promptworth.outputs import recommend_metric, stored_rows
     from promptworth.recommend import Inputs, recommend
-    from promptworth.recommend.inputs import HELP
+    from promptworth.recommend.inputs import INPUTS
     from promptworth.recommend.text import recommendation_lines
+    from promptworth.report.outputs import recommend_metric, stored_rows
 
-    inputs = Inputs.from_given(**{name: getattr(args, name) for name in HELP})
+    inputs = Inputs.from_given(**{f.name: getattr(args, f.name) for f in INPUTS})
     rows = stored_rows(args.out)
     metric, notes = recommend_metric(args.out, args.metric)
     recommendation = recommend(rows, inputs, metric)
@@ -641,7 +610,7 @@ def add_tasks_commands(tasks: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from promptworth.analysis import advantage_cli
+    from promptworth.cli import advantage as advantage_cli
 
     parser = Parser(
         prog="promptworth",
@@ -717,7 +686,3 @@ def quiet_libraries() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,12 +18,12 @@ from promptworth.backbones.preflight import check_backbone
 from promptworth.errors import PromptworthError, did_you_mean
 from promptworth.methods import make_method, method_class
 from promptworth.methods.base import PREDICT_MODES, Method, PromptOptions
-from promptworth.subsets import check_sampling, check_sizes
 from promptworth.tasks import Task, load_task
 from promptworth.tasks.base import verbalizer_problem
+from promptworth.tasks.subsets import check_sampling, check_sizes
 
 if TYPE_CHECKING:
-    from promptworth.sweep import SweepSpec
+    from promptworth.run.sweep import SweepSpec
 
 
 def checked_task(spec: SweepSpec) -> Task:

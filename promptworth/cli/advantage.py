@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 # Kept in step with promptworth.analysis.advantage.ESTIMATORS (a test checks it).
 ESTIMATOR_CHOICES = ("accumulated-max", "mean-bootstrap", "log-ratio", "all")
@@ -124,8 +123,3 @@ def _as_json(results: dict, args: argparse.Namespace, metric: str) -> str:
         payload = {"estimator": "all", **common, "results": as_dicts}
     return json.dumps(payload, indent=2, ensure_ascii=False)
 
-
-if __name__ == "__main__":  # the same command as `promptworth advantage`, same error contract
-    from promptworth.cli import main as cli_main
-
-    sys.exit(cli_main(["advantage", *sys.argv[1:]]))

@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from promptworth.executors import require_extra
-from promptworth.report.results import flatten
+from promptworth.analysis.results import flatten
+from promptworth.run.executors import require_extra
 
 log = logging.getLogger("promptworth")
 STORE = "mlflow.db"  # the default tracking store, in --out

@@ -1,0 +1,1 @@
+"""Running experiments: the sweep plan, its validation, executors, one run, and suites of tasks."""

@@ -1,0 +1,1 @@
+"""The store: finished runs in SQLite, keyed by the hash of their configuration."""
