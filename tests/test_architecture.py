@@ -3,6 +3,7 @@ hold, no module imports itself through others, and the CLI's help imports no hea
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -86,3 +87,59 @@ def test_help_imports_no_heavy_library(argv: list[str]) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stderr.strip().splitlines()[-1] == "[]"
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    found = {}
+    for name, command in commands.choices.items():
+        found[name] = command
+        nested = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
+        if nested:
+            found |= {f"{name} {k}": v for k, v in subcommands(command).items()}
+    return found
+
+
+def test_every_flag_of_every_command_says_what_it_does() -> None:
+    from promptworth.cli import build_parser
+
+    missing = [
+        f"{name} {action.option_strings or action.dest}"
+        for name, command in subcommands(build_parser()).items()
+        for action in command._actions
+        if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction))
+        and not action.help
+    ]
+    assert missing == []
+
+
+def test_a_flag_with_a_value_names_its_default() -> None:
+    """A flag that takes a value and has a default says it (`default:`) in its help."""
+    from promptworth.cli import build_parser
+
+    silent = [
+        f"{name} {action.option_strings}"
+        for name, command in subcommands(build_parser()).items()
+        for action in command._actions
+        if action.option_strings
+        and action.nargs != 0
+        and not action.required
+        and "default" not in (action.help or "")
+    ]
+    assert silent == []
+
+
+def test_suite_lists_only_the_flags_it_accepts(capsys) -> None:
+    from promptworth.cli import main
+
+    assert main(["suite", "--tasks", "sst2", "--executor", "ray"]) == 2
+    assert "unrecognized arguments: --executor" in capsys.readouterr().err
+
+
+def test_version_is_the_installed_one(capsys) -> None:
+    from importlib.metadata import version
+
+    from promptworth.cli import main
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"promptworth {version('promptworth')}"

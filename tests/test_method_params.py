@@ -142,7 +142,8 @@ def test_equal_experiments_have_equal_run_keys(planned_keys):
 
 
 def test_tune_reaches_every_method_that_has_it_and_a_given_param_wins():
-    from promptworth.cli import build_parser, build_spec
+    from promptworth.cli import build_parser
+    from promptworth.cli.run import build_spec
 
     methods = "zero-shot,prompt-lora,encoder-ft"
     given = ["--tune", "quick", "--param", "encoder-ft.tune=full"]

@@ -15,7 +15,8 @@ from promptworth.backbones import BackboneCache
 from promptworth.backbones.device import Placement
 from promptworth.backbones.embed import tokenize_examples
 from promptworth.backbones.features import text_key
-from promptworth.cli import main, template_choice
+from promptworth.cli import main
+from promptworth.cli.arguments import template_choice
 from promptworth.errors import PromptworthError
 from promptworth.methods.base import PromptOptions
 from promptworth.methods.few_shot import render_demo

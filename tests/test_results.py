@@ -60,7 +60,7 @@ def test_variants_are_not_averaged_together():
 
 
 def test_compare_accepts_variant_names():
-    from promptworth.cli import method_pair
+    from promptworth.cli.arguments import method_pair
 
     assert method_pair("head,few-shot[calibrate=True,selection=knn]") == (
         "head",

@@ -114,7 +114,8 @@ def test_fixed_test_indices_are_fixed_and_sorted():
 
 
 def test_cli_sampling_flag_reaches_the_spec():
-    from promptworth.cli import build_parser, build_spec
+    from promptworth.cli import build_parser
+    from promptworth.cli.run import build_spec
 
     parse = build_parser().parse_args
     assert build_spec(parse(["run"])).sampling == "balanced"

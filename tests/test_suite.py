@@ -201,8 +201,8 @@ def test_macro_f1_interval_and_paired_test_from_stored_predictions():
 
 
 def test_run_suite_and_report_share_their_flags():
-    """suite takes every flag of run but --task and --test-file; report its --metric and
-    --compare: one definition each (cli.add_run_arguments, cli.add_report_arguments)."""
+    """suite takes every flag of run but --task, --test-file and the scaling flags (a suite runs
+    locally); report its --metric and --compare: one definition each (cli/arguments.py)."""
     from promptworth.cli import build_parser
 
     (commands,) = [a for a in build_parser()._actions if a.dest == "command"]
@@ -216,7 +216,8 @@ def test_run_suite_and_report_share_their_flags():
         }
 
     run, suite, report = flags("run"), flags("suite"), flags("report")
-    assert set(run) - set(suite) == {"task", "test_file"}
+    scaling = {"executor", "ray_address", "run_cpus", "run_gpus", "mlflow"}
+    assert set(run) - set(suite) == {"task", "test_file", *scaling}
     assert set(suite) - set(run) == {"tasks", "prompt_method"}
     assert all(suite[dest] == run[dest] for dest in set(run) & set(suite))
     assert set(report) == {"out", "metric", "compare"}

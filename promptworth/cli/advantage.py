@@ -34,11 +34,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="accumulated-max is the paper's (default); all runs the three",
     )
     parser.add_argument(
-        "--target", type=float, help="also report the labels each method needs to reach this score"
+        "--target",
+        type=float,
+        help="also report the labels each method needs to reach this score (default: none)",
     )
-    parser.add_argument("--task", help="keep only this task (results.csv with several tasks)")
-    parser.add_argument("--model", help="keep only this model (results.csv with several models)")
-    parser.add_argument("--plot", metavar="PNG", help="also save the learning-curve figure here")
+    parser.add_argument(
+        "--task", help="keep only this task of a results.csv with several (default: all)"
+    )
+    parser.add_argument(
+        "--model", help="keep only this model of a results.csv with several (default: all)"
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="PNG",
+        help="also save the learning-curve figure here (default: no figure)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -122,4 +132,3 @@ def _as_json(results: dict, args: argparse.Namespace, metric: str) -> str:
         common = {"method": args.method, "baseline": args.baseline, "metric": metric}
         payload = {"estimator": "all", **common, "results": as_dicts}
     return json.dumps(payload, indent=2, ensure_ascii=False)
-
