@@ -16,7 +16,6 @@ from promptworth.methods import make_method, method_class
 from promptworth.methods.base import PromptOptions
 from promptworth.methods.prompt_training import answer_logprobs, build_sequences, tfew_loss
 from promptworth.methods.prompting import rank_scores
-from promptworth.methods.training import LEARNING_RATE_GRIDS
 from promptworth.tasks.base import Split
 
 FROM_PROMPT = ["prompt-lora", "prompt-ft", "ia3", "prompt-tuning", "prefix-tuning", "p-tuning"]
@@ -208,7 +207,7 @@ def test_tune_records_the_chosen_rate_and_the_grid(task, make_context):
     method = tiny("prompt-lora", tune="quick")
     prediction = method.fit(task.train.subset(range(12)), make_context()).predict(task.test.texts)
     tuned = prediction.extra["tuned"]
-    grid = LEARNING_RATE_GRIDS["lora"]
+    grid = method_class("prompt-lora").learning_rates
     assert [row["learning_rate"] for row in tuned["grid"]] == list(grid)
     best = max(tuned["grid"], key=lambda row: (row["accuracy"], -row["loss"]))
     assert tuned["learning_rate"] == best["learning_rate"]
@@ -221,6 +220,8 @@ def test_encoders_select_on_dev_accuracy_and_tune_by_folds(task, make_context):
     small = tiny("encoder-head", tune="quick").fit(task.train.subset(range(12)), make_context())
     extra = small.predict(task.test.texts).extra
     assert extra["selection"] == "cv" and extra["selected_step"] == 3  # a random head: no start
-    assert [r["learning_rate"] for r in extra["tuned"]["grid"]] == list(LEARNING_RATE_GRIDS["head"])
+    assert [r["learning_rate"] for r in extra["tuned"]["grid"]] == list(
+        method_class("encoder-head").learning_rates
+    )
     large = tiny("encoder-head").fit(task.train, make_context())
     assert large.selection_.rule == "dev" and large.selection_.step > 0

@@ -6,7 +6,7 @@ decisions visible and fast; tests/test_recipes.py runs the same rule through rea
 """
 
 import math
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import numpy as np
 import pytest
@@ -14,8 +14,8 @@ import torch
 
 from promptworth.backbones.device import Placement
 from promptworth.errors import PromptworthError
+from promptworth.methods import REGISTRY, method_class
 from promptworth.methods.training import (
-    LEARNING_RATE_GRIDS,
     DevScore,
     Learner,
     Schedule,
@@ -239,14 +239,23 @@ def test_tuning_records_the_grid_and_returns_the_best_rate():
     assert base.learning_rate not in [row["learning_rate"] for row in tuned["grid"]]
 
 
-def test_tuning_grids_follow_the_family():
+def test_tuning_grids_are_the_methods_learning_rates():
     base = Schedule(learning_rate=1e-3, batch_size=8)
-    assert tuning_grid(base, "lora", "none") == [base]
-    quick = tuning_grid(base, "lora", "quick")
-    assert [s.learning_rate for s in quick] == list(LEARNING_RATE_GRIDS["lora"])
+    lora = method_class("prompt-lora").learning_rates
+    assert tuning_grid(base, lora, "none") == [base]
+    quick = tuning_grid(base, lora, "quick")
+    assert [s.learning_rate for s in quick] == list(lora)
     assert {s.batch_size for s in quick} == {8}
-    full = tuning_grid(base, "ia3", "full")
+    full = tuning_grid(base, method_class("ia3").learning_rates, "full")
     assert len(full) == 9 and {s.batch_size for s in full} == {4, 8, 16}
+
+
+def test_every_tunable_method_declares_its_learning_rates():
+    for name in REGISTRY:
+        cls = method_class(name)
+        if "tune" in {f.name for f in fields(cls.Config)}:
+            rates = cls.learning_rates
+            assert len(rates) >= 2 and list(rates) == sorted(rates) and min(rates) > 0, name
 
 
 def test_tuning_without_held_out_rows_is_refused():

@@ -108,7 +108,9 @@ class EncoderClassifier(Method):
     """Fine-tune an encoder's sequence-classification model; `train_all_layers` says how much."""
 
     train_all_layers: ClassVar[bool]
-    lr_family: ClassVar[str]  # its row of training.LEARNING_RATE_GRIDS, for `tune`
+    # The learning rates `tune` tries (training.tuning_grid), with the published recipe they
+    # come from beside them in each method's module.
+    learning_rates: ClassVar[tuple[float, ...]]
     test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}
     prompt_fields: ClassVar[tuple[str, ...]] = ()  # raw texts in, a class out: no prompt
     backbone_params: ClassVar[tuple[str, ...]] = ("encoder",)
@@ -186,7 +188,7 @@ class EncoderClassifier(Method):
             learner,
             trained_rows,
             np.arange(len(targets), len(rows)),
-            tuning_grid(self.schedule(), self.lr_family, self.config.tune),
+            tuning_grid(self.schedule(), self.learning_rates, self.config.tune),
             keep_start=self.config.head_init == "probe" and len(dev) > 0,
             seed=context.seed,
             say=context.say,

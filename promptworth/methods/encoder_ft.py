@@ -15,7 +15,8 @@ from promptworth.methods.encoder_classifier import EncoderClassifier
 class EncoderFT(EncoderClassifier):
     name = "encoder-ft"
     family = "encoder fine-tuning"
-    lr_family = "encoder"
+    # BERT (Devlin et al. 2019) {2e-5, 3e-5, 5e-5}; 1e-4 for small MiniLMs
+    learning_rates = (2e-5, 5e-5, 1e-4)
     train_all_layers = True
 
     @dataclass(frozen=True)

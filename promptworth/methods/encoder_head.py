@@ -16,7 +16,8 @@ from promptworth.methods.encoder_classifier import EncoderClassifier
 class EncoderHead(EncoderClassifier):
     name = "encoder-head"
     family = "feature-based"
-    lr_family = "head"
+    # a linear head on frozen features
+    learning_rates = (1e-2, 3e-2, 1e-1)
     train_all_layers = False
 
     @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from promptworth.methods.prompt_training import (
 class IA3(PromptTrainedMethod):
     name = "ia3"
     family = "parameter-efficient"
-    lr_family = "ia3"
+    # T-Few (Liu et al. 2022) trains the vectors at 3e-3 (Adafactor, 1,000 steps)
+    learning_rates = (1e-3, 3e-3, 1e-2)
 
     test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}
 

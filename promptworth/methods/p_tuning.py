@@ -26,7 +26,8 @@ ENCODERS = ("MLP", "LSTM")
 class PTuning(PromptLearningMethod):
     name = "p-tuning"
     family = "parameter-efficient"
-    lr_family = "p-tuning"
+    # PEFT's p-tuning guide trains the prompt encoder at 1e-3
+    learning_rates = (3e-4, 1e-3, 3e-3)
     inits = (TEMPLATE, "random")
     other_init = "random"
 

@@ -23,7 +23,8 @@ from promptworth.methods.prompt_tuning import (
 class PrefixTuning(PromptLearningMethod):
     name = "prefix-tuning"
     family = "parameter-efficient"
-    lr_family = "prefix"
+    # P-tuning v2 (Liu et al. 2022) trains deep prompts at 5e-3 to 1e-2
+    learning_rates = (1e-3, 3e-3, 1e-2)
     inits = (TEMPLATE, "random")
     other_init = "random"
 

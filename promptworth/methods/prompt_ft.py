@@ -12,7 +12,9 @@ from promptworth.methods.prompt_training import PromptTrainedMethod, TrainingCon
 class PromptFT(PromptTrainedMethod):
     name = "prompt-ft"
     family = "prompt-based training"
-    lr_family = "full"
+    # every LM weight: LM-BFF's grid (Gao et al. 2021, "Making Pre-trained LMs Better Few-shot
+    # Learners", lr {1e-5, 2e-5, 5e-5} x batch {2, 4, 8}, 1,000 steps, dev-selected)
+    learning_rates = (1e-5, 2e-5, 5e-5)
 
     test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}
 

@@ -16,7 +16,9 @@ from promptworth.methods.prompt_training import (
 class PromptLoRA(PromptTrainedMethod):
     name = "prompt-lora"
     family = "parameter-efficient"
-    lr_family = "lora"
+    # Hu et al. 2021 used 2e-4 (GPT-2) to 5e-4 (RoBERTa); QLoRA (Dettmers et al. 2023) 1e-4 to
+    # 2e-4; 1e-3 is the default for few, short runs
+    learning_rates = (1e-4, 3e-4, 1e-3)
 
     test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}
 

@@ -176,7 +176,9 @@ class PromptTrainedMethod(Method):
     # True where the adapter prepends virtual tokens on every forward call (prompt tuning,
     # prefix tuning, p-tuning): predict then scores after their cache, generates unpadded.
     virtual_tokens: ClassVar[bool] = False
-    lr_family: ClassVar[str]  # its row of training.LEARNING_RATE_GRIDS, for `tune`
+    # The learning rates `tune` tries (training.tuning_grid), with the published recipe they
+    # come from beside them in each method's module.
+    learning_rates: ClassVar[tuple[float, ...]]
 
     def schedule(self) -> Schedule:
         return Schedule.of(self.config)
@@ -242,7 +244,7 @@ class PromptTrainedMethod(Method):
             learner,
             fit_idx,
             dev_idx,
-            tuning_grid(schedule, self.lr_family, self.config.tune),
+            tuning_grid(schedule, self.learning_rates, self.config.tune),
             keep_start=True,
             seed=context.seed,
             say=context.say,

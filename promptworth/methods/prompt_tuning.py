@@ -99,7 +99,8 @@ def instruction_words(context: RunContext) -> str:
 class PromptTuning(PromptLearningMethod):
     name = "prompt-tuning"
     family = "parameter-efficient"
-    lr_family = "soft-prompt"
+    # Lester et al. 2021 train soft prompts at 0.3 (Adafactor); AdamW setups use ~3e-2
+    learning_rates = (3e-2, 1e-1, 3e-1)
     inits = (TEMPLATE, "text", "vocab")
     other_init = "text"
 

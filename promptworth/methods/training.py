@@ -35,29 +35,6 @@ from promptworth.methods.base import at_least, one_of, positive, require
 
 TUNE = ("none", "quick", "full")
 
-# The learning rates `tune` tries, per family of what trains (README "Recipes and the
-# learning-rate search" justifies each). "quick" tries the family's grid at the method's batch
-# size; "full" crosses it with FULL_BATCH_SIZES.
-LEARNING_RATE_GRIDS: dict[str, tuple[float, ...]] = {
-    # every LM weight: LM-BFF's grid (Gao et al. 2021, "Making Pre-trained LMs Better Few-shot
-    # Learners", lr {1e-5, 2e-5, 5e-5} x batch {2, 4, 8}, 1,000 steps, dev-selected)
-    "full": (1e-5, 2e-5, 5e-5),
-    # LoRA: Hu et al. 2021 used 2e-4 (GPT-2) to 5e-4 (RoBERTa); QLoRA (Dettmers et al. 2023) 1e-4
-    # to 2e-4; 1e-3 is the project's default for few, short runs
-    "lora": (1e-4, 3e-4, 1e-3),
-    # (IA)3: T-Few (Liu et al. 2022) trains the vectors at 3e-3 (Adafactor, 1,000 steps)
-    "ia3": (1e-3, 3e-3, 1e-2),
-    # soft prompts: Lester et al. 2021 train at 0.3 (Adafactor); AdamW setups use ~3e-2
-    "soft-prompt": (3e-2, 1e-1, 3e-1),
-    # key/value prefixes: P-tuning v2 (Liu et al. 2022) trains deep prompts at 5e-3 to 1e-2
-    "prefix": (1e-3, 3e-3, 1e-2),
-    # p-tuning's prompt encoder: PEFT's p-tuning guide trains it at 1e-3
-    "p-tuning": (3e-4, 1e-3, 3e-3),
-    # a whole encoder: BERT (Devlin et al. 2019) {2e-5, 3e-5, 5e-5}; 1e-4 for small MiniLMs
-    "encoder": (2e-5, 5e-5, 1e-4),
-    # a linear head on frozen features
-    "head": (1e-2, 3e-2, 1e-1),
-}
 EVALS_PER_RUN = 10  # dev evaluations of a long run: `eval_interval`
 FULL_BATCH_SIZES = (4, 8, 16)  # LM-BFF's {2, 4, 8} at 16 examples per class, doubled for CPUs
 
@@ -105,15 +82,14 @@ class Schedule:
         return cls(**{k: v for k, v in asdict(config).items() if k in names})
 
 
-def tuning_grid(schedule: Schedule, family: str, tune: str) -> list[Schedule]:
-    """The schedules `tune` compares: just `schedule` for "none"."""
+def tuning_grid(schedule: Schedule, learning_rates: tuple[float, ...], tune: str) -> list[Schedule]:
+    """The schedules `tune` compares: just `schedule` for "none"; "quick" tries the method's
+    `learning_rates` at its batch size, "full" crosses them with FULL_BATCH_SIZES."""
     if tune == "none":
         return [schedule]
     batches = FULL_BATCH_SIZES if tune == "full" else (schedule.batch_size,)
     return [
-        replace(schedule, learning_rate=lr, batch_size=b)
-        for lr in LEARNING_RATE_GRIDS[family]
-        for b in batches
+        replace(schedule, learning_rate=lr, batch_size=b) for lr in learning_rates for b in batches
     ]
 
 
