@@ -2,7 +2,8 @@
 
 A spec is resolved as `resolve()` does: a packaged alias, a local directory, else a Hugging Face
 id. A local directory must hold what loading reads: a config.json that parses, complete weights
-and a tokenizer; a path that does not exist is refused instead of being taken for a Hub id.
+and a tokenizer, and must not ask for custom code (backbones/loading.py: nothing shipped with a
+model runs); a path that does not exist is refused instead of being taken for a Hub id.
 Hub ids are left to loading: only the Hub can say whether they exist.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from promptworth.backbones.loading import read_json, refuse_custom_code
 from promptworth.backbones.packaged import PACKAGED
 from promptworth.errors import PromptworthError
 from promptworth.paths import looks_like_path
@@ -78,17 +80,11 @@ def check_model_dir(path: Path, where: str, chat: bool) -> None:
     for name in ("tokenizer.json", "tokenizer_config.json"):
         if (path / name).is_file():
             read_json(path / name, where)
+    refuse_custom_code(path, where)
     if chat and not has_chat_template(path, where):
         raise PromptworthError(
             f"--chat: {where} {path} has no chat template; leave --chat out for this model"
         )
-
-
-def read_json(path: Path, where: str):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise PromptworthError(f"{where} {path}: not valid JSON ({error})") from None
 
 
 def check_safetensors(path: Path, where: str) -> None:
