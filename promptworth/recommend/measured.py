@@ -18,7 +18,7 @@ from promptworth.report.results import results_frame
 
 UNKNOWN_DEVICE = "unknown"  # runs stored without their device: their compute cannot be priced
 ROWS_ONLY = (
-    "test rows only, from the mean accuracy and n_test (runs stored without their test labels)"
+    f"{unc.EXACT}, from the mean accuracy and n_test (runs stored without their test labels)"
 )
 # What a method's serving memory is, by what its runs stored (Serving.memory_source): "run" when
 # every run measured its method alone (runner.MEMORY_SCOPE), older stores give upper bounds.
@@ -40,6 +40,7 @@ class Curve:
     train_seconds: np.ndarray  # median over seeds at each size
     interval: str  # how the intervals were computed
     metric: str  # the score of means, lows and highs: accuracy or macro_f1
+    test_rows: int  # the fewest test rows any of its sizes was scored on
 
     @property
     def untrained(self) -> bool:
@@ -128,6 +129,7 @@ def curve(runs, summary: AccuracySummary) -> Curve:
         *(np.asarray(v, dtype=float) for v in (sizes, means, lows, highs, seconds)),
         interval="; ".join(sorted(procedures)),
         metric=metric,
+        test_rows=int(runs["n_test"].min()),
     )
 
 

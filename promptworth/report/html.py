@@ -10,6 +10,7 @@ from pathlib import Path
 
 import plotly.offline
 
+from promptworth.recommend.text import score_text
 from promptworth.report.accuracy import AccuracySummary
 from promptworth.report.details import MACHINE_FIELDS, MIXED_MACHINES
 from promptworth.report.families import family_panels
@@ -171,8 +172,7 @@ def card_value(choice: dict, key: str, metric: str) -> str:
     if value is None:
         return "—"
     if key == metric:
-        low, high = choice["ci95"]
-        return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+        return score_text(choice, metric)
     if key == "labels_to_target":
         flag = " (extrapolated)" if choice.get("labels_to_target_extrapolated") else ""
         return f"{value:,.0f}{flag}"
