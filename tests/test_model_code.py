@@ -234,3 +234,23 @@ def test_load_pretrained_refuses_before_transformers_reads_the_folder(
         loading.load_pretrained(AutoTokenizer, tiny_lm_dir, trust_remote_code=True)
     assert len(loading.load_pretrained(AutoTokenizer, tiny_lm_dir)) > 0
     assert not marker.exists()
+
+
+def test_a_cached_hub_model_that_asks_for_code_is_refused_up_front(
+    tmp_path, tiny_lm_dir, tiny_encoder_dir, task_files, marker, answer_yes, capsys, monkeypatch
+):
+    """A Hugging Face id whose snapshot is in the local cache is checked like a folder."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hub"
+    repo = cache / "models--someone--custom-lm"
+    snapshot = repo / "snapshots" / ("0" * 40)
+    shutil.copytree(tiny_lm_dir, snapshot)
+    ask_for_code(snapshot, "config-auto-map", marker)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    out = tmp_path / "out"
+    assert main(run_argv(task_files, "someone/custom-lm", tiny_encoder_dir, out)) == 2
+    refusal(capsys, snapshot)
+    assert not marker.exists() and not out.exists() and not answer_yes

@@ -4,7 +4,9 @@ A spec is resolved as `resolve()` does: a packaged alias, a local directory, els
 id. A local directory must hold what loading reads: a config.json that parses, complete weights
 and a tokenizer, and must not ask for custom code (backbones/loading.py: nothing shipped with a
 model runs); a path that does not exist is refused instead of being taken for a Hub id.
-Hub ids are left to loading: only the Hub can say whether they exist.
+Hub ids are left to loading (only the Hub can say whether they exist), except that one already
+in the local Hugging Face cache is checked for custom code like a directory; loading refuses
+it for one that is not (backbones/loading.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from promptworth.backbones.loading import read_json, refuse_custom_code
 from promptworth.backbones.packaged import PACKAGED
+from promptworth.backbones.revision import cached_snapshot
 from promptworth.errors import PromptworthError
 from promptworth.paths import looks_like_path
 
@@ -54,6 +57,10 @@ def check_backbone(spec: str, where: str, chat: bool = False) -> None:
         )
     elif looks_like_path(spec):
         raise PromptworthError(f"{where} {spec}: no such model directory")
+    else:
+        snapshot = cached_snapshot(spec)
+        if snapshot is not None:
+            refuse_custom_code(snapshot, where)
 
 
 def check_model_dir(path: Path, where: str, chat: bool) -> None:

@@ -126,7 +126,7 @@ class FileDigests:
 def hub_commit(repo_id: str) -> str:
     """The commit `repo_id` resolves to: asked of the hub when online, else (or when the hub
     cannot be reached) the commit of the locally cached snapshot."""
-    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+    from huggingface_hub import HfApi, constants
 
     reason = "offline (HF_HUB_OFFLINE)"
     if not constants.is_offline_mode():
@@ -134,14 +134,23 @@ def hub_commit(repo_id: str) -> str:
             return HfApi().model_info(repo_id, timeout=30).sha
         except Exception as error:  # network, auth, unknown repo: the cache may still know it
             reason = f"the hub did not answer ({type(error).__name__}: {error})".splitlines()[0]
-    try:
-        cached = try_to_load_from_cache(repo_id, "config.json")
-    except Exception:  # an id that is not a valid repo name has no cache either
-        cached = None
-    if isinstance(cached, str):
-        return Path(cached).parent.name
+    snapshot = cached_snapshot(repo_id)
+    if snapshot is not None:
+        return snapshot.name
     raise PromptworthError(
         f"model {repo_id!r}: not a local directory, a packaged alias, nor a Hugging Face model "
         f"whose commit can be resolved: {reason}, and not in the local Hugging Face cache; give "
         f"an existing directory, or download the model once while online"
     )
+
+
+def cached_snapshot(repo_id: str) -> Path | None:
+    """The local Hugging Face cache's snapshot of `repo_id` that holds its config.json, if any
+    (its directory name is the commit)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(repo_id, "config.json")
+    except Exception:  # an id that is not a valid repo name has no cache either
+        return None
+    return Path(cached).parent if isinstance(cached, str) else None
