@@ -137,6 +137,7 @@ def curve(sizes, means, seconds):
         np.asarray(seconds),
         "",
         "accuracy",
+        100,
     )
 
 
@@ -454,7 +455,8 @@ def test_macro_f1_without_per_row_labels_is_refused_accuracy_falls_back():
         del result["test_labels"]
     with pytest.raises(PromptworthError, match=r"at n_train=\d+: no macro_f1 interval.*--metric"):
         recommend(rows, Inputs(), "macro_f1")
-    assert any("test rows only" in note for note in recommend(rows, Inputs(), "accuracy").notes)
+    notes = recommend(rows, Inputs(), "accuracy").notes
+    assert any("exact binomial (Clopper–Pearson)" in note for note in notes)
 
 
 def test_a_report_metric_that_cannot_be_read_is_named(imbalanced_out, capsys):

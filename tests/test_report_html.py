@@ -27,6 +27,8 @@ METHODS = ["zero-shot", "head", "features-lr"]
 CHOICE = {
     "accuracy": 0.61,
     "ci95": [0.52, 0.70],
+    "test_rows": 200,
+    "test_rows_warning": None,
     "labels_to_target": 380.0,
     "labels_to_target_extrapolated": True,
     "training_cost": 0.004,

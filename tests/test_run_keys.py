@@ -42,6 +42,18 @@ def model_dir(tiny_lm_dir, tmp_path) -> Path:
     return copy
 
 
+@pytest.fixture
+def cached_digests(monkeypatch):
+    """Every file's digest is cached, as a large weight file's is in use: the tiny files are
+    under ALWAYS_HASH_BELOW and were copied just now (a ctime within RACY_SECONDS)."""
+    monkeypatch.setattr(revisions, "ALWAYS_HASH_BELOW", 0)
+    monkeypatch.setattr(revisions, "RACY_SECONDS", 0)
+
+
+def flip_last_byte(data: bytearray) -> None:  # the last bytes of a safetensors file are data
+    data[-1] ^= 0xFF
+
+
 def rewrite_in_place(path: Path, change) -> None:
     """Rewrite `path` through `change(bytearray)`, keeping its size, inode and (optionally) its
     timestamps."""
@@ -55,10 +67,6 @@ def test_weights_retrained_in_place_at_the_same_size_make_a_new_revision(model_d
     before = directory_revision(model_dir)
     weights = model_dir / "model.safetensors"
     size = weights.stat().st_size
-
-    def flip_last_byte(data: bytearray) -> None:  # the last bytes are tensor data
-        data[-1] ^= 0xFF
-
     rewrite_in_place(weights, flip_last_byte)
     assert weights.stat().st_size == size
     assert directory_revision(model_dir) != before
@@ -76,7 +84,35 @@ def test_a_rewrite_within_the_timestamp_tick_is_never_served_from_the_cache(mode
     assert directory_revision(model_dir) != before
 
 
-def test_a_second_plan_reads_digests_from_the_cache(model_dir, monkeypatch):
+def test_weights_rewritten_with_their_mtime_restored_make_a_new_revision(
+    model_dir, cached_digests, monkeypatch
+):
+    """Same size, inode and mtime (restored with os.utime): the ctime still tells."""
+    weights = model_dir / "model.safetensors"
+    before, old = directory_revision(model_dir), weights.stat()
+    hashed = []
+    real = revisions.sha256_file
+    monkeypatch.setattr(revisions, "sha256_file", lambda p: hashed.append(p.name) or real(p))
+    assert directory_revision(model_dir) == before and hashed == []  # served from the cache
+    time.sleep(0.05)  # the next timestamp tick, as any later rewrite is
+    rewrite_in_place(weights, flip_last_byte)
+    os.utime(weights, ns=(old.st_atime_ns, old.st_mtime_ns))
+    new = weights.stat()
+    assert (new.st_size, new.st_ino, new.st_mtime_ns) == (old.st_size, old.st_ino, old.st_mtime_ns)
+    assert directory_revision(model_dir) != before
+    assert hashed == ["model.safetensors"]
+
+
+def test_a_rewrite_with_the_mtime_restored_changes_the_run_key(model_dir, base_spec):
+    """The same through a sweep's plan, with the digest settings as shipped."""
+    weights = model_dir / "model.safetensors"
+    before, old = plan_keys(**base_spec), weights.stat()
+    rewrite_in_place(weights, flip_last_byte)
+    os.utime(weights, ns=(old.st_atime_ns, old.st_mtime_ns))
+    assert set(plan_keys(**base_spec).values()).isdisjoint(before.values())
+
+
+def test_a_second_plan_reads_digests_from_the_cache(model_dir, cached_digests, monkeypatch):
     directory_revision(model_dir)
     hashed = []
     real = revisions.sha256_file

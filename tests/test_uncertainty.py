@@ -63,7 +63,22 @@ def test_row_bootstrap_of_a_proportion_matches_the_normal_approximation():
     assert high == pytest.approx(0.65 + half, abs=0.015)
     # fixed seed: the same interval every time, and for any order of the same rows
     assert unc.percentile_interval(unc.resampled_means(correct)[0]) == (low, high)
-    assert unc.proportion_interval(0.65, N_ROWS) == (low, high)
+
+
+def test_one_run_accuracy_is_clopper_pearson_from_the_beta_quantiles():
+    """The exact interval: the 2.5 % and 97.5 % quantiles of Beta(k, n-k+1) and Beta(k+1, n-k);
+    at k = n = 1 it is [0.025, 1], not the bootstrap's [1, 1]."""
+    from scipy.stats import beta
+
+    for k, n in ((65, N_ROWS), (1, 1), (0, 3), (29, 29)):
+        low = beta.ppf(0.025, k, n - k + 1) if k else 0.0
+        high = beta.ppf(0.975, k + 1, n - k) if k < n else 1.0
+        assert unc.binomial_interval(k, n) == pytest.approx((low, high))
+    assert unc.proportion_interval(0.65, N_ROWS) == unc.binomial_interval(65, N_ROWS)
+    assert unc.binomial_interval(1, 1) == pytest.approx((0.025, 1.0))
+    one_row = unc.run_intervals(np.array([2]), np.array([2]), 3)
+    assert one_row["accuracy_ci95"] == pytest.approx([0.025, 1.0])
+    assert one_row["macro_f1_ci95"] == [0.0, 1.0]  # no spread, no exact interval: [0, 1]
 
 
 def test_run_intervals_cover_accuracy_and_sklearn_macro_f1():
@@ -141,17 +156,30 @@ def test_mcnemar_exact_p_by_hand():
     assert test["p_value"] == pytest.approx(2 * (1 + 10 + 45) / 2**10) == 0.109375
 
 
-def test_one_seed_falls_back_to_the_row_bootstrap():
+def test_one_seed_gets_the_exact_binomial_interval_macro_f1_the_row_bootstrap():
     correct = right(range(65))
     interval = unc.accuracy_interval([scored("a", correct)])
-    rows_only = unc.percentile_interval(unc.resampled_means(correct)[0])
-    assert (interval.low, interval.high) == rows_only
+    assert (interval.low, interval.high) == unc.binomial_interval(65, N_ROWS)
     assert interval.std is None and "one run" in interval.procedure
+    assert interval.procedure.startswith("exact binomial (Clopper–Pearson)")
+    run = unc.ScoredRun.from_store(
+        "k", "a", {"n_train": 10, "seed": 0}, {**stored_result(correct, LABELS), "n_labels": 4}
+    )
+    f1 = unc.accuracy_interval([run], "macro_f1")
+    assert (f1.low, f1.high) == unc.percentile_interval(run.resampled("macro_f1"))
+    assert f1.procedure == "test rows only (one run: no seed variance measured)"
+
+
+def test_seeds_that_all_get_every_row_right_get_the_exact_interval():
+    interval = unc.accuracy_interval([scored("a", right(range(20), n=20), seed=s) for s in (0, 1)])
+    assert (interval.low, interval.high) == unc.binomial_interval(20, 20)
+    assert interval.high - interval.low > 0.1 and "no bootstrap spread" in interval.procedure
 
 
 def test_seeds_share_each_row_resample_and_add_their_own_variance():
     correct = right(range(65))
-    rows_only = unc.accuracy_interval([scored("a", correct)])
+    low, high = unc.percentile_interval(unc.resampled_means(correct)[0])
+    rows_only = unc.AccuracyInterval("a", 10, 0.65, None, low, high, 1, N_ROWS, "test rows only")
     # identical seeds: resampling seeds changes nothing, and a shared row resample keeps the
     # width (independent row resamples per seed would shrink it by about sqrt(2))
     same = unc.accuracy_interval([scored("a", correct, seed=s) for s in range(3)])

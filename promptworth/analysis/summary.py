@@ -12,6 +12,10 @@ from promptworth.analysis import uncertainty as unc
 from promptworth.errors import PromptworthError
 
 BEST, TIED, UNTESTED = "▲", "≈", "?"
+FEW_ROWS_NOTE = (
+    f"⚠ fewer than {unc.MIN_TEST_ROWS} test rows: a score on so few rows says little, whatever "
+    "its interval; give a larger test set (--test-size, --full-test)."
+)
 RUN_INTERVAL_COLUMNS = [
     "accuracy_ci_low",
     "accuracy_ci_high",
@@ -106,16 +110,20 @@ def fewer_seeds_notes(groups: unc.Groups, verdicts: dict[int, dict]) -> list[str
 
 
 def add_run_intervals(frame, rows: list[tuple[str, dict, dict]]):
-    """results.csv's per-run interval columns, after macro_f1: stored by the runner, or for runs
-    stored without them the accuracy interval from accuracy and n_test."""
+    """results.csv's per-run interval columns, after macro_f1: the accuracy's exact binomial
+    interval from accuracy and n_test (also for runs stored with the row bootstrap's, which has no
+    width on an all-right run), and the macro-F1 interval the runner stored (a stored zero-width
+    one read as [0, 1], as the runner now stores it)."""
     stored = {key: result for key, _, result in rows}
     values = {column: [] for column in RUN_INTERVAL_COLUMNS}
     for key in frame["run_key"]:
         result = stored[key]
         accuracy = result.get("accuracy_ci95")
-        if accuracy is None and result.get("n_test"):
+        if result.get("n_test"):
             accuracy = unc.proportion_interval(result["accuracy"], result["n_test"])
         macro_f1 = result.get("macro_f1_ci95") or [None, None]
+        if macro_f1[0] is not None and macro_f1[0] == macro_f1[1]:
+            macro_f1 = [0.0, 1.0]
         for column, value in zip(RUN_INTERVAL_COLUMNS, [*(accuracy or [None, None]), *macro_f1]):
             values[column].append(value)
     frame = frame.copy()
@@ -135,7 +143,10 @@ def accuracy_table(summary: AccuracySummary, table):
                 continue
             interval, mark = summary.intervals[key], summary.mark(*key)
             suffix = f" [{interval.low:.3f}, {interval.high:.3f}]" if interval else ""
-            table.loc[method, n_train] += suffix + (f" {mark}" if mark else "")
+            warning = unc.few_rows_warning(summary.groups[key][0].n_test)
+            table.loc[method, n_train] += (
+                suffix + (f" {mark}" if mark else "") + (f" {warning}" if warning else "")
+            )
     return table
 
 
@@ -150,12 +161,15 @@ def interval_bands(summary: AccuracySummary) -> dict[tuple[str, int], tuple[floa
 def legend_lines(summary: AccuracySummary) -> list[str]:
     """What the cells and marks of the accuracy table mean, then what could not be computed."""
     cells = f"Cells: mean {summary.metric} ± std over seeds"
-    if any(summary.intervals.values()):
+    kinds = sorted({i.procedure for i in summary.intervals.values() if i})
+    if kinds:
         cells += (
-            " [95 % interval of the mean: bootstrap over seeds and test rows, README "
+            f" [95 % interval of the mean; {'; '.join(kinds)}; README "
             '"How uncertainty is reported"]'
         )
     lines = [cells + ".", ""]
+    if any(unc.few_rows_warning(runs[0].n_test) for runs in summary.groups.values()):
+        lines += [FEW_ROWS_NOTE, ""]
     if summary.verdicts:
         untested = any(
             isinstance(other, PromptworthError)

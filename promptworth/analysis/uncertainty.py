@@ -1,4 +1,5 @@
-"""95 % intervals and paired tests for accuracy or macro-F1: bootstrap over test rows and seeds.
+"""95 % intervals and paired tests for accuracy or macro-F1: bootstrap over test rows and seeds,
+and the exact binomial interval for the accuracy of a single run.
 
 A test subset of 200-300 rows measures accuracy to about ±6 points, so most differences between
 methods in a results table are noise. Everything here is recomputed from what the store keeps for
@@ -16,6 +17,13 @@ The bootstrap (README "How uncertainty is reported"):
   resampled rows (accuracy, or macro-F1 from the per-class counts of those rows); the 95 %
   interval is the 2.5th and 97.5th percentile of the resamples. With one seed only the rows are
   resampled.
+- **One run's accuracy** (one seed, a 0/1 score per row) gets the exact binomial interval
+  (Clopper–Pearson, `scipy.stats.binomtest(...).proportion_ci(method="exact")`) instead: the row
+  bootstrap of a run that got every row right (or wrong) has no spread and would print
+  `1.000 [1.000, 1.000]`, which no 95 % interval on a few rows can honestly be. So does a group
+  of seeds whose bootstrap has no spread (every seed got the same rows right). Macro-F1 has no
+  exact interval: when its bootstrap has no spread, the interval is the whole range [0, 1].
+- Below MIN_TEST_ROWS test rows, the report and the recommendation say so beside the number.
 - **Paired difference** of two methods: the same procedure on the difference of their scores on
   each resample (method minus baseline), seed by seed. Two-sided p-value by inverting the percentile
   interval: p = 2·(min(#resamples ≤ 0, #resamples ≥ 0) + 1) / (N_RESAMPLES + 1), at most 1.
@@ -36,12 +44,17 @@ N_RESAMPLES = 2000
 ROWS_SEED = 0
 SEEDS_SEED = 1
 LEVEL = 0.95
+MIN_TEST_ROWS = 30  # fewer test rows than this: the score is flagged wherever it is printed
+EXACT = "exact binomial (Clopper–Pearson) over the test rows"
+NO_SPREAD = "none: every resample scored the same, so the whole range [0, 1]"
 PROCEDURE = (
     f"{N_RESAMPLES} resamples; each draws the test rows with replacement (rng seed {ROWS_SEED}, "
     "one draw shared by every run scored on those rows, so seeds and methods stay paired) and the "
     f"seeds with replacement (rng seed {SEEDS_SEED}); a resample's value is the mean over its "
     "seeds of the accuracy (or paired accuracy difference) on its rows; the interval is the 2.5th "
-    "to 97.5th percentile; p = 2 (min(#resamples <= 0, #resamples >= 0) + 1) / (resamples + 1)"
+    "to 97.5th percentile; p = 2 (min(#resamples <= 0, #resamples >= 0) + 1) / (resamples + 1). "
+    f"The accuracy of a single seed, and any accuracy whose resamples have no spread: {EXACT}. "
+    f"A macro-F1 whose resamples have no spread: {NO_SPREAD}"
 )
 DRAW_CHUNK = 2_000_000  # row draws held in memory at once while building the resamples
 
@@ -78,6 +91,29 @@ def percentile_interval(samples: np.ndarray) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def binomial_interval(n_right: int, n_rows: int) -> tuple[float, float]:
+    """The exact (Clopper–Pearson) 95 % interval of a proportion: never zero-width, and it
+    covers at least 95 % at every n, however small."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(n_right), int(n_rows)).proportion_ci(LEVEL, method="exact")
+    return float(ci.low), float(ci.high)
+
+
+def spread_or_whole_range(samples: np.ndarray) -> tuple[float, float]:
+    """The percentile interval of a score in [0, 1], or [0, 1] when the resamples have no spread
+    (a zero-width interval says nothing about what other test rows would give)."""
+    low, high = percentile_interval(samples)
+    return (low, high) if high > low else (0.0, 1.0)
+
+
+def few_rows_warning(n_rows: int) -> str | None:
+    """The short warning printed beside a score measured on fewer than MIN_TEST_ROWS rows."""
+    if n_rows >= MIN_TEST_ROWS:
+        return None
+    return f"⚠ {n_rows} test row{'' if n_rows == 1 else 's'} (under {MIN_TEST_ROWS})"
+
+
 def macro_f1(tp: np.ndarray, true: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """Macro-F1 from per-class counts ([n_labels, ...] each): 2tp / (true + predicted) per class,
     0 for a class neither present nor predicted (sklearn's zero_division=0), averaged."""
@@ -98,21 +134,20 @@ def resampled_macro_f1(labels: np.ndarray, predictions: np.ndarray, n_labels: in
 
 
 def run_intervals(labels: np.ndarray, predictions: np.ndarray, n_labels: int) -> dict:
-    """One run's 95 % intervals of accuracy and macro-F1 over resamples of its test rows."""
-    accuracy = resampled_means(np.asarray(predictions) == np.asarray(labels))[0]
+    """One run's 95 % intervals: accuracy exact binomial, macro-F1 over resamples of its rows."""
+    right = int(np.sum(np.asarray(predictions) == np.asarray(labels)))
     return {
-        "accuracy_ci95": list(percentile_interval(accuracy)),
+        "accuracy_ci95": list(binomial_interval(right, len(labels))),
         "macro_f1_ci95": list(
-            percentile_interval(resampled_macro_f1(labels, predictions, n_labels))
+            spread_or_whole_range(resampled_macro_f1(labels, predictions, n_labels))
         ),
     }
 
 
 def proportion_interval(accuracy: float, n_rows: int) -> tuple[float, float]:
-    """The row bootstrap of a run stored without its test labels: the resampled accuracy of a
-    0/1 vector depends only on how many rows are right, so (accuracy, n_test) suffice."""
-    right = np.arange(n_rows) < round(accuracy * n_rows)
-    return percentile_interval(resampled_means(right)[0])
+    """The exact binomial interval of an accuracy known only as (accuracy, n_test): runs stored
+    without their test labels."""
+    return binomial_interval(round(accuracy * n_rows), n_rows)
 
 
 class MissingLabels(PromptworthError):
@@ -232,9 +267,25 @@ def resample_seeds(per_seed: np.ndarray) -> np.ndarray:
 
 
 def procedure(n_seeds: int) -> str:
+    """How a bootstrap interval over `n_seeds` seeds was drawn."""
     if n_seeds == 1:
         return "test rows only (one run: no seed variance measured)"
     return f"seeds ({n_seeds}) and test rows"
+
+
+def interval_of(runs: list[ScoredRun], metric: str) -> tuple[float, float, str]:
+    """(low, high, how): the bootstrap over seeds and rows, except where it cannot be honest
+    (the module docstring): one run's accuracy, or resamples without spread."""
+    samples = resample_seeds(resampled_scores(runs, metric))
+    low, high = percentile_interval(samples)
+    if metric == "accuracy" and (len(runs) == 1 or high == low):
+        n_rows = runs[0].n_test
+        mean = float(np.mean([run.accuracy for run in runs]))
+        why = "one run: no seed variance measured" if len(runs) == 1 else "no bootstrap spread"
+        return (*binomial_interval(round(mean * n_rows), n_rows), f"{EXACT} ({why})")
+    if high == low:
+        return 0.0, 1.0, NO_SPREAD
+    return low, high, procedure(len(runs))
 
 
 @dataclass(frozen=True)
@@ -257,8 +308,8 @@ class AccuracyInterval:
 
 
 def accuracy_interval(runs: list[ScoredRun], metric: str = "accuracy") -> AccuracyInterval:
-    """The (method, size) group's mean `metric` over seeds with a two-level bootstrap interval."""
-    low, high = percentile_interval(resample_seeds(resampled_scores(runs, metric)))
+    """The (method, size) group's mean `metric` over seeds, its 95 % interval (`interval_of`)."""
+    low, high, how = interval_of(runs, metric)
     scores = np.array([run.score(metric) for run in runs])
     return AccuracyInterval(
         method=runs[0].method,
@@ -269,7 +320,7 @@ def accuracy_interval(runs: list[ScoredRun], metric: str = "accuracy") -> Accura
         high=high,
         n_seeds=len(runs),
         n_rows=runs[0].n_test,
-        procedure=procedure(len(runs)),
+        procedure=how,
         metric=metric,
     )
 

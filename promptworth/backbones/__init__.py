@@ -3,8 +3,8 @@
 A spec is a packaged alias (the embedded defaults), a local directory, or a Hugging Face id.
 Each spec is resolved once per process (`BackboneCache.source`: its canonical form and revision)
 and each backbone is loaded once (`BackboneCache.get`); methods that train take a copy.
-Code shipped inside a model directory or repository is never run: every load passes
-`trust_remote_code=False` (README "Reliability").
+Code shipped inside a model directory or repository is never run: every load goes through
+backbones/loading.py (`trust_remote_code=False`, no prompt; README "Reliability").
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from promptworth.backbones.device import Placement, torch_dtype
+from promptworth.backbones.loading import load_pretrained
 from promptworth.backbones.packaged import PACKAGED, local_dir
 from promptworth.backbones.revision import directory_revision, hub_commit
 from promptworth.errors import PromptworthError
@@ -80,10 +81,11 @@ def load(spec: str, source: Source, kind: str, placement: Placement) -> Backbone
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
     auto = AutoModelForCausalLM if kind == "causal-lm" else AutoModel
-    options = {"revision": source.commit, "trust_remote_code": False}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source.path, **options)
-        model = auto.from_pretrained(source.path, dtype=torch_dtype(placement.dtype), **options)
+        tokenizer = load_pretrained(AutoTokenizer, source.path, revision=source.commit)
+        model = load_pretrained(
+            auto, source.path, revision=source.commit, dtype=torch_dtype(placement.dtype)
+        )
     except OSError as error:
         raise PromptworthError(
             f"could not load {kind} {spec!r}: {error}".replace("\n", " ")

@@ -70,10 +70,11 @@ def converted_dir(model: PackagedModel) -> Path:
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    source = model.package_dir()
-    options = {"gguf_file": model.relative_path, "trust_remote_code": False}
-    tokenizer = AutoTokenizer.from_pretrained(source, **options)
-    loaded = AutoModelForCausalLM.from_pretrained(source, **options)
+    from promptworth.backbones.loading import load_pretrained
+
+    source, gguf = model.package_dir(), model.relative_path
+    tokenizer = load_pretrained(AutoTokenizer, source, gguf_file=gguf)
+    loaded = load_pretrained(AutoModelForCausalLM, source, gguf_file=gguf)
     strip_gguf_marker(loaded)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".staging-"))

@@ -2,8 +2,11 @@
 
 A spec is resolved as `resolve()` does: a packaged alias, a local directory, else a Hugging Face
 id. A local directory must hold what loading reads: a config.json that parses, complete weights
-and a tokenizer; a path that does not exist is refused instead of being taken for a Hub id.
-Hub ids are left to loading: only the Hub can say whether they exist.
+and a tokenizer, and must not ask for custom code (backbones/loading.py: nothing shipped with a
+model runs); a path that does not exist is refused instead of being taken for a Hub id.
+Hub ids are left to loading (only the Hub can say whether they exist), except that one already
+in the local Hugging Face cache is checked for custom code like a directory; loading refuses
+it for one that is not (backbones/loading.py).
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from promptworth.backbones.loading import read_json, refuse_custom_code
 from promptworth.backbones.packaged import PACKAGED
+from promptworth.backbones.revision import cached_snapshot
 from promptworth.errors import PromptworthError
 from promptworth.paths import looks_like_path
 
@@ -52,6 +57,10 @@ def check_backbone(spec: str, where: str, chat: bool = False) -> None:
         )
     elif looks_like_path(spec):
         raise PromptworthError(f"{where} {spec}: no such model directory")
+    else:
+        snapshot = cached_snapshot(spec)
+        if snapshot is not None:
+            refuse_custom_code(snapshot, where)
 
 
 def check_model_dir(path: Path, where: str, chat: bool) -> None:
@@ -78,17 +87,11 @@ def check_model_dir(path: Path, where: str, chat: bool) -> None:
     for name in ("tokenizer.json", "tokenizer_config.json"):
         if (path / name).is_file():
             read_json(path / name, where)
+    refuse_custom_code(path, where)
     if chat and not has_chat_template(path, where):
         raise PromptworthError(
             f"--chat: {where} {path} has no chat template; leave --chat out for this model"
         )
-
-
-def read_json(path: Path, where: str):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise PromptworthError(f"{where} {path}: not valid JSON ({error})") from None
 
 
 def check_safetensors(path: Path, where: str) -> None:

@@ -208,15 +208,17 @@ class EncoderClassifier(Method):
         import torch
         from transformers import AutoModel, AutoModelForSequenceClassification
 
+        from promptworth.backbones.loading import load_pretrained
         from promptworth.methods.pooled_classifier import MeanPooledClassifier
 
         torch.manual_seed(seed)
-        files = {"revision": source.commit, "trust_remote_code": False, "dtype": torch.float32}
+        files = {"revision": source.commit, "dtype": torch.float32}
         if self.config.pooling == "mean":
-            model = MeanPooledClassifier(AutoModel.from_pretrained(source.path, **files), n_labels)
+            encoder = load_pretrained(AutoModel, source.path, **files)
+            model = MeanPooledClassifier(encoder, n_labels)
         else:
-            model = AutoModelForSequenceClassification.from_pretrained(
-                source.path, num_labels=n_labels, **files
+            model = load_pretrained(
+                AutoModelForSequenceClassification, source.path, num_labels=n_labels, **files
             )
         model = model.to(self.placement_.device)
         if not self.train_all_layers:

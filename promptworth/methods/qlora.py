@@ -65,6 +65,7 @@ class QLoRA(PromptLoRA):
 
         from promptworth.backbones.adapters import peft_model
         from promptworth.backbones.device import torch_dtype
+        from promptworth.backbones.loading import load_pretrained
 
         placement = backbone.placement
         c = self.config
@@ -75,10 +76,10 @@ class QLoRA(PromptLoRA):
             bnb_4bit_compute_dtype=torch_dtype(placement.dtype),
         )
         source = context.backbones.source(context.model)
-        model = AutoModelForCausalLM.from_pretrained(
+        model = load_pretrained(
+            AutoModelForCausalLM,
             source.path,
             revision=source.commit,
-            trust_remote_code=False,
             quantization_config=quantization,
             dtype=torch_dtype(placement.dtype),
             device_map={"": placement.device},

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from promptworth.analysis.metrics import metric_text
+from promptworth.analysis.uncertainty import few_rows_warning
 from promptworth.recommend.curve import AtBudget, ToTarget, at_budget, to_target
 from promptworth.recommend.inputs import Inputs
 from promptworth.recommend.measured import MEMORY_SOURCES, Measured, Serving, priced
@@ -29,6 +30,7 @@ class Candidate:
     target: ToTarget | None
     costs: Costs
     serving: Serving
+    test_rows: int  # the fewest test rows its curve was scored on
 
     def total(self, inputs: Inputs) -> float:
         return self.costs.total(inputs.queries_per_day, inputs.horizon_days)
@@ -43,6 +45,8 @@ class Candidate:
             "method": self.method,
             self.metric: self.read.score,
             "ci95": [self.read.low, self.read.high],
+            "test_rows": self.test_rows,
+            "test_rows_warning": few_rows_warning(self.test_rows),
             "labels_used": self.read.labels,
             "read_how": self.read.how,
             "labels_to_target": target.labels if target else None,
@@ -81,7 +85,7 @@ def candidate(m: Measured, long_df, inputs: Inputs) -> Candidate | str:
         target = to_target(long_df, m.method, metric, inputs.target)
     s = m.serving
     costs = method_costs(read.labels, read.train_seconds, s.ms_per_example, s.device, inputs)
-    found = Candidate(m.method, metric, read, target, costs, s)
+    found = Candidate(m.method, metric, read, target, costs, s, m.curve.test_rows)
     return constraint(found, inputs) or found
 
 

@@ -1,5 +1,5 @@
 """What the store measured about each method, read the way the report's tables read it: the mean
-headline metric (accuracy or macro-F1) and its 95 % interval at each size (report.accuracy), the
+headline metric (accuracy or macro-F1) and its 95 % interval at each size (analysis.summary), the
 serving costs of the cost table (median over the runs at the method's largest size,
 report.markdown.at_largest_size)."""
 
@@ -17,7 +17,7 @@ from promptworth.errors import PromptworthError
 
 UNKNOWN_DEVICE = "unknown"  # runs stored without their device: their compute cannot be priced
 ROWS_ONLY = (
-    "test rows only, from the mean accuracy and n_test (runs stored without their test labels)"
+    f"{unc.EXACT}, from the mean accuracy and n_test (runs stored without their test labels)"
 )
 # What a method's serving memory is, by what its runs stored (Serving.memory_source): "run" when
 # every run measured its method alone (runner.MEMORY_SCOPE), older stores give upper bounds.
@@ -39,6 +39,7 @@ class Curve:
     train_seconds: np.ndarray  # median over seeds at each size
     interval: str  # how the intervals were computed
     metric: str  # the score of means, lows and highs: accuracy or macro_f1
+    test_rows: int  # the fewest test rows any of its sizes was scored on
 
     @property
     def untrained(self) -> bool:
@@ -77,7 +78,7 @@ def measure(
     rows: list[tuple[str, dict, dict]], metric: str, summary: AccuracySummary | None = None
 ) -> tuple[dict[str, Measured], object]:
     """Each method's measurements of `metric`, and the results frame they came from. `summary`:
-    the intervals report.accuracy.summarize already computed from these rows for `metric` (the
+    the intervals analysis.summary.summarize already computed from these rows for `metric` (the
     report passes its own), else they are computed here."""
     frame = results_frame(rows)
     if summary is None:
@@ -127,6 +128,7 @@ def curve(runs, summary: AccuracySummary) -> Curve:
         *(np.asarray(v, dtype=float) for v in (sizes, means, lows, highs, seconds)),
         interval="; ".join(sorted(procedures)),
         metric=metric,
+        test_rows=int(runs["n_test"].min()),
     )
 
 

@@ -76,7 +76,7 @@ def recommend(
     summary: AccuracySummary | None = None,
 ) -> Recommendation:
     """The recommendation for `inputs` from a store's finished runs, by `metric` (accuracy or
-    macro_f1: README "The headline metric"). `summary`: report.accuracy.summarize's intervals
+    macro_f1: README "The headline metric"). `summary`: analysis.summary.summarize's intervals
     of `metric` for these rows when the caller has them (the report), so the bootstrap runs
     once; else they are computed here."""
     measured, frame = measure(rows, metric, summary)

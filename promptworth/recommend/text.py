@@ -38,8 +38,8 @@ def candidate_line(role: str, c: dict, metric: str) -> str:
         target = f"; labels to reach the target: {c['labels_to_target_note']}"
     p95 = f", p95 {c['latency_ms_p95']:,.1f} ms" if c["latency_ms_p95"] is not None else ""
     return (
-        f"- **{role}: {c['method']}**: {metric_text(metric)} {c[metric]:.3f} "
-        f"[{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}] at {c['labels_used']:,} labels "
+        f"- **{role}: {c['method']}**: {metric_text(metric)} {score_text(c, metric)} "
+        f"at {c['labels_used']:,} labels "
         f"({c['read_how']}){target}. Total {money(c['total_cost'])} = labelling "
         f"{money(c['labelling_cost'])} + training {money(c['training_cost'])} "
         f"({c['training_seconds']:,.0f} s on {c['device']}) + serving "
@@ -49,6 +49,12 @@ def candidate_line(role: str, c: dict, metric: str) -> str:
         f"{recorded(c['memory_mb'], lambda v: f'{v:,.0f} MB')} ({c['memory_source']}); "
         f"artifact {recorded(c['artifact_mb'], size)}."
     )
+
+
+def score_text(c: dict, metric: str) -> str:
+    """A candidate's score, its 95 % interval, and the warning of a small test set."""
+    warning = f" {c['test_rows_warning']}" if c["test_rows_warning"] else ""
+    return f"{c[metric]:.3f} [{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}]{warning}"
 
 
 def scenario_line(inputs: dict, metric: str) -> str:

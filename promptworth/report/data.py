@@ -144,10 +144,12 @@ def sweep_profile(sweep) -> DataProfile:
     the sweep's causal LM tokenizer and --max-text-tokens."""
     from transformers import AutoTokenizer
 
+    from promptworth.backbones.loading import load_pretrained
+
     taken = sorted({i for run in sweep.plan() for i in run.train_indices})
     used = sweep.test.texts + [sweep.task.train.texts[i] for i in taken]
     source = sweep.backbones.source(sweep.spec.model)
-    tokenizer = AutoTokenizer.from_pretrained(source.path, revision=source.commit)
+    tokenizer = load_pretrained(AutoTokenizer, source.path, "--model", revision=source.commit)
     task = sweep.task
     return profile(
         task.name,

@@ -12,6 +12,7 @@ import plotly.offline
 
 from promptworth.analysis.metrics import METRICS, metric_text
 from promptworth.analysis.summary import AccuracySummary
+from promptworth.recommend.text import score_text
 from promptworth.report.details import MACHINE_FIELDS, MIXED_MACHINES
 from promptworth.report.families import family_panels
 from promptworth.report.interactive import break_even_figure, curve_figures, pareto_figure
@@ -42,7 +43,7 @@ def write_html(
     machines: list[tuple[tuple[str, ...], int]],
     recommendation: dict | None = None,
 ) -> Path:
-    """`table`: the accuracy table (report.accuracy.accuracy_table) with `legend`, its key;
+    """`table`: the accuracy table (analysis.summary.accuracy_table) with `legend`, its key;
     `advantage_pairs`: advantage.json's pairs; `machines`: report.details.machine_counts;
     `recommendation`: Recommendation.to_json()."""
     sections = [
@@ -166,8 +167,7 @@ def card_value(choice: dict, key: str, metric: str) -> str:
     if value is None:
         return "—"
     if key == metric:
-        low, high = choice["ci95"]
-        return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+        return score_text(choice, metric)
     if key == "labels_to_target":
         flag = " (extrapolated)" if choice.get("labels_to_target_extrapolated") else ""
         return f"{value:,.0f}{flag}"

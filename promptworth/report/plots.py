@@ -46,7 +46,7 @@ def plot_learning_curves(
         _style_panel(ax, family, sizes, metric)
     for ax in axes[len(panels) :]:
         ax.set_visible(False)
-    what = "95 % interval of the mean (seeds × test rows)" if bands else "min–max over seeds"
+    what = "95 % interval of the mean (see the report)" if bands else "min–max over seeds"
     fig.suptitle(title or f"{metric} vs number of labelled examples (mean over seeds)")
     fig.supxlabel(f"labelled training examples (log scale); bands: {what}", fontsize=9)
     fig.savefig(path, dpi=120)
