@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 from typing import NoReturn
 
-from promptworth.errors import PromptworthError
+from promptworth.errors import PromptworthError, quoted
 from promptworth.methods.training import TUNE
 from promptworth.subsets import DEFAULT_SAMPLING, SAMPLINGS
 
@@ -71,7 +71,7 @@ def int_list(value: str) -> list[int]:
         return [int(v) for v in value.split(",")] if value.strip() else []
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {value!r}"
+            f"expected comma-separated integers, got {quoted(value)}"
         ) from None
 
 
@@ -87,7 +87,7 @@ def count(value: str) -> int:
     except ValueError:
         number = 0
     if number < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer of at least 1, got {value!r}")
+        raise argparse.ArgumentTypeError(f"expected an integer of at least 1, got {quoted(value)}")
     return number
 
 
@@ -95,7 +95,7 @@ def method_pair(value: str) -> tuple[str, str]:
     # Commas inside brackets belong to a variant's name: few-shot[calibrate=True,k=8]
     parts = [v.strip() for v in re.split(r",(?![^\[]*\])", value)]
     if len(parts) != 2 or not all(parts):
-        raise argparse.ArgumentTypeError(f"expected BASELINE,METHOD, got {value!r}")
+        raise argparse.ArgumentTypeError(f"expected BASELINE,METHOD, got {quoted(value)}")
     return parts[0], parts[1]
 
 
@@ -105,9 +105,11 @@ def parse_param(value: str) -> tuple[str, str, str]:
         target, raw = value.split("=", 1)
         method, key = target.split(".", 1)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected METHOD.KEY=VALUE, got {value!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected METHOD.KEY=VALUE, got {quoted(value)}"
+        ) from None
     if not method.strip() or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected METHOD.KEY=VALUE, got {value!r}")
+        raise argparse.ArgumentTypeError(f"expected METHOD.KEY=VALUE, got {quoted(value)}")
     return method.strip(), key.strip(), raw
 
 
@@ -126,7 +128,7 @@ def verbalizer_entry(value: str) -> tuple[str, tuple[str, ...]]:
     """--verbalizer LABEL=WORD[,WORD...]: the label's words, the first its primary one."""
     label, equals, words = value.partition("=")
     if not equals or not label.strip():
-        raise argparse.ArgumentTypeError(f"expected LABEL=WORD[,WORD...], got {value!r}")
+        raise argparse.ArgumentTypeError(f"expected LABEL=WORD[,WORD...], got {quoted(value)}")
     return label.strip(), tuple(word.strip() for word in words.split(","))
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from promptworth.backbones.device import DTYPES
 from promptworth.backbones.preflight import check_backbone
-from promptworth.errors import PromptworthError, did_you_mean
+from promptworth.errors import PromptworthError, did_you_mean, quoted
 from promptworth.methods import make_method, method_class
 from promptworth.methods.base import PREDICT_MODES, Method, PromptOptions
 from promptworth.subsets import check_sampling, check_sizes
@@ -89,7 +89,9 @@ def checked_methods(names: list[str], params: dict[str, dict]) -> list[Method]:
 def at_least(flag: str, value: Any, minimum: int, hint: str = "") -> None:
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
         hint = f" ({hint})" if hint else ""
-        raise PromptworthError(f"{flag} {value!r}: must be an integer of at least {minimum}{hint}")
+        raise PromptworthError(
+            f"{flag} {quoted(value)}: must be an integer of at least {minimum}{hint}"
+        )
 
 
 def check_counts(flag: str, values: list[int], minimum: int, what: str) -> None:
@@ -140,7 +142,7 @@ def check_template(choice: int | str, task: Task) -> None:
     if isinstance(choice, str):
         problem = task.template_problem(choice)
         if problem:
-            raise PromptworthError(f"--template {choice!r}: {problem}")
+            raise PromptworthError(f"--template {quoted(choice)}: {problem}")
     elif choice >= len(task.templates):
         raise PromptworthError(
             f"--template {choice}: task {task.name!r} has "
@@ -155,11 +157,11 @@ def check_verbalizer(verbalizer: tuple[tuple[str, tuple[str, ...]], ...], task: 
         flag = f"--verbalizer {label}={','.join(words)}"
         if label not in task.label_names:
             raise PromptworthError(
-                f"{flag}: task {task.name!r} has no label {label!r} (labels: "
+                f"{flag}: task {task.name!r} has no label {quoted(label)} (labels: "
                 f"{', '.join(task.label_names)}){did_you_mean(label, task.label_names)}"
             )
         if names.count(label) > 1:
-            raise PromptworthError(f"{flag}: label {label!r} given more than once")
+            raise PromptworthError(f"{flag}: label {quoted(label)} given more than once")
         if not words or not all(word.strip() for word in words):
             raise PromptworthError(f"{flag}: give one or more non-empty words, comma-separated")
     words = dict(verbalizer)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from promptworth.errors import PromptworthError
+from promptworth.errors import PromptworthError, quoted
 from promptworth.tasks.base import Example, Split, Task, example_key, example_slots
 
 GENERIC_TEMPLATES = [
@@ -49,7 +49,7 @@ def checked_encoding(encoding: str) -> str:
         return codecs.lookup(encoding).name
     except LookupError:
         raise TaskDataError(
-            f"--encoding {encoding!r}: unknown encoding (e.g. utf-8, cp1252, latin-1, utf-16)"
+            f"--encoding {quoted(encoding)}: unknown encoding (e.g. utf-8, cp1252, latin-1, utf-16)"
         ) from None
 
 
@@ -136,12 +136,12 @@ def frame_to_rows(
             if is_missing(text) or (isinstance(text, str) and not text.strip()):
                 raise TaskDataError(f"{where} {column!r} is empty")
             if not isinstance(text, str):
-                raise TaskDataError(f"{where} {column!r} is not text: {text!r}")
+                raise TaskDataError(f"{where} {column!r} is not text: {quoted(text)}")
         if is_missing(label) or (isinstance(label, str) and not label.strip()):
             raise TaskDataError(f"{where} {label_column!r} is missing")
         if not isinstance(label, (str, int, float, np.number)):
             raise TaskDataError(
-                f"{where} {label_column!r} is not a label (text or number): {label!r}"
+                f"{where} {label_column!r} is not a label (text or number): {quoted(label)}"
             )
         examples.append(texts[0] if isinstance(text_column, str) else tuple(texts))
         labels.append(label)
