@@ -194,7 +194,9 @@ class RayExecutor:
         return given if given is not None else float(self.resources().get("GPU", 0) > 0)
 
     def device(self) -> str:
-        """Where runs execute, so the sweep chooses its dtype (and refuses methods) for it."""
+        """Where runs execute, so the sweep chooses its dtype (and refuses methods) for it; a
+        cluster too small for one run is refused here, before the sweep writes anything."""
+        self.slots()
         return "cuda" if self.run_gpus > 0 else "cpu"
 
     def slots(self) -> int:

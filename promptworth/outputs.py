@@ -8,6 +8,7 @@ from pathlib import Path
 from promptworth.analysis.uncertainty import compare_methods
 from promptworth.atomic import locked
 from promptworth.errors import PromptworthError
+from promptworth.paths import REPORT_FILES, check_writable_files, inside
 from promptworth.report.accuracy import (
     AccuracySummary,
     accuracy_table,
@@ -49,7 +50,8 @@ def write_outputs(
     report.md and never counted in a table. `metric` (accuracy or macro_f1) is the headline
     score of the tables, curves, intervals and advantages. Both reports open with the
     recommendation for the default scenario (README "Recommendation")."""
-    with locked(out / "outputs"):  # sweeps sharing --out never interleave their writes
+    check_writable_files(out, REPORT_FILES)  # before the first file is replaced
+    with locked(inside(out, "outputs")):  # sweeps sharing --out never interleave their writes
         return _write_outputs(rows, out, description, compare, failures, metric)
 
 

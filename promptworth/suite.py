@@ -18,6 +18,7 @@ import numpy as np
 
 from promptworth.errors import PromptworthError
 from promptworth.methods import method_class
+from promptworth.paths import REPORT_FILES, SUITE_FILES, check_writable_files, inside
 from promptworth.sweep import PlannedRun, Sweep, SweepSpec
 
 ZERO_SHOT = "zero-shot"
@@ -83,6 +84,10 @@ def suite_sweeps(spec: SweepSpec, tasks: list[str], quiet: bool = False) -> list
             f"--tasks: {' and '.join(given)} are both task {name!r}; the cross-task table needs "
             "one name per task (rename a file)"
         )
+    out = Path(spec.out)
+    check_writable_files(out, SUITE_FILES)
+    for name in names:
+        check_writable_files(out, REPORT_FILES, "tasks", name)
     for sweep in sweeps[1:]:
         sweep.backbones = sweeps[0].backbones
     return sweeps
@@ -251,7 +256,7 @@ def write_suite_outputs(
     reports = {}
     for task, task_rows in by_task(rows).items():
         failed = [(config, error) for config, error in failures if config["task"] == task]
-        own = out / "tasks" / task
+        own = inside(out, "tasks", task)
         own.mkdir(parents=True, exist_ok=True)
         written = write_outputs(
             task_rows, own, [f"- task `{task}` of the suite in `{out}`"], compare, failed, metric
@@ -259,8 +264,8 @@ def write_suite_outputs(
         reports[task] = written["files"]["report"]
     table = cross_task_rows(rows, prompt_method, metric)
     files = {
-        "figure": plot_cross_task(rows, out / "suite.png", metric),
-        "table": out / "suite.json",
+        "figure": plot_cross_task(rows, inside(out, "suite.png"), metric),
+        "table": inside(out, "suite.json"),
     }
     document = {"metric": metric, "prompt_method": prompt_method, "baseline": BASELINE}
     document["tasks"] = [dataclasses.asdict(row) for row in table]
@@ -286,6 +291,6 @@ def write_suite_outputs(
         "",
         *failure_lines([(f"{c['task']}: {c['method']}", c, error) for c, error in failures]),
     ]
-    files["report"] = out / "report.md"
+    files["report"] = inside(out, "report.md")
     files["report"].write_text("\n".join(lines) + "\n")
     return {"files": files, "table": table, "reports": reports}

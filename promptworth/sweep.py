@@ -24,6 +24,7 @@ from promptworth.config import RunConfig
 from promptworth.errors import PromptworthError
 from promptworth.methods import method_class
 from promptworth.methods.base import PromptOptions
+from promptworth.paths import inside
 from promptworth.store import Claim, RunStore
 from promptworth.subsets import DEFAULT_SAMPLING, fixed_test_indices, nested_subsets
 from promptworth.tasks.base import Split, Task
@@ -109,12 +110,20 @@ class Sweep:
             reason = method_class(name).unavailable(self.placement.device)
             if reason:
                 raise PromptworthError(f"method {name!r} cannot run here: {reason}")
-        self.store = RunStore(Path(spec.out) / "runs.sqlite")  # a damaged store stops us here
+        self.store_path = inside(spec.out, "runs.sqlite")
+        if self.store_path.exists():
+            self.store  # noqa: B018  # opened now: a damaged or newer store stops us here
         self.backbones = BackboneCache(self.placement)
         for backbone in (spec.model, spec.encoder):  # revisions (hub commits) before planning
             self.backbones.source(backbone)
-        self.features = FeatureCache(Path(spec.out) / "features")
+        self.features = FeatureCache(inside(spec.out, "features"))
         self.test_indices = fixed_test_indices(len(self.task.test), spec.test_size)
+
+    @cached_property
+    def store(self) -> RunStore:
+        """The store in --out, created at its first use, once every input has passed: a refused
+        command (a suite's later task, a Ray cluster too small) leaves --out as it was."""
+        return RunStore(self.store_path)
 
     @cached_property
     def test(self) -> Split:

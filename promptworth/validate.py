@@ -9,7 +9,7 @@ test size, prompt options, backbones, data and output directory.
 from __future__ import annotations
 
 import numbers
-import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from promptworth.backbones.preflight import check_backbone
 from promptworth.errors import PromptworthError, did_you_mean, quoted
 from promptworth.methods import make_method, method_class
 from promptworth.methods.base import PREDICT_MODES, Method, PromptOptions
+from promptworth.paths import REPORT_FILES, check_writable_files, inside
 from promptworth.subsets import check_sampling, check_sizes
 from promptworth.tasks import Task, load_task
 from promptworth.tasks.base import verbalizer_problem
@@ -119,15 +120,24 @@ def check_prompt(prompt: PromptOptions) -> None:
         )
 
 
-def check_out(out: Path) -> None:
-    """--out must be a directory that exists or can be made, and be writable."""
+def check_out(out: Path, report_files: tuple[str, ...] = REPORT_FILES) -> None:
+    """--out must be a directory that exists or can be made, be writable, and have no folder
+    where a file goes (`report_files`, the store)."""
     if out.exists() and not out.is_dir():
         raise PromptworthError(f"--out {out}: is a file, not a directory")
     existing = next(p for p in (out, *out.absolute().parents) if p.exists())
     if not existing.is_dir():
         raise PromptworthError(f"--out {out}: {existing} is a file, not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise PromptworthError(f"--out {out}: {existing} is not writable")
+    try:  # only a write tells (root passes os.access, yet not in /proc or a read-only mount)
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise PromptworthError(
+            f"--out {out}: {existing} is not writable ({error.strerror}); give another --out"
+        ) from None
+    check_writable_files(out, (*report_files, "runs.sqlite"))
+    if inside(out, "features").is_file():
+        raise PromptworthError(f"--out {out}: features is a file, where promptworth keeps a folder")
 
 
 def check_against_task(spec: SweepSpec, task: Task) -> None:
