@@ -172,6 +172,7 @@ class Sweep:
         from tqdm.auto import tqdm
 
         plan = self.plan()
+        self.features.clean()
         since, owner = self.store.now(), self.store.new_owner()
         pending = [run for run in plan if not self.store.finished(run.config.key())]
         log.info(
