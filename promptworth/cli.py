@@ -269,7 +269,7 @@ def add_out_argument(p: argparse.ArgumentParser) -> None:
 
 def add_executor_arguments(p: argparse.ArgumentParser) -> None:
     """Where runs execute and where they are tracked: neither changes a result or a run key."""
-    from promptworth.executors import EXECUTORS
+    from promptworth.executors import DEFAULT_TIMEOUT, EXECUTORS, TIMEOUT_VARIABLE
 
     p.add_argument(
         "--executor",
@@ -281,6 +281,13 @@ def add_executor_arguments(p: argparse.ArgumentParser) -> None:
         "--ray-address",
         help="join this Ray cluster (see `ray start --head`); default: a local Ray instance "
         "that starts and stops with the sweep",
+    )
+    p.add_argument(
+        "--ray-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="give up joining --ray-address after this long, with one line (default: "
+        f"${TIMEOUT_VARIABLE}, else {DEFAULT_TIMEOUT:g})",
     )
     p.add_argument("--run-cpus", type=float, help="CPUs (and torch threads) per run (default 1)")
     p.add_argument(
@@ -474,14 +481,18 @@ def build_executor(args: argparse.Namespace):
 
     if args.mlflow is not None:
         require_extra("mlflow")
-    given = {"address": args.ray_address, "run_cpus": args.run_cpus, "run_gpus": args.run_gpus}
-    given = {name: value for name, value in given.items() if value is not None}
+    options = {  # the flag as the user typed it -> (RayOptions field, value)
+        "--ray-address": ("address", args.ray_address),
+        "--ray-timeout": ("timeout", args.ray_timeout),
+        "--run-cpus": ("run_cpus", args.run_cpus),
+        "--run-gpus": ("run_gpus", args.run_gpus),
+    }
+    given = {flag: option for flag, option in options.items() if option[1] is not None}
     if args.executor == "local":
         if given:
-            flags = ", ".join(f"--{name.replace('_', '-')}" for name in given)
-            raise PromptworthError(f"{flags}: only with --executor ray")
+            raise PromptworthError(f"{', '.join(given)}: only with --executor ray")
         return None
-    return RayExecutor(RayOptions(**given))
+    return RayExecutor(RayOptions(**dict(given.values())))
 
 
 def build_tracker(args: argparse.Namespace, out: Path):
