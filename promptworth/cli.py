@@ -530,7 +530,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Rewrite the output files from a store, e.g. after an interrupted sweep."""
     from promptworth.outputs import print_summary, write_outputs
     from promptworth.store import RunStore
-    from promptworth.validate import check_compare
+    from promptworth.validate import check_compare, check_out
 
     database = args.out / "runs.sqlite"
     if not database.is_file():
@@ -549,6 +549,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise PromptworthError(f"{database} holds no finished run yet")
     configs = [config for _, config, _ in rows]
     check_compare(args.compare, sorted({c["method"] for c in configs}))
+    check_out(args.out)  # writable, no folder where a report file goes
     description = [
         f"- rebuilt from `{database}`: {len(rows)} finished runs",
         f"- tasks: {', '.join(sorted({c['task'] for c in configs}))}; "

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from promptworth.errors import PromptworthError
+from promptworth.errors import PromptworthError, quoted
 
 SAMPLINGS = ("balanced", "random")
 DEFAULT_SAMPLING = "balanced"
@@ -46,7 +46,9 @@ def pool_order(labels: np.ndarray, seed: int, sampling: str) -> np.ndarray:
 
 def check_sampling(sampling: str) -> None:
     if sampling not in SAMPLINGS:
-        raise PromptworthError(f"--sampling {sampling!r}: choose one of {', '.join(SAMPLINGS)}")
+        raise PromptworthError(
+            f"--sampling {quoted(sampling)}: choose one of {', '.join(SAMPLINGS)}"
+        )
 
 
 def check_sizes(labels: np.ndarray, sizes: list[int], sampling: str) -> None:

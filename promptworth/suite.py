@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from promptworth.errors import PromptworthError
+from promptworth.errors import PromptworthError, quoted
 from promptworth.methods import method_class
 from promptworth.paths import REPORT_FILES, SUITE_FILES, check_writable_files, inside
 from promptworth.sweep import PlannedRun, Sweep, SweepSpec
@@ -81,8 +81,8 @@ def suite_sweeps(spec: SweepSpec, tasks: list[str], quiet: bool = False) -> list
     for name in sorted({n for n in names if names.count(n) > 1}):
         given = [task for task, n in zip(tasks, names) if n == name]
         raise PromptworthError(
-            f"--tasks: {' and '.join(given)} are both task {name!r}; the cross-task table needs "
-            "one name per task (rename a file)"
+            f"--tasks: {' and '.join(given)} are both task {quoted(name)}; the cross-task table "
+            "needs one name per task (rename a file)"
         )
     out = Path(spec.out)
     check_writable_files(out, SUITE_FILES)

@@ -58,7 +58,7 @@ def check_spec(spec: SweepSpec) -> list[Method]:
         if problem:
             raise PromptworthError(f"--methods {method.name}: {problem}")
     if spec.dtype not in DTYPES:
-        raise PromptworthError(f"--dtype {spec.dtype!r}: choose one of {', '.join(DTYPES)}")
+        raise PromptworthError(f"--dtype {quoted(spec.dtype)}: choose one of {', '.join(DTYPES)}")
     check_sampling(spec.sampling)
     check_out(Path(spec.out))
     return methods
@@ -116,7 +116,7 @@ def check_prompt(prompt: PromptOptions) -> None:
     at_least("prompt batch_size", prompt.batch_size, 1)
     if prompt.predict not in PREDICT_MODES:
         raise PromptworthError(
-            f"--predict {prompt.predict!r}: choose one of {', '.join(PREDICT_MODES)}"
+            f"--predict {quoted(prompt.predict)}: choose one of {', '.join(PREDICT_MODES)}"
         )
 
 
@@ -155,7 +155,7 @@ def check_template(choice: int | str, task: Task) -> None:
             raise PromptworthError(f"--template {quoted(choice)}: {problem}")
     elif choice >= len(task.templates):
         raise PromptworthError(
-            f"--template {choice}: task {task.name!r} has "
+            f"--template {choice}: task {quoted(task.name)} has "
             f"{len(task.templates)} templates, 0 to {len(task.templates) - 1}"
         )
 
@@ -186,6 +186,6 @@ def check_compare(pair: tuple[str, str] | None, methods: list[str]) -> None:
     for name in pair or ():
         if name.split("[")[0] not in methods:
             raise PromptworthError(
-                f"--compare {','.join(pair)}: {name!r} is not one of the methods "
+                f"--compare {','.join(pair)}: {quoted(name)} is not one of the methods "
                 f"({', '.join(methods)})"
             )

@@ -222,7 +222,7 @@ class Method(ABC):
         unknown = sorted(set(params) - known)
         if unknown:
             raise PromptworthError(
-                f"method {self.name!r} has no parameter {', '.join(unknown)}; "
+                f"method {quoted(self.name)} has no parameter {', '.join(unknown)}; "
                 f"its parameters are: {', '.join(sorted(known)) or '(none)'}"
             )
         try:
