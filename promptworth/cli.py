@@ -137,6 +137,7 @@ def add_run_arguments(p: argparse.ArgumentParser, suite: bool = False) -> None:
     """The flags of `run`; `suite` takes --tasks (several) instead of --task."""
     from promptworth.backbones.device import DTYPES
     from promptworth.methods.base import PREDICT_MODES
+    from promptworth.store import DEFAULT_WAIT, WAIT_VARIABLE
 
     p.add_argument(
         "--preset",
@@ -238,7 +239,13 @@ def add_run_arguments(p: argparse.ArgumentParser, suite: bool = False) -> None:
         metavar="METHOD.KEY=VALUE",
         help="set a method parameter (repeatable)",
     )
-    p.add_argument("--out", type=Path, default=Path("promptworth-out"), help="output directory")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("promptworth-out"),
+        help="output directory; a store in it that another program holds locked is waited for "
+        f"${WAIT_VARIABLE} seconds (default {DEFAULT_WAIT:g})",
+    )
     add_report_arguments(p)
     p.add_argument("--quiet", action="store_true", help="plain logs, no progress bars")
     add_executor_arguments(p)
