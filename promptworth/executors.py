@@ -172,6 +172,10 @@ def check_reachable(address: str, seconds: float) -> None:
         raise unreachable(address, why) from None
 
 
+def not_main_thread_note(record: logging.LogRecord) -> bool:
+    return "not the main thread" not in record.getMessage()
+
+
 def join_cluster(address: str, seconds: float, **options) -> None:
     """ray.init(address=...) bounded by `seconds`: Ray retries an address no cluster answers at
     for minutes without a word, so it tries in a thread that is left behind past the bound."""
@@ -187,9 +191,13 @@ def join_cluster(address: str, seconds: float, **options) -> None:
         except Exception as error:
             outcome.append(error)
 
+    # Ray notes that it sets no SIGTERM handler off the main thread; the default ends us anyway
+    ray_log = logging.getLogger("ray._private.worker")
+    ray_log.addFilter(not_main_thread_note)
     thread = threading.Thread(target=attempt, name="promptworth-ray-join", daemon=True)
     thread.start()
     thread.join(seconds)
+    ray_log.removeFilter(not_main_thread_note)
     if not outcome:
         why = f"it accepts connections but did not answer as Ray within {seconds:g} s"
         raise unreachable(address, why)
