@@ -59,15 +59,15 @@ SUITE_FILES = ("suite.json", "suite.png", "report.md")
 
 def inside(root: Path, *parts: str) -> Path:
     """`root/parts`, refused unless it stays inside `root` once `..` and every symbolic link
-    are resolved: every file promptworth writes into --out is named through here, so neither a
-    task name nor a link left in the folder sends a write elsewhere."""
+    are resolved: every file promptworth writes into an output directory (--out) is named
+    through here, so neither a task name nor a link left in the folder sends a write elsewhere."""
     from promptworth.errors import PromptworthError
 
     path = Path(root).joinpath(*parts)
     if not path.resolve().is_relative_to(Path(root).resolve()):
         raise PromptworthError(
-            f"{path}: resolves to {path.resolve()}, outside --out {root}; promptworth writes "
-            "only inside --out: remove the link or rename what names it"
+            f"{path}: resolves to {path.resolve()}, outside the output directory {root}; "
+            "promptworth writes only inside it: remove the link or rename what names it"
         )
     return path
 
@@ -82,6 +82,6 @@ def check_writable_files(root: Path, names: tuple[str, ...], *folder: str) -> No
         path = inside(root, *folder, name)
         if path.is_dir():
             raise PromptworthError(
-                f"--out {root}: {path} is a directory, where promptworth writes its {name}; "
-                "move it away or give another --out"
+                f"{path} is a directory, where promptworth writes its {name}; move it away or "
+                "give another output directory"
             )

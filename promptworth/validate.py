@@ -120,9 +120,9 @@ def check_prompt(prompt: PromptOptions) -> None:
         )
 
 
-def check_out(out: Path, report_files: tuple[str, ...] = REPORT_FILES) -> None:
+def check_out(out: Path) -> None:
     """--out must be a directory that exists or can be made, be writable, and have no folder
-    where a file goes (`report_files`, the store)."""
+    where a report file or the store goes."""
     if out.exists() and not out.is_dir():
         raise PromptworthError(f"--out {out}: is a file, not a directory")
     existing = next(p for p in (out, *out.absolute().parents) if p.exists())
@@ -135,7 +135,7 @@ def check_out(out: Path, report_files: tuple[str, ...] = REPORT_FILES) -> None:
         raise PromptworthError(
             f"--out {out}: {existing} is not writable ({error.strerror}); give another --out"
         ) from None
-    check_writable_files(out, (*report_files, "runs.sqlite"))
+    check_writable_files(out, (*REPORT_FILES, "runs.sqlite"))
     if inside(out, "features").is_file():
         raise PromptworthError(f"--out {out}: features is a file, where promptworth keeps a folder")
 

@@ -87,10 +87,10 @@ def test_every_written_path_is_resolved_inside_out(tmp_path):
     (out / "tasks").mkdir(parents=True)
     assert paths.inside(out, "tasks", "alpha", "report.md") == out / "tasks/alpha/report.md"
     for parts in (("tasks", "../../victim"), ("tasks", str(tmp_path / "elsewhere")), ("..",)):
-        with pytest.raises(PromptworthError, match="outside --out"):
+        with pytest.raises(PromptworthError, match="outside the output directory"):
             paths.inside(out, *parts)
     (out / "tasks" / "linked").symlink_to(tmp_path)  # a link left in --out
-    with pytest.raises(PromptworthError, match="outside --out"):
+    with pytest.raises(PromptworthError, match="outside the output directory"):
         paths.inside(out, "tasks", "linked", "report.md")
 
 
@@ -101,7 +101,9 @@ def test_a_report_file_linked_out_of_out_is_refused_before_any_run(argv, tmp_pat
     out.mkdir()
     (out / "report.md").symlink_to(elsewhere)
     line = refused(capsys, main(argv()))
-    assert f"{out / 'report.md'}: resolves to {elsewhere}, outside --out {out}" in line
+    assert (
+        f"{out / 'report.md'}: resolves to {elsewhere}, outside the output directory {out}" in line
+    )
     assert elsewhere.read_text() == "not promptworth's\n"
     assert sorted(p.name for p in out.iterdir()) == ["report.md"]  # no store was made
 
