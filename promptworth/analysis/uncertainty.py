@@ -38,7 +38,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from promptworth.errors import PromptworthError
+from promptworth.errors import PromptworthError, quoted
 
 N_RESAMPLES = 2000
 ROWS_SEED = 0
@@ -412,7 +412,7 @@ def aligned_runs(groups: Groups, baseline: str, method: str) -> list[tuple[list,
     for name, found in sizes.items():
         if not found:
             known = ", ".join(sorted({m for m, _ in groups}))
-            raise PromptworthError(f"no runs of method {name!r}; methods here: {known}")
+            raise PromptworthError(f"no runs of method {quoted(name)}; methods here: {known}")
     flat = {name: found == [0] and len(groups[(name, 0)]) == 1 for name, found in sizes.items()}
     if flat[baseline] and not flat[method]:
         steps = [(0, n) for n in sizes[method]]

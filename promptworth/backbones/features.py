@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from promptworth.atomic import locked, replace_atomically
+from promptworth.atomic import clean_staging, locked, replace_atomically
 from promptworth.tasks.base import Example, example_key
 
 log = logging.getLogger("promptworth")
@@ -54,6 +54,11 @@ class FeatureCache:
         self.directory = directory
         self._tables: dict[str, dict[str, np.ndarray]] = {}
         self._seconds_per_text: dict[str, float] = {}
+
+    def clean(self) -> None:
+        """Remove what feature writes killed midway left in the directory (atomic.clean_staging)."""
+        if self.directory is not None:
+            clean_staging(self.directory)
 
     def _path(self, namespace: str) -> Path | None:
         if self.directory is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import textwrap
 import traceback
@@ -100,11 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     quiet_libraries()
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        sys.stdout.flush()  # here, so that a reader gone (`| head -1`) is seen below
+        return code
     except PromptworthError as error:
         print(f"promptworth: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
-    except Exception:
+    except Exception as error:
+        if isinstance(error, BrokenPipeError) and stdout_reader_gone():
+            return quiet_exit_on_closed_pipe()
         traceback.print_exc()
         print(
             "promptworth: internal error: this is a bug in promptworth; please report it with "
@@ -114,10 +119,34 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe whose reader has gone (poll reports an error or hang-up on
+    it), so the BrokenPipeError being handled is stdout's: one on a pipe of promptworth's
+    own, to a worker or a server, is an internal error. Without poll (Windows): assumed."""
+    import select
+
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by an object without a file
+        return False
+    if not hasattr(select, "poll"):
+        return True
+    poller = select.poll()
+    poller.register(descriptor, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def quiet_exit_on_closed_pipe() -> int:
+    """`promptworth ... | head -1`: the reader has gone, so exit without a word, as programs
+    killed by SIGPIPE do (status 128 + 13). Python's recipe (the `signal` module's docs on
+    SIGPIPE): stdout goes to devnull, so the interpreter's last flush has nowhere to fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 128 + 13
+
+
 def quiet_libraries() -> None:
     """Keep transformers' per-load progress bars and advice out of the user's terminal."""
-    import os
-
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from promptworth.analysis.metrics import METRICS
+from promptworth.errors import quoted
 from promptworth.run.presets import DEFAULT_PRESET, PRESETS, preset_text
 
 DEFAULT_OUT = Path("promptworth-out")
@@ -22,7 +23,7 @@ def int_list(value: str) -> list[int]:
         return [int(v) for v in value.split(",")] if value.strip() else []
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {value!r}"
+            f"expected comma-separated integers, got {quoted(value)}"
         ) from None
 
 
@@ -38,7 +39,7 @@ def count(value: str) -> int:
     except ValueError:
         number = 0
     if number < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer of at least 1, got {value!r}")
+        raise argparse.ArgumentTypeError(f"expected an integer of at least 1, got {quoted(value)}")
     return number
 
 
@@ -46,7 +47,7 @@ def method_pair(value: str) -> tuple[str, str]:
     # Commas inside brackets belong to a variant's name: few-shot[calibrate=True,k=8]
     parts = [v.strip() for v in re.split(r",(?![^\[]*\])", value)]
     if len(parts) != 2 or not all(parts):
-        raise argparse.ArgumentTypeError(f"expected BASELINE,METHOD, got {value!r}")
+        raise argparse.ArgumentTypeError(f"expected BASELINE,METHOD, got {quoted(value)}")
     return parts[0], parts[1]
 
 
@@ -56,9 +57,11 @@ def parse_param(value: str) -> tuple[str, str, str]:
         target, raw = value.split("=", 1)
         method, key = target.split(".", 1)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected METHOD.KEY=VALUE, got {value!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected METHOD.KEY=VALUE, got {quoted(value)}"
+        ) from None
     if not method.strip() or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected METHOD.KEY=VALUE, got {value!r}")
+        raise argparse.ArgumentTypeError(f"expected METHOD.KEY=VALUE, got {quoted(value)}")
     return method.strip(), key.strip(), raw
 
 
@@ -77,7 +80,7 @@ def verbalizer_entry(value: str) -> tuple[str, tuple[str, ...]]:
     """--verbalizer LABEL=WORD[,WORD...]: the label's words, the first its primary one."""
     label, equals, words = value.partition("=")
     if not equals or not label.strip():
-        raise argparse.ArgumentTypeError(f"expected LABEL=WORD[,WORD...], got {value!r}")
+        raise argparse.ArgumentTypeError(f"expected LABEL=WORD[,WORD...], got {quoted(value)}")
     return label.strip(), tuple(word.strip() for word in words.split(","))
 
 
@@ -257,12 +260,16 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_output_arguments(p: argparse.ArgumentParser) -> None:
+    from promptworth.store.database import DEFAULT_WAIT, WAIT_VARIABLE
+
     group = p.add_argument_group("output and report")
     group.add_argument(
         "--out",
         type=Path,
         default=DEFAULT_OUT,
-        help="output directory: store, report and figures (default: %(default)s)",
+        help="output directory: store, report and figures; a store in it that another program "
+        f"holds locked is waited for ${WAIT_VARIABLE} seconds, else {DEFAULT_WAIT:g} "
+        "(default: %(default)s)",
     )
     add_report_arguments(group)
     group.add_argument("--quiet", action="store_true", help="plain logs, no progress bars")
@@ -287,7 +294,7 @@ def add_report_arguments(p) -> None:
 
 def add_scaling_arguments(p: argparse.ArgumentParser) -> None:
     """Where runs execute and where they are tracked: neither changes a result or a run key."""
-    from promptworth.run.executors import EXECUTORS
+    from promptworth.run.executors import DEFAULT_TIMEOUT, EXECUTORS, TIMEOUT_VARIABLE
 
     group = p.add_argument_group("scaling")
     group.add_argument(
@@ -301,6 +308,13 @@ def add_scaling_arguments(p: argparse.ArgumentParser) -> None:
         "--ray-address",
         help="join this Ray cluster (see `ray start --head`); default: a local Ray instance "
         "that starts and stops with the sweep",
+    )
+    group.add_argument(
+        "--ray-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="give up joining --ray-address after this long, with one line (default: "
+        f"${TIMEOUT_VARIABLE}, else {DEFAULT_TIMEOUT:g})",
     )
     group.add_argument(
         "--run-cpus", type=float, help="CPUs (and torch threads) per run on Ray (default: 1)"

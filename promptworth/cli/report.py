@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     """Rewrite the output files from a store, e.g. after an interrupted sweep."""
     from promptworth.report.outputs import print_summary, write_outputs
-    from promptworth.run.validate import check_compare
+    from promptworth.run.validate import check_compare, check_out
     from promptworth.store.database import RunStore
 
     database = args.out / "runs.sqlite"
@@ -38,6 +38,7 @@ def main(args: argparse.Namespace) -> int:
         raise PromptworthError(f"{database} holds no finished run yet")
     configs = [config for _, config, _ in rows]
     check_compare(args.compare, sorted({c["method"] for c in configs}))
+    check_out(args.out)  # writable, no folder where a report file goes
     description = [
         f"- rebuilt from `{database}`: {len(rows)} finished runs",
         f"- tasks: {', '.join(sorted({c['task'] for c in configs}))}; "

@@ -149,14 +149,18 @@ def build_executor(args: argparse.Namespace):
 
     if args.mlflow is not None:
         require_extra("mlflow")
-    given = {"address": args.ray_address, "run_cpus": args.run_cpus, "run_gpus": args.run_gpus}
-    given = {name: value for name, value in given.items() if value is not None}
+    options = {  # the flag as the user typed it -> (RayOptions field, value)
+        "--ray-address": ("address", args.ray_address),
+        "--ray-timeout": ("timeout", args.ray_timeout),
+        "--run-cpus": ("run_cpus", args.run_cpus),
+        "--run-gpus": ("run_gpus", args.run_gpus),
+    }
+    given = {flag: option for flag, option in options.items() if option[1] is not None}
     if args.executor == "local":
         if given:
-            flags = ", ".join(f"--{name.replace('_', '-')}" for name in given)
-            raise PromptworthError(f"{flags}: only with --executor ray")
+            raise PromptworthError(f"{', '.join(given)}: only with --executor ray")
         return None
-    return RayExecutor(RayOptions(**given))
+    return RayExecutor(RayOptions(**dict(given.values())))
 
 
 def build_tracker(args: argparse.Namespace, out: Path):

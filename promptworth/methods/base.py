@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, get_args, get_type_hints
 
 import numpy as np
 
-from promptworth.errors import PromptworthError
+from promptworth.errors import PromptworthError, quoted
 from promptworth.tasks.base import Example, Split, Task
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ class ParameterError(PromptworthError):
 
     def __str__(self) -> str:
         where = f"{self.method}.{self.key}" if self.method else self.key
-        return f"method parameter {where}={self.value!r}: expected {self.expected}"
+        return f"method parameter {where}={quoted(self.value)}: expected {self.expected}"
 
 
 def require(config: Any, key: str, ok: bool, expected: str) -> None:
@@ -230,7 +230,7 @@ class Method(ABC):
         unknown = sorted(set(params) - known)
         if unknown:
             raise PromptworthError(
-                f"method {self.name!r} has no parameter {', '.join(unknown)}; "
+                f"method {quoted(self.name)} has no parameter {', '.join(unknown)}; "
                 f"its parameters are: {', '.join(sorted(known)) or '(none)'}"
             )
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from promptworth.errors import PromptworthError
+from promptworth.errors import PromptworthError, quoted
 
 # name -> ("module:Class", one-line summary)
 REGISTRY: dict[str, tuple[str, str]] = {
@@ -86,7 +86,9 @@ REGISTRY: dict[str, tuple[str, str]] = {
 
 def method_class(name: str):
     if name not in REGISTRY:
-        raise PromptworthError(f"unknown method {name!r}; known methods: {', '.join(REGISTRY)}")
+        raise PromptworthError(
+            f"unknown method {quoted(name)}; known methods: {', '.join(REGISTRY)}"
+        )
     module, cls = REGISTRY[name][0].split(":")
     return getattr(importlib.import_module(module), cls)
 

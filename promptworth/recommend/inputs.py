@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields, replace
 
-from promptworth.errors import PromptworthError
+from promptworth.errors import PromptworthError, quoted
 
 
 def scenario_input(default, meaning: str, source: str | None = None, unit: str = ""):
@@ -101,7 +101,7 @@ class Inputs:
             kind = "an integer" if integer else "a number"
             bound = "> 0" if positive else ">= 0"
             bound += f" and <= {upper:g}" if upper is not None else ""
-            raise PromptworthError(f"{flag_name(name)} {value!r}: must be {kind} {bound}")
+            raise PromptworthError(f"{flag_name(name)} {quoted(value)}: must be {kind} {bound}")
 
     @classmethod
     def from_given(cls, **values) -> Inputs:

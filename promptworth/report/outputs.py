@@ -28,6 +28,7 @@ from promptworth.analysis.summary import (
 from promptworth.analysis.uncertainty import compare_methods
 from promptworth.atomic import locked
 from promptworth.errors import PromptworthError
+from promptworth.paths import REPORT_FILES, check_writable_files, inside
 from promptworth.report.details import detail_lines, machine_counts, machine_lines
 from promptworth.report.html import write_html
 from promptworth.report.markdown import write_report
@@ -50,7 +51,8 @@ def write_outputs(
     report.md and never counted in a table. `metric` (accuracy or macro_f1) is the headline
     score of the tables, curves, intervals and advantages. Both reports open with the
     recommendation for the default scenario (README "Recommendation")."""
-    with locked(out / "outputs"):  # sweeps sharing --out never interleave their writes
+    check_writable_files(out, REPORT_FILES)  # before the first file is replaced
+    with locked(inside(out, "outputs")):  # sweeps sharing --out never interleave their writes
         return _write_outputs(rows, out, description, compare, failures, metric)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from promptworth.paths import inside
 from promptworth.run.suite import ZERO_SHOT
 
 BASELINE = "head"
@@ -192,7 +193,7 @@ def write_suite_outputs(
     reports = {}
     for task, task_rows in by_task(rows).items():
         failed = [(config, error) for config, error in failures if config["task"] == task]
-        own = out / "tasks" / task
+        own = inside(out, "tasks", task)
         own.mkdir(parents=True, exist_ok=True)
         written = write_outputs(
             task_rows, own, [f"- task `{task}` of the suite in `{out}`"], compare, failed, metric
@@ -200,8 +201,8 @@ def write_suite_outputs(
         reports[task] = written["files"]["report"]
     table = cross_task_rows(rows, prompt_method, metric)
     files = {
-        "figure": plot_cross_task(rows, out / "suite.png", metric),
-        "table": out / "suite.json",
+        "figure": plot_cross_task(rows, inside(out, "suite.png"), metric),
+        "table": inside(out, "suite.json"),
     }
     document = {"metric": metric, "prompt_method": prompt_method, "baseline": BASELINE}
     document["tasks"] = [dataclasses.asdict(row) for row in table]
@@ -227,6 +228,6 @@ def write_suite_outputs(
         "",
         *failure_lines([(f"{c['task']}: {c['method']}", c, error) for c, error in failures]),
     ]
-    files["report"] = out / "report.md"
+    files["report"] = inside(out, "report.md")
     files["report"].write_text("\n".join(lines) + "\n")
     return {"files": files, "table": table, "reports": reports}

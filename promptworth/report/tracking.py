@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from promptworth.analysis.results import flatten
+from promptworth.paths import inside
 from promptworth.run.executors import require_extra
 
 log = logging.getLogger("promptworth")
@@ -35,7 +36,7 @@ RUN_KEY = "promptworth.run_key"  # tag of each child run
 def default_uri(out: Path) -> str:
     """A local SQLite store in --out: MLflow 3 refuses the old `mlruns/` file store unless
     MLFLOW_ALLOW_FILE_STORE=true, and uses `sqlite:///mlflow.db` as its own default."""
-    return f"sqlite:///{(Path(out) / STORE).resolve()}"
+    return f"sqlite:///{inside(out, STORE).resolve()}"
 
 
 def run_params(key: str, config: dict) -> dict[str, str]:
@@ -115,7 +116,9 @@ class Tracker:
         self.client = MlflowClient(tracking_uri=self.uri)
         name = f"promptworth {self.out}"
         found = self.client.get_experiment_by_name(name)
-        artifacts = (self.out / ARTIFACTS).as_uri() if self.uri == default_uri(self.out) else None
+        artifacts = (
+            inside(self.out, ARTIFACTS).as_uri() if self.uri == default_uri(self.out) else None
+        )
         self.experiment = (
             found.experiment_id if found else self.client.create_experiment(name, artifacts)
         )

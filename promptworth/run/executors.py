@@ -16,13 +16,16 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
+import os
+import socket
+import threading
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from promptworth.errors import PromptworthError
+from promptworth.errors import PromptworthError, quoted
 
 if TYPE_CHECKING:
     from promptworth.run.sweep import PlannedRun, Sweep
@@ -30,6 +33,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("promptworth")
 EXECUTORS = ("local", "ray")
+TIMEOUT_VARIABLE = "PROMPTWORTH_RAY_TIMEOUT"  # seconds to join a --ray-address; --ray-timeout
+DEFAULT_TIMEOUT = 30.0
 
 
 def require_extra(module: str) -> None:
@@ -115,18 +120,92 @@ class LocalExecutor:
         return []
 
 
+def default_timeout() -> float:
+    """$PROMPTWORTH_RAY_TIMEOUT seconds, else DEFAULT_TIMEOUT."""
+    given = os.environ.get(TIMEOUT_VARIABLE)
+    if not given:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(given)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise PromptworthError(f"{TIMEOUT_VARIABLE}={quoted(given)}: expected seconds > 0, e.g. 30")
+    return seconds
+
+
 @dataclass(frozen=True)
 class RayOptions:
     address: str | None = None  # a cluster to join (`ray start --head` prints it); None: start one
     run_cpus: float = 1.0  # CPUs each run reserves; also its torch thread count
     run_gpus: float | None = None  # GPUs each run reserves; None: a whole GPU when there are GPUs
     local_cpus: int | None = None  # CPUs of a local instance the sweep starts; None: all
+    timeout: float = field(default_factory=default_timeout)  # to join `address`
 
     def __post_init__(self) -> None:
         if not self.run_cpus > 0:
             raise PromptworthError(f"--run-cpus {self.run_cpus}: must be a number > 0")
         if self.run_gpus is not None and not self.run_gpus >= 0:
             raise PromptworthError(f"--run-gpus {self.run_gpus}: must be a number >= 0")
+        if not 0 < self.timeout < float("inf"):
+            raise PromptworthError(f"--ray-timeout {self.timeout}: must be a number of seconds > 0")
+
+
+def unreachable(address: str, why: str) -> PromptworthError:
+    return PromptworthError(
+        f"--ray-address {address}: no Ray cluster there ({why}); start "
+        "one with `ray start --head` and give the address it prints, or wait longer with "
+        f"--ray-timeout SECONDS ({TIMEOUT_VARIABLE})"
+    )
+
+
+def check_reachable(address: str, seconds: float) -> None:
+    """Refuse at once an address where nothing accepts a connection (a refused port, an
+    unknown host); "auto" and names without a port are left to Ray."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=seconds):
+            pass
+    except OSError as error:
+        why = error.strerror or f"no answer within {seconds:g} s"
+        raise unreachable(address, why) from None
+
+
+def not_main_thread_note(record: logging.LogRecord) -> bool:
+    return "not the main thread" not in record.getMessage()
+
+
+def join_cluster(address: str, seconds: float, **options) -> None:
+    """ray.init(address=...) bounded by `seconds`: Ray retries an address no cluster answers at
+    for minutes without a word, so it tries in a thread that is left behind past the bound."""
+    import ray
+
+    check_reachable(address, seconds)
+    outcome: list[BaseException | None] = []
+
+    def attempt() -> None:
+        try:
+            ray.init(address=address, **options)
+            outcome.append(None)
+        except Exception as error:
+            outcome.append(error)
+
+    # Ray notes that it sets no SIGTERM handler off the main thread; the default ends us anyway
+    ray_log = logging.getLogger("ray._private.worker")
+    ray_log.addFilter(not_main_thread_note)
+    thread = threading.Thread(target=attempt, name="promptworth-ray-join", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    ray_log.removeFilter(not_main_thread_note)
+    if not outcome:
+        why = f"it accepts connections but did not answer as Ray within {seconds:g} s"
+        raise unreachable(address, why)
+    if isinstance(outcome[0], (ConnectionError, TimeoutError)):
+        raise unreachable(address, f"{type(outcome[0]).__name__}: {outcome[0]}")
+    if outcome[0] is not None:
+        raise outcome[0]
 
 
 def runtime_env() -> dict:
@@ -167,13 +246,15 @@ class RayExecutor:
 
         if ray.is_initialized():
             return
-        ray.init(
-            address=self.options.address,
-            num_cpus=None if self.options.address else self.options.local_cpus,
-            include_dashboard=False,
-            runtime_env=runtime_env(),
-            logging_level=logging.WARNING,
-        )
+        options = {
+            "include_dashboard": False,
+            "runtime_env": runtime_env(),
+            "logging_level": logging.WARNING,
+        }
+        if self.options.address:
+            join_cluster(self.options.address, self.options.timeout, **options)
+        else:
+            ray.init(num_cpus=self.options.local_cpus, **options)
         self.started = True
 
     def disconnect(self) -> None:
@@ -195,7 +276,9 @@ class RayExecutor:
         return given if given is not None else float(self.resources().get("GPU", 0) > 0)
 
     def device(self) -> str:
-        """Where runs execute, so the sweep chooses its dtype (and refuses methods) for it."""
+        """Where runs execute, so the sweep chooses its dtype (and refuses methods) for it; a
+        cluster too small for one run is refused here, before the sweep writes anything."""
+        self.slots()
         return "cuda" if self.run_gpus > 0 else "cpu"
 
     def slots(self) -> int:

@@ -7,9 +7,11 @@ cross-task verdict is written by promptworth.report.suite.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
-from promptworth.errors import PromptworthError
+from promptworth.errors import PromptworthError, quoted
 from promptworth.methods import method_class
+from promptworth.paths import REPORT_FILES, SUITE_FILES, check_writable_files
 from promptworth.run.sweep import PlannedRun, Sweep, SweepSpec
 
 ZERO_SHOT = "zero-shot"
@@ -47,9 +49,13 @@ def suite_sweeps(spec: SweepSpec, tasks: list[str], quiet: bool = False) -> list
     for name in sorted({n for n in names if names.count(n) > 1}):
         given = [task for task, n in zip(tasks, names) if n == name]
         raise PromptworthError(
-            f"--tasks: {' and '.join(given)} are both task {name!r}; the cross-task table needs "
-            "one name per task (rename a file)"
+            f"--tasks: {' and '.join(given)} are both task {quoted(name)}; the cross-task table "
+            "needs one name per task (rename a file)"
         )
+    out = Path(spec.out)
+    check_writable_files(out, SUITE_FILES)
+    for name in names:
+        check_writable_files(out, REPORT_FILES, "tasks", name)
     for sweep in sweeps[1:]:
         sweep.backbones = sweeps[0].backbones
     return sweeps

@@ -20,6 +20,7 @@ from promptworth.backbones import DEFAULT_CAUSAL_LM, DEFAULT_ENCODER, canonical_
 from promptworth.errors import PromptworthError
 from promptworth.methods import method_class
 from promptworth.methods.base import PromptOptions
+from promptworth.paths import inside
 from promptworth.run import validate
 from promptworth.run.presets import DEFAULT_PRESET, PRESETS, preset_value
 from promptworth.store.config import RunConfig
@@ -92,12 +93,20 @@ class Sweep:
             reason = method_class(name).unavailable(self.placement.device)
             if reason:
                 raise PromptworthError(f"method {name!r} cannot run here: {reason}")
-        self.store = RunStore(Path(spec.out) / "runs.sqlite")  # a damaged store stops us here
+        self.store_path = inside(spec.out, "runs.sqlite")
+        if self.store_path.exists():
+            self.store  # noqa: B018  # opened now: a damaged or newer store stops us here
         self.backbones = BackboneCache(self.placement)
         for backbone in (spec.model, spec.encoder):  # revisions (hub commits) before planning
             self.backbones.source(backbone)
-        self.features = FeatureCache(Path(spec.out) / "features")
+        self.features = FeatureCache(inside(spec.out, "features"))
         self.test_indices = fixed_test_indices(len(self.task.test), spec.test_size)
+
+    @cached_property
+    def store(self) -> RunStore:
+        """The store in --out, created at its first use, once every input has passed: a refused
+        command (a suite's later task, a Ray cluster too small) leaves --out as it was."""
+        return RunStore(self.store_path)
 
     @cached_property
     def test(self) -> Split:
@@ -146,6 +155,7 @@ class Sweep:
         from tqdm.auto import tqdm
 
         plan = self.plan()
+        self.features.clean()
         since, owner = self.store.now(), self.store.new_owner()
         pending = [run for run in plan if not self.store.finished(run.config.key())]
         log.info(

@@ -9,15 +9,16 @@ test size, prompt options, backbones, data and output directory.
 from __future__ import annotations
 
 import numbers
-import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from promptworth.backbones.device import DTYPES
 from promptworth.backbones.preflight import check_backbone
-from promptworth.errors import PromptworthError, did_you_mean
+from promptworth.errors import PromptworthError, did_you_mean, quoted
 from promptworth.methods import make_method, method_class
 from promptworth.methods.base import PREDICT_MODES, Method, PromptOptions
+from promptworth.paths import REPORT_FILES, check_writable_files, inside
 from promptworth.tasks import Task, load_task
 from promptworth.tasks.base import verbalizer_problem
 from promptworth.tasks.subsets import check_sampling, check_sizes
@@ -57,7 +58,7 @@ def check_spec(spec: SweepSpec) -> list[Method]:
         if problem:
             raise PromptworthError(f"--methods {method.name}: {problem}")
     if spec.dtype not in DTYPES:
-        raise PromptworthError(f"--dtype {spec.dtype!r}: choose one of {', '.join(DTYPES)}")
+        raise PromptworthError(f"--dtype {quoted(spec.dtype)}: choose one of {', '.join(DTYPES)}")
     check_sampling(spec.sampling)
     check_out(Path(spec.out))
     return methods
@@ -89,7 +90,9 @@ def checked_methods(names: list[str], params: dict[str, dict]) -> list[Method]:
 def at_least(flag: str, value: Any, minimum: int, hint: str = "") -> None:
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
         hint = f" ({hint})" if hint else ""
-        raise PromptworthError(f"{flag} {value!r}: must be an integer of at least {minimum}{hint}")
+        raise PromptworthError(
+            f"{flag} {quoted(value)}: must be an integer of at least {minimum}{hint}"
+        )
 
 
 def check_counts(flag: str, values: list[int], minimum: int, what: str) -> None:
@@ -113,19 +116,28 @@ def check_prompt(prompt: PromptOptions) -> None:
     at_least("prompt batch_size", prompt.batch_size, 1)
     if prompt.predict not in PREDICT_MODES:
         raise PromptworthError(
-            f"--predict {prompt.predict!r}: choose one of {', '.join(PREDICT_MODES)}"
+            f"--predict {quoted(prompt.predict)}: choose one of {', '.join(PREDICT_MODES)}"
         )
 
 
 def check_out(out: Path) -> None:
-    """--out must be a directory that exists or can be made, and be writable."""
+    """--out must be a directory that exists or can be made, be writable, and have no folder
+    where a report file or the store goes."""
     if out.exists() and not out.is_dir():
         raise PromptworthError(f"--out {out}: is a file, not a directory")
     existing = next(p for p in (out, *out.absolute().parents) if p.exists())
     if not existing.is_dir():
         raise PromptworthError(f"--out {out}: {existing} is a file, not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise PromptworthError(f"--out {out}: {existing} is not writable")
+    try:  # only a write tells (root passes os.access, yet not in /proc or a read-only mount)
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise PromptworthError(
+            f"--out {out}: {existing} is not writable ({error.strerror}); give another --out"
+        ) from None
+    check_writable_files(out, (*REPORT_FILES, "runs.sqlite"))
+    if inside(out, "features").is_file():
+        raise PromptworthError(f"--out {out}: features is a file, where promptworth keeps a folder")
 
 
 def check_against_task(spec: SweepSpec, task: Task) -> None:
@@ -140,10 +152,10 @@ def check_template(choice: int | str, task: Task) -> None:
     if isinstance(choice, str):
         problem = task.template_problem(choice)
         if problem:
-            raise PromptworthError(f"--template {choice!r}: {problem}")
+            raise PromptworthError(f"--template {quoted(choice)}: {problem}")
     elif choice >= len(task.templates):
         raise PromptworthError(
-            f"--template {choice}: task {task.name!r} has "
+            f"--template {choice}: task {quoted(task.name)} has "
             f"{len(task.templates)} templates, 0 to {len(task.templates) - 1}"
         )
 
@@ -155,11 +167,11 @@ def check_verbalizer(verbalizer: tuple[tuple[str, tuple[str, ...]], ...], task: 
         flag = f"--verbalizer {label}={','.join(words)}"
         if label not in task.label_names:
             raise PromptworthError(
-                f"{flag}: task {task.name!r} has no label {label!r} (labels: "
+                f"{flag}: task {task.name!r} has no label {quoted(label)} (labels: "
                 f"{', '.join(task.label_names)}){did_you_mean(label, task.label_names)}"
             )
         if names.count(label) > 1:
-            raise PromptworthError(f"{flag}: label {label!r} given more than once")
+            raise PromptworthError(f"{flag}: label {quoted(label)} given more than once")
         if not words or not all(word.strip() for word in words):
             raise PromptworthError(f"{flag}: give one or more non-empty words, comma-separated")
     words = dict(verbalizer)
@@ -174,6 +186,6 @@ def check_compare(pair: tuple[str, str] | None, methods: list[str]) -> None:
     for name in pair or ():
         if name.split("[")[0] not in methods:
             raise PromptworthError(
-                f"--compare {','.join(pair)}: {name!r} is not one of the methods "
+                f"--compare {','.join(pair)}: {quoted(name)} is not one of the methods "
                 f"({', '.join(methods)})"
             )

@@ -22,10 +22,12 @@ import contextlib
 import functools
 import importlib.metadata
 import json
+import logging
 import os
 import socket
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -35,14 +37,21 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from promptworth.errors import PromptworthError
+from promptworth.errors import PromptworthError, quoted
 
+log = logging.getLogger("promptworth")
 SCHEMA_VERSION = 3
 SQLITE_HEADER = b"SQLite format 3\x00"
 LEASE_SECONDS = 120.0  # a lease not renewed for this long is free
 RENEW_SECONDS = LEASE_SECONDS / 4
 NOW = "strftime('%Y-%m-%d %H:%M:%f', 'now')"  # UTC, milliseconds: orders rows of one second
 PACKAGES = ("promptworth", "torch", "transformers", "peft")
+WAIT_VARIABLE = "PROMPTWORTH_STORE_WAIT"  # seconds to wait for a store another program locked
+DEFAULT_WAIT = 60.0
+QUIET_WAIT = 2.0  # sweeps sharing a store take turns within this; longer is said on stderr
+# Where SQLite's write lock lives (POSIX byte-range locks): in WAL mode byte 120 of the -shm file
+# (the writer slot), in rollback-journal mode the lock bytes of the database from 1 GiB on.
+WRITE_LOCKS = (("-shm", 120, 1), ("", 0x40000000, 512))
 
 STALE_TIE = (
     "kept its untrained start on an accuracy tie with training, a rule promptworth no longer "
@@ -104,13 +113,83 @@ def damaged(path: Path, what: str) -> PromptworthError:
     )
 
 
+class StoreLocked(PromptworthError):
+    """Another program held the store's lock for longer than the wait."""
+
+
+def is_busy(error: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED: another connection holds the lock."""
+    code = getattr(error, "sqlite_errorcode", None)  # Python 3.11+
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) if code else "locked" in str(error)
+
+
+def store_wait() -> float:
+    """How long to wait for a store another program locked: $PROMPTWORTH_STORE_WAIT seconds."""
+    given = os.environ.get(WAIT_VARIABLE)
+    try:
+        seconds = float(given) if given else DEFAULT_WAIT
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise PromptworthError(f"{WAIT_VARIABLE}={quoted(given)}: expected seconds, e.g. 60")
+    return seconds
+
+
+def lock_holder(path: Path) -> str:
+    """Who holds the write lock of the store at `path`: "process PID (NAME)" where POSIX
+    locks tell (Linux), else "another program"."""
+    pid = write_lock_pid(path) if sys.platform.startswith("linux") else None
+    if pid is None:
+        return "another program"
+    try:
+        name = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return f"process {pid}"
+    return f"process {pid} ({name})"
+
+
+def write_lock_pid(path: Path) -> int | None:
+    """The pid holding a write lock on SQLite's lock bytes of `path` (fcntl F_GETLK, whose
+    struct flock is laid out as on Linux), or None."""
+    import fcntl
+    import struct
+
+    layout = "hhqqi4x"  # l_type, l_whence, l_start, l_len, l_pid
+    for suffix, start, length in WRITE_LOCKS:
+        try:
+            descriptor = os.open(f"{path}{suffix}", os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            query = struct.pack(layout, fcntl.F_RDLCK, os.SEEK_SET, start, length, 0)
+            kind, _, _, _, pid = struct.unpack(
+                layout, fcntl.fcntl(descriptor, fcntl.F_GETLK, query)
+            )
+        except OSError:
+            continue
+        finally:
+            os.close(descriptor)
+        if kind != fcntl.F_UNLCK:
+            return pid
+    return None
+
+
+def locked_error(path: Path, waited: float) -> StoreLocked:
+    return StoreLocked(
+        f"{path}: locked by {lock_holder(path)} for over {waited:g} s; let it finish or stop it, "
+        f"then run again (finished runs are kept), or wait longer with {WAIT_VARIABLE}=SECONDS"
+    )
+
+
 @contextlib.contextmanager
 def readable(path: Path) -> Iterator[None]:
-    """SQLite's own corruption errors as one line naming the file ("database is locked" and
-    other operational errors are not damage, and keep their type)."""
+    """SQLite's own corruption errors as one line naming the file; a lock held past the wait
+    as one line naming the holder (other operational errors keep their type)."""
     try:
         yield
-    except sqlite3.OperationalError:
+    except sqlite3.OperationalError as error:
+        if is_busy(error):
+            raise locked_error(path, store_wait()) from None
         raise
     except sqlite3.DatabaseError as error:
         raise damaged(path, f"damaged SQLite database ({error})") from error
@@ -177,7 +256,7 @@ class RunStore:
 
     def connect(self) -> sqlite3.Connection:
         # autocommit mode: every transaction below is explicit
-        return sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        return sqlite3.connect(self.path, timeout=store_wait(), isolation_level=None)
 
     def check_header(self) -> None:
         if self.path.exists() and self.path.stat().st_size > 0:
@@ -254,13 +333,38 @@ class RunStore:
     def transaction(self, db: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE takes the write lock at once: a claim's check and write are one."""
         db = db or self._db
-        db.execute("BEGIN IMMEDIATE")
+        self.begin(db)
         try:
             yield db
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+    def begin(self, db: sqlite3.Connection) -> None:
+        """BEGIN IMMEDIATE; a lock held past QUIET_WAIT is said on stderr, with its holder,
+        before waiting the rest of the store wait; past that, `readable` names the holder."""
+        wait = store_wait()
+        quiet = min(wait, QUIET_WAIT)
+        try:
+            db.execute(f"PRAGMA busy_timeout = {int(quiet * 1000)}")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if not is_busy(error) or wait <= quiet:
+                    raise
+            log.warning(
+                "%s is locked by %s; waiting up to %g s for it (%s sets how long)",
+                self.path,
+                lock_holder(self.path),
+                wait,
+                WAIT_VARIABLE,
+            )
+            db.execute(f"PRAGMA busy_timeout = {int((wait - quiet) * 1000)}")
+            db.execute("BEGIN IMMEDIATE")
+        finally:
+            db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
 
     # -- reading --------------------------------------------------------------------------
 
@@ -362,12 +466,17 @@ class RunStore:
 
         thread = threading.Thread(target=renew, name="promptworth-leases", daemon=True)
         thread.start()
+        locked_out = False
         try:
             yield
+        except StoreLocked:  # no second wait to release: the leases lapse, or go with this pid
+            locked_out = True
+            raise
         finally:
             stop.set()
             thread.join()
-            self.release(owner)
+            if not locked_out:
+                self.release(owner)
 
     def new_owner(self) -> str:
         return f"{self.host}:{self.pid}:{uuid.uuid4().hex[:8]}"

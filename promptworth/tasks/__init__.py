@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from promptworth.errors import quoted
 from promptworth.tasks.base import Split, Task
 
 # name -> (module with a `load(name)`, one-line description). Registering a task is one line
@@ -48,7 +49,8 @@ def load_task(
     if spec in BUILTIN_TASKS or not (Path(spec).exists() or looks_like_path(spec)):
         if test_file:
             raise files.TaskDataError(
-                f"--test-file is for a task from a file; {spec!r} comes with its own test split"
+                f"--test-file is for a task from a file; {quoted(spec)} comes with its own test "
+                "split"
             )
         if spec in BUILTIN_TASKS:
             refuse_file_options(spec, text_column, label_column, encoding)
@@ -72,5 +74,5 @@ def refuse_file_options(name: str, text_column: str, label_column: str, encoding
     flags = [flag for flag, changed in given.items() if changed]
     if flags:
         raise files.TaskDataError(
-            f"{', '.join(flags)}: for a task from a file; {name!r} has its own"
+            f"{', '.join(flags)}: for a task from a file; {quoted(name)} has its own"
         )

@@ -18,6 +18,8 @@ from functools import cached_property
 
 import numpy as np
 
+from promptworth.errors import quoted
+
 Example = str | tuple[str, ...]
 DEFAULT_INPUTS = ("text",)
 TEXT_SLOT = "{text}"
@@ -52,11 +54,14 @@ def verbalizer_problem(label_names: list[str], verbalizers: list[list[str]]) -> 
     owner: dict[str, str] = {}
     for name, words in zip(label_names, verbalizers):
         if not words or any(not isinstance(w, str) or not w.strip() for w in words):
-            return f"label {name!r} needs non-empty verbaliser words, got {words!r}"
+            return f"label {quoted(name)} needs non-empty verbaliser words, got {quoted(words)}"
         for word in words:
             first = owner.setdefault(word.strip().lower(), name)
             if first != name:
-                return f"verbaliser word {word!r} is given to labels {first!r} and {name!r}"
+                return (
+                    f"verbaliser word {quoted(word)} is given to labels {quoted(first)} and "
+                    f"{quoted(name)}"
+                )
     return None
 
 

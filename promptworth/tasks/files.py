@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from promptworth.errors import PromptworthError
+from promptworth.errors import PromptworthError, quoted
 from promptworth.tasks.base import Example, Split, Task, example_key, example_slots
 
 GENERIC_TEMPLATES = [
@@ -49,7 +49,7 @@ def checked_encoding(encoding: str) -> str:
         return codecs.lookup(encoding).name
     except LookupError:
         raise TaskDataError(
-            f"--encoding {encoding!r}: unknown encoding (e.g. utf-8, cp1252, latin-1, utf-16)"
+            f"--encoding {quoted(encoding)}: unknown encoding (e.g. utf-8, cp1252, latin-1, utf-16)"
         ) from None
 
 
@@ -60,7 +60,7 @@ def read_table(path: Path, encoding: str = "utf-8"):
     reader = READERS.get(suffix)
     if reader is None:
         raise TaskDataError(
-            f"{path}: unknown file type {suffix!r}; use .csv, .tsv, .jsonl, .json or .parquet"
+            f"{path}: unknown file type {quoted(suffix)}; use .csv, .tsv, .jsonl, .json or .parquet"
         )
     # utf-8-sig also reads plain UTF-8 and drops a byte-order mark, which would otherwise stick
     # to the first column's name.
@@ -123,8 +123,9 @@ def frame_to_rows(
     for column in (*columns, label_column):
         if column not in frame.columns:
             raise TaskDataError(
-                f"{source}: no column {column!r} (columns: {', '.join(map(str, frame.columns))}); "
-                f"name the right one with --text-column/--label-column"
+                f"{source}: no column {quoted(column)} (columns: "
+                f"{', '.join(map(str, frame.columns))}); "
+                "name the right one with --text-column/--label-column"
             )
     if frame.empty:
         raise TaskDataError(f"{source}: no data rows")
@@ -134,14 +135,14 @@ def frame_to_rows(
         where = f"{source}: row {row}: field"
         for column, text in zip(columns, texts):
             if is_missing(text) or (isinstance(text, str) and not text.strip()):
-                raise TaskDataError(f"{where} {column!r} is empty")
+                raise TaskDataError(f"{where} {quoted(column)} is empty")
             if not isinstance(text, str):
-                raise TaskDataError(f"{where} {column!r} is not text: {text!r}")
+                raise TaskDataError(f"{where} {column!r} is not text: {quoted(text)}")
         if is_missing(label) or (isinstance(label, str) and not label.strip()):
-            raise TaskDataError(f"{where} {label_column!r} is missing")
+            raise TaskDataError(f"{where} {quoted(label_column)} is missing")
         if not isinstance(label, (str, int, float, np.number)):
             raise TaskDataError(
-                f"{where} {label_column!r} is not a label (text or number): {label!r}"
+                f"{where} {quoted(label_column)} is not a label (text or number): {quoted(label)}"
             )
         examples.append(texts[0] if isinstance(text_column, str) else tuple(texts))
         labels.append(label)
@@ -340,7 +341,9 @@ def hf_rows(
             f"load it ({type(error).__name__}: {reason})"
         ) from error
     if "train" not in dataset or "test" not in dataset:
-        raise TaskDataError(f"dataset {name!r} has splits {list(dataset)}; it needs train and test")
+        raise TaskDataError(
+            f"dataset {quoted(name)} has splits {list(dataset)}; it needs train and test"
+        )
     feature = dataset["train"].features.get(label_column)
     names = list(getattr(feature, "names", []) or []) or None
     rows = {

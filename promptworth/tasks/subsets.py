@@ -21,7 +21,7 @@ from functools import cached_property
 
 import numpy as np
 
-from promptworth.errors import PromptworthError
+from promptworth.errors import PromptworthError, quoted
 from promptworth.tasks.base import Split
 
 SAMPLINGS = ("balanced", "random")
@@ -50,7 +50,9 @@ def pool_order(labels: np.ndarray, seed: int, sampling: str) -> np.ndarray:
 
 def check_sampling(sampling: str) -> None:
     if sampling not in SAMPLINGS:
-        raise PromptworthError(f"--sampling {sampling!r}: choose one of {', '.join(SAMPLINGS)}")
+        raise PromptworthError(
+            f"--sampling {quoted(sampling)}: choose one of {', '.join(SAMPLINGS)}"
+        )
 
 
 def check_sizes(labels: np.ndarray, sizes: list[int], sampling: str) -> None:

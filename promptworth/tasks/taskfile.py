@@ -26,12 +26,13 @@ import json
 import os
 import re
 from collections import Counter
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from promptworth.errors import PromptworthError, did_you_mean
+from promptworth.errors import QUOTE_LIMIT, PromptworthError, did_you_mean, quoted
 from promptworth.paths import looks_like_path
 from promptworth.tasks import files
 from promptworth.tasks.base import SLOT, Task, template_slots, verbalizer_problem
@@ -51,6 +52,7 @@ FIELDS: dict[str, str] = {  # field -> what it holds, for the messages
     "templates": "a list of templates with slots, e.g. ['Text: {text}\\nLabel:']",
 }
 REQUIRED = ("name", "train")
+TASK_NAME = re.compile(r"[\w.-]+")  # letters (any script), digits, _ . - : no path separator
 
 
 class TaskFileError(PromptworthError):
@@ -61,13 +63,46 @@ def is_task_file(spec: str) -> bool:
     return Path(spec).suffix.lower() in SUFFIXES
 
 
+class AmbiguousYaml(yaml.YAMLError):
+    """YAML that says two things: a key given twice, or an anchor/alias (a value repeated by
+    reference, which also lets a few hundred bytes expand to gigabytes)."""
+
+    def __init__(self, problem: str, mark):
+        super().__init__(problem)
+        self.problem, self.line = problem, mark.line + 1
+
+
 def yaml_loader():
     """PyYAML's safe loader with YAML 1.2 booleans: only true/false are booleans, so labels
-    such as yes/no or on/off stay the words they are (YAML 1.1 reads them as True/False)."""
+    such as yes/no or on/off stay the words they are (YAML 1.1 reads them as True/False).
+    A key given twice in one mapping and any anchor or alias are refused (AmbiguousYaml)."""
     bool_tag = "tag:yaml.org,2002:bool"
 
     class Loader(yaml.SafeLoader):
-        pass
+        def compose_node(self, parent, index):
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                sign = "*" if isinstance(event, yaml.AliasEvent) else "&"
+                raise AmbiguousYaml(
+                    f"{sign}{quoted(event.anchor)[1:-1]}: anchors and aliases are not accepted "
+                    "in task files; write the value out where it is used",
+                    event.start_mark,
+                )
+            return super().compose_node(parent, index)
+
+        def construct_mapping(self, node, deep=False):
+            first_line: dict = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, Hashable) and key in first_line:
+                    raise AmbiguousYaml(
+                        f"key {quoted(key)} given twice (first on line {first_line[key]}); "
+                        "keep one",
+                        key_node.start_mark,
+                    )
+                if isinstance(key, Hashable):
+                    first_line[key] = key_node.start_mark.line + 1
+            return super().construct_mapping(node, deep)
 
     Loader.yaml_implicit_resolvers = {
         first: [(tag, rx) for tag, rx in resolvers if tag != bool_tag]
@@ -87,11 +122,13 @@ def read_yaml(path: Path) -> dict[str, Any]:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml_loader())
     except UnicodeDecodeError:
         raise TaskFileError(f"{path}: a task file must be UTF-8 text") from None
+    except AmbiguousYaml as error:
+        raise TaskFileError(f"{path}: line {error.line}: {error.problem}") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(error, "problem", None) or str(error)
-        raise TaskFileError(f"{path}: not valid YAML{where}: {problem}") from None
+        raise TaskFileError(f"{path}: not valid YAML{where}: {problem[:QUOTE_LIMIT]}") from None
     if not isinstance(data, dict):
         raise TaskFileError(
             f"{path}: expected a mapping of fields (name, train, labels, ...), "
@@ -115,13 +152,24 @@ class Fields:
             self.fail("inputs", "give either text_column (one input) or inputs, not both")
 
     def fail(self, field: str, problem: str):
-        raise TaskFileError(f"{self.path}: {field}: {problem}")
+        raise TaskFileError(f"{self.path}: {field[:QUOTE_LIMIT]}: {problem}")
 
     def text(self, key: str, default: str | None = None) -> str | None:
         value = self.data.get(key, default)
         if value is not None and (not isinstance(value, str) or not value.strip()):
-            self.fail(key, f"expected {FIELDS[key]}, got {value!r}")
+            self.fail(key, f"expected {FIELDS[key]}, got {quoted(value)}")
         return value
+
+    def task_name(self) -> str:
+        """The name, which names the task's folder in a suite's output: one path component."""
+        name = self.text("name")
+        if not TASK_NAME.fullmatch(name) or name in (".", ".."):
+            self.fail(
+                "name",
+                f"{quoted(name)} is not a task name; use letters, digits, '-', '_' and '.' "
+                "(no '/' or '\\'), e.g. bbc_news",
+            )
+        return name
 
     def inputs(self) -> dict[str, str]:
         """slot -> column; one slot `text` when only text_column (or nothing) is given."""
@@ -129,12 +177,12 @@ class Fields:
             return {"text": self.text("text_column", "text")}
         given = self.data["inputs"]
         if not isinstance(given, dict) or not given:
-            self.fail("inputs", f"expected {FIELDS['inputs']}, got {given!r}")
+            self.fail("inputs", f"expected {FIELDS['inputs']}, got {quoted(given)}")
         for slot, column in given.items():
             if not isinstance(slot, str) or not SLOT.fullmatch("{" + slot + "}"):
-                self.fail("inputs", f"slot {slot!r} must be a name of letters, digits and _")
+                self.fail("inputs", f"slot {quoted(slot)} must be a name of letters, digits and _")
             if not isinstance(column, str) or not column.strip():
-                self.fail(f"inputs.{slot}", f"expected a column name, got {column!r}")
+                self.fail(f"inputs.{slot}", f"expected a column name, got {quoted(column)}")
         return dict(given)
 
     def labels(self) -> dict[str, list[str]] | None:
@@ -146,7 +194,7 @@ class Fields:
             self.fail("labels", f"expected {FIELDS['labels']} with two or more labels")
         spelled = files.spelled(list(given))[0]
         if len(set(spelled)) < len(spelled):
-            self.fail("labels", f"labels {list(given)} name one label twice")
+            self.fail("labels", f"labels {quoted(list(given))} name one label twice")
         words = {}
         for value, name in zip(given.values(), spelled):
             listed = [value] if isinstance(value, str) else value
@@ -155,7 +203,7 @@ class Fields:
             if not all(isinstance(word, str) and word.strip() for word in listed):
                 self.fail(
                     f"labels.{name}",
-                    f"verbaliser words must be non-empty text: {listed} (quote a word YAML "
+                    f"verbaliser words must be non-empty text: {quoted(listed)} (quote a word YAML "
                     "reads as a number or true/false)",
                 )
             words[name] = listed
@@ -175,7 +223,7 @@ class Fields:
         for i, template in enumerate(given):
             where = f"templates[{i}]"
             if not isinstance(template, str):
-                self.fail(where, f"expected a template (text), got {template!r}")
+                self.fail(where, f"expected a template (text), got {quoted(template)}")
             unknown = [s for s in template_slots(template) if s not in slots]
             if unknown:
                 self.fail(
@@ -185,7 +233,9 @@ class Fields:
                     f"{did_you_mean(unknown[0], slots)}",
                 )
             if not template_slots(template):
-                self.fail(where, f"{template!r} has no slot; put {{{slots[0]}}} where it goes")
+                self.fail(
+                    where, f"{quoted(template)} has no slot; put {{{slots[0]}}} where it goes"
+                )
         return given
 
     def data_path(self, key: str) -> Path | None:
@@ -211,7 +261,7 @@ def load(path_text: str, allow_overlap: bool = False) -> Task:
     """The task a task file describes, its data read and checked."""
     path = Path(path_text)
     fields = Fields(path, read_yaml(path))
-    name = fields.text("name")
+    name = fields.task_name()
     inputs = fields.inputs()
     slots = list(inputs)
     labels = fields.labels()
@@ -221,7 +271,9 @@ def load(path_text: str, allow_overlap: bool = False) -> Task:
     try:
         files.checked_encoding(encoding)
     except files.TaskDataError:
-        fields.fail("encoding", f"unknown encoding {encoding!r} (e.g. utf-8, cp1252, latin-1)")
+        fields.fail(
+            "encoding", f"unknown encoding {quoted(encoding)} (e.g. utf-8, cp1252, latin-1)"
+        )
     label_column = fields.text("label_column", "label")
     columns = tuple(inputs.values())
     text_column = columns[0] if len(columns) == 1 else columns
@@ -286,15 +338,15 @@ def check_labels(
         for row, label in enumerate(spelled, start=1):
             if label not in labels:
                 raise TaskFileError(
-                    f"{rows[source]}: row {row}: {label_column} {label!r} is not one of the "
+                    f"{rows[source]}: row {row}: {label_column} {quoted(label)} is not one of the "
                     f"labels of {fields.path} ({', '.join(labels)}); add it under labels"
                 )
     absent = [label for label in labels if label not in set(spelled_train)]
     if absent:
         fields.fail(
             "labels",
-            f"{', '.join(map(repr, absent))} never occur(s) in the {label_column!r} column of "
-            f"{rows['train_source']}{did_you_mean(absent[0], set(spelled_train))}",
+            f"{', '.join(map(quoted, absent))} never occur(s) in the {quoted(label_column)} "
+            f"column of {rows['train_source']}{did_you_mean(absent[0], set(spelled_train))}",
         )
 
 
