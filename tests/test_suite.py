@@ -216,7 +216,7 @@ def test_run_suite_and_report_share_their_flags():
         }
 
     run, suite, report = flags("run"), flags("suite"), flags("report")
-    scaling = {"executor", "ray_address", "run_cpus", "run_gpus", "mlflow"}
+    scaling = {"executor", "ray_address", "ray_timeout", "run_cpus", "run_gpus", "mlflow"}
     assert set(run) - set(suite) == {"task", "test_file", *scaling}
     assert set(suite) - set(run) == {"tasks", "prompt_method"}
     assert all(suite[dest] == run[dest] for dest in set(run) & set(suite))
