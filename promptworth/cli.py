@@ -23,13 +23,13 @@ from promptworth.subsets import DEFAULT_SAMPLING, SAMPLINGS
 METRICS = ("accuracy", "macro_f1")  # the headline metrics a report can use (--metric)
 
 PRESETS: dict[str, dict] = {
-    # The main job: measured on 2 CPU cores (README "The default experiment").
+    # The main job (docs/get-started/quickstart.md#the-main-job).
     "default": {
-        # Spent where it changes the answer on 2 CPU cores in under 20 minutes (README "Set-up"):
+        # Spent where it changes the answer, within about 20 minutes on 2 CPU cores:
         # 500 test rows (a 95 % interval of about ±4 points) and the two sizes where the ladder's
         # verdicts turn (10: prompting vs few labels; 100: fine-tuning takes over). prompt-lora
-        # needs its 60 steps at 100 labels (30 left it at zero-shot's 0.69-0.70, 60 reached 0.82:
-        # README "Fair recipes"), and each LM evaluation of 500 rows costs about a minute here,
+        # needs its 60 steps at 100 labels (30 left it at zero-shot's 0.69-0.70, 60 reached
+        # 0.82), and each LM evaluation of 500 rows costs about a minute on 2 CPU cores,
         # so 2 seeds rather than 3, and 2-fold selection at 10 labels.
         "methods": ["zero-shot", "head", "prompt-lora", "features-lr", "encoder-ft"],
         "sizes": [10, 100],
@@ -47,7 +47,7 @@ PRESETS: dict[str, dict] = {
         "test_size": 100,
         "params": {"prompt-lora": {"max_steps": 12, "cv_folds": 2}},
     },
-    # The sizes of the full experiment; hours on a CPU, minutes on a GPU.
+    # The full experiment's sizes; hours on a CPU, minutes on a GPU.
     "full": {
         "methods": ["zero-shot", "head", "prompt-lora", "prompt-ft"],
         "sizes": [10, 32, 100, 320, 1000],

@@ -90,7 +90,9 @@ def counted(values) -> str:
     counts = Counter("not recorded" if value in (None, "") else str(value) for value in values)
     if len(counts) == 1:
         return f"`{next(iter(counts))}`"
-    return ", ".join(f"`{value}` ({n} runs)" for value, n in counts.most_common())
+    return ", ".join(
+        f"`{value}` ({n} run{'' if n == 1 else 's'})" for value, n in counts.most_common()
+    )
 
 
 def serving_table(frame: pd.DataFrame) -> str:

@@ -147,7 +147,8 @@ class TrainingConfig(RecipeConfig):
     max_dev: int = 64
     # The cap binds only above 120 labels (10 epochs at batch 8). At 1,000 AG News labels
     # prompt-lora's dev score still rose at 150 steps; 300 scored 0.880 against 0.855 on the
-    # same 1,000 test rows (paired +0.025 [+0.011, +0.040]; README "Step budgets").
+    # same 1,000 test rows (paired +0.025 [+0.011, +0.040];
+    # docs/concepts/training-recipes.md#the-training-rule).
     max_steps: int = 300
     loss: str = "ce"  # "ce": the gold word's tokens; "tfew": T-Few's losses (`tfew_loss`)
 

@@ -1,7 +1,7 @@
 """The training rule shared by every gradient-trained method, and how its result is chosen.
 
-Rule (README "Training towards convergence"): AdamW with a linear warm-up over the first
-`warmup` fraction of the planned steps, then linear decay towards zero at the last; `epochs`
+Rule (docs/concepts/training-recipes.md#the-training-rule): AdamW with a linear warm-up over the
+first `warmup` fraction of the planned steps, then linear decay towards zero at the last; `epochs`
 passes over the training rows, capped at `max_steps` optimizer steps. What is returned is chosen
 on held-out labelled rows taken from the *training subset* (never from test), by rank-
 classification accuracy, ties broken by the cross-entropy of the label scores (`DevScore`):
@@ -35,9 +35,9 @@ from promptworth.methods.base import at_least, one_of, positive, require
 
 TUNE = ("none", "quick", "full")
 
-# The learning rates `tune` tries, per family of what trains (README "Recipes and the
-# learning-rate search" justifies each). "quick" tries the family's grid at the method's batch
-# size; "full" crosses it with FULL_BATCH_SIZES.
+# The learning rates `tune` tries, per family of what trains
+# (docs/concepts/training-recipes.md#learning-rate-search gives the sources). "quick" tries the
+# family's grid at the method's batch size; "full" crosses it with FULL_BATCH_SIZES.
 LEARNING_RATE_GRIDS: dict[str, tuple[float, ...]] = {
     # every LM weight: LM-BFF's grid (Gao et al. 2021, "Making Pre-trained LMs Better Few-shot
     # Learners", lr {1e-5, 2e-5, 5e-5} x batch {2, 4, 8}, 1,000 steps, dev-selected)

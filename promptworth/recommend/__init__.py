@@ -1,5 +1,5 @@
 """Which method to use, at what cost: the recommendation from a store's measured runs
-(README "Recommendation")."""
+(docs/how-to/choose-a-method.md)."""
 
 from promptworth.recommend.inputs import Inputs
 from promptworth.recommend.recommendation import Recommendation, recommend

@@ -1,5 +1,6 @@
 """What the user tells the recommender, every default in one place with its source
-(README "Recommendation"). Prices are list prices the user should override with their own."""
+(docs/how-to/choose-a-method.md#the-scenario). Prices are list prices the user should override
+with their own."""
 
 from __future__ import annotations
 

@@ -152,8 +152,8 @@ def legend_lines(summary: AccuracySummary) -> list[str]:
     cells = f"Cells: mean {summary.metric} ± std over seeds"
     if any(summary.intervals.values()):
         cells += (
-            " [95 % interval of the mean: bootstrap over seeds and test rows, README "
-            '"How uncertainty is reported"]'
+            " [95 % interval of the mean: bootstrap over seeds and test rows, "
+            "docs/concepts/uncertainty.md#the-bootstrap]"
         )
     lines = [cells + ".", ""]
     if summary.verdicts:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from promptworth.runner import MEMORY_SCOPE
 
-COLUMNS_DEFINED = 'Columns are defined in the README ("Output files").'
+COLUMNS_DEFINED = "Columns are defined in docs/reference/outputs.md#resultscsv."
 METRIC_NAMES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}  # the --metric choices
 
 
