@@ -1,5 +1,5 @@
 """The benchmark pages of the documentation and the README's benchmark table are what
-scripts/docs_benchmarks.py writes from the committed stores now: never typed by hand, never stale."""
+scripts/docs_benchmarks.py writes from the committed stores now: never typed, never stale."""
 
 from __future__ import annotations
 

@@ -62,11 +62,12 @@ def type_name(hint) -> str:
 
 
 def field_comments(config: type) -> dict[str, str]:
-    """The comment written beside each field in the source, nearest class first."""
+    """The comment written beside each field in the source: the nearest class's that has one
+    (a subclass that only changes a default keeps its base class's comment)."""
     notes: dict[str, str] = {}
     for klass in reversed(config.__mro__):
         if dataclasses.is_dataclass(klass) and klass.__module__.startswith("promptworth"):
-            notes.update(class_comments(klass))
+            notes.update({name: text for name, text in class_comments(klass).items() if text})
     return notes
 
 

@@ -88,10 +88,10 @@ class Schedule:
 class RecipeConfig:
     """Parameters of the training rule every gradient-trained method's Config extends."""
 
-    learning_rate: float = 1e-3
-    batch_size: int = 8
-    epochs: float = 10.0
-    max_steps: int = 150
+    learning_rate: float = 1e-3  # AdamW's peak rate
+    batch_size: int = 8  # examples per optimizer step
+    epochs: float = 10.0  # passes over the training rows, before the step cap
+    max_steps: int = 150  # optimizer-step cap
     warmup: float = 0.06  # linear warm-up over this fraction of the planned steps, then decay
     cv_folds: int = 4  # k-fold selection below a dev split's size; 0 = train the budget only
     tune: str = "none"  # learning-rate search: "none", "quick" (lr grid) or "full" (x batch)
