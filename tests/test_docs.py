@@ -67,3 +67,13 @@ def test_the_changelog_page_is_the_repositorys_changelog(site):
     page = (site / "changelog" / "index.html").read_text()
     first_entry = (ROOT / "CHANGELOG.md").read_text().split("\n## ")[1].splitlines()[0]
     assert first_entry in page
+
+
+def test_the_build_fails_on_broken_links_and_anchors():
+    """Strict mode turns these validation warnings into a failed build (and a failed test)."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    assert config["strict"] is True
+    assert config["validation"]["anchors"] == "warn"
+    assert config["validation"]["unrecognized_links"] == "warn"
