@@ -174,8 +174,20 @@ def main_job_page() -> str:
             "",
             serving_table(frame),
             "",
+            compute_line(frame),
+            "",
             *environment(rows, meta),
         ],
+    )
+
+
+def compute_line(frame: pd.DataFrame) -> str:
+    """How long the runs took in all, from their recorded seconds."""
+    train, predict = frame["train_seconds"].sum() / 60, frame["eval_seconds"].sum() / 60
+    return (
+        f"Its {len(frame)} runs took {train:.0f} min of training and {predict:.0f} min of "
+        "prediction in all (the sums of `train_seconds` and `eval_seconds`; loading the models "
+        "comes on top)."
     )
 
 
