@@ -123,61 +123,49 @@ def number(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 or float(value).is_integer() else f"{value:.1f}"
 
 
-def ag_news_page() -> str:
-    store = RESULTS / "quality-ag-news"
-    rows, meta = stored(store)
+ACCURACY_LEGEND = [
+    "Mean ± std over seeds [95 % interval of the mean, bootstrap over seeds and test rows]",
+    "([Uncertainty](../concepts/uncertainty.md)); train seconds are medians over seeds.",
+]
+SERVING_LEGEND = [
+    "Medians over the seeds at each method's largest size",
+    "([Output files](../reference/outputs.md#resultscsv) defines the columns).",
+]
+
+
+def store_page(title: str, store: str, intro: list[str], totals: bool = False) -> str:
+    """A store's accuracy and serving tables under `intro`, then its environment block;
+    `totals`: also how long its runs took in all."""
+    rows, meta = stored(ROOT / store)
     frame, table = summary(rows)
-    return page(
+    body = [*intro, "", "## Accuracy", "", *ACCURACY_LEGEND, "", accuracy_table(table), ""]
+    body += ["## Serving and storage", "", *SERVING_LEGEND, "", serving_table(frame), ""]
+    body += [compute_line(frame), ""] if totals else []
+    return page(title, store, [*body, *environment(rows, meta)])
+
+
+def ag_news_page() -> str:
+    return store_page(
         "AG News: every method at 10, 100 and 1,000 labels",
         "results/quality-ag-news",
         [
             "The benchmark `scripts/quality.py` runs: every method with its default recipe (plus",
             "the benchmark's recipes for `distill` and `pet`, listed in that script), balanced",
             "nested subsets, 3 seeds, and the same 1,000 fixed test rows for every run.",
-            "",
-            "## Accuracy",
-            "",
-            "Mean ± std over seeds [95 % interval of the mean, bootstrap over seeds and test rows]",
-            "([Uncertainty](../concepts/uncertainty.md)); train seconds are medians over seeds.",
-            "",
-            accuracy_table(table),
-            "",
-            "## Serving and storage",
-            "",
-            "Medians over the seeds at each method's largest size",
-            "([Output files](../reference/outputs.md#resultscsv) defines the columns).",
-            "",
-            serving_table(frame),
-            "",
-            *environment(rows, meta),
         ],
     )
 
 
 def main_job_page() -> str:
-    store = RESULTS / "main-job"
-    rows, meta = stored(store)
-    frame, table = summary(rows)
-    return page(
+    return store_page(
         "The default experiment",
         "results/main-job",
         [
             "What `promptworth run` with no flags computes (the `default` preset): zero-shot,",
             "head, prompt-lora, features-lr and encoder-ft at 10 and 100 labels, 2 seeds,",
             "500 fixed test rows ([Quickstart](../get-started/quickstart.md)).",
-            "",
-            "## Accuracy",
-            "",
-            accuracy_table(table),
-            "",
-            "## Serving and storage",
-            "",
-            serving_table(frame),
-            "",
-            compute_line(frame),
-            "",
-            *environment(rows, meta),
         ],
+        totals=True,
     )
 
 

@@ -3,20 +3,12 @@ scripts/docs_benchmarks.py writes from the committed stores now: never typed, ne
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "docs_benchmarks.py"
 
 
 @pytest.fixture(scope="module")
-def docs_benchmarks():
-    spec = importlib.util.spec_from_file_location("docs_benchmarks", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def docs_benchmarks(load_script):
+    return load_script("docs_benchmarks")
 
 
 def test_committed_pages_and_readme_table_are_current(docs_benchmarks):

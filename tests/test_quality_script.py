@@ -3,21 +3,13 @@ in-place replacement between markers (the numbers come from summary.csv, never t
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "quality.py"
-
 
 @pytest.fixture(scope="module")
-def quality():
-    spec = importlib.util.spec_from_file_location("quality", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def quality(load_script):
+    return load_script("quality")
 
 
 def summary_row(method, n_train, seeds, mean, std, low, high, train_s):
