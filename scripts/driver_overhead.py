@@ -3,8 +3,8 @@ a worker, scoring it and writing it to the store.
 
 Runs N instant runs of the test-only `dies-once` method (its marker made beforehand, so no run
 dies: each predicts label 0 at once) on tiny random backbones, and prints the steady rate from
-the first recorded run to the last, Ray's start-up left out. A script, never a timed test:
-README "Beyond one machine" quotes what it printed.
+the first recorded run to the last, Ray's start-up left out. A script, never a timed test
+(docs/how-to/scale-out.md#ray).
 
     python scripts/driver_overhead.py [--runs 200] [--executors local,ray]
 """

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The full-ladder measurement (issue #4): every method on AG News with the packaged SmolLM2-135M
+# The full-ladder measurement: every method on AG News with the packaged SmolLM2-135M
 # and MiniLM, at 10, 100 and 1,000 labels, 200 fixed test rows, into one store.
 # Usage: bash scripts/ladder.sh [OUT]   (resumable: rerun it and only missing runs execute)
 #

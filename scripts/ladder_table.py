@@ -1,4 +1,4 @@
-"""The README's full-ladder table, computed from a store's results.csv (never typed in).
+"""The full-ladder table, computed from a store's results.csv (never typed in).
 
 Usage: promptworth report OUT && python scripts/ladder_table.py OUT/results.csv [--readme README.md]
 Prints the markdown table; with --readme, replaces the table between the `<!-- ladder-table -->`
@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 SIZES = (10, 100, 1000)
-# rows from cheapest to most expensive adaptation, as the README's method list runs
+# rows from cheapest to most expensive adaptation
 LADDER = [
     *("zero-shot", "prompt-search", "few-shot", "features-lr", "head", "encoder-head"),
     *("encoder-ft", "prompt-tuning", "p-tuning", "prefix-tuning", "ia3", "prompt-lora"),

@@ -1,7 +1,8 @@
-"""The recipe-quality benchmark (issue 9): every method of the ladder on AG News with balanced
-sampling, several seeds and at least 1,000 fixed test rows, into one resumable store, then a table
-of mean ± std, 95 % interval and train seconds per method and size, and the issue's targets
-checked against it. A benchmark, not a test: it prints, it never asserts.
+"""The recipe-quality benchmark: every method of the ladder on AG News with balanced sampling,
+several seeds and at least 1,000 fixed test rows, into one resumable store, then a table of
+mean ± std, 95 % interval and train seconds per method and size, and the benchmark's targets
+checked against it (docs/benchmarks/index.md). A benchmark, not a test: it prints, it never
+asserts.
 
 Usage (hours on 2 CPU cores; rerun the same command to resume):
     .venv/bin/python scripts/quality.py [--out results/quality-ag-news] [--seeds 3]
@@ -24,13 +25,13 @@ from promptworth.report.outputs import write_outputs
 from promptworth.run.sweep import Sweep, SweepSpec
 from promptworth.store.database import RunStore
 
-# Cheap methods first, so a session that ends early still has every cheap rung.
+# Cheap methods first, so a run of the benchmark stopped early still has every cheap rung.
 LADDER = [
     *("zero-shot", "features-lr", "head", "encoder-head", "encoder-ft", "few-shot"),
     *("prompt-search", "prompt-lora", "ia3", "prompt-tuning", "p-tuning", "prefix-tuning"),
     *("prompt-ft", "dpo", "distill", "pet"),
 ]
-# The benchmark's recipe where it differs from a method's defaults, and why (README "Fair recipes"):
+# The benchmark's recipe where it differs from a method's defaults, and why:
 # per method, recipes by the smallest size they apply from. They enter the run keys, so a rerun
 # resumes the stored runs instead of adding other variants.
 RECIPES: dict[str, dict[int, dict]] = {
@@ -81,7 +82,8 @@ def recipe(method: str, n_train: int) -> dict:
 
 def convergence(rows: list[tuple[str, dict, dict]]) -> str:
     """Per trained run: how its weights were chosen, the steps behind them and the dev curve
-    (step: accuracy), so the step budgets are read from the store (README "Step budgets")."""
+    (step: accuracy), so the step budgets are read from the store
+    (docs/concepts/training-recipes.md#what-each-run-records-about-its-selection)."""
     lines = ["| method | labels | seed | selection | selected step | steps run | dev curve |"]
     lines.append("|---|---|---|---|---|---|---|")
     for _, config, result in sorted(rows, key=run_order):
@@ -124,7 +126,7 @@ def markdown(summary: pd.DataFrame) -> str:
 
 
 def wide_markdown(summary: pd.DataFrame, sizes: list[int]) -> str:
-    """The README's form: one row per method in ladder order, one column per size, and the
+    """The wide form: one row per method in ladder order, one column per size, and the
     median train seconds per size ("–" where nothing is stored)."""
     header = " | ".join(f"{n:,}" for n in sizes)
     seconds_header = " / ".join(f"{n:,}" for n in sizes)
@@ -167,7 +169,7 @@ def interval(row: pd.Series) -> str:
 
 
 def replace_between_markers(path: Path, text: str) -> None:
-    """Put `text` between the README's table markers, so the README's table is the store's."""
+    """Put `text` between the file's table markers, so the file's table is the store's."""
     content = path.read_text()
     start, end = content.find(TABLE_START), content.find(TABLE_END)
     if start < 0 or end < start:
@@ -232,7 +234,7 @@ def kept_start_note(rows: list[tuple[str, dict, dict]], method: str, n: int, zer
     cpus = ", ".join(sorted({str(r.get("cpu", "a CPU not recorded")) for r in below}))
     return (
         f" (every run below it kept the start, served as the prompt itself: zero-shot's own"
-        f' predictions, computed on {cpus}; README "Same predictions")'
+        f" predictions, computed on {cpus}; docs/concepts/reproducibility.md#same-predictions)"
     )
 
 

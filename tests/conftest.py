@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import importlib.util
 import os
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +35,20 @@ def pytest_sessionstart(session):
 
     gc.collect()
     gc.freeze()
+
+
+@pytest.fixture(scope="session")
+def load_script():
+    """Import scripts/NAME.py as a module, for the tests of the repository's scripts."""
+
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 @pytest.fixture(scope="session")

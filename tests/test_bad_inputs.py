@@ -1,5 +1,5 @@
 """Every bad input is refused up front: exit status 2, one line naming the flag, parameter, file,
-row or field, no traceback, and the store in --out untouched (issue 13).
+row or field, no traceback, and the store in --out untouched.
 
 Each case runs the CLI in-process on tiny files and tiny random-weight models, so nothing real
 loads. Cases marked `store` start from a copy of an --out holding a finished run and check that

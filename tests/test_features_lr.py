@@ -118,8 +118,8 @@ def test_cross_validation_regularises_a_tiny_noisy_set_more_than_a_large_clean_o
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_five_classes_from_ten_uneven_examples_no_longer_collapse(seed):
-    """The issue's failure: 5 classes, 10 examples, fixed C = 1 on unit vectors predicts the
-    largest class almost everywhere; the cross-validated C separates the classes."""
+    """The collapse a fixed C causes: 5 classes, 10 examples, fixed C = 1 on unit vectors predicts
+    the largest class almost everywhere; the cross-validated C separates the classes."""
     x, labels, centres = clusters(seed, [4, 2, 2, 1, 1], noise=1.0)
     test_labels = np.repeat(np.arange(5), 20)
     test = centres[test_labels] + np.random.default_rng(99).normal(size=(100, 32))

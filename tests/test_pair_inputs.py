@@ -245,7 +245,7 @@ def test_backbone_cache_is_unaffected_by_pairs(tiny_encoder_dir):
 
 
 def test_runs_without_a_verbalizer_keep_the_config_and_key_they_had():
-    """70bdc… is this config's key before PromptOptions.verbalizer existed (main, 2026-11-25):
+    """70bdc… is this config's key before PromptOptions.verbalizer existed:
     stores written then resume, and their reports do not split one experiment in two."""
     from promptworth.store.config import RunConfig
 

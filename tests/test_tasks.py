@@ -91,7 +91,7 @@ def test_missing_file_is_named(tmp_path):
 
 
 def test_numeric_labels_are_one_label_however_spelled(tmp_path):
-    """Train 0,1,2 and test 0.0,1.0,"2" are three classes, not six (issue 13)."""
+    """Train 0,1,2 and test 0.0,1.0,"2" are three classes, not six."""
     train = write(
         tmp_path / "train.csv", "text,label\n" + "".join(f"t{i},{i % 3}\n" for i in range(9))
     )

@@ -164,8 +164,8 @@ def legend_lines(summary: AccuracySummary) -> list[str]:
     kinds = sorted({i.procedure for i in summary.intervals.values() if i})
     if kinds:
         cells += (
-            f" [95 % interval of the mean; {'; '.join(kinds)}; README "
-            '"How uncertainty is reported"]'
+            f" [95 % interval of the mean; {'; '.join(kinds)}; "
+            "docs/concepts/uncertainty.md#the-bootstrap]"
         )
     lines = [cells + ".", ""]
     if any(unc.few_rows_warning(runs[0].n_test) for runs in summary.groups.values()):

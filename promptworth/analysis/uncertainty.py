@@ -5,7 +5,7 @@ A test subset of 200-300 rows measures accuracy to about ±6 points, so most dif
 methods in a results table are noise. Everything here is recomputed from what the store keeps for
 each run (its predictions and the test labels it was scored on); no model is needed.
 
-The bootstrap (README "How uncertainty is reported"):
+The bootstrap (docs/concepts/uncertainty.md#the-bootstrap):
 
 - **Test rows.** `N_RESAMPLES` resamples of the n test rows with replacement, drawn from
   `numpy.random.default_rng(ROWS_SEED)`. They depend only on n, so every run scored on the same

@@ -4,7 +4,7 @@ A spec is a packaged alias (the embedded defaults), a local directory, or a Hugg
 Each spec is resolved once per process (`BackboneCache.source`: its canonical form and revision)
 and each backbone is loaded once (`BackboneCache.get`); methods that train take a copy.
 Code shipped inside a model directory or repository is never run: every load goes through
-backbones/loading.py (`trust_remote_code=False`, no prompt; README "Reliability").
+backbones/loading.py (`trust_remote_code=False`, no prompt; docs/concepts/reliability.md#models).
 """
 
 from __future__ import annotations

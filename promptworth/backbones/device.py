@@ -26,7 +26,7 @@ def cpu_supports_fast_bf16() -> bool:
 def choose_placement(dtype: str = "auto", device: str | None = None) -> Placement:
     """CUDA (bf16 where supported) when present; on CPU bf16 where the CPU has bf16 units.
 
-    Measured on a 2-core CPU with AMX (scripts/benchmark.py, README "Speed"): bf16 scores
+    On a CPU with AMX (scripts/benchmark.py; docs/how-to/gpus-and-larger-models.md#cpu) bf16 scores
     zero-shot 2.6x faster than fp32 at the same accuracy, and LoRA steps under bf16 autocast
     run 2x faster. Training keeps fp32 master weights (see methods/training.py).
     """

@@ -61,7 +61,8 @@ class FewShot(Method):
         k: int | None = None
         selection: str = "random"  # "random": one balanced draw for all inputs; "knn": per input
         # Contextual calibration with content-free inputs: on by default, as it measured better
-        # (README few-shot: 0.55 vs 0.45 on AG News with SmolLM2-135M and balanced demonstrations).
+        # (docs/reference/methods/few-shot.md: 0.55 vs 0.45 on AG News with SmolLM2-135M and
+        # balanced demonstrations).
         calibrate: bool = True
 
         def __post_init__(self) -> None:

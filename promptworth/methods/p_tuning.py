@@ -38,8 +38,8 @@ class PTuning(PromptLearningMethod):
         encoder: str = "MLP"  # "MLP" or "LSTM"
         encoder_hidden_size: int = 128
         # 3e-3, not PEFT's 1e-3: the template start's encoder adds to fixed words through a zero
-        # last layer. Measured (README p-tuning): 0.697 at 100 AG News labels against 0.662 for
-        # the rate the quick search chose on 20 dev rows (3e-4), paired p = 0.035.
+        # last layer (docs/reference/methods/p-tuning.md). 0.697 at 100 AG News labels against
+        # 0.662 for the rate the quick search chose on 20 dev rows (3e-4), paired p = 0.035.
         learning_rate: float = 3e-3
 
         def __post_init__(self):

@@ -57,7 +57,8 @@ WEIGHTINGS = ("accuracy", "uniform")
 # head, 400 steps. Measured on 1,000 AG News test rows at 100 labels, seed 0, same pattern models:
 # 0.847 against 0.813 for encoder-ft's own probe start and 150 steps, which stopped after 60 steps
 # on the 20 gold dev rows (paired +0.034 [+0.013, +0.054], McNemar p = 0.001); at 10 labels,
-# 3 seeds, 0.721 against 0.705 (+0.016 [+0.004, +0.028], p = 0.008; README pet).
+# 3 seeds, 0.721 against 0.705 (+0.016 [+0.004, +0.028], p = 0.008;
+# docs/reference/methods/pet.md).
 STUDENT_RECIPE: dict[str, Any] = {"head_init": "random", "max_steps": 400}
 
 

@@ -24,9 +24,9 @@ class PromptLoRA(PromptTrainedMethod):
 
     @dataclass(frozen=True)
     class Config(TrainingConfig):
-        r: int = 8
-        alpha: int = 16
-        dropout: float = 0.05
+        r: int = 8  # LoRA rank
+        alpha: int = 16  # LoRA scaling
+        dropout: float = 0.05  # LoRA dropout
         target_modules: str = (
             "default"  # "default" = PEFT's choice for the architecture, or "all-linear"
         )

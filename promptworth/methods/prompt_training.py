@@ -144,10 +144,11 @@ class TrainingConfig(RecipeConfig):
 
     # A dev evaluation scores every label on each dev row; past ~64 rows it buys little signal
     # and, at 1,000 labels, an uncapped dev split used to cost as much as training.
-    max_dev: int = 64
+    max_dev: int = 64  # dev rows at most; the rest of the subset trains
     # The cap binds only above 120 labels (10 epochs at batch 8). At 1,000 AG News labels
     # prompt-lora's dev score still rose at 150 steps; 300 scored 0.880 against 0.855 on the
-    # same 1,000 test rows (paired +0.025 [+0.011, +0.040]; README "Step budgets").
+    # same 1,000 test rows (paired +0.025 [+0.011, +0.040];
+    # docs/concepts/training-recipes.md#the-training-rule).
     max_steps: int = 300
     loss: str = "ce"  # "ce": the gold word's tokens; "tfew": T-Few's losses (`tfew_loss`)
 

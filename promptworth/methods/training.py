@@ -1,7 +1,7 @@
 """The training rule shared by every gradient-trained method, and how its result is chosen.
 
-Rule (README "Training towards convergence"): AdamW with a linear warm-up over the first
-`warmup` fraction of the planned steps, then linear decay towards zero at the last; `epochs`
+Rule (docs/concepts/training-recipes.md#the-training-rule): AdamW with a linear warm-up over the
+first `warmup` fraction of the planned steps, then linear decay towards zero at the last; `epochs`
 passes over the training rows, capped at `max_steps` optimizer steps. What is returned is chosen
 on held-out labelled rows taken from the *training subset* (never from test), by rank-
 classification accuracy, ties broken by the cross-entropy of the label scores (`DevScore`):
@@ -43,10 +43,10 @@ FULL_BATCH_SIZES = (4, 8, 16)  # LM-BFF's {2, 4, 8} at 16 examples per class, do
 class RecipeConfig:
     """Parameters of the training rule every gradient-trained method's Config extends."""
 
-    learning_rate: float = 1e-3
-    batch_size: int = 8
-    epochs: float = 10.0
-    max_steps: int = 150
+    learning_rate: float = 1e-3  # AdamW's peak rate
+    batch_size: int = 8  # examples per optimizer step
+    epochs: float = 10.0  # passes over the training rows, before the step cap
+    max_steps: int = 150  # optimizer-step cap
     warmup: float = 0.06  # linear warm-up over this fraction of the planned steps, then decay
     cv_folds: int = 4  # k-fold selection below a dev split's size; 0 = train the budget only
     tune: str = "none"  # learning-rate search: "none", "quick" (lr grid) or "full" (x batch)

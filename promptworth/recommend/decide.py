@@ -1,5 +1,5 @@
-"""Which method to use: constraints rule methods out, the rest are ranked (README
-"Recommendation").
+"""Which method to use: constraints rule methods out, the rest are ranked
+(docs/concepts/costs.md#constraints-and-ranking).
 
 Ranking, by the headline metric (accuracy or macro-F1; the target is in it too). With a target:
 the lowest total cost among the methods that reach it at the label budget. Without: the methods

@@ -76,9 +76,9 @@ def recommend(
     summary: AccuracySummary | None = None,
 ) -> Recommendation:
     """The recommendation for `inputs` from a store's finished runs, by `metric` (accuracy or
-    macro_f1: README "The headline metric"). `summary`: analysis.summary.summarize's intervals
-    of `metric` for these rows when the caller has them (the report), so the bootstrap runs
-    once; else they are computed here."""
+    macro_f1: docs/concepts/uncertainty.md#macro-f1). `summary`: analysis.summary.summarize's
+    intervals of `metric` for these rows when the caller has them (the report), so the bootstrap
+    runs once; else they are computed here."""
     measured, frame = measure(rows, metric, summary)
     long_df = long_from_wide(frame)
     ranked, ruled_out = assess(measured, long_df, inputs)

@@ -1,4 +1,4 @@
-"""Total cost of ownership and break-even volumes (README "Recommendation").
+"""Total cost of ownership and break-even volumes (docs/concepts/costs.md#break-even).
 
 TCO(q) = labels × label_cost + train_seconds × price/h / 3600 + q × days × serving cost per query,
 with serving cost per query = batched seconds per example × price/h / 3600 on the hardware the

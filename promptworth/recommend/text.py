@@ -76,7 +76,8 @@ def scenario_line(inputs: dict, metric: str) -> str:
             f"${inputs['llm_output_price']['value']:g}/M output tokens"
         )
     return (
-        f'Scenario: {"; ".join(shown)}; {prices} (defaults and sources: README "Recommendation").'
+        f"Scenario: {'; '.join(shown)}; {prices} "
+        "(defaults and sources: docs/how-to/choose-a-method.md#the-scenario)."
     )
 
 

@@ -34,9 +34,9 @@ def detail_lines(rows: list[tuple[str, dict, dict]]) -> list[str]:
 MACHINE_FIELDS = {"device": "device", "cpu": "CPU", "threads": "threads"}
 MIXED_MACHINES = (
     "These runs come from more than one machine set-up. The same config can predict a "
-    'near-tied row differently on another CPU or thread count (README "Same predictions" '
-    "measures how many), so small differences between runs of different set-ups may be the "
-    "machines'."
+    "near-tied row differently on another CPU or thread count "
+    "(docs/concepts/reproducibility.md#same-predictions), so small differences between runs of "
+    "different set-ups may be the machines'."
 )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from promptworth.analysis.metrics import METRICS
 from promptworth.analysis.results import at_largest_size, memory_alone
 
-COLUMNS_DEFINED = 'Columns are defined in the README ("Output files").'
+COLUMNS_DEFINED = "Columns are defined in docs/reference/outputs.md#resultscsv."
 
 
 def cost_table(frame):

@@ -50,7 +50,7 @@ def write_outputs(
     method with the best mean `metric`. `failures` = (config, error) of failed runs, listed in
     report.md and never counted in a table. `metric` (accuracy or macro_f1) is the headline
     score of the tables, curves, intervals and advantages. Both reports open with the
-    recommendation for the default scenario (README "Recommendation")."""
+    recommendation for the default scenario (docs/how-to/choose-a-method.md)."""
     check_writable_files(out, REPORT_FILES)  # before the first file is replaced
     with locked(inside(out, "outputs")):  # sweeps sharing --out never interleave their writes
         return _write_outputs(rows, out, description, compare, failures, metric)
@@ -110,7 +110,7 @@ def _write_outputs(rows, out: Path, description, compare, failures, metric: str)
 def recommendation_outputs(rows, out: Path, files: dict[str, Path], summary: AccuracySummary):
     """The recommendation for the default scenario, by the report's headline metric and from
     its intervals (`summary`, computed once): recommendation.json, the break-even and Pareto
-    figures, and report.md's lines (README "Recommendation")."""
+    figures, and report.md's lines (docs/how-to/choose-a-method.md)."""
     from promptworth.recommend import Inputs, recommend
     from promptworth.recommend.figures import plot_break_even, plot_pareto
     from promptworth.recommend.text import recommendation_lines
@@ -284,7 +284,7 @@ def recommend_metric(out: Path, given: str | None) -> tuple[str, list[str]]:
 
 def compare_text(out: Path, baseline: str, method: str, as_json: bool = False) -> str:
     """`promptworth compare`: the paired accuracy test of two methods of a store, at every size
-    both can be paired (README "How uncertainty is reported")."""
+    both can be paired (docs/concepts/uncertainty.md#paired-tests)."""
     rows = stored_rows(out)
     groups = scored_groups(results_frame(rows), rows)
     comparisons = compare_methods(groups, baseline, method)

@@ -75,7 +75,8 @@ def gpu_peak_mb() -> float | None:
 
 def cpu_threads() -> int:
     """Threads torch computes with on the CPU: its float sums are ordered by them, so the same
-    run on another thread count can flip a near-tied prediction (README "Same predictions")."""
+    run on another thread count can flip a near-tied prediction
+    (docs/concepts/reproducibility.md#same-predictions)."""
     import torch
 
     return torch.get_num_threads()
@@ -84,7 +85,7 @@ def cpu_threads() -> int:
 @functools.cache
 def cpu_model() -> str:
     """The processor's model name: float kernels differ between CPUs, so the same run on another
-    machine can flip a near-tied prediction (README "Same predictions")."""
+    machine can flip a near-tied prediction (docs/concepts/reproducibility.md#same-predictions)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

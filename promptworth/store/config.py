@@ -1,10 +1,11 @@
 """A run is fully described by its config; the hash of that config is the run's key.
 
-The key means what it says (README "Reliability"): model specs are canonical (a local directory
-is its resolved absolute path), revisions are a digest of a directory's loaded bytes or a hub
-commit, the task version covers data, labels, verbalisers and templates, and the prompt options
-are those the method reads. A new data file, template or model version never reuses results
-computed on the old one, and one experiment spelt two ways is one key.
+The key means what it says (docs/concepts/reproducibility.md#run-keys): model specs are
+canonical (a local directory is its resolved absolute path), revisions are a digest of a
+directory's loaded bytes or a hub commit, the task version covers data, labels, verbalisers and
+templates, and the prompt options are those the method reads. A new data file, template or
+model version never reuses results computed on the old one, and one experiment spelt two ways is
+one key.
 """
 
 from __future__ import annotations

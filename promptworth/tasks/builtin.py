@@ -27,7 +27,7 @@ from promptworth.tasks.files import HELD_OUT, split_off_test
 SENTIMENT_WORDS = [["negative"], ["positive"]]
 # LM-BFF's SST-2/MR pattern "<S1> It was [MASK] ." with great/terrible is left out: with the
 # packaged SmolLM2-135M it answered "great" for all of 40 SST-2 rows (0.475), where the first
-# template below scored 0.775 on the same rows (README "Built-in tasks").
+# template below scored 0.775 on the same rows (docs/reference/tasks.md#built-in-tasks).
 MOVIE_TEMPLATES = [
     "Review: {text}\nSentiment:",
     "{text}\nThe sentiment of this review is",
