@@ -14,8 +14,13 @@ import torch
 from promptworth.errors import PromptworthError
 from promptworth.methods import make_method, method_class
 from promptworth.methods.base import PromptOptions
-from promptworth.methods.prompt_training import answer_logprobs, build_sequences, tfew_loss
-from promptworth.methods.prompting import rank_scores
+from promptworth.methods.prompt_training import (
+    answer_logprobs,
+    build_sequences,
+    label_only_loss,
+    tfew_loss,
+)
+from promptworth.methods.prompting import rank_scores, right_padded
 from promptworth.methods.training import LEARNING_RATE_GRIDS
 from promptworth.tasks.base import Split
 
@@ -152,6 +157,39 @@ def test_tfew_loss_by_hand():
         expected_ln -= betas[y] - math.log(sum(math.exp(b) for b in betas))
     assert ln.item() == pytest.approx(expected_ln / 2)
     assert total.item() == pytest.approx(lm.item() + unlikelihood.item() + ln.item())
+
+
+def masked_label_loss(model, tokenizer, seqs, batch):
+    """The loss as transformers computes it from labels: every position's logits, the prompt's
+    and the padding's labels masked with -100."""
+    ids, mask = right_padded(tokenizer, [seqs.input_ids[i] for i in batch], "cpu")
+    labels = torch.where(mask.bool(), ids, -100)
+    for row, index in enumerate(batch):
+        labels[row, : seqs.n_prompt[index]] = -100
+    return model(input_ids=ids, attention_mask=mask, labels=labels).loss
+
+
+@pytest.mark.parametrize("name", FROM_PROMPT)
+def test_label_only_loss_is_the_masked_full_loss(name, task, backbones, tiny_lm_dir, make_context):
+    """Running the LM head only at the label positions (with virtual tokens and without) gives
+    the loss and gradients of the full-vocabulary loss over every position with the rest masked."""
+    backbone = backbones.get(tiny_lm_dir, "causal-lm")
+    context = make_context()
+    method = tiny(name)
+    model = method.trainable_model(backbone, context).eval()
+    seqs = build_sequences(method.prompt_format(backbone, context), task.train.subset(range(8)))
+    assert len({len(s) for s in seqs.input_ids}) > 1  # the batch is padded
+    batch = np.array([5, 0, 3, 7, 1])
+    trained = [p for p in model.parameters() if p.requires_grad]
+    losses, grads = [], []
+    for loss_of in (label_only_loss, masked_label_loss):
+        loss = loss_of(model, backbone.tokenizer, seqs, batch)
+        loss = loss[0] if isinstance(loss, tuple) else loss
+        losses.append(loss.item())
+        grads.append(torch.autograd.grad(loss, trained))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+    for got, expected in zip(*grads):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("name", ["ia3", "prompt-tuning", "prefix-tuning"])
