@@ -171,8 +171,9 @@ def masked_label_loss(model, tokenizer, seqs, batch):
 
 @pytest.mark.parametrize("name", FROM_PROMPT)
 def test_label_only_loss_is_the_masked_full_loss(name, task, backbones, tiny_lm_dir, make_context):
-    """Running the LM head only at the label positions (with virtual tokens and without) gives
-    the loss and gradients of the full-vocabulary loss over every position with the rest masked."""
+    """Running the LM head only at the label positions (with virtual tokens and without), padded
+    or packed into one sequence, gives the loss and gradients of the full-vocabulary loss over
+    every position with the rest masked."""
     backbone = backbones.get(tiny_lm_dir, "causal-lm")
     context = make_context()
     method = tiny(name)
@@ -181,15 +182,14 @@ def test_label_only_loss_is_the_masked_full_loss(name, task, backbones, tiny_lm_
     assert len({len(s) for s in seqs.input_ids}) > 1  # the batch is padded
     batch = np.array([5, 0, 3, 7, 1])
     trained = [p for p in model.parameters() if p.requires_grad]
-    losses, grads = [], []
-    for loss_of in (label_only_loss, masked_label_loss):
-        loss = loss_of(model, backbone.tokenizer, seqs, batch)
-        loss = loss[0] if isinstance(loss, tuple) else loss
-        losses.append(loss.item())
-        grads.append(torch.autograd.grad(loss, trained))
-    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
-    for got, expected in zip(*grads):
-        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-7)
+    expected = masked_label_loss(model, backbone.tokenizer, seqs, batch)
+    expected_grads = torch.autograd.grad(expected, trained)
+    for packed in (False, not method.virtual_tokens):
+        loss, tokens = label_only_loss(model, backbone.tokenizer, seqs, batch, packed)
+        assert tokens == sum(len(seqs.input_ids[i]) for i in batch)
+        assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+        for got, grad in zip(torch.autograd.grad(loss, trained), expected_grads):
+            torch.testing.assert_close(got, grad, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("name", ["ia3", "prompt-tuning", "prefix-tuning"])
