@@ -299,26 +299,31 @@ def markdown_table(rows: list[ProfileRow]) -> list[str]:
 
 
 def run_profile(args) -> None:
+    """Each section's rows print as they finish (and go to the docs, with --write-docs)."""
     torch.manual_seed(0)
     task = load_task("ag_news")
     placement = choose_placement()
     cache = BackboneCache(placement)
+    env = environment(placement)
     wanted = set(filter(None, args.only.split(",")))
     sizes = [args.n_train] + ([1000] if args.large else [])
-    rows = []
+    sections = []
     if not wanted or "inference" in wanted:
-        rows += profile_inference(cache, task, args.n)
+        sections.append(lambda: profile_inference(cache, task, args.n))
     for family in TRAINED_FAMILIES:
-        if wanted and family[1] not in wanted:
-            continue
-        for n_train in sizes:
-            rows += profile_training(cache, task, family, n_train, args.steps)
-            print("\n".join(markdown_table(rows[-6:])[2:]), flush=True)
-    env = environment(placement)
-    table = markdown_table(rows)
-    print("\n".join([*env, "", *table]))
-    if args.write_docs:
-        write_docs(env, table, " ".join(sys.argv[1:]))
+        if not wanted or family[1] in wanted:
+            sections += [
+                lambda family=family, n=n: profile_training(cache, task, family, n, args.steps)
+                for n in sizes
+            ]
+    rows = []
+    for section in sections:
+        new = section()
+        rows += new
+        print("\n".join(markdown_table(new)[2:]), flush=True)
+        if args.write_docs:
+            write_docs(env, markdown_table(rows), " ".join(sys.argv[1:]))
+    print("\n".join([*env, "", *markdown_table(rows)]))
 
 
 def write_docs(env: list[str], table: list[str], arguments: str) -> None:
@@ -348,7 +353,6 @@ def write_docs(env: list[str], table: list[str], arguments: str) -> None:
         "",
     ]
     path.write_text("\n".join(text))
-    print(f"wrote {path}")
 
 
 def main() -> None:

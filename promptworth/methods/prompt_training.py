@@ -78,8 +78,8 @@ def label_only_loss(model, tokenizer, seqs: Sequences, batch: np.ndarray, packed
 
     `packed`: the rows run as one sequence whose position ids restart at each row, which
     transformers reads as packed sequences that attend only to themselves; no compute goes to
-    padding (random batches of AG News prompts are ~1.5x their tokens once padded). Not for
-    models with virtual tokens, which would be prepended once to the whole pack.
+    padding (random batches of AG News prompts are ~1.5x their tokens once padded). Only where
+    `packs` says so.
     """
     import torch
 
@@ -111,6 +111,17 @@ def label_only_loss(model, tokenizer, seqs: Sequences, batch: np.ndarray, packed
     picked = logits[torch.tensor(rows), torch.tensor([column[p] for p in positions])]
     loss = torch.nn.functional.cross_entropy(picked.float(), torch.tensor(targets, device=device))
     return loss, n_tokens
+
+
+def packs(model, virtual_tokens: bool) -> bool:
+    """Whether training may pack its batches and take the same steps as padded batches: not
+    with virtual tokens (they would be prepended once to the whole pack), nor with dropout
+    (its masks are drawn over the batch's shape, so packing would draw other ones)."""
+    import torch
+
+    dropout = any(isinstance(m, torch.nn.Dropout) and m.p > 0 for m in model.modules())
+    config = getattr(model, "config", None)
+    return not (virtual_tokens or dropout or getattr(config, "attention_dropout", 0.0))
 
 
 def answer_logprobs(model, tokenizer, prompts: list[list[int]], answers: list[list[int]]):
@@ -231,12 +242,13 @@ class PromptTrainedMethod(Method):
     def learner(self, model, tokenizer, train_split: Split, context: RunContext) -> Learner:
         """The model as the training rule sees it: its loss on rows and its label scores."""
         fmt, seqs = self.format_, build_sequences(self.format_, train_split)
+        packed = packs(model, self.virtual_tokens)
         gold = np.asarray(train_split.labels)
         answers = [words[0] for words in fmt.label_candidates()]
 
         def step_loss(rows: np.ndarray):
             if self.config.loss == "ce":
-                return label_only_loss(model, tokenizer, seqs, rows, not self.virtual_tokens)
+                return label_only_loss(model, tokenizer, seqs, rows, packed)
             import torch
 
             logprobs, tokens = answer_logprobs(model, tokenizer, seqs.prompts(rows), answers)
