@@ -1,6 +1,7 @@
 """Speed benchmarks on the packaged SmolLM2 and AG News: prints numbers and ratios.
 
     python scripts/benchmark.py [--n 400] [--steps 6]
+    python scripts/benchmark.py --profile [--n-train 100] [--large] [--steps 30] [--write-docs]
 
 1. zero-shot rank classification, seconds per 1,000 test examples and accuracy, fp32 vs bf16;
 2. the KV-cache scorer against scoring each (prompt + label) sequence separately;
@@ -9,25 +10,38 @@
 4. a LoRA / full fine-tuning step, fp32 vs bf16 autocast over fp32 master weights;
 5. the soft prompts (prefix- and p-tuning, untrained, starting from the template): scoring after
    their virtual tokens' KV cache should cost what zero-shot costs and predict what it predicts.
+6. `--profile`: tokens/s and the share of the matmul peak (a 2048^3 bf16 and fp32 matmul timed
+   in the same process next to each row, so a loaded machine shows as a lower peak, not as a
+   slower method) for each family's training phases and whole run, zero-shot scoring, feature
+   extraction and generation (`run_profile`); `--write-docs` writes the table to
+   docs/benchmarks/speed.md.
 Speed targets live here, never in tests: timings depend on the machine and its load.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from promptworth.backbones import DEFAULT_CAUSAL_LM, DEFAULT_ENCODER, BackboneCache
-from promptworth.backbones.device import Placement
+from promptworth.backbones.device import Placement, choose_placement
 from promptworth.methods import make_method
 from promptworth.methods.base import PromptOptions, RunContext
-from promptworth.methods.prompting import PromptFormat, label_scores, score_candidates
+from promptworth.methods.prompting import (
+    PromptFormat,
+    generate_answers,
+    label_scores,
+    score_candidates,
+)
 from promptworth.methods.training import autocast_for
 from promptworth.tasks import load_task
-from promptworth.tasks.subsets import fixed_test_indices
+from promptworth.tasks.subsets import DEFAULT_SAMPLING, fixed_test_indices, nested_subsets
 
 
 def zero_shot(backbone, task, n: int) -> tuple[float, float, list[list[int]], PromptFormat]:
@@ -115,11 +129,244 @@ def train_step(backbone, placement: Placement, lora: bool, steps: int) -> float:
     return float(np.median(times[1:]))
 
 
+# The speed profile (--profile). FLOPs per token by the usual counts over N, the parameters of
+# the matmuls every token passes through (linear layers, LM head included; embedding lookups and
+# attention's sequence-length terms are left out): 2N for a forward pass, 4N for forward and
+# activation gradients through frozen weights, 6N when the weights get gradients too.
+TRAINED_FAMILIES = (  # (family, method, FLOP per token in units of N, the backbone it trains)
+    ("LoRA", "prompt-lora", 4, "causal-lm"),
+    ("IA3", "ia3", 4, "causal-lm"),
+    ("soft prompt", "prompt-tuning", 4, "causal-lm"),
+    ("full fine-tuning", "prompt-ft", 6, "causal-lm"),
+    ("encoder fine-tuning", "encoder-ft", 6, "encoder"),
+)
+PHASE_COUNTS = {"forward": 2, "backward": None, "optimizer": 0}  # None: the family's count - 2
+
+
+@dataclass
+class ProfileRow:
+    what: str  # family and method
+    part: str  # phase, or "whole run"
+    count: int  # FLOP per token in units of N (0: no matmul FLOPs, the share is not defined)
+    n_params: int
+    tokens: int
+    seconds: float
+    peaks: dict[str, float]  # GFLOP/s of the 2048^3 matmul next to this row, per dtype
+
+    def gflops(self) -> float:
+        return self.count * self.n_params * self.tokens / self.seconds / 1e9
+
+    def cells(self) -> list[str]:
+        share = (
+            [f"{100 * self.gflops() / self.peaks[d]:.1f} %" for d in ("bfloat16", "float32")]
+            if self.count
+            else ["-", "-"]
+        )
+        return [
+            self.what,
+            self.part,
+            f"{self.count}N" if self.count else "-",
+            f"{self.tokens:,}",
+            f"{self.seconds:.1f}",
+            f"{self.tokens / self.seconds:,.0f}",
+            f"{self.gflops():.0f}" if self.count else "-",
+            *share,
+            f"{self.peaks['bfloat16']:.0f} / {self.peaks['float32']:.0f}",
+        ]
+
+
+PROFILE_HEADER = (
+    "what",
+    "part",
+    "FLOP/token",
+    "tokens",
+    "seconds",
+    "tokens/s",
+    "GFLOP/s",
+    "bf16 peak",
+    "fp32 peak",
+    "peak GFLOP/s bf16 / fp32",
+)
+
+
+def matmul_peak(dtype: str, size: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of the fastest of `repeats` size^3 matmuls at `dtype` (after one warm-up)."""
+    a = torch.randn(size, size, dtype=getattr(torch, dtype))
+    b = torch.randn(size, size, dtype=getattr(torch, dtype))
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def peaks() -> dict[str, float]:
+    return {dtype: matmul_peak(dtype) for dtype in ("bfloat16", "float32")}
+
+
+def matmul_params(model) -> int:
+    """N: weights of the linear layers every token passes through (the LM head included)."""
+    return sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+
+
+def profile_training(cache, task, family, n_train: int, steps: int) -> list[ProfileRow]:
+    """One run of the family's method on `n_train` labels, its step budget cut to `steps`, with
+    the rule's selection as configured (dev split or folds, step-0 candidate, merging)."""
+    name, method, count, kind = family
+    context = RunContext(task, 0, cache, DEFAULT_CAUSAL_LM, DEFAULT_ENCODER)
+    rows = nested_subsets(task.train.labels, [n_train], 0, DEFAULT_SAMPLING)[n_train]
+    split = task.train.subset(rows)
+    backbone = cache.get(DEFAULT_CAUSAL_LM if kind == "causal-lm" else DEFAULT_ENCODER, kind)
+    n_params = matmul_params(backbone.model)
+    fitted = make_method(method, max_steps=steps)
+    start = time.perf_counter()
+    fitted.fit(split, context)
+    whole = time.perf_counter() - start
+    stats = fitted.selection_.stats
+    measured = peaks()
+    what = f"{name} ({method}, n={n_train}, {stats.steps} steps)"
+    out = []
+    for phase, phase_count in PHASE_COUNTS.items():
+        phase_count = count - 2 if phase_count is None else phase_count
+        seconds = getattr(stats.seconds, phase)
+        out.append(ProfileRow(what, phase, phase_count, n_params, stats.tokens, seconds, measured))
+    timed = sum(getattr(stats.seconds, p) for p in ("forward", "backward", "optimizer"))
+    rest = ProfileRow(what, "", 0, n_params, stats.tokens, 0, measured)
+    out.append(replace(rest, part="dev scoring", seconds=stats.seconds.scoring))
+    out.append(replace(rest, part="rest of the run", seconds=whole - timed - stats.seconds.scoring))
+    out.append(replace(rest, part="whole run", count=count, seconds=whole))
+    return out
+
+
+def profile_inference(cache, task, n: int) -> list[ProfileRow]:
+    """Zero-shot rank scoring, the head's feature extraction and greedy generation (batch 1, 8)."""
+    from promptworth.backbones.embed import embed
+
+    backbone = cache.get(DEFAULT_CAUSAL_LM, "causal-lm")
+    n_params = matmul_params(backbone.model)
+    test = task.test.subset(fixed_test_indices(len(task.test), n))
+    fmt = PromptFormat(task, backbone.tokenizer, PromptOptions())
+    prompts = [fmt.encode_prompt(fmt.prompt(t)) for t in test.texts]
+    tokens = sum(map(len, prompts))
+    out = []
+    start = time.perf_counter()
+    label_scores(backbone.model, fmt, prompts, 0)
+    seconds = time.perf_counter() - start
+    row = ProfileRow("zero-shot scoring", "forward", 2, n_params, tokens, seconds, peaks())
+    out.append(row)
+    start = time.perf_counter()
+    embed(backbone, test.texts)
+    seconds = time.perf_counter() - start
+    out.append(replace(row, what="head features", seconds=seconds, peaks=peaks()))
+    new_tokens = 5  # what predict="generate" asks for
+    for batch in (1, 8):
+        subset = prompts[: 8 * max(1, n // 64)]
+        start = time.perf_counter()
+        generate_answers(backbone.model, backbone.tokenizer, subset, batch, new_tokens)
+        seconds = time.perf_counter() - start
+        gen_tokens = sum(map(len, subset)) + new_tokens * len(subset)
+        what = f"generation, batch {batch} ({new_tokens} new tokens)"
+        out.append(replace(row, what=what, tokens=gen_tokens, seconds=seconds, peaks=peaks()))
+    return out
+
+
+def environment(placement: Placement) -> list[str]:
+    import platform
+
+    import peft
+    import transformers
+
+    info = Path("/proc/cpuinfo").read_text()
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in info.splitlines() if "model name" in line),
+        platform.processor() or "unknown",
+    )
+    flags = [f for f in ("avx512_bf16", "amx_bf16", "amx_tile") if f in info]
+    return [
+        f"cpu: {cpu} (bf16 flags: {', '.join(flags) or 'none'})",
+        f"threads: {torch.get_num_threads()}",
+        f"device / dtype: {placement.device} / {placement.dtype}",
+        f"torch {torch.__version__}, transformers {transformers.__version__}, "
+        f"peft {peft.__version__}, python {platform.python_version()}",
+    ]
+
+
+def markdown_table(rows: list[ProfileRow]) -> list[str]:
+    lines = ["| " + " | ".join(PROFILE_HEADER) + " |", "|" + "---|" * len(PROFILE_HEADER)]
+    return lines + ["| " + " | ".join(row.cells()) + " |" for row in rows]
+
+
+def run_profile(args) -> None:
+    """Each section's rows print as they finish (and go to the docs, with --write-docs)."""
+    torch.manual_seed(0)
+    task = load_task("ag_news")
+    placement = choose_placement()
+    cache = BackboneCache(placement)
+    env = environment(placement)
+    wanted = set(filter(None, args.only.split(",")))
+    sizes = [args.n_train] + ([1000] if args.large else [])
+    sections = []
+    if not wanted or "inference" in wanted:
+        sections.append(lambda: profile_inference(cache, task, args.n))
+    for family in TRAINED_FAMILIES:
+        if not wanted or family[1] in wanted:
+            sections += [
+                lambda family=family, n=n: profile_training(cache, task, family, n, args.steps)
+                for n in sizes
+            ]
+    rows = []
+    for section in sections:
+        new = section()
+        rows += new
+        print("\n".join(markdown_table(new)[2:]), flush=True)
+        if args.write_docs:
+            write_docs(env, markdown_table(rows), " ".join(sys.argv[1:]))
+    print("\n".join([*env, "", *markdown_table(rows)]))
+
+
+def write_docs(env: list[str], table: list[str], arguments: str) -> None:
+    path = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "speed.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = [
+        "# Speed profile",
+        "",
+        "Written by `python scripts/benchmark.py " + arguments + "`; do not edit by hand.",
+        "",
+        "Tokens per second, and the share of the matmul peak they reach, per method family and",
+        "part of a run. FLOP per token: 2N (forward), 4N (forward and activation gradients",
+        "through frozen weights), 6N (every weight trained), N = the weights of the linear",
+        "layers a token passes through (LM head included; embedding lookups and attention's",
+        "sequence-length terms left out). Backward counts 2N (frozen) or 4N (full); the",
+        "optimizer, dev scoring and the rest of a run (model copies, the step-0 candidate,",
+        "snapshots, merging) have no count, their seconds say what they cost. The peak is a",
+        "2048^3 matmul timed in the same process next to each row: on a shared machine it moves",
+        "with the load, and the shares are against it. Training runs have their step budget cut",
+        "(`--steps`); tokens are the non-padding tokens trained on.",
+        "",
+        "```",
+        *env,
+        "```",
+        "",
+        *table,
+        "",
+    ]
+    path.write_text("\n".join(text))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=400, help="test examples to score")
     parser.add_argument("--steps", type=int, default=6, help="training steps to time")
+    parser.add_argument("--profile", action="store_true", help="the per-family speed profile")
+    parser.add_argument("--n-train", type=int, default=100, help="labels per profiled run")
+    parser.add_argument("--large", action="store_true", help="also profile 1,000 labels")
+    parser.add_argument("--only", default="", help="comma-separated profile rows to run")
+    parser.add_argument("--write-docs", action="store_true", help="write the profile's table")
     args = parser.parse_args()
+    if args.profile:
+        return run_profile(args)
     torch.manual_seed(0)
     task = load_task("ag_news")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")

@@ -14,8 +14,13 @@ import torch
 from promptworth.errors import PromptworthError
 from promptworth.methods import make_method, method_class
 from promptworth.methods.base import PromptOptions
-from promptworth.methods.prompt_training import answer_logprobs, build_sequences, tfew_loss
-from promptworth.methods.prompting import rank_scores
+from promptworth.methods.prompt_training import (
+    answer_logprobs,
+    build_sequences,
+    label_only_loss,
+    tfew_loss,
+)
+from promptworth.methods.prompting import rank_scores, right_padded
 from promptworth.tasks.base import Split
 
 FROM_PROMPT = ["prompt-lora", "prompt-ft", "ia3", "prompt-tuning", "prefix-tuning", "p-tuning"]
@@ -151,6 +156,83 @@ def test_tfew_loss_by_hand():
         expected_ln -= betas[y] - math.log(sum(math.exp(b) for b in betas))
     assert ln.item() == pytest.approx(expected_ln / 2)
     assert total.item() == pytest.approx(lm.item() + unlikelihood.item() + ln.item())
+
+
+@pytest.mark.parametrize("name", ["prompt-lora", "prompt-tuning", "prefix-tuning"])
+def test_training_with_dropout_or_virtual_tokens_is_not_packed(
+    name, backbones, tiny_lm_dir, make_context
+):
+    """LoRA's dropout draws its masks over the batch's shape, and virtual tokens are prepended
+    per row: packing either would change the steps taken, so they train on padded rows."""
+    from promptworth.methods.prompt_training import packs
+
+    method = tiny(name)
+    model = method.trainable_model(backbones.get(tiny_lm_dir, "causal-lm"), make_context())
+    assert not packs(model, method.virtual_tokens)
+    assert packs(model, False) is (name != "prompt-lora")
+
+
+def masked_label_loss(model, tokenizer, seqs, batch):
+    """The loss as transformers computes it from labels: every position's logits, the prompt's
+    and the padding's labels masked with -100."""
+    ids, mask = right_padded(tokenizer, [seqs.input_ids[i] for i in batch], "cpu")
+    labels = torch.where(mask.bool(), ids, -100)
+    for row, index in enumerate(batch):
+        labels[row, : seqs.n_prompt[index]] = -100
+    return model(input_ids=ids, attention_mask=mask, labels=labels).loss
+
+
+@pytest.mark.parametrize("name", FROM_PROMPT)
+def test_label_only_loss_is_the_masked_full_loss(name, task, backbones, tiny_lm_dir, make_context):
+    """Running the LM head only at the label positions (with virtual tokens and without), padded
+    or packed into one sequence, gives the loss and gradients of the full-vocabulary loss over
+    every position with the rest masked."""
+    backbone = backbones.get(tiny_lm_dir, "causal-lm")
+    context = make_context()
+    method = tiny(name)
+    model = method.trainable_model(backbone, context).eval()
+    seqs = build_sequences(method.prompt_format(backbone, context), task.train.subset(range(8)))
+    assert len({len(s) for s in seqs.input_ids}) > 1  # the batch is padded
+    batch = np.array([5, 0, 3, 7, 1])
+    trained = [p for p in model.parameters() if p.requires_grad]
+    expected = masked_label_loss(model, backbone.tokenizer, seqs, batch)
+    expected_grads = torch.autograd.grad(expected, trained)
+    for packed in (False, not method.virtual_tokens):
+        loss, tokens = label_only_loss(model, backbone.tokenizer, seqs, batch, packed)
+        assert tokens == sum(len(seqs.input_ids[i]) for i in batch)
+        assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+        for got, grad in zip(torch.autograd.grad(loss, trained), expected_grads):
+            torch.testing.assert_close(got, grad, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("prompt-lora", {"dropout": 0.0, "learning_rate": 3e-2}), ("prompt-ft", {}), ("ia3", {})],
+)
+def test_packed_training_selects_the_same_step_and_predicts_the_same(
+    name, params, task, backbones, tiny_lm_dir, make_context, monkeypatch
+):
+    """Packing changes no step of the recipe: on a fixed seed the dev-selected step and the
+    test predictions are those of padded batches, the scores equal to float rounding."""
+    from promptworth.methods import prompt_training
+
+    def fitted():
+        return tiny(name, max_steps=12, **params).fit(task.train, make_context())
+
+    backbone, context = backbones.get(tiny_lm_dir, "causal-lm"), make_context()
+    assert prompt_training.packs(tiny(name, **params).trainable_model(backbone, context), False)
+
+    packed = fitted()
+    loss = prompt_training.label_only_loss
+    monkeypatch.setattr(
+        prompt_training, "label_only_loss", lambda *args: loss(*args[:4], packed=False)
+    )
+    padded = fitted()
+    assert packed.selection_.step == padded.selection_.step > 0
+    assert packed.selection_.rule == "dev"
+    got, expected = packed.predict(task.test.texts), padded.predict(task.test.texts)
+    np.testing.assert_array_equal(got.labels, expected.labels)
+    np.testing.assert_allclose(got.scores, expected.scores, atol=1e-4)
 
 
 @pytest.mark.parametrize("name", ["ia3", "prompt-tuning", "prefix-tuning"])

@@ -6,6 +6,7 @@ decisions visible and fast; tests/test_recipes.py runs the same rule through rea
 """
 
 import math
+import time
 from dataclasses import fields, replace
 
 import numpy as np
@@ -288,3 +289,19 @@ def test_a_second_stage_is_kept_only_where_it_scores_better():
     assert select(40, 10, helps=True).staged is True
     assert select(10, 0, helps=False).staged is False
     assert select(10, 0, helps=True).extra()["stage_kept"] is True
+
+
+def test_phase_seconds_go_to_the_phase_that_spent_them():
+    """The speed profile reads where a run's time went: a slow loss is forward time, slow dev
+    scoring is scoring time."""
+    toy = Toy()
+    learner = toy.learner()
+    loss, scores = learner.step_loss, learner.scores
+    learner.step_loss = lambda rows: (time.sleep(0.01), loss(rows))[1]
+    learner.scores = lambda rows: (time.sleep(0.02), scores(rows))[1]
+    schedule = Schedule(learning_rate=0.5, batch_size=4, max_steps=20, patience=100)
+    selection = fit_selected(learner, np.arange(30), np.arange(30, 40), [schedule], False, 0)
+    seconds = selection.stats.seconds  # lower bounds only: a loaded machine makes all slower
+    assert seconds.forward >= 20 * 0.01
+    assert seconds.scoring >= 2 * 0.02  # evaluated at steps 10 and 20
+    assert seconds.backward > 0 and seconds.optimizer > 0

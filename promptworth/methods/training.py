@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
@@ -120,17 +121,35 @@ def dev_score(scores: np.ndarray, labels: np.ndarray) -> DevScore:
 
 
 @dataclass
+class PhaseSeconds:
+    """Wall-clock seconds of each part of training, for the speed profile (scripts/benchmark.py):
+    the loss (forward), its gradients (backward), the optimizer and scheduler, dev scoring."""
+
+    forward: float = 0.0
+    backward: float = 0.0
+    optimizer: float = 0.0
+    scoring: float = 0.0
+
+    def __iadd__(self, other: PhaseSeconds) -> PhaseSeconds:
+        for name in ("forward", "backward", "optimizer", "scoring"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
+
+@dataclass
 class TrainStats:
     steps: int = 0
     examples: int = 0
     tokens: int = 0
     stopped_early: bool = False
+    seconds: PhaseSeconds = field(default_factory=PhaseSeconds)
 
     def __iadd__(self, other: TrainStats) -> TrainStats:
         self.steps += other.steps
         self.examples += other.examples
         self.tokens += other.tokens
         self.stopped_early |= other.stopped_early
+        self.seconds += other.seconds
         return self
 
 
@@ -213,6 +232,13 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
     return (total - step + 1) / (total - warmup)
 
 
+def lap(start: float, seconds: PhaseSeconds, phase: str) -> float:
+    """Add the time since `start` to `phase`; return now, the next phase's start."""
+    now = time.perf_counter()
+    setattr(seconds, phase, getattr(seconds, phase) + now - start)
+    return now
+
+
 def autocast_for(placement):
     """bf16/fp16 autocast over fp32 master weights where the placement asks for it."""
     import torch
@@ -254,12 +280,16 @@ def train(
             order, cursor = rows[rng.permutation(len(rows))], 0
         batch = order[cursor : cursor + schedule.batch_size]
         cursor += schedule.batch_size
+        clock = time.perf_counter()
         with autocast_for(learner.placement):
             loss, n_tokens = learner.step_loss(batch)
+        clock = lap(clock, stats.seconds, "forward")
         loss.backward()
+        clock = lap(clock, stats.seconds, "backward")
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
+        lap(clock, stats.seconds, "optimizer")
         stats.steps, stats.examples, stats.tokens = (
             step,
             stats.examples + len(batch),
@@ -267,7 +297,9 @@ def train(
         )
         if not len(dev_rows) or (step % interval and step != total):
             continue
+        clock = time.perf_counter()
         current = learner.score(dev_rows)
+        lap(clock, stats.seconds, "scoring")
         curve.append((step, current.accuracy))
         say(f"step {step}/{total} loss {loss.item():.3f} dev accuracy {current.accuracy:.3f}")
         if current.beats(best):
