@@ -162,12 +162,39 @@ def long_curve(means):
     )
 
 
-def test_labels_to_target_interpolated_or_extrapolated_and_flagged():
-    long_df = long_curve([0.5, 0.7, 0.8])
-    inside = to_target(long_df, "m", "accuracy", 0.6)
-    assert not inside.extrapolated and inside.labels == pytest.approx(55.0)  # 10 + 0.5 × 90
-    outside = to_target(long_df, "m", "accuracy", 0.85)
-    assert outside.extrapolated and outside.labels > 1000
+def test_labels_to_target_solves_the_same_log_n_line_the_budget_is_read_on():
+    c = curve([10, 100, 1000], [0.5, 0.7, 0.8], [1.0, 10.0, 100.0])
+    inside = to_target(c, 0.6)  # halfway between 10 and 100 in log n: sqrt(10 × 100)
+    assert not inside.extrapolated and inside.labels == pytest.approx(math.sqrt(1000))
+    assert inside.fewest == pytest.approx(10**1.25)  # upper end 0.55 -> 0.75: a quarter of the way
+    assert inside.most == pytest.approx(10**1.75)  # lower end 0.45 -> 0.65: three quarters
+    assert at_budget(c, 31).score < 0.6 <= at_budget(c, 32).score  # one line, both questions
+    # past the largest size the last segment (+0.1 a decade) is extended, up to 10 × 1000
+    beyond = to_target(c, 0.85)
+    assert beyond.extrapolated and beyond.labels == pytest.approx(10**3.5)
+    assert beyond.most == pytest.approx(1e4)  # the lower end (0.75 at 1000): right at the limit
+    assert to_target(c, 0.86).most is None  # 10^4.1 labels: out of reach
+    far = to_target(c, 0.95)  # 10^4.5 labels: more than 10 × the largest measured size
+    assert far.labels is None and far.note == (
+        "not reachable within the measured range (up to 10,000 labels)"
+    )
+
+
+def test_an_unreachable_target_is_worded_never_numbered():
+    # flat: 0.70 at 10 labels, 0.72 at 100: 0.99 would need 10^15.5 labels
+    rows = store() + [
+        run("flat", n, seed, a) for n, a in ((10, 0.70), (100, 0.72)) for seed in (0, 1)
+    ]
+    rec = recommend(rows, Inputs(labels=100, target=0.99))
+    assert rec.recommended is None
+    reasons = ruled(rec)
+    assert reasons["flat"].endswith(
+        "; not reachable within the measured range (up to 1,000 labels)"
+    )
+    assert reasons["zero-shot"].endswith("; it trains on no labels, so more labels do not help")
+    text = "\n".join(recommendation_lines(rec))
+    assert text.startswith("## Recommendation\n\n**Verdict: No method meets every constraint")
+    assert "e+" not in text and "not reachable within the measured range" in text
 
 
 # ---- constraints and ranking ---------------------------------------------------------------
@@ -189,32 +216,42 @@ def test_latency_memory_and_labels_rule_methods_out():
     assert few.recommended.method == "zero-shot" and few.runner_up is None
 
 
-def test_target_picks_the_cheapest_method_that_reaches_it():
+def test_target_picks_the_cheapest_method_that_reaches_it_when_the_saving_counts():
     rows = store()
-    enough = recommend(rows, Inputs(labels=100, target=0.8))
+    # a million queries a day: big (100 ms) needs 3 always-on instances, fast (5 ms) one
+    enough = recommend(rows, Inputs(labels=100, target=0.8, queries_per_day=1e6))
     assert enough.recommended.method == "fast" and enough.runner_up.method == "big"
-    assert "below --target 0.8" in ruled(enough)["zero-shot"]
+    assert "lower bound is below --target 0.8" in ruled(enough)["zero-shot"]
+    # ten thousand a day: one instance each, fast saves cents: the more accurate big is chosen
+    close = recommend(rows, Inputs(labels=100, target=0.8))
+    assert close.recommended.method == "big" and close.runner_up.method == "fast"
+    assert (
+        "below the $" in close.verdict["reason"]
+        and "fast would save only" in (close.verdict["reason"])
+    )
     none = recommend(rows, Inputs(labels=10, target=0.95))
     assert none.recommended is None and len(none.ruled_out) == 3
     # no answer: what would give one
     assert none.what_would_change == [
-        "With a target of 0.750 instead of 0.95, big becomes the recommendation."
+        "With a target of 0.690 instead of 0.95, big becomes the recommendation."
     ]
 
 
 def test_the_recommendation_and_what_would_change_it():
-    rec = recommend(store(), Inputs(labels=10))
+    rec = recommend(store(), Inputs(labels=10, queries_per_day=1e6))
     doc = rec.to_json()
     assert doc["recommended"]["method"] == "big"  # 0.75 at 10 labels, alone at the top
     assert doc["recommended"]["accuracy"] == pytest.approx(0.75)
-    # at 100 labels fast (0.90) is within noise of big (0.92) and twenty times cheaper to serve
+    # at 100 labels fast (0.90) is within noise of big (0.92) and needs a third of the instances
     assert any(s.startswith("With 100 labels instead of 10, fast") for s in rec.what_would_change)
     assert doc["inputs"]["labels"] == {"value": 10, "defaulted": False}
     assert (
         doc["inputs"]["cpu_price"]["defaulted"]
         and "c7i.large" in doc["inputs"]["cpu_price"]["source"]
     )
-    expected = 10 * 0.08 + 10 * 0.08925 / 3600 + 10_000 * 365 * 0.1 * 0.08925 / 3600
+    # 1e6 queries × 0.1 s = 100,000 busy seconds a day; an instance half busy gives 43,200: 3
+    assert doc["recommended"]["instances"] == 3
+    expected = 10 * 0.08 + 10 * 0.08925 / 3600 + 3 * 0.08925 * 24 * 365
     assert doc["recommended"]["total_cost"] == pytest.approx(expected)
 
 
@@ -229,16 +266,18 @@ def test_runs_without_batch1_latency_are_flagged_derived_never_invented():
 
 
 def test_memory_says_whether_it_was_measured_alone_or_is_an_upper_bound():
-    alone = recommend(store(), Inputs(labels=100)).to_json()
+    alone = recommend(store(), Inputs(labels=100, queries_per_day=1e6)).to_json()
     assert alone["recommended"]["method"] == "fast"
-    assert alone["recommended"]["memory_source"] == "serving peak RSS"
+    assert alone["recommended"]["memory_source"] == (
+        "peak RSS of the serving process, interpreter and libraries included"
+    )
     assert not any("upper bound" in note for note in recommend(store(), Inputs(labels=100)).notes)
     shared = recommend(store(memory_alone=False), Inputs(labels=100, memory_mb=400))
     assert "models of other runs resident, an upper bound" in ruled(shared)["fast"]
     assert any(note.startswith("Serving memory of fast is an upper bound") for note in shared.notes)
-    oldest = recommend(store(latency=False), Inputs(labels=100)).to_json()
+    oldest = recommend(store(latency=False), Inputs(labels=100, queries_per_day=1e6)).to_json()
     assert oldest["recommended"]["memory_mb"] == 600.0  # the whole run's peak
-    assert oldest["recommended"]["memory_source"].startswith("whole-run peak RSS")
+    assert oldest["recommended"]["memory_source"].startswith("peak RSS of the whole run")
 
 
 # ---- Pareto ----------------------------------------------------------------------------------
@@ -381,17 +420,16 @@ def test_the_recommendation_ranks_by_the_headline_metric(metric, best):
 
 
 def test_macro_f1_reads_target_and_text_in_macro_f1():
-    rec = recommend(imbalanced_store(), Inputs(labels=100, target=0.6), "macro_f1")
+    rec = recommend(imbalanced_store(), Inputs(labels=100, target=0.5), "macro_f1")
     doc = rec.to_json()
     assert doc["recommended"]["macro_f1"] == pytest.approx(macro_f1_of("balanced"))
     low, high = doc["recommended"]["ci95"]
     assert low < macro_f1_of("balanced") < high
-    # majority's accuracy (0.80) passes a 0.6 target; its macro-F1 (0.44) does not
-    assert ruled(rec)["majority"].startswith(
-        f"macro-F1 {macro_f1_of('majority'):.3f} at 100 labels is below --target 0.6"
-    )
+    # majority's accuracy (0.80) passes a 0.5 target; its macro-F1 (0.44) does not
+    assert ruled(rec)["majority"].startswith(f"macro-F1 {macro_f1_of('majority'):.3f} [")
+    assert "at 100 labels: its lower bound is below --target 0.5" in ruled(rec)["majority"]
     text = "\n".join(recommendation_lines(rec))
-    assert "Scenario: metric macro-F1; labels 100 (default); target 0.6;" in text
+    assert "Scenario: metric macro-F1; labels 100 (default); target 0.5;" in text
     assert f"**Use: balanced**: macro-F1 {macro_f1_of('balanced'):.3f} [{low:.3f}" in text
     assert "accuracy" not in text.split("Ruled out")[0]
 

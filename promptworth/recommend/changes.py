@@ -130,7 +130,13 @@ def fewer_labels_sentence(best: Candidate, inputs: Inputs) -> str | None:
 
 
 def volume_sentence(volume: float, side: str, inputs: Inputs, best: Candidate, new) -> str:
-    if new.costs.per_query < best.costs.per_query:
+    moved = inputs.changed(queries_per_day=volume)
+    if new.read.score > best.read.score and new.total(moved) > best.total(moved):
+        why = (
+            f"{best.method}'s saving then falls below the threshold that counts (--min-saving), "
+            f"so the more accurate {new.method} is chosen"
+        )
+    elif new.costs.per_query < best.costs.per_query:
         why = (
             "its lower serving cost pays back its labelling and training over "
             f"{inputs.horizon_days:g} days"

@@ -21,7 +21,12 @@ def verdict(ranked: list[Candidate], ruled_out: list[dict], inputs: Inputs) -> d
             "No method meets every constraint of this scenario: see what is ruled out and what "
             "would change the answer."
         )
-        return {"decision": "none", "method": None, "headline": headline, "lines": [headline]}
+        return {
+            "decision": "none",
+            "method": None,
+            "headline": headline,
+            "lines": [f"**Verdict: {headline}**"],
+        }
     pick = ranked[0]
     runner = ranked[1] if len(ranked) > 1 else None
     prompts = [c for c in ranked if c.read.labels == 0]
