@@ -21,6 +21,7 @@ from promptworth.recommend.tco import (
     Costs,
     break_even,
     crossing,
+    crossings,
     hosted_llm_costs,
     method_costs,
 )
@@ -42,11 +43,15 @@ def run(
     labels=None,
     predictions=None,
     memory_alone=True,
+    params=None,
+    method_params=None,
+    prompt_tokens=50.0,
 ):
     """A stored run whose predictions have `accuracy` on N_ROWS test rows of class 0, or the
     given `predictions` of two-class `labels`; its scores computed by sklearn; p95=None: a run
     stored before latency was measured; memory_alone=False: before each run's memory was measured
-    with only its own models resident."""
+    with only its own models resident. `params`: the model's parameter count; `method_params`:
+    the stored recipe."""
     if labels is None:
         right = round(accuracy * N_ROWS)
         labels, predictions = [0] * N_ROWS, [0] * right + [1] * (N_ROWS - right)
@@ -61,14 +66,16 @@ def run(
         "eval_ms_per_example": ms,
         "peak_rss_mb": memory + 100,
         "artifact_bytes": 1000,
-        "prompt_tokens_per_example": 50.0,
+        "prompt_tokens_per_example": prompt_tokens,
         "device": "cpu",
     }
+    if params is not None:
+        result["total_params"] = params
     if p95 is not None:
         result |= {"latency_ms_p50": p95 * 0.8, "latency_ms_p95": p95, "serve_peak_rss_mb": memory}
         result |= {"memory_scope": MEMORY_SCOPE} if memory_alone else {}
     config = {"task": "t", "model": "m", "method": method, "n_train": n_train, "seed": seed}
-    return f"{method}-{n_train}-{seed}", config | {"method_params": {}}, result
+    return f"{method}-{n_train}-{seed}", config | {"method_params": method_params or {}}, result
 
 
 def store(latency: bool = True, memory_alone: bool = True):
@@ -122,6 +129,29 @@ def test_method_and_hosted_llm_costs_by_hand():
     assert method_costs(0, 0.0, 1.0, "cuda", inputs).per_million == pytest.approx(1.0)
     # 100 prompt tokens at $0.15/M + 2 answer tokens at $0.60/M = $16.20 per million queries
     assert hosted_llm_costs(100, inputs).per_million == pytest.approx(16.2)
+
+
+def test_always_on_serving_by_hand():
+    # 36 ms a query; an instance half busy serves 86,400 × 0.5 / 0.036 = 1,200,000 queries a day
+    inputs = Inputs(cpu_price=0.1, label_cost=0.08, utilisation=0.5, llm_input_price=0.15)
+    costs = method_costs(100, 3600.0, 36.0, "cpu", inputs)
+    assert costs.capacity_per_day == pytest.approx(1_200_000)
+    assert costs.instances(0) == costs.instances(1_000_000) == 1  # at least one instance
+    assert costs.instances(1_300_000) == 2
+    year = 0.1 * 24 * 365  # one instance all year: $876
+    assert costs.serving(1_000_000, 365) == pytest.approx(year)
+    assert costs.total(1_300_000, 365) == pytest.approx(8.0 + 0.1 + 2 * year)
+    assert costs.per_million_at(1_000_000, 365) == pytest.approx(year / 365)  # $2.40
+    assert costs.per_million == pytest.approx(1.0)  # the busy-time floor, as per-second billing
+    per_second = method_costs(100, 3600.0, 36.0, "cpu", inputs.changed(serving="per-second"))
+    assert per_second.serving(1_000_000, 365) == pytest.approx(365.0)  # 1e6 × $1 per million
+    # the hosted LLM ($16.20 per million) costs what the instance does at 884.1 / (365 × 16.2e-6)
+    llm = hosted_llm_costs(100, inputs)
+    assert crossings(costs, llm, 365) == [pytest.approx(884.1 / (365 * 16.2e-6), rel=1e-6)]
+    # the default instance all year: the $782 an always-on c7i.large costs
+    assert method_costs(0, 0.0, 5.0, "cpu", Inputs()).serving(10_000, 365) == pytest.approx(
+        0.08925 * 24 * 365
+    )
 
 
 # ---- reading a curve -----------------------------------------------------------------------
@@ -500,3 +530,121 @@ def test_a_report_metric_that_cannot_be_read_is_named(imbalanced_out, capsys):
     assert main(["recommend", str(imbalanced_out)]) == 2
     assert "uncertainty.json: no headline metric in it; give --metric" in capsys.readouterr().err
     assert main(["recommend", str(imbalanced_out), "--metric", "accuracy"]) == 0
+
+
+# ---- the verdict -----------------------------------------------------------------------------
+
+
+def test_the_verdict_says_the_decision_and_why_in_words():
+    rec = recommend(store(), Inputs(labels=100, queries_per_day=1e6))
+    v = rec.verdict
+    assert v["decision"] == "labels" and v["method"] == "fast"
+    assert v["headline"] == (
+        "use labels: fast, +40.0 points of accuracy over the best prompt (zero-shot, 0.500; "
+        f"beyond the noise) for $8.00 of labels (100 at $0.08 each); "
+        f"${8.0 + 10 * 0.08925 / 3600 + 0.08925 * 24 * 365:,.0f} a year in all."
+    )
+    saving = 2 * 0.08925 * 24 * 365  # big needs three instances, fast one
+    assert v["reason"] == (
+        f"Why fast over big: tied within the noise (0.900 vs 0.920), and fast is cheaper by "
+        f"${saving:,.0f} a year, above the ${0.05 * (saving * 1.5 + 8.0):,.0f} that counts "
+        "(--min-saving)."
+    )
+    assert rec.to_json()["verdict"] == v
+    lines = recommendation_lines(rec)
+    assert lines[2] == f"**Verdict: {v['headline']}**  " and lines[3].startswith("Why fast over")
+    prompt = recommend(store(), Inputs(labels=5)).verdict
+    assert prompt["decision"] == "prompt" and prompt["headline"].startswith(
+        "prompt with zero-shot (accuracy 0.500, no labels): no labelled method is left"
+    )
+
+
+@pytest.mark.parametrize(
+    "min_saving, method", [(None, "fast"), (1_000.0, "fast"), (2_000.0, "big")]
+)
+def test_a_saving_below_the_threshold_goes_to_the_more_accurate_method(min_saving, method):
+    # fast saves two instance-years, $1,563.66, against big at a million queries a day
+    rec = recommend(store(), Inputs(labels=100, queries_per_day=1e6, min_saving=min_saving))
+    assert rec.recommended.method == method
+    if method == "big":
+        assert rec.verdict["reason"] == (
+            "Why big over fast: tied within the noise (0.920 vs 0.900); fast would save only "
+            "$1,564 a year, below the $2,000 that counts (--min-saving), so the more accurate "
+            "method is chosen."
+        )
+
+
+def test_sensitivity_names_the_inputs_that_flip_the_answer():
+    rec = recommend(store(), Inputs(labels=100, queries_per_day=1e6, min_saving=1_000))
+    rows = {r["input"]: r for r in rec.sensitivity}
+    # the saving is two instance-years: half the price or half the horizon halves it, below $1,000
+    assert rows["cpu_price"]["x0.5"]["method"] == "big" and rows["cpu_price"]["flips"]
+    assert rows["horizon_days"]["x0.5"]["method"] == "big"
+    assert rows["min_saving"]["x2"] == {"value": 2_000, "method": "big"}
+    assert rows["label_cost"]["flips"] is False  # both pay for the same 100 labels
+    assert rows["labels"]["x0.5"]["value"] == 50
+    text = "\n".join(recommendation_lines(rec))
+    assert "| --cpu-price | 0.08925 | **0.044625: big** | 0.1785: fast |" in text
+
+
+def peer_store(ms_of_outlier: float):
+    """Four methods serving one 1e8-parameter model with 50-token prompts, one of them at
+    `ms_of_outlier` ms per example, and an encoder of 2e7 parameters with no peer."""
+    rows = []
+    for name, ms in (("a", 50.0), ("b", 60.0), ("c", 55.0), ("slow", ms_of_outlier)):
+        rows += [run(name, 100, seed, 0.8, ms=ms, params=1e8) for seed in (0, 1)]
+    rows += [run("lone", 100, seed, 0.8, ms=500.0, params=2e7) for seed in (0, 1)]
+    return rows
+
+
+def test_a_serving_time_far_off_its_family_is_flagged_never_used_silently():
+    rec = recommend(peer_store(3_000.0), Inputs(labels=100, queries_per_day=1e6))
+    flagged = rec.to_json()["candidates"]
+    outliers = {c["method"]: c["serving_outlier"] for c in flagged if c["serving_outlier"]}
+    assert set(outliers) == {"slow"}  # "lone" has no peer to be judged against
+    assert outliers["slow"].startswith(
+        "slow's serving time, 3,000.0 ms per example, is 55× slower than the 55.0 ms median of "
+        "the methods serving the same backbone with the same prompt length (a, b, c)"
+    )
+    assert any(n.startswith("Outlier: slow's serving time") for n in rec.notes)
+    near = recommend(peer_store(250.0), Inputs(labels=100))  # 4.5×: within the family's spread
+    assert not any(c["serving_outlier"] for c in near.to_json()["candidates"])
+
+
+def test_the_outlier_is_cautioned_in_the_verdict_with_its_cost_at_the_family_time():
+    rows = peer_store(3_000.0)
+    rows = [r for r in rows if r[1]["method"] != "slow"] + [
+        run("slow", 100, seed, 0.95, ms=3_000.0, params=1e8) for seed in (0, 1)
+    ]
+    rec = recommend(rows, Inputs(labels=100, queries_per_day=1e6))
+    assert rec.recommended.method == "slow"  # the most accurate, beyond the noise
+    # 3 s a query: 3e6 busy seconds a day over 43,200 per instance = 70 instances; at the
+    # family's 55 ms, 55,000 / 43,200 = 2
+    fixed = 8.0 + 10 * 0.08925 / 3600
+    year = 0.08925 * 24 * 365
+    (caution,) = rec.verdict["cautions"]
+    assert caution.endswith(
+        f"At the family's median time it would cost ${fixed + 2 * year:,.0f} a year, not "
+        f"${fixed + 70 * year:,.0f}."
+    )
+    assert f"Caution: {caution}" in rec.verdict["lines"]
+
+
+def test_memory_is_labelled_a_process_peak_and_requirements_are_read_from_the_recipe():
+    recipe = {"n_unlabeled": 2000, "teacher": "zero-shot", "teacher_model": ""}
+    rows = [
+        run("student", n, seed, a, params=22.6e6, method_params=recipe)
+        for n, a in ((10, 0.6), (100, 0.8))
+        for seed in (0, 1)
+    ]
+    rec = recommend(rows, Inputs(labels=50))
+    (needs,) = rec.verdict["requirements"]
+    assert needs == (
+        "student: 50 labels (interpolated in log n between the recipe's runs at 10 and 100), "
+        "2,000 unlabelled texts of the task, a teacher (zero-shot on m), a CPU only, a 1 kB "
+        "artifact; 500 MB to serve (process peak RSS; the model itself: 22.6 M parameters, "
+        "90.4 MB in float32)."
+    )
+    doc = rec.to_json()["recommended"]
+    assert doc["unlabelled_texts"] == 2000 and doc["teacher"] == "zero-shot on m"
+    assert doc["read_between"] == [10, 100]
