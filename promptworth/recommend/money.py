@@ -14,10 +14,13 @@ def money(value: float) -> str:
     return f"${value:,.0f}" if abs(value) >= 100 else f"${value:,.2f}"
 
 
-def over(inputs: Inputs) -> str:
+def period(days: float) -> str:
     """The period a total covers: "a year" for the default horizon, else "over N days"."""
-    days = inputs.horizon_days
     return "a year" if days == YEAR_DAYS else f"over {days:g} days"
+
+
+def over(inputs: Inputs) -> str:
+    return period(inputs.horizon_days)
 
 
 def size(mb: float) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from promptworth.analysis.metrics import metric_text
 from promptworth.recommend.changes import MIN_VOLUME
 from promptworth.recommend.inputs import MIN_SAVING_FLOOR, MIN_SAVING_SHARE
-from promptworth.recommend.money import money, size
+from promptworth.recommend.money import money, period, size
 from promptworth.recommend.recommendation import Recommendation
 
 
@@ -16,10 +16,6 @@ def number(value: float) -> str:
 def recorded(value, show) -> str:
     """`show(value)`, or say the store did not record it (null in the JSON)."""
     return "not recorded" if value is None else show(value)
-
-
-def period(days: float) -> str:
-    return "a year" if days == 365 else f"over {days:g} days"
 
 
 def serving_text(c: dict, days: float) -> str:
