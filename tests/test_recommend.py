@@ -382,6 +382,28 @@ def test_recommend_command_json_and_report(swept, capsys):
     assert "## Recommendation" in capsys.readouterr().out
 
 
+def test_report_command_ends_with_the_verdict_and_the_report_path(swept, capsys):
+    assert main(["report", str(swept)]) == 0
+    printed = capsys.readouterr().out.rstrip().splitlines()
+    assert printed[-1] == f"Report: {swept / 'report.md'}"
+    verdict = json.loads((swept / "recommendation.json").read_text())["verdict"]
+    start = printed.index(
+        "Recommendation (default scenario; `promptworth recommend OUT` for yours):"
+    )
+    assert printed[start + 1 : -1] == [line.replace("**", "") for line in verdict["lines"]]
+
+
+def test_recommend_text_and_json_say_the_same(swept, capsys):
+    flags = ["--labels", "8", "--queries-per-day", "500", "--target", "0.3"]
+    assert main(["recommend", str(swept), *flags]) == 0
+    text = capsys.readouterr().out
+    assert main(["recommend", str(swept), *flags, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    for line in doc["verdict"]["lines"]:
+        assert line in text
+    assert all(f"| {row['flag']} |" in text for row in doc["sensitivity"])
+
+
 @pytest.mark.parametrize(
     "flags, named",
     [
@@ -390,6 +412,9 @@ def test_recommend_command_json_and_report(swept, capsys):
         (["--latency-ms", "0"], "--latency-ms"),
         (["--cpu-price", "nan"], "--cpu-price"),
         (["--queries-per-day", "lots"], "--queries-per-day"),
+        (["--utilisation", "1.5"], "--utilisation"),
+        (["--serving", "spot"], "--serving"),
+        (["--min-saving", "-1"], "--min-saving"),
     ],
 )
 def test_bad_flags_exit_2_with_one_line(swept, capsys, flags, named):
