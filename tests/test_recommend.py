@@ -255,9 +255,10 @@ def test_target_picks_the_cheapest_method_that_reaches_it_when_the_saving_counts
     # ten thousand a day: one instance each, fast saves cents: the more accurate big is chosen
     close = recommend(rows, Inputs(labels=100, target=0.8))
     assert close.recommended.method == "big" and close.runner_up.method == "fast"
-    assert (
-        "below the $" in close.verdict["reason"]
-        and "fast would save only" in (close.verdict["reason"])
+    assert close.verdict["reason"] == (
+        "Why big over fast: tied within the noise (0.920 vs 0.900) and they cost the same, "
+        f"${8 + 10 * 0.08925 / 3600 + 0.08925 * 24 * 365:,.0f} a year each, so the more accurate "
+        "big is chosen."
     )
     none = recommend(rows, Inputs(labels=10, target=0.95))
     assert none.recommended is None and len(none.ruled_out) == 3
@@ -593,9 +594,9 @@ def test_a_saving_below_the_threshold_goes_to_the_more_accurate_method(min_savin
     assert rec.recommended.method == method
     if method == "big":
         assert rec.verdict["reason"] == (
-            "Why big over fast: tied within the noise (0.920 vs 0.900); fast would save only "
-            "$1,564 a year, below the $2,000 that counts (--min-saving), so the more accurate "
-            "method is chosen."
+            "Why big over fast: tied within the noise (0.920 vs 0.900); they cost the same "
+            "within the $2,000 that counts (--min-saving): fast saves $1,564 a year, so the more "
+            "accurate big is chosen."
         )
 
 

@@ -122,17 +122,21 @@ def reason_text(pick: Candidate, runner: Candidate | None, inputs: Inputs) -> st
             f"{money(threshold)})."
         )
     tie = f"{why}tied within the noise ({scores})"
-    if saving >= threshold:
+    counts = f"the {money(threshold)} that counts (--min-saving)"
+    if abs(saving) < 0.005:
         return (
-            f"{tie}, and {pick.method} is cheaper by {money(saving)} {period}, above the "
-            f"{money(threshold)} that counts (--min-saving)."
+            f"{tie} and they cost the same, {money(pick.total(inputs))} {period} each, so the "
+            f"more accurate {more_accurate.method} is chosen."
         )
-    if saving > 0:
+    if abs(saving) < threshold:
+        cheaper, by = (pick, saving) if saving > 0 else (runner, -saving)
+        return (
+            f"{tie}; they cost the same within {counts}: {cheaper.method} saves "
+            f"{money(by)} {period}, so the more accurate {more_accurate.method} is chosen."
+        )
+    if more_accurate is pick and saving > 0:
         return f"{tie}, and {pick.method} is also cheaper, by {money(saving)} {period}."
-    return (
-        f"{tie}; {runner.method} would save only {money(-saving)} {period}, below the "
-        f"{money(threshold)} that counts (--min-saving), so the more accurate method is chosen."
-    )
+    return f"{tie}, and {pick.method} is cheaper by {money(saving)} {period}, above {counts}."
 
 
 def target_text(pick: Candidate, inputs: Inputs) -> str | None:
