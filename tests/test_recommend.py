@@ -262,10 +262,18 @@ def test_target_picks_the_cheapest_method_that_reaches_it_when_the_saving_counts
     )
     none = recommend(rows, Inputs(labels=10, target=0.95))
     assert none.recommended is None and len(none.ruled_out) == 3
-    # no answer: what would give one
+    # no answer: what would give one (past the measured sizes nothing is proposed)
     assert none.what_would_change == [
         "With a target of 0.690 instead of 0.95, big becomes the recommendation."
     ]
+    # big's lower bound crosses 0.85 between 10 and 100 labels, on the line the budget is read
+    # on: the proposed budget is the smallest that meets the target there
+    labels, *_ = recommend(rows, Inputs(labels=10, target=0.85)).what_would_change
+    proposed = int(labels.split()[1])
+    assert 10 < proposed < 100 and labels.startswith(f"With {proposed} labels instead of 10, big")
+    met = recommend(rows, Inputs(labels=proposed, target=0.85)).recommended
+    assert met.method == "big" and met.read.low >= 0.85
+    assert recommend(rows, Inputs(labels=proposed - 1, target=0.85)).recommended is None
 
 
 def test_the_recommendation_and_what_would_change_it():

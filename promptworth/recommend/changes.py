@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
-from promptworth.recommend.curve import at_budget
+from promptworth.recommend.curve import at_budget, to_target
 from promptworth.recommend.decide import Candidate, top
 from promptworth.recommend.inputs import Inputs, flag_name
 from promptworth.recommend.money import money, over
@@ -46,7 +46,10 @@ def what_would_change(
 def scans(measured, inputs: Inputs, best, ranked) -> list[tuple[str, list, Callable]]:
     """(input, values to try in order, sentence) for every input that can change the answer;
     volumes, and tightened budgets and targets, only when there is an answer to change."""
-    sizes = sorted({int(n) for m in measured.values() for n in m.curve.sizes if n > 0})
+    sizes = sorted(
+        {int(n) for m in measured.values() for n in m.curve.sizes if n > 0}
+        | target_sizes(measured, inputs)
+    )
     volumes = [
         v
         for c in ranked
@@ -110,6 +113,18 @@ def scans(measured, inputs: Inputs, best, ranked) -> list[tuple[str, list, Calla
         )
     )
     return out
+
+
+def target_sizes(measured, inputs: Inputs) -> set[int]:
+    """The labels at which each method's lower bound reaches the target between its measured
+    sizes (the same line the budget is read on), so a proposed budget is the smallest that
+    meets it; past the largest size the budget is not extrapolated, so neither is this."""
+    if inputs.target is None:
+        return set()
+    reached = (
+        (to_target(m.curve, inputs.target).most, m.curve.sizes[-1]) for m in measured.values()
+    )
+    return {math.ceil(n) for n, largest in reached if n and n <= largest}
 
 
 def fewer_labels_sentence(best: Candidate, inputs: Inputs) -> str | None:
