@@ -682,3 +682,12 @@ def test_memory_is_labelled_a_process_peak_and_requirements_are_read_from_the_re
     doc = rec.to_json()["recommended"]
     assert doc["unlabelled_texts"] == 2000 and doc["teacher"] == "zero-shot on m"
     assert doc["read_between"] == [10, 100]
+    # a recipe that changes with the size: both ends of the interpolation are named
+    rows = [
+        run("student", n, seed, a, method_params={**recipe, "teacher": teacher})
+        for n, a, teacher in ((10, 0.6, "zero-shot"), (100, 0.8, "head"))
+        for seed in (0, 1)
+    ]
+    both = recommend(rows, Inputs(labels=50)).to_json()["recommended"]["teacher"]
+    assert both == "zero-shot on m at 10 labels; head on m at 100 labels"
+    assert recommend(rows, Inputs(labels=100)).to_json()["recommended"]["teacher"] == "head on m"

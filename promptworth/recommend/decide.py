@@ -106,8 +106,20 @@ def candidate(m: Measured, inputs: Inputs, outlier: Outlier | None = None) -> Ca
     target = to_target(m.curve, inputs.target) if inputs.target is not None else None
     s = m.serving
     costs = method_costs(read.labels, read.train_seconds, s.ms_per_example, s.device, inputs)
-    found = Candidate(m.method, m.curve.metric, read, target, costs, s, m.requirements, outlier)
+    needs = requirements_at(m, read)
+    found = Candidate(m.method, m.curve.metric, read, target, costs, s, needs, outlier)
     return constraint(found, inputs) or found
+
+
+def requirements_at(m: Measured, read: AtBudget) -> Requirements:
+    """The recipe's requirements at the sizes the score was read from: both ends of an
+    interpolation, each teacher named with its size when the recipe changes between them."""
+    sizes = read.between or (read.labels,)
+    found = {n: m.requirements[n] for n in sizes if n in m.requirements}
+    if len(set(found.values())) <= 1:
+        return next(iter(found.values()), NO_REQUIREMENTS)
+    teachers = [f"{r.teacher} at {n:,} labels" for n, r in found.items() if r.teacher]
+    return Requirements(max(r.unlabelled for r in found.values()), "; ".join(teachers) or None)
 
 
 def constraint(c: Candidate, inputs: Inputs) -> str | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -91,7 +91,7 @@ class Measured:
     method: str
     curve: Curve
     serving: Serving
-    requirements: Requirements = NO_REQUIREMENTS
+    requirements: dict[int, Requirements] = field(default_factory=dict)  # by size
 
 
 def measure(
@@ -116,12 +116,12 @@ def measure(
     return measured, frame
 
 
-def requirements_table(frame) -> dict[str, Requirements]:
-    """Per method, what its recipe at its largest size reads besides labels: distillation's
-    n_unlabeled texts labelled by its teacher, PET's unlabelled texts labelled by its pattern
-    models."""
-    out = {}
-    for method, runs in at_largest_size(frame).groupby("method"):
+def requirements_table(frame) -> dict[str, dict[int, Requirements]]:
+    """Per method and size, what its recipe there reads besides labels (a recipe may change
+    with the size): distillation's n_unlabeled texts labelled by its teacher, PET's unlabelled
+    texts labelled by its pattern models."""
+    out: dict[str, dict[int, Requirements]] = {}
+    for (method, n), runs in frame.groupby(["method", "n_train"]):
         params = json.loads(runs["method_params"].iloc[0] or "{}")
         model = runs["model"].iloc[0]
         unlabelled = int(params.get("n_unlabeled") or params.get("unlabelled") or 0)
@@ -130,7 +130,7 @@ def requirements_table(frame) -> dict[str, Requirements]:
             teacher = f"{params['teacher']} on {params.get('teacher_model') or model}"
         elif params.get("pattern_method"):
             teacher = f"{params['pattern_method']} models on {model}, one per pattern"
-        out[method] = Requirements(unlabelled, teacher)
+        out.setdefault(method, {})[int(n)] = Requirements(unlabelled, teacher)
     return out
 
 
