@@ -21,6 +21,7 @@ from promptworth.recommend.tco import (
     Costs,
     break_even,
     crossing,
+    crossings,
     hosted_llm_costs,
     method_costs,
 )
@@ -42,11 +43,15 @@ def run(
     labels=None,
     predictions=None,
     memory_alone=True,
+    params=None,
+    method_params=None,
+    prompt_tokens=50.0,
 ):
     """A stored run whose predictions have `accuracy` on N_ROWS test rows of class 0, or the
     given `predictions` of two-class `labels`; its scores computed by sklearn; p95=None: a run
     stored before latency was measured; memory_alone=False: before each run's memory was measured
-    with only its own models resident."""
+    with only its own models resident. `params`: the model's parameter count; `method_params`:
+    the stored recipe."""
     if labels is None:
         right = round(accuracy * N_ROWS)
         labels, predictions = [0] * N_ROWS, [0] * right + [1] * (N_ROWS - right)
@@ -61,14 +66,16 @@ def run(
         "eval_ms_per_example": ms,
         "peak_rss_mb": memory + 100,
         "artifact_bytes": 1000,
-        "prompt_tokens_per_example": 50.0,
+        "prompt_tokens_per_example": prompt_tokens,
         "device": "cpu",
     }
+    if params is not None:
+        result["total_params"] = params
     if p95 is not None:
         result |= {"latency_ms_p50": p95 * 0.8, "latency_ms_p95": p95, "serve_peak_rss_mb": memory}
         result |= {"memory_scope": MEMORY_SCOPE} if memory_alone else {}
     config = {"task": "t", "model": "m", "method": method, "n_train": n_train, "seed": seed}
-    return f"{method}-{n_train}-{seed}", config | {"method_params": {}}, result
+    return f"{method}-{n_train}-{seed}", config | {"method_params": method_params or {}}, result
 
 
 def store(latency: bool = True, memory_alone: bool = True):
@@ -124,6 +131,29 @@ def test_method_and_hosted_llm_costs_by_hand():
     assert hosted_llm_costs(100, inputs).per_million == pytest.approx(16.2)
 
 
+def test_always_on_serving_by_hand():
+    # 36 ms a query; an instance half busy serves 86,400 × 0.5 / 0.036 = 1,200,000 queries a day
+    inputs = Inputs(cpu_price=0.1, label_cost=0.08, utilisation=0.5, llm_input_price=0.15)
+    costs = method_costs(100, 3600.0, 36.0, "cpu", inputs)
+    assert costs.capacity_per_day == pytest.approx(1_200_000)
+    assert costs.instances(0) == costs.instances(1_000_000) == 1  # at least one instance
+    assert costs.instances(1_300_000) == 2
+    year = 0.1 * 24 * 365  # one instance all year: $876
+    assert costs.serving(1_000_000, 365) == pytest.approx(year)
+    assert costs.total(1_300_000, 365) == pytest.approx(8.0 + 0.1 + 2 * year)
+    assert costs.per_million_at(1_000_000, 365) == pytest.approx(year / 365)  # $2.40
+    assert costs.per_million == pytest.approx(1.0)  # the busy-time floor, as per-second billing
+    per_second = method_costs(100, 3600.0, 36.0, "cpu", inputs.changed(serving="per-second"))
+    assert per_second.serving(1_000_000, 365) == pytest.approx(365.0)  # 1e6 × $1 per million
+    # the hosted LLM ($16.20 per million) costs what the instance does at 884.1 / (365 × 16.2e-6)
+    llm = hosted_llm_costs(100, inputs)
+    assert crossings(costs, llm, 365) == [pytest.approx(884.1 / (365 * 16.2e-6), rel=1e-6)]
+    # the default instance all year: the $782 an always-on c7i.large costs
+    assert method_costs(0, 0.0, 5.0, "cpu", Inputs()).serving(10_000, 365) == pytest.approx(
+        0.08925 * 24 * 365
+    )
+
+
 # ---- reading a curve -----------------------------------------------------------------------
 
 
@@ -163,12 +193,39 @@ def long_curve(means):
     )
 
 
-def test_labels_to_target_interpolated_or_extrapolated_and_flagged():
-    long_df = long_curve([0.5, 0.7, 0.8])
-    inside = to_target(long_df, "m", "accuracy", 0.6)
-    assert not inside.extrapolated and inside.labels == pytest.approx(55.0)  # 10 + 0.5 × 90
-    outside = to_target(long_df, "m", "accuracy", 0.85)
-    assert outside.extrapolated and outside.labels > 1000
+def test_labels_to_target_solves_the_same_log_n_line_the_budget_is_read_on():
+    c = curve([10, 100, 1000], [0.5, 0.7, 0.8], [1.0, 10.0, 100.0])
+    inside = to_target(c, 0.6)  # halfway between 10 and 100 in log n: sqrt(10 × 100)
+    assert not inside.extrapolated and inside.labels == pytest.approx(math.sqrt(1000))
+    assert inside.fewest == pytest.approx(10**1.25)  # upper end 0.55 -> 0.75: a quarter of the way
+    assert inside.most == pytest.approx(10**1.75)  # lower end 0.45 -> 0.65: three quarters
+    assert at_budget(c, 31).score < 0.6 <= at_budget(c, 32).score  # one line, both questions
+    # past the largest size the last segment (+0.1 a decade) is extended, up to 10 × 1000
+    beyond = to_target(c, 0.85)
+    assert beyond.extrapolated and beyond.labels == pytest.approx(10**3.5)
+    assert beyond.most == pytest.approx(1e4)  # the lower end (0.75 at 1000): right at the limit
+    assert to_target(c, 0.86).most is None  # 10^4.1 labels: out of reach
+    far = to_target(c, 0.95)  # 10^4.5 labels: more than 10 × the largest measured size
+    assert far.labels is None and far.note == (
+        "not reachable within the measured range (up to 10,000 labels)"
+    )
+
+
+def test_an_unreachable_target_is_worded_never_numbered():
+    # flat: 0.70 at 10 labels, 0.72 at 100: 0.99 would need 10^15.5 labels
+    rows = store() + [
+        run("flat", n, seed, a) for n, a in ((10, 0.70), (100, 0.72)) for seed in (0, 1)
+    ]
+    rec = recommend(rows, Inputs(labels=100, target=0.99))
+    assert rec.recommended is None
+    reasons = ruled(rec)
+    assert reasons["flat"].endswith(
+        "; not reachable within the measured range (up to 1,000 labels)"
+    )
+    assert reasons["zero-shot"].endswith("; it trains on no labels, so more labels do not help")
+    text = "\n".join(recommendation_lines(rec))
+    assert text.startswith("## Recommendation\n\n**Verdict: No method meets every constraint")
+    assert "e+" not in text and "not reachable within the measured range" in text
 
 
 # ---- constraints and ranking ---------------------------------------------------------------
@@ -190,32 +247,51 @@ def test_latency_memory_and_labels_rule_methods_out():
     assert few.recommended.method == "zero-shot" and few.runner_up is None
 
 
-def test_target_picks_the_cheapest_method_that_reaches_it():
+def test_target_picks_the_cheapest_method_that_reaches_it_when_the_saving_counts():
     rows = store()
-    enough = recommend(rows, Inputs(labels=100, target=0.8))
+    # a million queries a day: big (100 ms) needs 3 always-on instances, fast (5 ms) one
+    enough = recommend(rows, Inputs(labels=100, target=0.8, queries_per_day=1e6))
     assert enough.recommended.method == "fast" and enough.runner_up.method == "big"
-    assert "below --target 0.8" in ruled(enough)["zero-shot"]
+    assert "lower bound is below --target 0.8" in ruled(enough)["zero-shot"]
+    # ten thousand a day: one instance each, fast saves cents: the more accurate big is chosen
+    close = recommend(rows, Inputs(labels=100, target=0.8))
+    assert close.recommended.method == "big" and close.runner_up.method == "fast"
+    assert close.verdict["reason"] == (
+        "Why big over fast: tied within the noise (0.920 vs 0.900) and they cost the same, "
+        f"${8 + 10 * 0.08925 / 3600 + 0.08925 * 24 * 365:,.0f} a year each, so the more accurate "
+        "big is chosen."
+    )
     none = recommend(rows, Inputs(labels=10, target=0.95))
     assert none.recommended is None and len(none.ruled_out) == 3
-    # no answer: what would give one
+    # no answer: what would give one (past the measured sizes nothing is proposed)
     assert none.what_would_change == [
-        "With a target of 0.750 instead of 0.95, big becomes the recommendation."
+        "With a target of 0.690 instead of 0.95, big becomes the recommendation."
     ]
+    # big's lower bound crosses 0.85 between 10 and 100 labels, on the line the budget is read
+    # on: the proposed budget is the smallest that meets the target there
+    labels, *_ = recommend(rows, Inputs(labels=10, target=0.85)).what_would_change
+    proposed = int(labels.split()[1])
+    assert 10 < proposed < 100 and labels.startswith(f"With {proposed} labels instead of 10, big")
+    met = recommend(rows, Inputs(labels=proposed, target=0.85)).recommended
+    assert met.method == "big" and met.read.low >= 0.85
+    assert recommend(rows, Inputs(labels=proposed - 1, target=0.85)).recommended is None
 
 
 def test_the_recommendation_and_what_would_change_it():
-    rec = recommend(store(), Inputs(labels=10))
+    rec = recommend(store(), Inputs(labels=10, queries_per_day=1e6))
     doc = rec.to_json()
     assert doc["recommended"]["method"] == "big"  # 0.75 at 10 labels, alone at the top
     assert doc["recommended"]["accuracy"] == pytest.approx(0.75)
-    # at 100 labels fast (0.90) is within noise of big (0.92) and twenty times cheaper to serve
+    # at 100 labels fast (0.90) is within noise of big (0.92) and needs a third of the instances
     assert any(s.startswith("With 100 labels instead of 10, fast") for s in rec.what_would_change)
     assert doc["inputs"]["labels"] == {"value": 10, "defaulted": False}
     assert (
         doc["inputs"]["cpu_price"]["defaulted"]
         and "c7i.large" in doc["inputs"]["cpu_price"]["source"]
     )
-    expected = 10 * 0.08 + 10 * 0.08925 / 3600 + 10_000 * 365 * 0.1 * 0.08925 / 3600
+    # 1e6 queries × 0.1 s = 100,000 busy seconds a day; an instance half busy gives 43,200: 3
+    assert doc["recommended"]["instances"] == 3
+    expected = 10 * 0.08 + 10 * 0.08925 / 3600 + 3 * 0.08925 * 24 * 365
     assert doc["recommended"]["total_cost"] == pytest.approx(expected)
 
 
@@ -230,16 +306,18 @@ def test_runs_without_batch1_latency_are_flagged_derived_never_invented():
 
 
 def test_memory_says_whether_it_was_measured_alone_or_is_an_upper_bound():
-    alone = recommend(store(), Inputs(labels=100)).to_json()
+    alone = recommend(store(), Inputs(labels=100, queries_per_day=1e6)).to_json()
     assert alone["recommended"]["method"] == "fast"
-    assert alone["recommended"]["memory_source"] == "serving peak RSS"
+    assert alone["recommended"]["memory_source"] == (
+        "peak RSS of the serving process, interpreter and libraries included"
+    )
     assert not any("upper bound" in note for note in recommend(store(), Inputs(labels=100)).notes)
     shared = recommend(store(memory_alone=False), Inputs(labels=100, memory_mb=400))
     assert "models of other runs resident, an upper bound" in ruled(shared)["fast"]
     assert any(note.startswith("Serving memory of fast is an upper bound") for note in shared.notes)
-    oldest = recommend(store(latency=False), Inputs(labels=100)).to_json()
+    oldest = recommend(store(latency=False), Inputs(labels=100, queries_per_day=1e6)).to_json()
     assert oldest["recommended"]["memory_mb"] == 600.0  # the whole run's peak
-    assert oldest["recommended"]["memory_source"].startswith("whole-run peak RSS")
+    assert oldest["recommended"]["memory_source"].startswith("peak RSS of the whole run")
 
 
 # ---- Pareto ----------------------------------------------------------------------------------
@@ -314,6 +392,28 @@ def test_recommend_command_json_and_report(swept, capsys):
     assert "## Recommendation" in capsys.readouterr().out
 
 
+def test_report_command_ends_with_the_verdict_and_the_report_path(swept, capsys):
+    assert main(["report", str(swept)]) == 0
+    printed = capsys.readouterr().out.rstrip().splitlines()
+    assert printed[-1] == f"Report: {swept / 'report.md'}"
+    verdict = json.loads((swept / "recommendation.json").read_text())["verdict"]
+    start = printed.index(
+        "Recommendation (default scenario; `promptworth recommend OUT` for yours):"
+    )
+    assert printed[start + 1 : -1] == [line.replace("**", "") for line in verdict["lines"]]
+
+
+def test_recommend_text_and_json_say_the_same(swept, capsys):
+    flags = ["--labels", "8", "--queries-per-day", "500", "--target", "0.3"]
+    assert main(["recommend", str(swept), *flags]) == 0
+    text = capsys.readouterr().out
+    assert main(["recommend", str(swept), *flags, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    for line in doc["verdict"]["lines"]:
+        assert line in text
+    assert all(f"| {row['flag']} |" in text for row in doc["sensitivity"])
+
+
 @pytest.mark.parametrize(
     "flags, named",
     [
@@ -322,6 +422,9 @@ def test_recommend_command_json_and_report(swept, capsys):
         (["--latency-ms", "0"], "--latency-ms"),
         (["--cpu-price", "nan"], "--cpu-price"),
         (["--queries-per-day", "lots"], "--queries-per-day"),
+        (["--utilisation", "1.5"], "--utilisation"),
+        (["--serving", "spot"], "--serving"),
+        (["--min-saving", "-1"], "--min-saving"),
     ],
 )
 def test_bad_flags_exit_2_with_one_line(swept, capsys, flags, named):
@@ -382,17 +485,16 @@ def test_the_recommendation_ranks_by_the_headline_metric(metric, best):
 
 
 def test_macro_f1_reads_target_and_text_in_macro_f1():
-    rec = recommend(imbalanced_store(), Inputs(labels=100, target=0.6), "macro_f1")
+    rec = recommend(imbalanced_store(), Inputs(labels=100, target=0.5), "macro_f1")
     doc = rec.to_json()
     assert doc["recommended"]["macro_f1"] == pytest.approx(macro_f1_of("balanced"))
     low, high = doc["recommended"]["ci95"]
     assert low < macro_f1_of("balanced") < high
-    # majority's accuracy (0.80) passes a 0.6 target; its macro-F1 (0.44) does not
-    assert ruled(rec)["majority"].startswith(
-        f"macro-F1 {macro_f1_of('majority'):.3f} at 100 labels is below --target 0.6"
-    )
+    # majority's accuracy (0.80) passes a 0.5 target; its macro-F1 (0.44) does not
+    assert ruled(rec)["majority"].startswith(f"macro-F1 {macro_f1_of('majority'):.3f} [")
+    assert "at 100 labels: its lower bound is below --target 0.5" in ruled(rec)["majority"]
     text = "\n".join(recommendation_lines(rec))
-    assert "Scenario: metric macro-F1; labels 100 (default); target 0.6;" in text
+    assert "Scenario: metric macro-F1; labels 100 (default); target 0.5;" in text
     assert f"**Use: balanced**: macro-F1 {macro_f1_of('balanced'):.3f} [{low:.3f}" in text
     assert "accuracy" not in text.split("Ruled out")[0]
 
@@ -464,3 +566,130 @@ def test_a_report_metric_that_cannot_be_read_is_named(imbalanced_out, capsys):
     assert main(["recommend", str(imbalanced_out)]) == 2
     assert "uncertainty.json: no headline metric in it; give --metric" in capsys.readouterr().err
     assert main(["recommend", str(imbalanced_out), "--metric", "accuracy"]) == 0
+
+
+# ---- the verdict -----------------------------------------------------------------------------
+
+
+def test_the_verdict_says_the_decision_and_why_in_words():
+    rec = recommend(store(), Inputs(labels=100, queries_per_day=1e6))
+    v = rec.verdict
+    assert v["decision"] == "labels" and v["method"] == "fast"
+    assert v["headline"] == (
+        "use labels: fast, +40.0 points of accuracy over the best prompt (zero-shot, 0.500; "
+        f"beyond the noise) for $8.00 of labels (100 at $0.08 each); "
+        f"${8.0 + 10 * 0.08925 / 3600 + 0.08925 * 24 * 365:,.0f} a year in all."
+    )
+    saving = 2 * 0.08925 * 24 * 365  # big needs three instances, fast one
+    assert v["reason"] == (
+        f"Why fast over big: tied within the noise (0.900 vs 0.920), and fast is cheaper by "
+        f"${saving:,.0f} a year, above the ${0.05 * (saving * 1.5 + 8.0):,.0f} that counts "
+        "(--min-saving)."
+    )
+    assert rec.to_json()["verdict"] == v
+    lines = recommendation_lines(rec)
+    assert lines[2] == f"**Verdict: {v['headline']}**  " and lines[3].startswith("Why fast over")
+    prompt = recommend(store(), Inputs(labels=5)).verdict
+    assert prompt["decision"] == "prompt" and prompt["headline"].startswith(
+        "prompt with zero-shot (accuracy 0.500, no labels): no labelled method is left"
+    )
+
+
+@pytest.mark.parametrize(
+    "min_saving, method", [(None, "fast"), (1_000.0, "fast"), (2_000.0, "big")]
+)
+def test_a_saving_below_the_threshold_goes_to_the_more_accurate_method(min_saving, method):
+    # fast saves two instance-years, $1,563.66, against big at a million queries a day
+    rec = recommend(store(), Inputs(labels=100, queries_per_day=1e6, min_saving=min_saving))
+    assert rec.recommended.method == method
+    if method == "big":
+        assert rec.verdict["reason"] == (
+            "Why big over fast: tied within the noise (0.920 vs 0.900); they cost the same "
+            "within the $2,000 that counts (--min-saving): fast saves $1,564 a year, so the more "
+            "accurate big is chosen."
+        )
+
+
+def test_sensitivity_names_the_inputs_that_flip_the_answer():
+    rec = recommend(store(), Inputs(labels=100, queries_per_day=1e6, min_saving=1_000))
+    rows = {r["input"]: r for r in rec.sensitivity}
+    # the saving is two instance-years: half the price or half the horizon halves it, below $1,000
+    assert rows["cpu_price"]["x0.5"]["method"] == "big" and rows["cpu_price"]["flips"]
+    assert rows["horizon_days"]["x0.5"]["method"] == "big"
+    assert rows["min_saving"]["x2"] == {"value": 2_000, "method": "big"}
+    assert rows["label_cost"]["flips"] is False  # both pay for the same 100 labels
+    assert rows["labels"]["x0.5"]["value"] == 50
+    text = "\n".join(recommendation_lines(rec))
+    assert "| --cpu-price | 0.08925 | **0.044625: big** | 0.1785: fast |" in text
+
+
+def peer_store(ms_of_outlier: float):
+    """Four methods serving one 1e8-parameter model with 50-token prompts, one of them at
+    `ms_of_outlier` ms per example, and an encoder of 2e7 parameters with no peer."""
+    rows = []
+    for name, ms in (("a", 50.0), ("b", 60.0), ("c", 55.0), ("slow", ms_of_outlier)):
+        rows += [run(name, 100, seed, 0.8, ms=ms, params=1e8) for seed in (0, 1)]
+    rows += [run("lone", 100, seed, 0.8, ms=500.0, params=2e7) for seed in (0, 1)]
+    return rows
+
+
+def test_a_serving_time_far_off_its_family_is_flagged_never_used_silently():
+    rec = recommend(peer_store(3_000.0), Inputs(labels=100, queries_per_day=1e6))
+    flagged = rec.to_json()["candidates"]
+    outliers = {c["method"]: c["serving_outlier"] for c in flagged if c["serving_outlier"]}
+    assert set(outliers) == {"slow"}  # "lone" has no peer to be judged against
+    assert outliers["slow"].startswith(
+        "slow's serving time, 3,000.0 ms per example, is 55× slower than the 55.0 ms median of "
+        "the methods serving the same backbone with the same prompt length (a, b, c)"
+    )
+    assert any(n.startswith("Outlier: slow's serving time") for n in rec.notes)
+    near = recommend(peer_store(250.0), Inputs(labels=100))  # 4.5×: within the family's spread
+    assert not any(c["serving_outlier"] for c in near.to_json()["candidates"])
+
+
+def test_the_outlier_is_cautioned_in_the_verdict_with_its_cost_at_the_family_time():
+    rows = peer_store(3_000.0)
+    rows = [r for r in rows if r[1]["method"] != "slow"] + [
+        run("slow", 100, seed, 0.95, ms=3_000.0, params=1e8) for seed in (0, 1)
+    ]
+    rec = recommend(rows, Inputs(labels=100, queries_per_day=1e6))
+    assert rec.recommended.method == "slow"  # the most accurate, beyond the noise
+    # 3 s a query: 3e6 busy seconds a day over 43,200 per instance = 70 instances; at the
+    # family's 55 ms, 55,000 / 43,200 = 2
+    fixed = 8.0 + 10 * 0.08925 / 3600
+    year = 0.08925 * 24 * 365
+    (caution,) = rec.verdict["cautions"]
+    assert caution.endswith(
+        f"At the family's median time it would cost ${fixed + 2 * year:,.0f} a year, not "
+        f"${fixed + 70 * year:,.0f}."
+    )
+    assert f"Caution: {caution}" in rec.verdict["lines"]
+
+
+def test_memory_is_labelled_a_process_peak_and_requirements_are_read_from_the_recipe():
+    recipe = {"n_unlabeled": 2000, "teacher": "zero-shot", "teacher_model": ""}
+    rows = [
+        run("student", n, seed, a, params=22.6e6, method_params=recipe)
+        for n, a in ((10, 0.6), (100, 0.8))
+        for seed in (0, 1)
+    ]
+    rec = recommend(rows, Inputs(labels=50))
+    (needs,) = rec.verdict["requirements"]
+    assert needs == (
+        "student: 50 labels (interpolated in log n between the recipe's runs at 10 and 100), "
+        "2,000 unlabelled texts of the task, a teacher (zero-shot on m), a CPU only, a 1 kB "
+        "artifact; 500 MB to serve (process peak RSS; the model itself: 22.6 M parameters, "
+        "90.4 MB in float32)."
+    )
+    doc = rec.to_json()["recommended"]
+    assert doc["unlabelled_texts"] == 2000 and doc["teacher"] == "zero-shot on m"
+    assert doc["read_between"] == [10, 100]
+    # a recipe that changes with the size: both ends of the interpolation are named
+    rows = [
+        run("student", n, seed, a, method_params={**recipe, "teacher": teacher})
+        for n, a, teacher in ((10, 0.6, "zero-shot"), (100, 0.8, "head"))
+        for seed in (0, 1)
+    ]
+    both = recommend(rows, Inputs(labels=50)).to_json()["recommended"]["teacher"]
+    assert both == "zero-shot on m at 10 labels; head on m at 100 labels"
+    assert recommend(rows, Inputs(labels=100)).to_json()["recommended"]["teacher"] == "head on m"

@@ -31,17 +31,43 @@ CHOICE = {
     "test_rows_warning": None,
     "labels_to_target": 380.0,
     "labels_to_target_extrapolated": True,
+    "labelling_cost": 0.64,
     "training_cost": 0.004,
+    "serving_cost_total": 11.856,
+    "instances": 1,
     "serving_cost_per_million": 1.25,
+    "compute_cost_per_million": 0.05,
     "latency_ms_p50": 3.1,
     "latency_ms_p95": 4.7,
     "memory_mb": 812.0,
+    "model_weights_mb": 90.4,
     "artifact_mb": 0.02,
     "total_cost": 12.5,
 }
 RECOMMENDATION = {
     "metric": "accuracy",
-    "inputs": {"labels": 8, "target": 0.7, "queries_per_day": 5000},
+    "inputs": {
+        "labels": 8,
+        "target": 0.7,
+        "queries_per_day": 5000,
+        "horizon_days": {"value": 365, "defaulted": True},
+    },
+    "verdict": {
+        "lines": [
+            "**Verdict: use labels: head, +21.0 points of accuracy over the best prompt**",
+            "Why head over features-lr: tied within the noise (0.610 vs 0.580).",
+        ]
+    },
+    "sensitivity": [
+        {
+            "input": "label_cost",
+            "flag": "--label-cost",
+            "value": 0.08,
+            "x0.5": {"value": 0.04, "method": "head"},
+            "x2": {"value": 0.16, "method": "features-lr"},
+            "flips": True,
+        }
+    ],
     "recommended": {**CHOICE, "method": "head"},
     "runner_up": {**CHOICE, "method": "features-lr", "labels_to_target": None},
     "ruled_out": [{"method": "zero-shot", "reason": "below the 0.7 target at any volume"}],
@@ -93,6 +119,10 @@ def test_report_html_holds_the_recommendation_seeds_and_reasons(sweep_out, tmp_p
     assert page.index('id="recommendation"') < page.index('id="curves"') < page.index('id="cost"')
     assert "use: head" in page and "runner-up: features-lr" in page
     assert "380 (extrapolated)" in page and "0.610 [0.520, 0.700]" in page
+    assert "<p>Verdict: use labels: head, +21.0 points of accuracy over the best prompt</p>" in page
+    # money with its currency and unit, never a bare 0.004 or 1.25
+    assert "$12.50 a year" in page and "$1.25 per million queries" in page
+    assert "&lt; $0.01 once" in page and "0.16: features-lr" in page
     assert escape("zero-shot: below the 0.7 target at any volume") in page
     results = pd.read_csv(out / "results.csv")
     for run in results.itertuples():  # every seed's accuracy is in a hover text
@@ -150,9 +180,9 @@ def test_report_html_opens_with_the_computed_recommendation(sweep_out, tmp_path)
         assert "No method meets every constraint" in page
     else:
         assert f"use: {document['recommended']['method']}" in page
-        assert (
-            f"**Use: {document['recommended']['method']}**" in (tmp_path / "report.md").read_text()
-        )
+        report = (tmp_path / "report.md").read_text()
+        assert f"**Use: {document['recommended']['method']}**" in report
+        assert f"{document['verdict']['lines'][0]}  " in report
 
 
 def test_report_html_scores_by_the_headline_metric(sweep_out, tmp_path):

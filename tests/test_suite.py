@@ -124,7 +124,13 @@ def test_suite_cli_on_two_tiny_tasks(tmp_path, tiny_lm_dir, tiny_encoder_dir, ca
         assert "Macro-F1 by number" in (out / "tasks" / task / "report.md").read_text()
     results = pd.read_csv(out / "tasks" / "alpha" / "results.csv")
     assert set(results["task"]) == {"alpha"}
-    assert "prompt-lora over head" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "prompt-lora over head" in printed
+    for task in ("alpha", "beta"):  # each task's verdict, then its report
+        verdict = printed.split(f"\n{task}:\nRecommendation (default scenario")[1]
+        assert "\nVerdict: " in verdict.split("Report:")[0]
+        assert f"Report: {out / 'tasks' / task / 'report.md'}" in verdict
+    assert printed.rstrip().endswith(f"Report: {out / 'report.md'}")
 
 
 def test_suite_refuses_a_bad_task_before_any_run(tmp_path, tiny_lm_dir, capsys):

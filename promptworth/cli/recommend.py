@@ -15,7 +15,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_out_argument(p)
     scenario = p.add_argument_group("scenario")
     for declared in INPUTS:
-        name = declared.name
+        name, choices = declared.name, declared.metadata["choices"]
+        if choices:
+            scenario.add_argument(flag_name(name), dest=name, choices=choices, help=help_text(name))
+            continue
         kind = int if name in INTEGER_INPUTS else float
         scenario.add_argument(
             flag_name(name), dest=name, type=kind, metavar="N", help=help_text(name)

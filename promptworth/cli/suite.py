@@ -18,6 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from promptworth.report import suite as suite_report
     from promptworth.report.data import data_lines, sweep_profile
+    from promptworth.report.outputs import terminal_verdict
     from promptworth.run import suite
     from promptworth.run.validate import check_compare
 
@@ -52,5 +53,9 @@ def main(args: argparse.Namespace) -> int:
         )
         table = suite_report.cross_task_lines(written["table"], prompt_method, args.metric)
         print("\n".join(table))
+        for task, verdict in written["verdicts"].items():
+            print(f"\n{task}:")
+            print("\n".join(terminal_verdict(verdict)))
+            print(f"Report: {written['reports'][task]}")
         print(f"\nReport: {written['files']['report']}")
     return print_failures(failures, with_task=True)

@@ -7,32 +7,35 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
-from promptworth.recommend.curve import at_budget
+from promptworth.recommend.curve import at_budget, to_target
 from promptworth.recommend.decide import Candidate, top
 from promptworth.recommend.inputs import Inputs, flag_name
-from promptworth.recommend.tco import crossing, hosted_llm_costs
+from promptworth.recommend.money import money, over
+from promptworth.recommend.tco import crossing, crossings, hosted_llm_costs
 
 STEP = 1.01  # just past a crossing or a measured value
 MIN_VOLUME = 10.0  # crossings below ten queries a day are no answer to "what would change"
 
 
-def first_change(measured, long_df, inputs: Inputs, field: str, values: Iterable, current: str):
+def first_change(
+    measured, inputs: Inputs, field: str, values: Iterable, current: str, outliers=None
+):
     """(value, new top candidate) at the first of `values` where the recommendation differs."""
     for value in values:
-        found = top(measured, long_df, inputs.changed(**{field: value}))
+        found = top(measured, inputs.changed(**{field: value}), outliers)
         if found is not None and found.method != current:
             return value, found
     return None
 
 
 def what_would_change(
-    measured, long_df, inputs: Inputs, best: Candidate | None, ranked
+    measured, inputs: Inputs, best: Candidate | None, ranked, outliers=None
 ) -> list[str]:
     """Sentences for labels, volume, latency, memory and target, in that order; with no
     recommendation (`best` None), what would give one."""
     sentences = []
     for field, values, say in scans(measured, inputs, best, ranked):
-        change = first_change(measured, long_df, inputs, field, values, best and best.method)
+        change = first_change(measured, inputs, field, values, best and best.method, outliers)
         if change is not None:
             value, new = change
             sentences.append(say(value, new))
@@ -43,13 +46,16 @@ def what_would_change(
 def scans(measured, inputs: Inputs, best, ranked) -> list[tuple[str, list, Callable]]:
     """(input, values to try in order, sentence) for every input that can change the answer;
     volumes, and tightened budgets and targets, only when there is an answer to change."""
-    sizes = sorted({int(n) for m in measured.values() for n in m.curve.sizes if n > 0})
+    sizes = sorted(
+        {int(n) for m in measured.values() for n in m.curve.sizes if n > 0}
+        | target_sizes(measured, inputs)
+    )
     volumes = [
         v
         for c in ranked
         if c is not best
-        and (v := crossing(best.costs, c.costs, inputs.horizon_days)) is not None
-        and v >= MIN_VOLUME
+        for v in crossings(best.costs, c.costs, inputs.horizon_days)
+        if v >= MIN_VOLUME
     ]  # empty without an answer: ranked is then empty
     out = [
         (
@@ -58,7 +64,7 @@ def scans(measured, inputs: Inputs, best, ranked) -> list[tuple[str, list, Calla
             lambda v, c: (
                 f"With {v:,} labels instead of {inputs.labels:,}, {c.method} becomes "
                 f"the recommendation ({c.score_text()}, total "
-                f"${c.total(inputs.changed(labels=v)):,.2f})."
+                f"{money(c.total(inputs.changed(labels=v)))} {over(inputs)})."
             ),
         ),
         (
@@ -80,9 +86,9 @@ def scans(measured, inputs: Inputs, best, ranked) -> list[tuple[str, list, Calla
         ),
     ]
     out += budget_scans(measured, inputs, best)
-    if inputs.target is not None:
+    if inputs.target is not None:  # lowered to each method's lower bound at the budget
         reads = (at_budget(m.curve, inputs.labels) for m in measured.values())
-        below = {math.floor(r.score * 1000) / 1000 for r in reads if r is not None}
+        below = {math.floor(r.low * 1000) / 1000 for r in reads if r is not None}
         lower = sorted((a for a in below if a < inputs.target), reverse=True)
         out.append(
             (
@@ -99,33 +105,53 @@ def scans(measured, inputs: Inputs, best, ranked) -> list[tuple[str, list, Calla
     out.append(
         (
             "target",
-            [min(1.0, math.floor(best.read.score * 1000 + 1) / 1000)],
+            [min(1.0, math.floor(best.read.low * 1000 + 1) / 1000)],
             lambda v, c: (
-                f"A target above {best.read.score:.3f} rules {best.method} out: "
-                f"{c.method} becomes the recommendation ({c.score_text()})."
+                f"A target above {best.read.low:.3f} ({best.method}'s lower bound) rules "
+                f"{best.method} out: {c.method} becomes the recommendation ({c.score_text()})."
             ),
         )
     )
     return out
 
 
+def target_sizes(measured, inputs: Inputs) -> set[int]:
+    """The labels at which each method's lower bound reaches the target between its measured
+    sizes (the same line the budget is read on), so a proposed budget is the smallest that
+    meets it; past the largest size the budget is not extrapolated, so neither is this."""
+    if inputs.target is None:
+        return set()
+    reached = (
+        (to_target(m.curve, inputs.target).most, m.curve.sizes[-1]) for m in measured.values()
+    )
+    return {math.ceil(n) for n, largest in reached if n and n <= largest}
+
+
 def fewer_labels_sentence(best: Candidate, inputs: Inputs) -> str | None:
-    """With a target the budget's labels are all paid for; say when far fewer would do."""
+    """With a target the budget's labels are all paid for; say when far fewer would do: where
+    the lower bound, which the target is judged by, reaches it."""
     target = best.target
-    if target is None or target.labels is None or target.extrapolated:
+    if target is None or target.most is None or target.most > best.read.labels:
         return None
-    needed = max(1, math.ceil(target.labels))
+    needed = max(1, math.ceil(target.most))
     if needed >= best.read.labels:
         return None
     return (
-        f"{best.method} reaches the target at about {needed:,} labels (interpolated): labelling "
-        f"only those would cost ${needed * inputs.label_cost:,.2f} instead of "
-        f"${best.costs.labelling:,.2f} (a smaller budget is another scenario: --labels {needed})."
+        f"{best.method}'s lower bound reaches the target at about {needed:,} labels "
+        f"(interpolated): labelling only those would cost {money(needed * inputs.label_cost)} "
+        f"instead of {money(best.costs.labelling)} (a smaller budget is another scenario: "
+        f"--labels {needed})."
     )
 
 
 def volume_sentence(volume: float, side: str, inputs: Inputs, best: Candidate, new) -> str:
-    if new.costs.per_query < best.costs.per_query:
+    moved = inputs.changed(queries_per_day=volume)
+    if new.read.score > best.read.score and new.total(moved) > best.total(moved):
+        why = (
+            f"{best.method}'s saving then falls below the threshold that counts (--min-saving), "
+            f"so the more accurate {new.method} is chosen"
+        )
+    elif new.costs.per_query < best.costs.per_query:
         why = (
             "its lower serving cost pays back its labelling and training over "
             f"{inputs.horizon_days:g} days"
@@ -186,12 +212,14 @@ def hosted_llm_sentence(measured, inputs: Inputs, best: Candidate) -> str | None
         return None
     llm = hosted_llm_costs(measured[prompt].serving.prompt_tokens, inputs)
     volume = crossing(best.costs, llm, inputs.horizon_days)
-    cheaper = llm.total(inputs.queries_per_day, inputs.horizon_days) < best.total(inputs)
+    q, days = inputs.queries_per_day, inputs.horizon_days
+    cheaper = llm.total(q, days) < best.total(inputs)
     text = (
         f"A hosted LLM reading {prompt}'s prompt ({measured[prompt].serving.prompt_tokens:.0f} "
-        f"tokens) costs ${llm.per_million:,.2f} per million queries against "
-        f"${best.costs.per_million:,.2f} for {best.method}; at "
-        f"{inputs.queries_per_day:,.0f} queries a day it is {'cheaper' if cheaper else 'dearer'}"
+        f"tokens) costs {money(llm.per_million)} per million queries against "
+        f"{money(best.costs.per_million_at(q, days))} for {best.method} at "
+        f"{q:,.0f} queries a day ({money(llm.total(q, days))} against "
+        f"{money(best.total(inputs))} {over(inputs)}): it is {'cheaper' if cheaper else 'dearer'}"
     )
     if volume is not None and volume >= MIN_VOLUME:
         text += f" (the two cost the same at {volume:,.0f} queries a day)"

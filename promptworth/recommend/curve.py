@@ -1,23 +1,29 @@
-"""Reading a measured learning curve at the user's label budget, and the labels a target needs.
+"""A measured learning curve read one way for every question the recommender asks: the score
+(the curve's metric: accuracy or macro-F1) at the user's label budget, the labels a target
+needs, and the budgets the proposed changes try.
 
-The score (the curve's metric: accuracy or macro-F1) between two measured sizes is interpolated
-linearly in log n (the learning-curve figure's axis), and so are the ends of its 95 % interval;
-at a measured size it is the measured value. Beyond the largest measured size nothing is
-extrapolated: the method is read at that size and the answer says so. Below the smallest measured
-size the method has no measurement.
-Labels to reach a target come from promptworth.analysis.advantage.labels_to_target (the mean
-curve made monotone, interpolated; outside it the inverse-power-law fit, flagged).
+Between two measured sizes the mean and both ends of its 95 % interval are interpolated linearly
+in log n (the learning-curve figure's axis); at a measured size they are the measured values.
+A budget beyond the largest measured size is read at that size (the extra labels are not
+assumed to help). The labels a target needs are the same line solved for n: the mean's answer
+with the upper and lower ends' answers as its range. Past the largest measured size the last
+measured segment is extended, at most to EXTRAPOLATION_LIMIT times that size; further than that
+the answer is "not reachable within the measured range", never a number.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
-from promptworth.analysis.advantage import labels_to_target
-from promptworth.analysis.curves import AnalysisError
 from promptworth.recommend.measured import Curve
+
+EXTRAPOLATION_LIMIT = 10  # × the largest measured size: how far labels-to-target may extrapolate
+Z95 = NormalDist().inv_cdf(0.975)
+UNREACHABLE = "not reachable within the measured range"
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,14 @@ class AtBudget:
     high: float
     train_seconds: float
     how: str  # "measured", "interpolated", "no training", "capped at the largest measured size"
+    between: tuple[int, int] | None = None  # the measured sizes an interpolation lies between
+
+    def chance_of(self, target: float) -> float:
+        """P(score >= target), reading the 95 % interval as a normal one around the mean."""
+        spread = (self.high - self.low) / (2 * Z95)
+        if spread <= 0:
+            return float(self.score >= target)
+        return 1 - NormalDist(self.score, spread).cdf(target)
 
 
 def at_budget(curve: Curve, budget: int) -> AtBudget | None:
@@ -42,17 +56,16 @@ def at_budget(curve: Curve, budget: int) -> AtBudget | None:
     if budget >= sizes[-1]:
         how = "measured" if budget == sizes[-1] else "capped at the largest measured size"
         return AtBudget(int(sizes[-1]), *_point(curve, -1), curve.train_seconds[-1], how)
+    if budget in sizes:
+        i = int(np.flatnonzero(sizes == budget)[0])
+        return AtBudget(int(budget), *_point(curve, i), curve.train_seconds[i], "measured")
+    upper = int(np.searchsorted(sizes, budget))
     x = np.log(np.maximum(sizes, 1))
-    at = np.log(max(budget, 1))
-
-    def read(values: np.ndarray) -> float:
-        return float(np.interp(at, x, values))
-
-    how = "measured" if budget in sizes else "interpolated"
+    at = math.log(max(budget, 1))
+    scores = (float(np.interp(at, x, values)) for values in (curve.means, curve.lows, curve.highs))
     seconds = float(np.interp(budget, sizes, curve.train_seconds))  # time grows with n, not log n
-    return AtBudget(
-        int(budget), read(curve.means), read(curve.lows), read(curve.highs), seconds, how
-    )
+    between = (int(sizes[upper - 1]), int(sizes[upper]))
+    return AtBudget(int(budget), *scores, seconds, "interpolated", between)
 
 
 def _point(curve: Curve, i: int) -> tuple[float, float, float]:
@@ -61,16 +74,48 @@ def _point(curve: Curve, i: int) -> tuple[float, float, float]:
 
 @dataclass(frozen=True)
 class ToTarget:
-    labels: float | None  # None: not reachable, or no estimate
+    """Labels a method needs to reach a target: the mean curve's answer, with the labels at
+    which the interval's upper end (fewest) and lower end (most) reach it; None: not within
+    reach (`note` says why)."""
+
+    labels: float | None
+    fewest: float | None
+    most: float | None
     extrapolated: bool
     note: str | None
 
 
-def to_target(long_df, method: str, metric: str, target: float) -> ToTarget:
-    """Labels `method` needs to reach `target` in `metric` (interpolated, or extrapolated and
-    flagged) on its mean curve."""
-    try:
-        found = labels_to_target(long_df, method, metric, target, estimator="mean-bootstrap")
-    except AnalysisError as error:  # e.g. measured at a single size
-        return ToTarget(None, False, str(error))
-    return ToTarget(found["n_train"], bool(found["extrapolated"]), found["note"])
+def to_target(curve: Curve, target: float) -> ToTarget:
+    """Labels the curve needs to reach `target`, read as at_budget reads it (module docstring)."""
+    if curve.untrained:
+        reached = curve.means[0] >= target
+        note = None if reached else "it trains on no labels, so more labels do not help"
+        return ToTarget(0.0 if reached else None, None, None, False, note)
+    labels = labels_where(curve.sizes, curve.means, target)
+    if labels is None:
+        limit = EXTRAPOLATION_LIMIT * int(curve.sizes[-1])
+        return ToTarget(None, None, None, False, f"{UNREACHABLE} (up to {limit:,} labels)")
+    return ToTarget(
+        labels,
+        labels_where(curve.sizes, curve.highs, target),
+        labels_where(curve.sizes, curve.lows, target),
+        labels > curve.sizes[-1],
+        None,
+    )
+
+
+def labels_where(sizes: np.ndarray, values: np.ndarray, target: float) -> float | None:
+    """The smallest n at which the line through (log size, value) reaches `target`: within the
+    measured sizes, or on the last segment extended up to EXTRAPOLATION_LIMIT × the largest."""
+    if values[0] >= target:
+        return float(sizes[0])
+    x = np.log(np.maximum(sizes, 1))
+    for i in range(len(sizes) - 1):
+        if values[i] < target <= values[i + 1]:
+            share = (target - values[i]) / (values[i + 1] - values[i])
+            return float(math.exp(x[i] + share * (x[i + 1] - x[i])))
+    if len(sizes) < 2 or values[-1] <= values[-2]:
+        return None
+    slope = (values[-1] - values[-2]) / (x[-1] - x[-2])
+    needed = math.exp(x[-1] + (target - values[-1]) / slope)
+    return needed if needed <= EXTRAPOLATION_LIMIT * sizes[-1] else None

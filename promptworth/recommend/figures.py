@@ -52,7 +52,12 @@ def plot_pareto(document: dict, metric: str, path: Path) -> Path:
     FigureCanvasAgg(fig)
     points = document["points"]
     for ax, axis, flag, label in (
-        (fig.add_subplot(1, 2, 1), "serving_cost_per_million", "dominated_cost", "$ per million"),
+        (
+            fig.add_subplot(1, 2, 1),
+            "serving_cost_per_million",
+            "dominated_cost",
+            "$ per million queries at full use",
+        ),
         (fig.add_subplot(1, 2, 2), "labels", "dominated_labels", "labelled examples"),
     ):
         for dominated in (True, False):

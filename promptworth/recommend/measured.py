@@ -5,8 +5,9 @@ report.markdown.at_largest_size)."""
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,11 +22,13 @@ ROWS_ONLY = (
 )
 # What a method's serving memory is, by what its runs stored (Serving.memory_source): "run" when
 # every run measured its method alone (runner.MEMORY_SCOPE), older stores give upper bounds.
+# Every one is a process's peak RSS (interpreter, libraries and model), not the model's size.
 MEMORY_SOURCES = {
-    "run": "serving peak RSS",
-    "process": "serving peak RSS with models of other runs resident, an upper bound",
-    "whole-run": "whole-run peak RSS, training included, an upper bound",
+    "run": "peak RSS of the serving process, interpreter and libraries included",
+    "process": "peak RSS of a process with models of other runs resident, an upper bound",
+    "whole-run": "peak RSS of the whole run, training included, an upper bound",
 }
+BYTES_A_PARAMETER = 4  # float32: the model's own size quoted beside a process's peak RSS
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,12 @@ class Serving:
     memory_source: str  # a MEMORY_SOURCES key
     artifact_mb: float
     prompt_tokens: float
+    parameters: float  # the served model's parameter count (NaN: not recorded)
+
+    @property
+    def weights_mb(self) -> float:
+        """The model's own size in float32: what the process's peak RSS holds besides Python."""
+        return self.parameters * BYTES_A_PARAMETER / 1e6
 
     @property
     def memory_measured(self) -> bool:
@@ -68,10 +77,22 @@ class Serving:
 
 
 @dataclass(frozen=True)
+class Requirements:
+    """What a method needs besides its labels, from its stored recipe (method_params)."""
+
+    unlabelled: int  # unlabelled texts of the task it reads (0: none)
+    teacher: str | None  # the model that labels them, when one does
+
+
+NO_REQUIREMENTS = Requirements(0, None)
+
+
+@dataclass(frozen=True)
 class Measured:
     method: str
     curve: Curve
     serving: Serving
+    requirements: dict[int, Requirements] = field(default_factory=dict)  # by size
 
 
 def measure(
@@ -86,11 +107,32 @@ def measure(
     elif summary.metric != metric:
         raise ValueError(f"a summary of {summary.metric} given to measure {metric}")
     serving = serving_table(frame)
+    needs = requirements_table(frame)
     measured = {
-        method: Measured(method, curve(frame[frame["method"] == method], summary), serving[method])
+        method: Measured(
+            method, curve(frame[frame["method"] == method], summary), serving[method], needs[method]
+        )
         for method in sorted(frame["method"].unique())
     }
     return measured, frame
+
+
+def requirements_table(frame) -> dict[str, dict[int, Requirements]]:
+    """Per method and size, what its recipe there reads besides labels (a recipe may change
+    with the size): distillation's n_unlabeled texts labelled by its teacher, PET's unlabelled
+    texts labelled by its pattern models."""
+    out: dict[str, dict[int, Requirements]] = {}
+    for (method, n), runs in frame.groupby(["method", "n_train"]):
+        params = json.loads(runs["method_params"].iloc[0] or "{}")
+        model = runs["model"].iloc[0]
+        unlabelled = int(params.get("n_unlabeled") or params.get("unlabelled") or 0)
+        teacher = None
+        if params.get("teacher"):
+            teacher = f"{params['teacher']} on {params.get('teacher_model') or model}"
+        elif params.get("pattern_method"):
+            teacher = f"{params['pattern_method']} models on {model}, one per pattern"
+        out.setdefault(method, {})[int(n)] = Requirements(unlabelled, teacher)
+    return out
 
 
 def priced(s: Serving) -> bool:
@@ -143,6 +185,7 @@ def serving_table(frame) -> dict[str, Serving]:
         "peak_rss_mb",
         "artifact_bytes",
         "prompt_tokens_per_example",
+        "total_params",
     ]
     medians = largest.groupby("method")[columns].median()
     devices = largest.groupby("method")["device"].agg(
@@ -170,4 +213,5 @@ def serving(row, device: str, measured_alone: bool) -> Serving:
         memory_source=memory_source,
         artifact_mb=float(row["artifact_bytes"]) / 1e6,
         prompt_tokens=float(row["prompt_tokens_per_example"]),
+        parameters=float(row["total_params"]),
     )

@@ -6,14 +6,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from promptworth.analysis.curves import long_from_wide
 from promptworth.analysis.summary import AccuracySummary
 from promptworth.recommend.changes import hosted_llm_sentence, prompt_method, what_would_change
 from promptworth.recommend.decide import Candidate, assess
 from promptworth.recommend.inputs import Inputs
 from promptworth.recommend.measured import ROWS_ONLY, Measured, measure, priced
+from promptworth.recommend.outliers import serving_outliers
 from promptworth.recommend.pareto import pareto
+from promptworth.recommend.sensitivity import sensitivity
 from promptworth.recommend.tco import break_even, hosted_llm_costs, method_costs
+from promptworth.recommend.verdict import verdict
 
 BREAK_EVEN_METHODS = 6  # the top of the ranking drawn in the break-even figure
 HOSTED_LLM = "hosted LLM"
@@ -29,6 +31,8 @@ class Recommendation:
     break_even: dict
     pareto: dict
     notes: list[str] = field(default_factory=list)
+    verdict: dict = field(default_factory=dict)
+    sensitivity: list[dict] = field(default_factory=list)
 
     @property
     def recommended(self) -> Candidate | None:
@@ -46,11 +50,13 @@ class Recommendation:
             {
                 "metric": self.metric,
                 "inputs": self.inputs.to_json(),
+                "verdict": self.verdict,
                 "recommended": entry(self.recommended),
                 "runner_up": entry(self.runner_up),
                 "candidates": [entry(c) for c in self.ranked],
                 "ruled_out": self.ruled_out,
                 "what_would_change": self.what_would_change,
+                "sensitivity": self.sensitivity,
                 "break_even": self.break_even,
                 "pareto": self.pareto,
                 "notes": self.notes,
@@ -79,11 +85,11 @@ def recommend(
     macro_f1: docs/concepts/uncertainty.md#macro-f1). `summary`: analysis.summary.summarize's
     intervals of `metric` for these rows when the caller has them (the report), so the bootstrap
     runs once; else they are computed here."""
-    measured, frame = measure(rows, metric, summary)
-    long_df = long_from_wide(frame)
-    ranked, ruled_out = assess(measured, long_df, inputs)
+    measured, _ = measure(rows, metric, summary)
+    outliers = serving_outliers(measured)
+    ranked, ruled_out = assess(measured, inputs, outliers)
     best = ranked[0] if ranked else None
-    changes = what_would_change(measured, long_df, inputs, best, ranked)
+    changes = what_would_change(measured, inputs, best, ranked, outliers)
     llm = hosted_llm_sentence(measured, inputs, best) if best else None
     changes += [llm] if llm else []
     return Recommendation(
@@ -94,7 +100,9 @@ def recommend(
         what_would_change=changes,
         break_even=break_even(break_even_costs(measured, ranked, inputs), inputs),
         pareto=pareto(pareto_points(measured, inputs), metric),
-        notes=notes(measured, ranked, inputs),
+        notes=notes(measured, ranked, inputs, outliers),
+        verdict=verdict(ranked, ruled_out, inputs),
+        sensitivity=sensitivity(measured, inputs, best and best.method, outliers),
     )
 
 
@@ -128,9 +136,16 @@ def pareto_points(measured: dict[str, Measured], inputs: Inputs) -> list[dict]:
     return points
 
 
-def notes(measured: dict[str, Measured], ranked: list[Candidate], inputs: Inputs) -> list[str]:
-    """What the reader must know to trust the numbers: derived values, capped readings."""
-    out = []
+def notes(
+    measured: dict[str, Measured], ranked: list[Candidate], inputs: Inputs, outliers: dict
+) -> list[str]:
+    """What the reader must know to trust the numbers: outliers, derived values, capped
+    readings, what a memory figure is."""
+    out = [f"Outlier: {o.text()}." for o in outliers.values()]
+    out.append(
+        "Memory figures are a process's peak RSS (interpreter, libraries and model), not the "
+        "model's size; each Needs line gives the model's own parameters."
+    )
     derived = sorted(name for name, m in measured.items() if not m.serving.latency_measured)
     if derived:
         out.append(

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from promptworth.analysis.metrics import metric_text
 from promptworth.recommend.changes import MIN_VOLUME
+from promptworth.recommend.inputs import MIN_SAVING_FLOOR, MIN_SAVING_SHARE
+from promptworth.recommend.money import money, period, size
 from promptworth.recommend.recommendation import Recommendation
-
-
-def money(value: float) -> str:
-    return "< $0.01" if 0 < value < 0.005 else f"${value:,.2f}"
 
 
 def number(value: float) -> str:
@@ -20,32 +18,43 @@ def recorded(value, show) -> str:
     return "not recorded" if value is None else show(value)
 
 
-def size(mb: float) -> str:
-    """Megabytes as people read them: 90.9 MB, 46.1 kB, 16 B."""
-    for unit, scale in (("MB", 1.0), ("kB", 1e-3)):
-        if mb >= scale:
-            return f"{mb / scale:,.3g} {unit}"
-    return f"{mb * 1e6:,.0f} B"
+def serving_text(c: dict, days: float) -> str:
+    """Serving's total with how it is billed, and its price per million queries."""
+    busy = f"{c['ms_per_example_batched']:,.1f} ms per example batched"
+    full = f"{money(c['compute_cost_per_million'])} per million queries at full use"
+    if c["serving"] == "per-second":
+        return (
+            f"serving {money(c['serving_cost_total'])} {period(days)} (busy seconds only, billed "
+            f"per second: {full}; {busy})"
+        )
+    instances = c["instances"]
+    return (
+        f"serving {money(c['serving_cost_total'])} {period(days)} ({instances:,} always-on "
+        f"instance{'s' if instances > 1 else ''} at ${c['price_per_hour']:g} an hour; "
+        f"{money(c['serving_cost_per_million'])} per million queries at this volume, {full}; "
+        f"{busy})"
+    )
 
 
-def candidate_line(role: str, c: dict, metric: str) -> str:
+def candidate_line(role: str, c: dict, metric: str, days: float = 365) -> str:
     """One method's answer: its `metric` with its interval, labels to target, costs, serving."""
     target = ""
     if c["labels_to_target"] is not None:
         how = "extrapolated" if c["labels_to_target_extrapolated"] else "interpolated"
-        target = f"; reaches the target at about {c['labels_to_target']:,.0f} labels ({how})"
+        target = (
+            f"; its mean reaches the target at about {c['labels_to_target']:,.0f} labels ({how})"
+        )
     elif c["labels_to_target_note"]:
         target = f"; labels to reach the target: {c['labels_to_target_note']}"
     p95 = f", p95 {c['latency_ms_p95']:,.1f} ms" if c["latency_ms_p95"] is not None else ""
+    outlier = " (flagged: an outlier, see Caution)" if c["serving_outlier"] else ""
     return (
         f"- **{role}: {c['method']}**: {metric_text(metric)} {score_text(c, metric)} "
         f"at {c['labels_used']:,} labels "
-        f"({c['read_how']}){target}. Total {money(c['total_cost'])} = labelling "
+        f"({c['read_how']}){target}. Total {money(c['total_cost'])} {period(days)} = labelling "
         f"{money(c['labelling_cost'])} + training {money(c['training_cost'])} "
-        f"({c['training_seconds']:,.0f} s on {c['device']}) + serving "
-        f"{money(c['serving_cost_total'])} ({money(c['serving_cost_per_million'])} per million "
-        f"queries, {c['ms_per_example_batched']:,.1f} ms per example batched). Latency "
-        f"{c['latency_ms_p50']:,.1f} ms{p95} ({c['latency_source']}); memory "
+        f"({c['training_seconds']:,.0f} s on {c['device']}) + {serving_text(c, days)}{outlier}. "
+        f"Latency {c['latency_ms_p50']:,.1f} ms{p95} ({c['latency_source']}); memory "
         f"{recorded(c['memory_mb'], lambda v: f'{v:,.0f} MB')} ({c['memory_source']}); "
         f"artifact {recorded(c['artifact_mb'], size)}."
     )
@@ -65,35 +74,71 @@ def scenario_line(inputs: dict, metric: str) -> str:
         if value is not None:
             default = " (default)" if inputs[name]["defaulted"] else ""
             shown.append(f"{name.replace('_', ' ')} {number(value)}{default}")
-    value = {name: inputs[name]["value"] for name in ("cpu_price", "gpu_price", "label_cost")}
-    prices = (
-        f"CPU ${value['cpu_price']:g}/h, GPU ${value['gpu_price']:g}/h, "
-        f"${value['label_cost']:g} per label"
+    value = {name: inputs[name]["value"] for name in inputs}
+    if value["serving"] == "always-on":
+        billing = f"serving always-on, instances at most {value['utilisation'] * 100:g} % busy"
+    else:
+        billing = "serving billed per busy second (a lower bound)"
+    saving = value["min_saving"]
+    threshold = (
+        f"the larger of {MIN_SAVING_SHARE * 100:g} % of the more accurate method's total and "
+        f"${MIN_SAVING_FLOOR:g}"
     )
-    if inputs["llm_input_price"]["value"] is not None:
+    prices = (
+        f"{billing}; CPU instance ${value['cpu_price']:g} an hour, GPU instance "
+        f"${value['gpu_price']:g} an hour, ${value['label_cost']:g} per label; a saving counts "
+        f"from {money(saving) if saving is not None else threshold}"
+    )
+    if value["llm_input_price"] is not None:
         prices += (
-            f", hosted LLM ${inputs['llm_input_price']['value']:g}/M input and "
-            f"${inputs['llm_output_price']['value']:g}/M output tokens"
+            f"; hosted LLM ${value['llm_input_price']:g} per million input and "
+            f"${value['llm_output_price']:g} per million output tokens"
         )
     return (
-        f"Scenario: {'; '.join(shown)}; {prices} "
-        "(defaults and sources: docs/how-to/choose-a-method.md#the-scenario)."
+        f"Scenario: {'; '.join(shown)}; {prices} (defaults and sources: "
+        "`promptworth recommend --help`)."
     )
+
+
+def sensitivity_lines(rows: list[dict], current: str | None) -> list[str]:
+    """A table: each input halved and doubled, and the answer then; flips in bold."""
+    if not rows:
+        return []
+
+    def cell(answer: dict) -> str:
+        method = answer["method"] or "no answer"
+        shown = f"{number(answer['value'])}: {method}"
+        return f"**{shown}**" if answer["method"] != current else shown
+
+    lines = [
+        "What halving or doubling each input does to the answer (a change in bold):",
+        "",
+        "| input | value | ×0.5 | ×2 |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['flag']} | {number(r['value'])} | {cell(r['x0.5'])} | {cell(r['x2'])} |"
+        for r in rows
+    ]
+    return [*lines, ""]
 
 
 def recommendation_lines(rec: Recommendation, figures: dict | None = None) -> list[str]:
-    """Markdown: the scenario, the answer and runner-up, what would change it, what was ruled
-    out and why, notes, and the figures when given ({"break_even": path, "pareto": path})."""
+    """Markdown: the verdict, the scenario, the answer and runner-up, the sensitivity table,
+    what would change it, what was ruled out and why, notes, and the figures when given
+    ({"break_even": path, "pareto": path})."""
     doc = rec.to_json()
-    metric = doc["metric"]
-    lines = ["## Recommendation", "", scenario_line(doc["inputs"], metric), ""]
-    if doc["recommended"] is None:
-        lines += ["No method meets every constraint of this scenario (see ruled out).", ""]
-    else:
-        lines.append(candidate_line("Use", doc["recommended"], metric))
+    metric, days = doc["metric"], rec.inputs.horizon_days
+    lines = ["## Recommendation", ""]
+    lines += [*(f"{line}  " for line in doc["verdict"]["lines"]), ""]
+    lines += [scenario_line(doc["inputs"], metric), ""]
+    if doc["recommended"] is not None:
+        lines.append(candidate_line("Use", doc["recommended"], metric, days))
         if doc["runner_up"]:
-            lines.append(candidate_line("Runner-up", doc["runner_up"], metric))
+            lines.append(candidate_line("Runner-up", doc["runner_up"], metric, days))
         lines.append("")
+    current = doc["recommended"] and doc["recommended"]["method"]
+    lines += sensitivity_lines(doc["sensitivity"], current)
     if doc["what_would_change"]:
         lines += ["What would change the answer:", ""]
         lines += [f"- {s}" for s in doc["what_would_change"]] + [""]
@@ -118,4 +163,4 @@ def crossing_lines(crossings: list[dict], method: str) -> list[str]:
     pairs = "; ".join(
         f"{c['b'] if c['a'] == method else c['a']} at {c['queries_per_day']:,.0f}" for c in mine
     )
-    return [f"Break-even with {method} (queries a day at which the totals are equal): {pairs}.", ""]
+    return [f"Break-even with {method} (queries a day at which the totals cross): {pairs}.", ""]

@@ -12,6 +12,7 @@ import plotly.offline
 
 from promptworth.analysis.metrics import METRICS, metric_text
 from promptworth.analysis.summary import AccuracySummary
+from promptworth.recommend.money import money, period
 from promptworth.recommend.text import score_text
 from promptworth.report.details import MACHINE_FIELDS, MIXED_MACHINES
 from promptworth.report.families import family_panels
@@ -22,15 +23,23 @@ NO_ADVANTAGE = "no advantage measurable: "  # how promptworth.analysis.advantage
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 # (key, row title) of the recommendation card after its score's row; values formatted by card_value
 CARD_ROWS = (
-    ("labels_to_target", "labels to reach the target"),
-    ("training_cost", "training cost"),
-    ("serving_cost_per_million", "serving cost per million queries"),
+    ("labels_to_target", "labels at which the mean reaches the target"),
+    ("labelling_cost", "labelling"),
+    ("training_cost", "training"),
+    ("serving_cost_total", "serving"),
+    ("instances", "always-on instances"),
+    ("serving_cost_per_million", "serving per million queries at this volume"),
+    ("compute_cost_per_million", "compute per million queries at full use"),
     ("latency_ms_p50", "latency p50 (ms, batch 1)"),
     ("latency_ms_p95", "latency p95 (ms, batch 1)"),
-    ("memory_mb", "memory (MB)"),
+    ("memory_mb", "memory (MB, peak RSS of a process)"),
+    ("model_weights_mb", "the model's weights (MB, float32)"),
     ("artifact_mb", "artifact (MB)"),
-    ("total_cost", "total cost"),
+    ("total_cost", "total"),
 )
+PER_MILLION = ("serving_cost_per_million", "compute_cost_per_million")
+OVER_THE_HORIZON = ("serving_cost_total", "total_cost")
+ONCE = ("labelling_cost", "training_cost")
 
 
 def write_html(
@@ -132,7 +141,9 @@ def recommendation_section(recommendation: dict | None) -> str:
     return section(
         "recommendation",
         "Recommendation",
+        *(paragraph(line.replace("**", "")) for line in recommendation["verdict"]["lines"]),
         card_html(recommendation),
+        sensitivity_html(recommendation),
         inputs_html(recommendation["inputs"]),
         list_html(
             "Ruled out",
@@ -155,14 +166,16 @@ def card_html(recommendation: dict) -> str:
     columns = ["", *(f"{t}: {c['method']}" for t, c in zip(("use", "runner-up"), choices))]
     metric = recommendation["metric"]
     score = (metric, f"{metric_text(metric)} at your label budget [95 % interval]")
+    days = recommendation["inputs"]["horizon_days"]["value"]
     rows = [
-        (None, [row_head(title), *(td(card_value(c, key, metric)) for c in choices)])
+        (None, [row_head(title), *(td(card_value(c, key, metric, days)) for c in choices)])
         for key, title in (score, *CARD_ROWS)
     ]
     return f'<div class="card">{table_html(columns, rows, sortable=False)}</div>'
 
 
-def card_value(choice: dict, key: str, metric: str) -> str:
+def card_value(choice: dict, key: str, metric: str, days: float = 365) -> str:
+    """A card cell: scores with their interval, money with its currency and unit."""
     value = choice.get(key)
     if value is None:
         return "—"
@@ -171,7 +184,38 @@ def card_value(choice: dict, key: str, metric: str) -> str:
     if key == "labels_to_target":
         flag = " (extrapolated)" if choice.get("labels_to_target_extrapolated") else ""
         return f"{value:,.0f}{flag}"
+    if key in PER_MILLION:
+        return f"{money(value)} per million queries"
+    if key in OVER_THE_HORIZON:
+        return f"{money(value)} {period(days)}"
+    if key in ONCE:
+        return f"{money(value)} once"
     return format_cell(float(value))
+
+
+def sensitivity_html(recommendation: dict) -> str:
+    """Each input halved and doubled, and the method then recommended."""
+    current = (recommendation["recommended"] or {}).get("method")
+    rows = [
+        (
+            None,
+            [
+                row_head(r["flag"]),
+                td(f"{r['value']:,g}"),
+                *(
+                    td(f"{r[k]['value']:,g}: {r[k]['method'] or 'no answer'}")
+                    for k in ("x0.5", "x2")
+                ),
+                td("yes" if r["flips"] else "no"),
+            ],
+        )
+        for r in recommendation["sensitivity"]
+    ]
+    if not rows:
+        return ""
+    columns = ["input", "value", "×0.5", "×2", "changes the answer"]
+    title = f"What halving or doubling an input does (answer now: {escape(str(current))})"
+    return f"<h3>{title}</h3>{table_html(columns, rows, sortable=False)}"
 
 
 def inputs_html(inputs: dict) -> str:

@@ -216,7 +216,7 @@ def pareto_figure(pareto: dict, metric: str) -> go.Figure:
                 col=column,
             )
     figure.update_xaxes(
-        type="log", dtick="D2", title_text="serving cost per million queries", col=1
+        type="log", dtick="D2", title_text="serving cost per million queries at full use ($)", col=1
     )
     labels = [point["labels"] for point in pareto["points"]]
     labels_axis = "log" if labels and min(labels) > 0 else "linear"  # 0 labels: zero-shot

@@ -241,8 +241,17 @@ def print_summary(result: dict, out: Path) -> None:
         print("\n".join(result["paired"]))
     if result["failures"]:
         print(f'{len(result["failures"])} runs failed: see "Failed runs" in the report')
-    print(f"Report: {result['files']['report']}")
     print(f"Results: {result['files']['results']}  Store: {out / 'runs.sqlite'}")
+    print()
+    print("\n".join(terminal_verdict(result["recommendation"]["verdict"])))
+    print(f"Report: {result['files']['report']}")
+
+
+def terminal_verdict(verdict: dict) -> list[str]:
+    """A recommendation's verdict for a terminal: the default scenario's answer, why, what it
+    needs, and what not to trust (markdown emphasis dropped)."""
+    lines = [line.replace("**", "") for line in verdict["lines"]]
+    return ["Recommendation (default scenario; `promptworth recommend OUT` for yours):", *lines]
 
 
 def stored_rows(out: Path) -> list[tuple[str, dict, dict]]:

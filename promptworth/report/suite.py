@@ -190,7 +190,7 @@ def write_suite_outputs(
     from promptworth.report.markdown import failure_lines
     from promptworth.report.outputs import write_outputs
 
-    reports = {}
+    reports, verdicts = {}, {}
     for task, task_rows in by_task(rows).items():
         failed = [(config, error) for config, error in failures if config["task"] == task]
         own = inside(out, "tasks", task)
@@ -199,6 +199,7 @@ def write_suite_outputs(
             task_rows, own, [f"- task `{task}` of the suite in `{out}`"], compare, failed, metric
         )
         reports[task] = written["files"]["report"]
+        verdicts[task] = written["recommendation"]["verdict"]
     table = cross_task_rows(rows, prompt_method, metric)
     files = {
         "figure": plot_cross_task(rows, inside(out, "suite.png"), metric),
@@ -230,4 +231,4 @@ def write_suite_outputs(
     ]
     files["report"] = inside(out, "report.md")
     files["report"].write_text("\n".join(lines) + "\n")
-    return {"files": files, "table": table, "reports": reports}
+    return {"files": files, "table": table, "reports": reports, "verdicts": verdicts}
