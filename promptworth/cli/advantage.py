@@ -31,8 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--estimator",
         choices=ESTIMATOR_CHOICES,
         default="accumulated-max",
-        help="accumulated-max is the paper's (default); seed-mean the same on the seed means, as the "
-        "report's tables read them; all runs every one",
+        help="accumulated-max is the paper's (default); seed-mean the same on the seed means, "
+        "as the report's tables read them; all runs every one",
     )
     parser.add_argument(
         "--target",

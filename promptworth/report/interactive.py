@@ -5,7 +5,6 @@ Every trace of a method carries `meta` = its label, which the page's method filt
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -14,8 +13,8 @@ from plotly.subplots import make_subplots
 
 from promptworth.analysis.metrics import metric_text
 from promptworth.analysis.summary import AccuracySummary, interval_bands
+from promptworth.report.colors import method_color
 from promptworth.report.families import family_panels, flat_methods
-from promptworth.report.plots import COLORS, FLAT_COLOR
 
 HEIGHT = 380
 LAYOUT = dict(
@@ -41,8 +40,8 @@ def curve_figures(frame, accuracy: AccuracySummary) -> list[go.Figure]:
     figures = []
     for family, methods in family_panels(sorted(trained["method"].unique())):
         figure = go.Figure()
-        for method, color in zip(methods, COLORS):
-            add_method(figure, frame[frame["method"] == method], accuracy, bands, color)
+        for method in methods:
+            add_method(figure, frame[frame["method"] == method], accuracy, bands)
         for method in flat_methods(frame):
             add_flat(figure, frame[frame["method"] == method], accuracy, bands, sizes)
         axis = dict(title=metric_text(metric), range=y_range)
@@ -81,10 +80,11 @@ def point_text(runs, accuracy: AccuracySummary, band: tuple[float, float]) -> st
     )
 
 
-def add_method(figure: go.Figure, runs, accuracy: AccuracySummary, bands, color: str) -> None:
+def add_method(figure: go.Figure, runs, accuracy: AccuracySummary, bands) -> None:
     """The method's interval band, its mean line (hover: the point's seeds and interval) and
     the seeds' own points."""
     method = runs["method"].iloc[0]
+    color = method_color(method)
     by_size = [group for _, group in runs.groupby("n_train")]
     x = [int(g["n_train"].iloc[0]) for g in by_size]
     low, high = zip(*(bands[(method, n)] for n in x))
@@ -131,7 +131,7 @@ def add_flat(figure: go.Figure, runs, accuracy: AccuracySummary, bands, sizes) -
         y=[score, score],
         mode="lines",
         name=f"{method} (no training) {score:.3f}",
-        line=dict(color=FLAT_COLOR, dash="dash"),
+        line=dict(color=method_color(method), dash="dash"),
         hovertext=[point_text(runs, accuracy, bands[(method, 0)])] * 2,
         hovertemplate="%{hovertext}<extra></extra>",
         meta=method,
@@ -145,9 +145,14 @@ def break_even_figure(break_even: dict) -> go.Figure:
     volumes = break_even["volumes_per_day"]
     log_cost = all(cost > 0 for costs in break_even["curves"].values() for cost in costs)
     figure = go.Figure()
-    for (method, costs), color in zip(break_even["curves"].items(), itertools.cycle(COLORS)):
+    for method, costs in break_even["curves"].items():
         figure.add_scatter(
-            x=volumes, y=costs, mode="lines", name=method, line=dict(color=color), meta=method
+            x=volumes,
+            y=costs,
+            mode="lines",
+            name=method,
+            line=dict(color=method_color(method)),
+            meta=method,
         )
     for crossing in break_even["crossings"]:
         volume = crossing["queries_per_day"]
@@ -186,7 +191,7 @@ def cost_at(volumes: list[float], costs: list[float], volume: float, log_cost: b
 
 def pareto_figure(pareto: dict, metric: str) -> go.Figure:
     """`metric` against serving cost and against labels: non-dominated methods as labelled
-    filled stars, dominated ones as hollow grey circles."""
+    filled stars, dominated ones as hollow circles, each in its method's colour."""
     figure = make_subplots(
         rows=1, cols=2, shared_yaxes=True, subplot_titles=("serving cost", "labels")
     )
@@ -204,7 +209,7 @@ def pareto_figure(pareto: dict, metric: str) -> go.Figure:
                 marker=dict(
                     symbol="star" if best else "circle-open",
                     size=13 if best else 9,
-                    color=COLORS[0] if best else FLAT_COLOR,
+                    color=method_color(point["method"]),
                 ),
                 name=point["method"],
                 showlegend=False,
