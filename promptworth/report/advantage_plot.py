@@ -68,7 +68,7 @@ def draw_runs(ax, runs: adv.Runs, color: str, right: float, bands: Bands | None)
         (adv.accumulated_max_curve(runs), dict(ls="--", lw=1, alpha=0.7), "accumulated max"),
         (adv.mean_curve(runs), dict(lw=2), "seed mean"),
     ):
-        x = _dense(curve)
+        x = dense(curve)
         ax.plot(
             x,
             np.interp(x, curve.sizes, curve.scores),
@@ -100,7 +100,7 @@ def interval_name(bands: Bands | None) -> str:
     return "95 % interval" if bands is not None else "min–max over seeds"
 
 
-def _dense(curve: adv.Curve, per_segment: int = 40) -> np.ndarray:
+def dense(curve: adv.Curve, per_segment: int = 40) -> np.ndarray:
     """Points along each segment so that straight-in-n lines look right on a log axis."""
     pieces = [
         np.linspace(a, b, per_segment)

@@ -154,16 +154,16 @@ def break_even_figure(break_even: dict) -> go.Figure:
             line=dict(color=method_color(method)),
             meta=method,
         )
-    for crossing in break_even["crossings"]:
+    for crossing, position in labelled_crossings(break_even["crossings"]):
         volume = crossing["queries_per_day"]
         cost = cost_at(volumes, break_even["curves"][crossing["a"]], volume, log_cost)
         figure.add_scatter(
             x=[volume],
             y=[cost],
-            mode="markers+text",
+            mode="markers+text" if position else "markers",
             marker=dict(symbol="x", size=11, color="black"),
-            text=[f"{crossing['a']} = {crossing['b']}<br>{volume:,.0f}/day"],
-            textposition="top center",
+            text=[f"{crossing['a']} = {crossing['b']}<br>{volume:,.0f}/day"] if position else None,
+            textposition=position,
             name=f"break-even {crossing['a']} / {crossing['b']}",
             showlegend=False,
             hovertemplate=f"{crossing['a']} and {crossing['b']} cost the same at "
@@ -179,6 +179,29 @@ def break_even_figure(break_even: dict) -> go.Figure:
         **LAYOUT,
     )
     return figure
+
+
+LABEL_SPACING = 10**0.6  # volume ratio two labels on the same side of their marks need
+
+
+def labelled_crossings(crossings: list[dict]) -> list[tuple[dict, str | None]]:
+    """Each crossing with where its label goes: above and below alternately, and none (its mark
+    and hover only) when the last label on that side is within LABEL_SPACING, so no two labels
+    overlap."""
+    last: dict[str, float] = {}
+    placed = []
+    for crossing in sorted(crossings, key=lambda c: c["queries_per_day"]):
+        volume = crossing["queries_per_day"]
+        free = [
+            side
+            for side in ("top center", "bottom center")
+            if side not in last or volume / last[side] >= LABEL_SPACING
+        ]
+        side = min(free, key=lambda s: last.get(s, 0.0)) if free else None
+        if side:
+            last[side] = volume
+        placed.append((crossing, side))
+    return placed
 
 
 def cost_at(volumes: list[float], costs: list[float], volume: float, log_cost: bool) -> float:
@@ -229,3 +252,89 @@ def pareto_figure(pareto: dict, metric: str) -> go.Figure:
     figure.update_yaxes(title_text=metric_text(metric), col=1)
     figure.update_layout(title="Pareto view (★ non-dominated)", **LAYOUT)
     return figure
+
+
+def decision_map_figure(grid: dict) -> go.Figure:
+    """The recommended method over label budget x queries a day (both log), one colour per
+    method; hover: the answer and the runner-up with both totals. The last trace is the marker
+    the page's controls move (report.js)."""
+    from promptworth.report.scenario import grid_methods
+
+    methods = grid_methods(grid)
+    figure = go.Figure()
+    x, y = np.log10(grid["labels"]), np.log10(grid["volumes"])
+    codes = [
+        [methods.index(c["use"]["method"]) if c else None for c in line] for line in grid["cells"]
+    ]
+    steps = max(len(methods), 1)
+    scale = [
+        [edge / steps, method_color(method)]
+        for i, method in enumerate(methods)
+        for edge in (i, i + 1)
+    ]
+    figure.add_heatmap(
+        x=x,
+        y=y,
+        z=codes,
+        zmin=-0.5,
+        zmax=steps - 0.5,
+        colorscale=scale or [[0, "#ffffff"], [1, "#ffffff"]],
+        showscale=False,
+        xgap=1,
+        ygap=1,
+        customdata=[
+            [cell_text(c, labels, volume, grid) for labels, c in zip(grid["labels"], line)]
+            for volume, line in zip(grid["volumes"], grid["cells"])
+        ],
+        hovertemplate="%{customdata}<extra></extra>",
+    )
+    for method in methods:  # legend entries, in the method filter too
+        figure.add_scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            name=method,
+            meta=method,
+            marker=dict(symbol="square", size=12, color=method_color(method)),
+        )
+    for size in grid["measured_sizes"]:
+        figure.add_vline(x=float(np.log10(size)), line=dict(color="black", dash="dot", width=1))
+    scenario = grid["scenario"]
+    figure.add_scatter(
+        x=[float(np.log10(scenario["labels"]))],
+        y=[float(np.log10(scenario["queries_per_day"]))],
+        mode="markers",
+        name="your scenario",
+        marker=dict(symbol="star", size=18, color="white", line=dict(color="black", width=1.5)),
+        hoverinfo="skip",
+    )
+    figure.update_layout(
+        title=f"Recommended method by label budget and volume ({grid['horizon_days']:g}-day total)",
+        xaxis=dict(
+            title="label budget (log scale)",
+            tickvals=x.tolist(),
+            ticktext=[f"{n:,}" for n in grid["labels"]],
+        ),
+        yaxis=dict(
+            title="queries a day (log scale)",
+            tickvals=y.tolist(),
+            ticktext=[f"{v:,.0f}" for v in grid["volumes"]],
+        ),
+        **LAYOUT,
+    )
+    return figure
+
+
+def cell_text(cell: dict | None, labels: int, volume: float, grid: dict) -> str:
+    """A cell's hover: where it is, the answer and the runner-up with their totals."""
+    where = f"{labels:,} labels, {volume:,.0f} queries a day"
+    if cell is None:
+        return f"{where}<br>no method meets every constraint"
+    lines = [where]
+    for title, choice in (("use", cell["use"]), ("runner-up", cell["runner_up"])):
+        if choice:
+            lines.append(
+                f"{title}: <b>{choice['method']}</b>, {metric_text(grid['metric'])} "
+                f"{choice['score']:.3f}, total ${choice['total']:,.2f}"
+            )
+    return "<br>".join(lines)

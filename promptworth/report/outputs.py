@@ -30,8 +30,11 @@ from promptworth.atomic import locked
 from promptworth.errors import PromptworthError
 from promptworth.report.details import detail_lines, machine_counts, machine_lines
 from promptworth.report.html import write_html
-from promptworth.report.markdown import write_report
+from promptworth.report.le_scao_rush import write_le_scao_rush
+from promptworth.report.markdown import failure_lines, files_lines, write_report
 from promptworth.report.plots import plot_learning_curves
+from promptworth.report.predictions import prediction_lines
+from promptworth.report.saved import saved_test_rows
 
 
 def write_outputs(
@@ -70,26 +73,39 @@ def _write_outputs(rows, out: Path, description, compare, failures, metric: str)
         **write_uncertainty(accuracy, headline, pair, out),
     }
     paired = paired_lines(pair, headline) if pair else []
-    verdict_lines = advantage_outputs(
+    verdict, matrix = advantage_outputs(
         frame, out, files, pair, paired, metric, headline, interval_bands(accuracy)
     )
     machines = machine_counts(rows)
-    verdict_lines += detail_lines(rows) + machine_lines(machines)
     summary = accuracy_table(accuracy, summary_table(frame, metric))
     legend = legend_lines(accuracy) + recipe_lines([config for _, config, _ in rows])
     recommendation, advice = recommendation_outputs(rows, out, files, accuracy)
+    view, view_lines = write_le_scao_rush(frame, accuracy, recommendation, out)
+    if view is not None:
+        files["le_scao_rush"] = out / "le_scao_rush.png"
+    blocks = {
+        "header": description,
+        "recommendation": advice,
+        "verdict": verdict + view_lines,
+        "predictions": prediction_lines(accuracy.groups, recommendation, saved_test_rows(out)),
+        "details": detail_lines(rows),
+        "failures": failure_lines(failed),
+    }
+    files["html"], files["report"] = out / "report.html", out / "report.md"
+    blocks["files"] = files_lines(files)
     pairs = json.loads(files["advantage"].read_text())["pairs"]
-    files["html"] = write_html(
-        out, frame, accuracy, summary, legend, pairs, machines, recommendation
+    views = {"advantage": files.get("advantage_plot"), "le_scao_rush": view}
+    write_html(
+        out, frame, accuracy, summary, legend, pairs, machines, recommendation, blocks, views
     )
-    files["report"] = out / "report.md"
+    verdict_lines = blocks["verdict"] + matrix + blocks["predictions"] + blocks["details"]
     write_report(
         files["report"],
         frame,
         summary,
         files,
         description,
-        verdict_lines,
+        verdict_lines + machine_lines(machines),
         legend,
         failed,
         advice,
@@ -163,10 +179,11 @@ def advantage_outputs(
     metric: str = "accuracy",
     comparisons=None,
     bands=None,
-) -> list[str]:
+) -> tuple[list[str], list[str]]:
     """The pairwise advantage matrix on the seed means (advantage.json), the verdict with the
     headline pair's paired tests (`comparisons`, their lines `paired`) and its figure (seed
-    means with `bands`, their 95 % intervals, beside the paper's accumulated max)."""
+    means with `bands`, their 95 % intervals, beside the paper's accumulated max); returns
+    report.md's lines of the verdict and of the matrix."""
     from promptworth.analysis.advantage import advantage_matrix
     from promptworth.analysis.curves import long_from_wide
     from promptworth.report.advantage_plot import plot_advantage
@@ -180,7 +197,7 @@ def advantage_outputs(
         "estimator": TABLE_ESTIMATOR,
         "pairs": [{"method": m, "baseline": b, **cell} for (m, b), cell in matrix.items()],
     }
-    lines = matrix_lines(matrix)
+    lines, head = matrix_lines(matrix), []
     if pair is not None:
         verdict = headline_verdict(long, pair, comparisons, metric)
         figure = []
@@ -191,10 +208,10 @@ def advantage_outputs(
             figure = [f"![advantage]({files['advantage_plot'].name})", ""]
         document["headline"] = verdict.sentence
         document["verdict"] = verdict.to_json()
-        lines = [f"**{verdict.sentence}**", "", *paired, *figure, *lines, ""]
+        head = [f"**{verdict.sentence}**", "", *paired, *figure]
     files["advantage"] = out / "advantage.json"
     files["advantage"].write_text(json.dumps(document, indent=2, default=str))
-    return lines
+    return head, [*lines, ""]
 
 
 def headline_pair(frame, metric: str = "accuracy") -> tuple[str, str] | None:
