@@ -15,6 +15,7 @@ import numpy as np
 from promptworth.analysis import advantage as adv
 from promptworth.analysis.curves import AnalysisError
 from promptworth.methods import REGISTRY, method_class
+from promptworth.report.advantage_plot import dense
 from promptworth.report.colors import method_color
 from promptworth.report.families import base_name
 
@@ -33,6 +34,17 @@ class Line:
     @property
     def flat(self) -> bool:
         return self.sizes == [0.0]
+
+    @property
+    def name(self) -> str:
+        return self.method if self.role == self.method else f"{self.method} ({self.role})"
+
+    def drawn(self) -> tuple[np.ndarray, ...]:
+        """x, mean, low, high densely along each segment: straight in raw n, as the shaded
+        region's estimator reads the curves, so the region meets the lines on a log axis."""
+        sizes = np.array(self.sizes)
+        x = dense(adv.Curve(sizes, np.array(self.means)))
+        return x, *(np.interp(x, sizes, values) for values in (self.means, self.lows, self.highs))
 
 
 @dataclass
@@ -135,20 +147,24 @@ def plot_le_scao_rush(v: View, path: Path) -> Path:
     ax = fig.add_subplot()
     trained = sorted({n for line in v.lines for n in line.sizes if n > 0})
     for line in v.lines:
-        color, label = method_color(line.method), f"{line.method} ({line.role})"
+        color = method_color(line.method)
         if line.flat:
-            ax.axhline(line.means[0], color=color, ls="--", lw=1.5, label=label)
-            ax.axhspan(line.lows[0], line.highs[0], color=color, alpha=0.1)
+            ax.axhline(line.means[0], color=color, ls="--", lw=1.5, label=line.name)
+            ax.axhspan(line.lows[0], line.highs[0], color=color, alpha=0.08)
             continue
-        ax.plot(line.sizes, line.means, "-o", ms=4, color=color, lw=2, label=label)
-        ax.fill_between(line.sizes, line.lows, line.highs, color=color, alpha=0.15)
+        x, means, lows, highs = line.drawn()
+        ax.plot(x, means, color=color, lw=2, label=line.name)
+        ax.plot(line.sizes, line.means, "o", ms=4, color=color)
+        ax.fill_between(x, lows, highs, color=color, alpha=0.08)
     if v.region:
         ax.fill(
             v.region["x"],
             v.region["y"],
-            color=method_color(v.region["method"]),
-            alpha=0.3,
+            facecolor="none",
+            edgecolor="black",
+            hatch="///",
             lw=0,
+            alpha=0.5,
             label=f"advantage: {v.region['text']}",
         )
     if v.budget:
@@ -179,15 +195,18 @@ def le_scao_rush_figure(v: View):
     trained = sorted({n for line in v.lines for n in line.sizes if n > 0})
     left, right = (trained[0] / 1.5, trained[-1] * 1.5) if trained else (1, 10)
     for line in v.lines:
-        color, name = method_color(line.method), f"{line.method} ({line.role})"
-        x = [left, right] if line.flat else line.sizes
-        stretch = (lambda values: values * 2) if line.flat else (lambda values: values)
+        color = method_color(line.method)
+        if line.flat:
+            x = [left, right]
+            means, lows, highs = ([values[0]] * 2 for values in (line.means, line.lows, line.highs))
+        else:
+            x, means, lows, highs = (values.tolist() for values in line.drawn())
         figure.add_scatter(
             x=[*x, *x[::-1]],
-            y=[*stretch(line.highs), *stretch(line.lows)[::-1]],
+            y=[*highs, *lows[::-1]],
             fill="toself",
             fillcolor=color,
-            opacity=0.15,
+            opacity=0.12,
             line=dict(width=0),
             hoverinfo="skip",
             showlegend=False,
@@ -195,13 +214,22 @@ def le_scao_rush_figure(v: View):
         )
         figure.add_scatter(
             x=x,
-            y=stretch(line.means),
-            mode="lines" if line.flat else "lines+markers",
-            name=name,
+            y=means,
+            mode="lines",
+            name=line.name,
             line=dict(color=color, dash="dash" if line.flat else "solid"),
-            customdata=list(zip(stretch(line.lows), stretch(line.highs))),
-            hovertemplate=f"<b>{line.method}</b>, n = %{{x:,}}<br>mean %{{y:.3f}} "
-            "[%{customdata[0]:.3f}, %{customdata[1]:.3f}]<extra></extra>",
+            hoverinfo="skip",
+            meta=line.method,
+        )
+        figure.add_scatter(
+            x=[left] if line.flat else line.sizes,
+            y=line.means,
+            mode="markers",
+            marker=dict(color=color, size=7),
+            showlegend=False,
+            customdata=list(zip(line.lows, line.highs)),
+            hovertemplate=f"<b>{line.method}</b> ({line.role}), n = %{{x:,.0f}}<br>mean "
+            "%{y:.3f}, 95 % interval [%{customdata[0]:.3f}, %{customdata[1]:.3f}]<extra></extra>",
             meta=line.method,
         )
     if v.region:
@@ -209,8 +237,7 @@ def le_scao_rush_figure(v: View):
             x=v.region["x"],
             y=v.region["y"],
             fill="toself",
-            fillcolor=method_color(v.region["method"]),
-            opacity=0.3,
+            fillcolor="rgba(0, 0, 0, 0.18)",
             line=dict(width=0),
             name="advantage",
             hovertemplate=f"{v.region['text']}<extra></extra>",
