@@ -242,9 +242,16 @@ def le_scao_rush_figure(v: View):
             name="advantage",
             hovertemplate=f"{v.region['text']}<extra></extra>",
         )
-    if v.budget:
-        figure.add_vline(
-            x=v.budget, line=dict(color="black", dash="dot"), annotation_text=f"budget {v.budget:,}"
+    if v.budget:  # an annotation on a log axis is placed in log10 units, a shape is not
+        figure.add_vline(x=v.budget, line=dict(color="black", dash="dot"))
+        figure.add_annotation(
+            x=float(np.log10(v.budget)),
+            y=1,
+            yref="paper",
+            text=f"budget {v.budget:,}",
+            showarrow=False,
+            xanchor="left",
+            yanchor="bottom",
         )
     if v.target is not None:
         figure.add_hline(
