@@ -42,7 +42,11 @@ def saved_test_rows(out: Path) -> dict[str, dict]:
     database = out / "runs.sqlite"
     if not database.is_file():
         return {}
-    meta = RunStore(database).meta()
+    store = RunStore(database)
+    try:
+        meta = store.meta()
+    finally:
+        store.close()
     return {
         name.removeprefix(TEST_ROWS): json.loads(value)
         for name, value in meta.items()
