@@ -130,6 +130,7 @@ def recommendation_outputs(rows, out: Path, files: dict[str, Path], summary: Acc
     from promptworth.recommend import Inputs, recommend
     from promptworth.recommend.figures import plot_break_even, plot_pareto
     from promptworth.recommend.text import recommendation_lines
+    from promptworth.report.colors import method_colors
     from promptworth.report.decision_plot import plot_decision_map
     from promptworth.report.scenario import budget_pareto, decision_grid
 
@@ -140,7 +141,10 @@ def recommendation_outputs(rows, out: Path, files: dict[str, Path], summary: Acc
     figures = {}  # none when no method's serving could be priced (a store without costs)
     if document["break_even"]["curves"]:
         figures["break_even"] = plot_break_even(
-            document["break_even"], recommendation.inputs.queries_per_day, out / "break_even.png"
+            document["break_even"],
+            recommendation.inputs.queries_per_day,
+            out / "break_even.png",
+            method_colors(document["break_even"]["curves"]),
         )
     # the report's own views, beside the recommender's document: the Pareto view at the
     # scenario's budget and the decision map
@@ -149,7 +153,10 @@ def recommendation_outputs(rows, out: Path, files: dict[str, Path], summary: Acc
     )
     if document["pareto_at_budget"]["points"]:
         figures["pareto"] = plot_pareto(
-            document["pareto_at_budget"], summary.metric, out / "pareto.png"
+            document["pareto_at_budget"],
+            summary.metric,
+            out / "pareto.png",
+            method_colors(p["method"] for p in document["pareto_at_budget"]["points"]),
         )
     document["decision_map"] = decision_grid(rows, recommendation, summary)
     figures["decision_map"] = plot_decision_map(document["decision_map"], out / "decision_map.png")
