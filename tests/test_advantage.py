@@ -392,3 +392,37 @@ def test_plot_is_written(tmp_path: Path, shifted: pd.DataFrame) -> None:
 def test_plot_with_zero_shot_and_no_overlap(tmp_path: Path) -> None:
     path = plot_advantage(zero_shot_frame(0.4), "head", "zero-shot", "accuracy", tmp_path / "z.png")
     assert path.stat().st_size > 0
+
+
+def best_seed_apart() -> pd.DataFrame:
+    """'prompt' has one lucky seed 0.1 above the others at every size: its best seed, not its
+    mean, reaches above 'head'."""
+    head = long_rows("head", {n: linear(n) for n in SIZES})
+    prompt = long_rows("prompt", {n: linear(n) for n in SIZES})
+    for row in prompt:
+        row["value"] += 0.1 if row["seed"] == 0 else 0.0
+    return frame(head, prompt)
+
+
+def test_seed_mean_reads_the_mean_curve_where_accumulated_max_reads_the_best_seed() -> None:
+    long = best_seed_apart()
+    paper = adv.estimate(long, "head", "prompt", "accuracy", "accumulated-max")
+    mean = adv.estimate(long, "head", "prompt", "accuracy", "seed-mean")
+    assert paper.advantage == pytest.approx(25.0, abs=0.1)  # 0.1 / 0.004 per label
+    assert mean.advantage == pytest.approx(6.25, abs=0.1)  # the mean is 0.025 above: 6.25
+    assert mean.error_bar.startswith("population std over 16 leave-one-seed-out")
+
+
+def test_matrix_on_seed_means_does_not_call_a_lucky_seed_dominant() -> None:
+    """A method whose best seed is above every score of the other but whose mean is not: the
+    paper's matrix says it dominates on that seed's 0.9; the seed-mean matrix, the one the
+    report shows, quotes the mean the tables show."""
+    trained = long_rows("head", {n: linear(n) for n in SIZES})  # 0.5 .. 0.86
+    lucky = long_rows("few", {10: 0.6, 50: 0.6, 100: 0.6}, seeds=(0, 1))
+    for row in lucky:
+        row["value"] = 0.9 if row["seed"] == 0 else 0.6  # mean 0.75
+    long = frame(trained, lucky)
+    by_best = adv.advantage_matrix(long, "accuracy")[("few", "head")]
+    by_mean = adv.advantage_matrix(long, "accuracy", "seed-mean")[("few", "head")]
+    assert "few: 0.9" in by_best["error"] and "few dominates" in by_best["error"]
+    assert "few: 0.75" in by_mean["error"] and "dominates" not in by_mean["error"]

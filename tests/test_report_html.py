@@ -7,16 +7,18 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
-from html import escape
+from html import escape, unescape
 
 import pandas as pd
 import pytest
 
 from promptworth.report import outputs
+from promptworth.report.colors import method_color
 from promptworth.report.families import UNREGISTERED, family_panels
 from promptworth.report.html import short_reason
-from promptworth.report.interactive import break_even_figure
+from promptworth.report.interactive import break_even_figure, labelled_crossings
 from promptworth.report.outputs import write_outputs
 from promptworth.run.costs import cpu_model
 from promptworth.run.sweep import Sweep
@@ -46,11 +48,12 @@ CHOICE = {
 }
 RECOMMENDATION = {
     "metric": "accuracy",
-    "inputs": {
-        "labels": 8,
-        "target": 0.7,
-        "queries_per_day": 5000,
+    "inputs": {  # Inputs.to_json()'s shape
+        "labels": {"value": 8, "defaulted": False},
+        "target": {"value": 0.7, "defaulted": False},
+        "queries_per_day": {"value": 5000, "defaulted": False},
         "horizon_days": {"value": 365, "defaulted": True},
+        "cpu_price": {"value": 0.08925, "defaulted": True, "source": "a list price"},
     },
     "verdict": {
         "lines": [
@@ -107,7 +110,8 @@ def sweep_out(tmp_path_factory, tiny_task_files, tiny_lm_dir, tiny_encoder_dir):
     sweep.execute()
     rows = sweep.store.load()
     with pytest.MonkeyPatch.context() as patch:  # the page renders a hand-checked document
-        patch.setattr(outputs, "recommendation_outputs", lambda *_: (RECOMMENDATION, []))
+        lines = RECOMMENDATION["verdict"]["lines"]  # report.md's recommendation text
+        patch.setattr(outputs, "recommendation_outputs", lambda *_: (RECOMMENDATION, lines))
         write_outputs(rows, out, ["- browser test"])
     return out, rows
 
@@ -119,11 +123,14 @@ def test_report_html_holds_the_recommendation_seeds_and_reasons(sweep_out, tmp_p
     assert page.index('id="recommendation"') < page.index('id="curves"') < page.index('id="cost"')
     assert "use: head" in page and "runner-up: features-lr" in page
     assert "380 (extrapolated)" in page and "0.610 [0.520, 0.700]" in page
-    assert "<p>Verdict: use labels: head, +21.0 points of accuracy over the best prompt</p>" in page
+    verdict = "<strong>Verdict: use labels: head, +21.0 points of accuracy over the best prompt"
+    assert verdict in page
     # money with its currency and unit, never a bare 0.004 or 1.25
     assert "$12.50 a year" in page and "$1.25 per million queries" in page
-    assert "&lt; $0.01 once" in page and "0.16: features-lr" in page
-    assert escape("zero-shot: below the 0.7 target at any volume") in page
+    assert "&lt; $0.01 once" in page
+    inputs = page.split('class="inputs"')[1].split("</table>")[0]
+    assert "{" not in inputs and '<th scope="row">--labels</th><td>8</td><td>given</td>' in inputs
+    assert "<td>0.08925</td><td>default</td><td>a list price</td>" in inputs
     results = pd.read_csv(out / "results.csv")
     for run in results.itertuples():  # every seed's accuracy is in a hover text
         assert f"seed {run.seed}: {run.accuracy:.3f}" in page
@@ -136,6 +143,107 @@ def test_report_html_holds_the_recommendation_seeds_and_reasons(sweep_out, tmp_p
     assert (
         "No recommendation was computed for this report" in (tmp_path / "report.html").read_text()
     )
+
+
+@pytest.fixture(scope="module")
+def computed_out(sweep_out, tmp_path_factory):
+    """The same runs reported with the recommendation computed (decision map, Pareto at the
+    budget), as a sweep writes it."""
+    _, rows = sweep_out
+    out = tmp_path_factory.mktemp("computed")
+    written = write_outputs(rows, out, ["- computed recommendation"])
+    return out, rows, written
+
+
+def headings(report: str, page: str) -> tuple[list[str], list[str]]:
+    """report.md's "## " titles and report.html's <h2> titles, in order."""
+    md = [line[3:] for line in report.splitlines() if line.startswith("## ")]
+    html = [unescape(title) for title in re.findall(r"<h2>(.*?)</h2>", page)]
+    return md, html
+
+
+def test_report_html_has_report_md_sections_in_its_order(computed_out):
+    out, _, written = computed_out
+    report, page = (out / "report.md").read_text(), (out / "report.html").read_text()
+    md, html = headings(report, page)
+    assert [title for title in html if title != "Learning curves by method family"] == md
+    recommended = written["recommendation"]["recommended"]["method"]
+    for title in ("Recommendation", f"Where {recommended} errs", "Files", "Machines"):
+        assert title in md
+    for needle in ("computed recommendation", "Paired test of the accuracy difference"):
+        assert needle in report and escape(needle) in page
+    headline = json.loads((out / "advantage.json").read_text())["headline"]
+    assert f"**{headline}**" in report and f"<strong>{headline}</strong>" in unescape(page)
+    if (out / "advantage.png").exists():  # a verdict with a number: its figure, embedded
+        assert 'alt="advantage" src="data:image/png;base64,' in page
+
+
+def test_both_reports_show_the_decision_map_and_the_le_scao_rush_view(computed_out):
+    out, _, written = computed_out
+    report = (out / "report.md").read_text()
+    for figure in ("decision_map.png", "le_scao_rush.png", "pareto.png"):
+        assert f"]({figure})" in report and (out / figure).stat().st_size > 0
+    page = (out / "report.html").read_text()
+    assert 'id="decision-map"' in page and 'id="le-scao-rush"' in page
+    grid = written["recommendation"]["decision_map"]
+    scenario = grid["scenario"]
+    row = grid["volumes"].index(scenario["queries_per_day"])
+    column = grid["labels"].index(scenario["labels"])
+    answer = grid["cells"][row][column]["use"]["method"]
+    assert answer == written["recommendation"]["recommended"]["method"]
+    assert grid["measured_sizes"] == [4, 8]
+
+
+def test_decision_map_cells_are_the_recommenders_answers(computed_out):
+    """Two cells against recommend() itself, with the labels and volume changed."""
+    from promptworth.recommend import Inputs, recommend
+
+    _, rows, written = computed_out
+    grid = written["recommendation"]["decision_map"]
+    for row, column in ((0, 0), (-1, -1)):
+        inputs = Inputs().changed(
+            labels=grid["labels"][column], queries_per_day=grid["volumes"][row]
+        )
+        expected = recommend(rows, inputs).recommended
+        cell = grid["cells"][row][column]
+        assert (cell and cell["use"]["method"]) == (expected and expected.method)
+        if expected:
+            assert cell["use"]["total"] == pytest.approx(expected.total(inputs))
+
+
+def test_pareto_view_is_at_the_scenarios_budget(computed_out):
+    _, _, written = computed_out
+    document = written["recommendation"]
+    budget = document["inputs"]["labels"]["value"]
+    points = document["pareto_at_budget"]["points"]
+    assert len({p["method"] for p in points}) == len(points)  # one point a method
+    assert all(p["labels"] <= budget for p in points)
+    assert len(points) < len(document["pareto"]["points"])  # every size, before
+
+
+def test_one_colour_per_method_in_every_plotly_figure(computed_out):
+    """Every trace of a method, in every panel and figure, is drawn in method_color."""
+    out, _, _ = computed_out
+    page = (out / "report.html").read_text()
+    traces = [
+        trace
+        for figure in re.findall(r'Plotly.newPlot\(\s*"[^"]+",\s*(\[.*?\]),\s*\{', page, re.S)
+        for trace in json.loads(figure)
+    ]
+    colours = {}
+    for trace in traces:
+        colour = (trace.get("line") or {}).get("color") or (trace.get("marker") or {}).get("color")
+        if trace.get("meta") and isinstance(colour, str):
+            colours.setdefault(trace["meta"], set()).add(colour)
+    assert colours and all(found == {method_color(m)} for m, found in colours.items())
+
+
+def test_break_even_labels_keep_apart():
+    crossings = [
+        {"a": "x", "b": "y", "queries_per_day": volume} for volume in (100, 120, 150, 1000)
+    ]
+    placed = [side for _, side in labelled_crossings(crossings)]
+    assert placed == ["top center", "bottom center", None, "top center"]
 
 
 def test_report_html_lists_the_machines_of_its_runs(sweep_out, tmp_path):
@@ -270,7 +378,8 @@ def test_report_html_in_a_headless_browser(sweep_out, browser_page, tmp_path):
 
     plots = page.locator(".plotly-graph-div")
     trained = sorted(m for m in METHODS if m != "zero-shot")
-    assert plots.count() == len(family_panels(trained)) + 2  # curves, break-even, Pareto
+    # curves, break-even, Pareto, Le Scao & Rush (the hand-made recommendation has no map)
+    assert plots.count() == len(family_panels(trained)) + 3
     for i in range(plots.count()):  # Plotly drew each: its svg holds one group per trace
         plots.nth(i).locator("svg.main-svg").first.wait_for()
         assert plots.nth(i).locator("g.trace").count() > 0
@@ -313,3 +422,35 @@ def test_an_na_cell_shows_the_gist_of_its_reason():
     assert short_reason(error) == "the score ranges do not overlap; b dominates"
     meet = "no advantage measurable: the score ranges only meet at 0.64 (a: 0.64; b: 0.3-0.64)"
     assert short_reason(meet) == "the score ranges only meet at 0.64"
+
+
+def test_decision_map_and_le_scao_rush_in_a_headless_browser(computed_out, browser_page):
+    """Both figures draw; the controls move the marker and show the nearest cell's answer."""
+    out, _, written = computed_out
+    page, problems = browser_page, []
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    page.goto((out / "report.html").as_uri())
+    page.wait_for_load_state("load")
+    for div in ("#decision-map", "#le-scao-rush"):
+        page.locator(f"{div} svg.main-svg").first.wait_for()
+        assert page.locator(f"{div} g.trace").count() > 0
+    assert page.locator("#decision-map g.hm").count() == 1  # the heatmap's cells are drawn
+    grid = written["recommendation"]["decision_map"]
+    answer = page.locator("#decision-answer")
+    use = written["recommendation"]["recommended"]["method"]
+    assert f"use {use}" in answer.inner_text()
+    page.fill("#decision-labels", str(grid["labels"][0]))
+    page.fill("#decision-volume", "10")
+    cell = grid["cells"][0][0]
+    text = answer.inner_text()
+    assert f"{grid['labels'][0]:,} labels, 10 queries a day" in text
+    assert (f"use {cell['use']['method']}" in text) if cell else "no method" in text
+    marker = page.evaluate(
+        "() => { const p = document.getElementById('decision-map'); "
+        "const t = p.data[p.data.length - 1]; return [t.x[0], t.y[0]]; }"
+    )
+    assert marker == pytest.approx([math.log10(grid["labels"][0]), 1.0])
+    page.fill("#decision-volume", "0")
+    assert "above 0" in answer.inner_text()
+    assert problems == []

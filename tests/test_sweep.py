@@ -122,6 +122,12 @@ def test_cli_run_writes_outputs(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, 
     assert "Report:" in capsys.readouterr().out
     advantage = json.loads((out / "advantage.json").read_text())
     assert {(p["method"], p["baseline"]) for p in advantage["pairs"]} >= {("head", "zero-shot")}
+    # `promptworth report` rewrites the sweep's report byte for byte: the header and data
+    # section come from the store, and so do the texts the disagreements table quotes.
+    swept = (out / "report.md").read_bytes()
+    assert b"## Data" in swept and b"- task: `" in swept
+    assert main(["report", str(out)]) == 0
+    assert (out / "report.md").read_bytes() == swept
     # The report can be rebuilt from the store alone, with another pair in the verdict figure.
     (out / "report.md").unlink()
     assert main(["report", str(out), "--compare", "zero-shot,head"]) == 0

@@ -14,6 +14,10 @@ how many labeled examples each curve needs. Three estimators share this machiner
     ± = population std (ddof=0) over the leave-one-seed-out combinations (one seed's whole curve
     left out of each method: 4 x 4 = 16 with 4 seeds). This reproduces the published CB 90 ± 2 and
     RTE 282 ± 34 exactly; the sample std (ddof=1) would give RTE ± 35.
+``seed-mean``
+    The same on the mean over seeds at each n_train (made monotone by a running max) with the same
+    leave-one-seed-out ± : the statistic the report's tables show, so a report quotes one number
+    per method and size throughout (its advantage matrix uses it).
 ``mean-bootstrap``
     Mean over seeds at each n_train, made monotone by a running max; same window, levels and
     interpolation. Error bar: bootstrap that resamples each method's seeds (whole curves) with
@@ -39,7 +43,7 @@ from scipy.optimize import OptimizeWarning, curve_fit
 
 from promptworth.analysis.curves import AnalysisError, check_single_group
 
-ESTIMATORS = ("accumulated-max", "mean-bootstrap", "log-ratio")
+ESTIMATORS = ("accumulated-max", "seed-mean", "mean-bootstrap", "log-ratio")
 DEFAULT_ESTIMATOR = "accumulated-max"
 N_LEVELS = 1000
 N_RESAMPLES = 1000
@@ -194,6 +198,7 @@ def _gap(base: Curve, meth: Curve, log: bool) -> float | None:
 
 SPECS = {
     "accumulated-max": _Spec(accumulated_max_curve, "accumulated-max", log=False, bootstrap=False),
+    "seed-mean": _Spec(mean_curve, "mean (running max)", log=False, bootstrap=False),
     "mean-bootstrap": _Spec(mean_curve, "mean (running max)", log=False, bootstrap=True),
     "log-ratio": _Spec(mean_curve, "mean (running max)", log=True, bootstrap=True),
 }
@@ -275,14 +280,26 @@ def estimate(
     n_resamples: int = N_RESAMPLES,
 ) -> Advantage:
     """Advantage of ``method`` over ``baseline``; positive means ``method`` needs fewer labels."""
-    if estimator not in SPECS:
-        raise AnalysisError(f"unknown estimator '{estimator}'; known: {', '.join(ESTIMATORS)}")
     if method == baseline:
         raise AnalysisError(f"method and baseline are the same ('{method}')")
     check_single_group(long_df)
-    spec = SPECS[estimator]
     measured = runs_for(long_df, method, metric), runs_for(long_df, baseline, metric)
-    meth, base = measured
+    return estimate_runs(*measured, metric, estimator, target, n_resamples)
+
+
+def estimate_runs(
+    meth: Runs,
+    base: Runs,
+    metric: str,
+    estimator: str = DEFAULT_ESTIMATOR,
+    target: float | None = None,
+    n_resamples: int = N_RESAMPLES,
+) -> Advantage:
+    """`estimate` on the methods' sizes x seeds tables (runs_for), read once by the caller."""
+    if estimator not in SPECS:
+        raise AnalysisError(f"unknown estimator '{estimator}'; known: {', '.join(ESTIMATORS)}")
+    spec = SPECS[estimator]
+    measured = meth, base
     notes = _size_notes(base, meth, spec)
     if spec.log:
         (base, note_b), (meth, note_m) = _positive_part(base), _positive_part(meth)
@@ -549,10 +566,20 @@ def advantage_matrix(
 ) -> dict[tuple[str, str], dict]:
     """Advantage for every ordered (method, baseline) pair; a failing pair records ``error``."""
     methods = sorted(long_df["method"].unique())
+    runs = {}
+    for method in methods:  # each method's table read once, not once per pair
+        try:
+            check_single_group(long_df)
+            runs[method] = runs_for(long_df, method, metric)
+        except AnalysisError as exc:
+            runs[method] = exc
     matrix = {}
     for method, baseline in itertools.permutations(methods, 2):
         try:
-            r = estimate(long_df, baseline, method, metric, estimator)
+            unreadable = [r for r in (runs[method], runs[baseline]) if isinstance(r, Exception)]
+            if unreadable:
+                raise unreadable[0]
+            r = estimate_runs(runs[method], runs[baseline], metric, estimator)
             cell = {"advantage": r.advantage, "std": r.std, "window": list(r.window)}
             matrix[method, baseline] = cell | {"note": "; ".join(r.notes) or None, "error": None}
         except Exception as exc:  # the report must go on: record why this pair has no number
@@ -589,6 +616,7 @@ def verdict(r: Advantage) -> str:
 
 ESTIMATOR_LABELS = {
     "accumulated-max": "accumulated-max, the paper's estimator",
+    "seed-mean": "seed-mean: mean over seeds, made monotone by a running max",
     "mean-bootstrap": "mean-bootstrap: mean over seeds, made monotone by a running max",
     "log-ratio": "log-ratio: geometric mean of the ratio of labels needed, interpolated in "
     "log n_train on mean curves made monotone by a running max",

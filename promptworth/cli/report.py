@@ -18,6 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     """Rewrite the output files from a store, e.g. after an interrupted sweep."""
     from promptworth.report.outputs import print_summary, write_outputs
+    from promptworth.report.saved import saved_description
     from promptworth.run.validate import check_compare, check_out
     from promptworth.store.database import RunStore
 
@@ -39,7 +40,8 @@ def main(args: argparse.Namespace) -> int:
     configs = [config for _, config, _ in rows]
     check_compare(args.compare, sorted({c["method"] for c in configs}))
     check_out(args.out)  # writable, no folder where a report file goes
-    description = [
+    # the sweep's own header when it covered exactly these runs: the report comes out the same
+    description = saved_description(store, {key for key, _, _ in rows}) or [
         f"- rebuilt from `{database}`: {len(rows)} finished runs",
         f"- tasks: {', '.join(sorted({c['task'] for c in configs}))}; "
         f"models: {', '.join(sorted({c['model'] for c in configs}))}",

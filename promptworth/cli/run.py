@@ -18,6 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from promptworth.report.data import data_lines, sweep_profile
     from promptworth.report.outputs import print_summary, write_outputs
+    from promptworth.report.saved import save_report_inputs
+    from promptworth.run.runner import split_digest
     from promptworth.run.sweep import Sweep
     from promptworth.run.validate import check_compare
 
@@ -47,6 +49,14 @@ def main(args: argparse.Namespace) -> int:
     ]
     outside = outside_plan_note(sweep.store, {key for key, _, _ in rows}, Path(spec.out))
     if rows:
+        save_report_inputs(
+            sweep.store,
+            description + outside,
+            [key for key, _, _ in rows],
+            split_digest(sweep.test),
+            sweep.test.texts,
+            sweep.task.label_names,
+        )
         failed = [(run.config.to_dict(), error) for run, error in failures]
         result = write_outputs(
             rows, Path(spec.out), description + outside, args.compare, failed, args.metric

@@ -19,15 +19,18 @@ def count_text(value: float, _=None) -> str:
     return f"{value:g}"
 
 
-def plot_break_even(document: dict, queries_per_day: float, path: Path) -> Path:
-    """Total cost over the horizon against queries a day, one line per method, crossings marked
-    and the scenario's volume as a vertical line."""
+def plot_break_even(
+    document: dict, queries_per_day: float, path: Path, colors: dict[str, str] | None = None
+) -> Path:
+    """Total cost over the horizon against queries a day, one line per method (in `colors`,
+    the report's colour of each method, when given), crossings marked and the scenario's volume
+    as a vertical line."""
     fig = Figure(figsize=(8, 4.8))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     volumes = document["volumes_per_day"]
     for method, totals in document["curves"].items():
-        ax.plot(volumes, totals, label=method)
+        ax.plot(volumes, totals, label=method, color=(colors or {}).get(method))
     shown = set(document["curves"])
     for c in document["crossings"]:
         if {c["a"], c["b"]} <= shown and volumes[0] <= c["queries_per_day"] <= volumes[-1]:
@@ -46,8 +49,11 @@ def plot_break_even(document: dict, queries_per_day: float, path: Path) -> Path:
     return path
 
 
-def plot_pareto(document: dict, metric: str, path: Path) -> Path:
-    """`metric` against serving cost and against labels; non-dominated points filled and named."""
+def plot_pareto(
+    document: dict, metric: str, path: Path, colors: dict[str, str] | None = None
+) -> Path:
+    """`metric` against serving cost and against labels; non-dominated points filled and named,
+    each point in its method's colour when `colors` gives one."""
     fig = Figure(figsize=(11, 4.8))
     FigureCanvasAgg(fig)
     points = document["points"]
@@ -62,11 +68,12 @@ def plot_pareto(document: dict, metric: str, path: Path) -> Path:
     ):
         for dominated in (True, False):
             chosen = [p for p in points if p[flag] is dominated]
+            shade = [(colors or {}).get(p["method"], "tab:blue") for p in chosen]
             ax.scatter(
                 [p[axis] for p in chosen],
                 [p[metric] for p in chosen],
-                facecolors="none" if dominated else "tab:blue",
-                edgecolors="gray" if dominated else "tab:blue",
+                facecolors="none" if dominated else shade,
+                edgecolors=shade if colors else "gray" if dominated else "tab:blue",
                 label="dominated" if dominated else "non-dominated",
             )
         for p in points:

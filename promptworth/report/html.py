@@ -1,14 +1,19 @@
-"""report.html: the report for a browser, self-contained (Plotly's JavaScript embedded once, no
-network access): the recommendation, learning curves by method family with a method filter,
-sortable tables (accuracy, advantage matrix with each n/a explained in place, cost)."""
+"""report.html: the report for a browser, self-contained (Plotly's JavaScript and the PNG figures
+embedded, no network access), with everything report.md has in report.md's order: the header,
+the recommendation with its decision map, learning curves by method family with a method filter,
+the verdict with its figures, sortable tables (accuracy, advantage matrix with each n/a explained
+in place, cost) and report.md's other sections as text."""
 
 from __future__ import annotations
 
+import base64
+import json
 from html import escape
 from importlib.resources import files
 from pathlib import Path
 
 import plotly.offline
+from markdown_it import MarkdownIt
 
 from promptworth.analysis.metrics import METRICS, metric_text
 from promptworth.analysis.summary import AccuracySummary
@@ -16,7 +21,13 @@ from promptworth.recommend.money import money, period
 from promptworth.recommend.text import score_text
 from promptworth.report.details import MACHINE_FIELDS, MIXED_MACHINES
 from promptworth.report.families import family_panels
-from promptworth.report.interactive import break_even_figure, curve_figures, pareto_figure
+from promptworth.report.interactive import (
+    break_even_figure,
+    curve_figures,
+    decision_map_figure,
+    pareto_figure,
+)
+from promptworth.report.le_scao_rush import le_scao_rush_figure
 from promptworth.report.markdown import cost_notes, cost_table, format_cell
 
 NO_ADVANTAGE = "no advantage measurable: "  # how promptworth.analysis.advantage's errors begin
@@ -51,21 +62,56 @@ def write_html(
     advantage_pairs: list[dict],
     machines: list[tuple[tuple[str, ...], int]],
     recommendation: dict | None = None,
+    blocks: dict[str, list[str]] | None = None,
+    views: dict | None = None,
 ) -> Path:
     """`table`: the accuracy table (analysis.summary.accuracy_table) with `legend`, its key;
     `advantage_pairs`: advantage.json's pairs; `machines`: report.details.machine_counts;
-    `recommendation`: Recommendation.to_json()."""
+    `recommendation`: Recommendation.to_json() with the report's decision map; `blocks`:
+    report.md's own lines of the sections the page shows as text (header, recommendation,
+    verdict, predictions, details, failures, files), rendered in report.md's order; `views`:
+    the advantage figure's PNG and the Le Scao & Rush view (report.le_scao_rush.View)."""
+    blocks, views = blocks or {}, views or {}
     sections = [
-        recommendation_section(recommendation),
-        curves_section(frame, accuracy),
+        markdown_html(blocks.get("header", [])),
+        recommendation_section(recommendation, blocks.get("recommendation", [])),
         accuracy_section(table, legend, accuracy.metric),
-        advantage_section(advantage_pairs),
-        cost_section(frame),
+        curves_section(frame, accuracy),
+        advantage_section(advantage_pairs, blocks.get("verdict", []), views),
+        text_section("predictions", blocks.get("predictions", [])),
+        text_section("details", blocks.get("details", [])),
         machines_section(machines),
+        text_section("failures", blocks.get("failures", [])),
+        cost_section(frame),
+        text_section("files", blocks.get("files", [])),
     ]
     path = out / "report.html"
     path.write_text(page("\n".join(sections)), encoding="utf-8")
     return path
+
+
+MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def markdown_html(lines: list[str]) -> str:
+    """report.md's lines as HTML; figures are left out (the page draws its own, or embeds
+    them where it has none)."""
+    kept = [line for line in lines if not line.startswith("![")]
+    return MARKDOWN.render("\n".join(kept)) if any(line.strip() for line in kept) else ""
+
+
+def text_section(anchor: str, lines: list[str]) -> str:
+    """A report.md section as it is there: its "## " title, then its text and tables."""
+    if not lines:
+        return ""
+    return f'<section id="{anchor}">{markdown_html(lines)}</section>'
+
+
+def embedded_png(path: Path) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    return (
+        f'<img class="figure" alt="{escape(Path(path).stem)}" src="data:image/png;base64,{data}">'
+    )
 
 
 def page(body: str) -> str:
@@ -130,30 +176,57 @@ def paragraph(text: str) -> str:
     return f"<p>{escape(text)}</p>"
 
 
-def recommendation_section(recommendation: dict | None) -> str:
+def recommendation_section(recommendation: dict | None, lines: list[str] = ()) -> str:
+    """The card, report.md's recommendation text, the Inputs, the decision map with its controls,
+    break-even and Pareto at the scenario's budget."""
     if recommendation is None:
         return section(
             "recommendation",
             "Recommendation",
             '<p class="none">No recommendation was computed for this report, so it has no '
-            "break-even or Pareto figure either: it shows the measured results only.</p>",
+            "decision map, break-even or Pareto figure either: it shows the measured results "
+            "only.</p>",
         )
-    return section(
-        "recommendation",
-        "Recommendation",
-        *(paragraph(line.replace("**", "")) for line in recommendation["verdict"]["lines"]),
-        card_html(recommendation),
-        sensitivity_html(recommendation),
-        inputs_html(recommendation["inputs"]),
-        list_html(
-            "Ruled out",
-            [f"{r['method']}: {r['reason']}" for r in recommendation["ruled_out"]],
-        ),
-        list_html("What would change the answer", recommendation["what_would_change"]),
+    text = [line for line in lines if not line.startswith("## ")]
+    parts = [card_html(recommendation), markdown_html(text), inputs_html(recommendation["inputs"])]
+    grid = recommendation.get("decision_map")
+    if grid:
+        parts += ["<h3>Decision map</h3>", decision_map_html(grid)]
+    parts += [
         "<h3>Break-even</h3>",
+        paragraph("Hover a cross for the two methods whose totals are equal there."),
         figure_html(break_even_figure(recommendation["break_even"]), "break-even"),
+    ]
+    pareto = recommendation.get("pareto_at_budget", recommendation["pareto"])
+    parts += [
         "<h3>Pareto</h3>",
-        figure_html(pareto_figure(recommendation["pareto"], recommendation["metric"]), "pareto"),
+        figure_html(pareto_figure(pareto, recommendation["metric"]), "pareto"),
+    ]
+    return section("recommendation", "Recommendation", *parts)
+
+
+def decision_map_html(grid: dict) -> str:
+    """The map (Plotly), its controls and the answer of the cell nearest to them; the cells are
+    the recommender's answers computed in Python (report.scenario), embedded as JSON."""
+    scenario = grid["scenario"]
+    controls = (
+        '<div id="decision-controls">'
+        f'<label>label budget <input type="number" id="decision-labels" min="1" '
+        f'value="{scenario["labels"]}"></label> '
+        f'<label>queries a day <input type="number" id="decision-volume" min="1" '
+        f'value="{scenario["queries_per_day"]:g}"></label>'
+        '<p id="decision-answer"></p></div>'
+    )
+    data = json.dumps(grid).replace("</", "<\\/")
+    return (
+        paragraph(
+            "Each cell is the recommendation with the label budget and the volume changed and "
+            "every other input kept; dotted lines mark the measured sizes. Change the inputs to "
+            "move the marker: the answer is the nearest cell's."
+        )
+        + controls
+        + figure_html(decision_map_figure(grid), "decision-map")
+        + f'<script type="application/json" id="decision-data">{data}</script>'
     )
 
 
@@ -193,39 +266,31 @@ def card_value(choice: dict, key: str, metric: str, days: float = 365) -> str:
     return format_cell(float(value))
 
 
-def sensitivity_html(recommendation: dict) -> str:
-    """Each input halved and doubled, and the method then recommended."""
-    current = (recommendation["recommended"] or {}).get("method")
+def inputs_html(inputs: dict) -> str:
+    """One row per input: its flag, its value, whether it was given, and a default price's
+    source (Inputs.to_json())."""
     rows = [
         (
             None,
             [
-                row_head(r["flag"]),
-                td(f"{r['value']:,g}"),
-                *(
-                    td(f"{r[k]['value']:,g}: {r[k]['method'] or 'no answer'}")
-                    for k in ("x0.5", "x2")
-                ),
-                td("yes" if r["flips"] else "no"),
+                row_head(f"--{name.replace('_', '-')}"),
+                td(input_value(entry["value"])),
+                td("default" if entry["defaulted"] else "given"),
+                td(entry.get("source", "")),
             ],
         )
-        for r in recommendation["sensitivity"]
+        for name, entry in inputs.items()
     ]
-    if not rows:
-        return ""
-    columns = ["input", "value", "×0.5", "×2", "changes the answer"]
-    title = f"What halving or doubling an input does (answer now: {escape(str(current))})"
-    return f"<h3>{title}</h3>{table_html(columns, rows, sortable=False)}"
+    table = table_html(["input", "value", "set", "source of the default"], rows, sortable=False)
+    return f'<h3>Inputs</h3><div class="inputs">{table}</div>'
 
 
-def inputs_html(inputs: dict) -> str:
-    rows = [(None, [row_head(k), td(str(v))]) for k, v in inputs.items()]
-    return "<h3>Inputs</h3>" + table_html(["input", "value"], rows, sortable=False)
-
-
-def list_html(title: str, items: list[str]) -> str:
-    entries = "".join(f"<li>{escape(item)}</li>" for item in items) or "<li>none</li>"
-    return f"<h3>{escape(title)}</h3><ul>{entries}</ul>"
+def input_value(value) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.6g}"
+    return f"{value:,.0f}" if isinstance(value, (int, float)) else str(value)
 
 
 def curves_section(frame, accuracy: AccuracySummary) -> str:
@@ -272,21 +337,29 @@ def accuracy_section(table, legend: list[str], metric: str) -> str:
     )
 
 
-def advantage_section(pairs: list[dict]) -> str:
-    """Rows: method; columns: baseline; an n/a cell opens to the analysis' reason."""
+def advantage_section(pairs: list[dict], lines: list[str] = (), views: dict | None = None) -> str:
+    """report.md's verdict and paired tests, the advantage figure, the Le Scao & Rush view,
+    then the matrix (rows: method; columns: baseline; an n/a cell opens to the reason)."""
+    views = views or {}
     cells = {(p["method"], p["baseline"]): p for p in pairs}
     methods = sorted({p["method"] for p in pairs} | {p["baseline"] for p in pairs})
     rows = [
         (method, [row_head(method), *(advantage_cell(cells.get((method, b))) for b in methods)])
         for method in methods
     ]
+    figures = [embedded_png(views["advantage"])] if views.get("advantage") else []
+    if views.get("le_scao_rush") is not None:
+        figures.append(figure_html(le_scao_rush_figure(views["le_scao_rush"]), "le-scao-rush"))
     return section(
         "advantage",
         "How many data points is each method worth?",
+        markdown_html([line for line in lines if not line.startswith("## ")]),
+        *figures,
         paragraph(
             "Advantage of the row's method over the column's, in labelled examples (positive: "
-            "the row needs fewer; accumulated-max estimator ± its leave-one-seed-out std). "
-            "Click an n/a for why no advantage could be measured."
+            "the row needs fewer), on the seed means the tables show (the paper's estimator on "
+            "the mean over seeds; ± its leave-one-seed-out std). Click an n/a for why no "
+            "advantage could be measured."
         ),
         table_html(["method \\ baseline", *methods], rows),
     )

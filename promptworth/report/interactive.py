@@ -5,7 +5,6 @@ Every trace of a method carries `meta` = its label, which the page's method filt
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -14,8 +13,8 @@ from plotly.subplots import make_subplots
 
 from promptworth.analysis.metrics import metric_text
 from promptworth.analysis.summary import AccuracySummary, interval_bands
+from promptworth.report.colors import method_color
 from promptworth.report.families import family_panels, flat_methods
-from promptworth.report.plots import COLORS, FLAT_COLOR
 
 HEIGHT = 380
 LAYOUT = dict(
@@ -41,8 +40,8 @@ def curve_figures(frame, accuracy: AccuracySummary) -> list[go.Figure]:
     figures = []
     for family, methods in family_panels(sorted(trained["method"].unique())):
         figure = go.Figure()
-        for method, color in zip(methods, COLORS):
-            add_method(figure, frame[frame["method"] == method], accuracy, bands, color)
+        for method in methods:
+            add_method(figure, frame[frame["method"] == method], accuracy, bands)
         for method in flat_methods(frame):
             add_flat(figure, frame[frame["method"] == method], accuracy, bands, sizes)
         axis = dict(title=metric_text(metric), range=y_range)
@@ -81,10 +80,11 @@ def point_text(runs, accuracy: AccuracySummary, band: tuple[float, float]) -> st
     )
 
 
-def add_method(figure: go.Figure, runs, accuracy: AccuracySummary, bands, color: str) -> None:
+def add_method(figure: go.Figure, runs, accuracy: AccuracySummary, bands) -> None:
     """The method's interval band, its mean line (hover: the point's seeds and interval) and
     the seeds' own points."""
     method = runs["method"].iloc[0]
+    color = method_color(method)
     by_size = [group for _, group in runs.groupby("n_train")]
     x = [int(g["n_train"].iloc[0]) for g in by_size]
     low, high = zip(*(bands[(method, n)] for n in x))
@@ -131,7 +131,7 @@ def add_flat(figure: go.Figure, runs, accuracy: AccuracySummary, bands, sizes) -
         y=[score, score],
         mode="lines",
         name=f"{method} (no training) {score:.3f}",
-        line=dict(color=FLAT_COLOR, dash="dash"),
+        line=dict(color=method_color(method), dash="dash"),
         hovertext=[point_text(runs, accuracy, bands[(method, 0)])] * 2,
         hovertemplate="%{hovertext}<extra></extra>",
         meta=method,
@@ -145,20 +145,25 @@ def break_even_figure(break_even: dict) -> go.Figure:
     volumes = break_even["volumes_per_day"]
     log_cost = all(cost > 0 for costs in break_even["curves"].values() for cost in costs)
     figure = go.Figure()
-    for (method, costs), color in zip(break_even["curves"].items(), itertools.cycle(COLORS)):
+    for method, costs in break_even["curves"].items():
         figure.add_scatter(
-            x=volumes, y=costs, mode="lines", name=method, line=dict(color=color), meta=method
+            x=volumes,
+            y=costs,
+            mode="lines",
+            name=method,
+            line=dict(color=method_color(method)),
+            meta=method,
         )
-    for crossing in break_even["crossings"]:
+    for crossing, position in labelled_crossings(break_even["crossings"]):
         volume = crossing["queries_per_day"]
         cost = cost_at(volumes, break_even["curves"][crossing["a"]], volume, log_cost)
         figure.add_scatter(
             x=[volume],
             y=[cost],
-            mode="markers+text",
+            mode="markers+text" if position else "markers",
             marker=dict(symbol="x", size=11, color="black"),
-            text=[f"{crossing['a']} = {crossing['b']}<br>{volume:,.0f}/day"],
-            textposition="top center",
+            text=[f"{crossing['a']} = {crossing['b']}<br>{volume:,.0f}/day"] if position else None,
+            textposition=position,
             name=f"break-even {crossing['a']} / {crossing['b']}",
             showlegend=False,
             hovertemplate=f"{crossing['a']} and {crossing['b']} cost the same at "
@@ -176,6 +181,29 @@ def break_even_figure(break_even: dict) -> go.Figure:
     return figure
 
 
+LABEL_SPACING = 10**0.6  # volume ratio two labels on the same side of their marks need
+
+
+def labelled_crossings(crossings: list[dict]) -> list[tuple[dict, str | None]]:
+    """Each crossing with where its label goes: above and below alternately, and none (its mark
+    and hover only) when the last label on that side is within LABEL_SPACING, so no two labels
+    overlap."""
+    last: dict[str, float] = {}
+    placed = []
+    for crossing in sorted(crossings, key=lambda c: c["queries_per_day"]):
+        volume = crossing["queries_per_day"]
+        free = [
+            side
+            for side in ("top center", "bottom center")
+            if side not in last or volume / last[side] >= LABEL_SPACING
+        ]
+        side = min(free, key=lambda s: last.get(s, 0.0)) if free else None
+        if side:
+            last[side] = volume
+        placed.append((crossing, side))
+    return placed
+
+
 def cost_at(volumes: list[float], costs: list[float], volume: float, log_cost: bool) -> float:
     """A cost curve read at `volume` as the figure draws it: straight between its points on the
     log-volume axis and the cost axis (log when `log_cost`), so a crossing's mark sits on it."""
@@ -186,7 +214,7 @@ def cost_at(volumes: list[float], costs: list[float], volume: float, log_cost: b
 
 def pareto_figure(pareto: dict, metric: str) -> go.Figure:
     """`metric` against serving cost and against labels: non-dominated methods as labelled
-    filled stars, dominated ones as hollow grey circles."""
+    filled stars, dominated ones as hollow circles, each in its method's colour."""
     figure = make_subplots(
         rows=1, cols=2, shared_yaxes=True, subplot_titles=("serving cost", "labels")
     )
@@ -204,7 +232,7 @@ def pareto_figure(pareto: dict, metric: str) -> go.Figure:
                 marker=dict(
                     symbol="star" if best else "circle-open",
                     size=13 if best else 9,
-                    color=COLORS[0] if best else FLAT_COLOR,
+                    color=method_color(point["method"]),
                 ),
                 name=point["method"],
                 showlegend=False,
@@ -224,3 +252,89 @@ def pareto_figure(pareto: dict, metric: str) -> go.Figure:
     figure.update_yaxes(title_text=metric_text(metric), col=1)
     figure.update_layout(title="Pareto view (★ non-dominated)", **LAYOUT)
     return figure
+
+
+def decision_map_figure(grid: dict) -> go.Figure:
+    """The recommended method over label budget x queries a day (both log), one colour per
+    method; hover: the answer and the runner-up with both totals. The last trace is the marker
+    the page's controls move (report.js)."""
+    from promptworth.report.scenario import grid_methods
+
+    methods = grid_methods(grid)
+    figure = go.Figure()
+    x, y = np.log10(grid["labels"]), np.log10(grid["volumes"])
+    codes = [
+        [methods.index(c["use"]["method"]) if c else None for c in line] for line in grid["cells"]
+    ]
+    steps = max(len(methods), 1)
+    scale = [
+        [edge / steps, method_color(method)]
+        for i, method in enumerate(methods)
+        for edge in (i, i + 1)
+    ]
+    figure.add_heatmap(
+        x=x,
+        y=y,
+        z=codes,
+        zmin=-0.5,
+        zmax=steps - 0.5,
+        colorscale=scale or [[0, "#ffffff"], [1, "#ffffff"]],
+        showscale=False,
+        xgap=1,
+        ygap=1,
+        customdata=[
+            [cell_text(c, labels, volume, grid) for labels, c in zip(grid["labels"], line)]
+            for volume, line in zip(grid["volumes"], grid["cells"])
+        ],
+        hovertemplate="%{customdata}<extra></extra>",
+    )
+    for method in methods:  # legend entries, in the method filter too
+        figure.add_scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            name=method,
+            meta=method,
+            marker=dict(symbol="square", size=12, color=method_color(method)),
+        )
+    for size in grid["measured_sizes"]:
+        figure.add_vline(x=float(np.log10(size)), line=dict(color="black", dash="dot", width=1))
+    scenario = grid["scenario"]
+    figure.add_scatter(
+        x=[float(np.log10(scenario["labels"]))],
+        y=[float(np.log10(scenario["queries_per_day"]))],
+        mode="markers",
+        name="your scenario",
+        marker=dict(symbol="star", size=18, color="white", line=dict(color="black", width=1.5)),
+        hoverinfo="skip",
+    )
+    figure.update_layout(
+        title=f"Recommended method by label budget and volume ({grid['horizon_days']:g}-day total)",
+        xaxis=dict(
+            title="label budget (log scale)",
+            tickvals=x.tolist(),
+            ticktext=[f"{n:,}" for n in grid["labels"]],
+        ),
+        yaxis=dict(
+            title="queries a day (log scale)",
+            tickvals=y.tolist(),
+            ticktext=[f"{v:,.0f}" for v in grid["volumes"]],
+        ),
+        **LAYOUT,
+    )
+    return figure
+
+
+def cell_text(cell: dict | None, labels: int, volume: float, grid: dict) -> str:
+    """A cell's hover: where it is, the answer and the runner-up with their totals."""
+    where = f"{labels:,} labels, {volume:,.0f} queries a day"
+    if cell is None:
+        return f"{where}<br>no method meets every constraint"
+    lines = [where]
+    for title, choice in (("use", cell["use"]), ("runner-up", cell["runner_up"])):
+        if choice:
+            lines.append(
+                f"{title}: <b>{choice['method']}</b>, {metric_text(grid['metric'])} "
+                f"{choice['score']:.3f}, total ${choice['total']:,.2f}"
+            )
+    return "<br>".join(lines)

@@ -120,9 +120,12 @@ def write_report(
         markdown_table(cost_table(frame)),
         "",
         *(line for note in cost_notes(frame) for line in (note, "")),
-        "## Files",
-        "",
     ]
-    lines += [f"- {name}: `{p}`" for name, p in files.items()]
+    lines += files_lines(files)
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def files_lines(files: dict[str, Path]) -> list[str]:
+    """The "Files" section: every file the report wrote."""
+    return ["## Files", "", *(f"- {name}: `{p}`" for name, p in files.items())]

@@ -31,8 +31,11 @@ from promptworth.errors import PromptworthError
 from promptworth.paths import REPORT_FILES, check_writable_files, inside
 from promptworth.report.details import detail_lines, machine_counts, machine_lines
 from promptworth.report.html import write_html
-from promptworth.report.markdown import write_report
+from promptworth.report.le_scao_rush import write_le_scao_rush
+from promptworth.report.markdown import failure_lines, files_lines, write_report
 from promptworth.report.plots import plot_learning_curves
+from promptworth.report.predictions import prediction_lines
+from promptworth.report.saved import saved_test_rows
 
 
 def write_outputs(
@@ -72,24 +75,39 @@ def _write_outputs(rows, out: Path, description, compare, failures, metric: str)
         **write_uncertainty(accuracy, headline, pair, out),
     }
     paired = paired_lines(pair, headline) if pair else []
-    verdict_lines = advantage_outputs(frame, out, files, pair, paired, metric)
+    verdict, matrix = advantage_outputs(
+        frame, out, files, pair, paired, metric, headline, interval_bands(accuracy)
+    )
     machines = machine_counts(rows)
-    verdict_lines += detail_lines(rows) + machine_lines(machines)
     summary = accuracy_table(accuracy, summary_table(frame, metric))
     legend = legend_lines(accuracy) + recipe_lines([config for _, config, _ in rows])
     recommendation, advice = recommendation_outputs(rows, out, files, accuracy)
+    view, view_lines = write_le_scao_rush(frame, accuracy, recommendation, out)
+    if view is not None:
+        files["le_scao_rush"] = out / "le_scao_rush.png"
+    blocks = {
+        "header": description,
+        "recommendation": advice,
+        "verdict": verdict + view_lines,
+        "predictions": prediction_lines(accuracy.groups, recommendation, saved_test_rows(out)),
+        "details": detail_lines(rows),
+        "failures": failure_lines(failed),
+    }
+    files["html"], files["report"] = out / "report.html", out / "report.md"
+    blocks["files"] = files_lines(files)
     pairs = json.loads(files["advantage"].read_text())["pairs"]
-    files["html"] = write_html(
-        out, frame, accuracy, summary, legend, pairs, machines, recommendation
+    views = {"advantage": files.get("advantage_plot"), "le_scao_rush": view}
+    write_html(
+        out, frame, accuracy, summary, legend, pairs, machines, recommendation, blocks, views
     )
-    files["report"] = out / "report.md"
+    verdict_lines = blocks["verdict"] + matrix + blocks["predictions"] + blocks["details"]
     write_report(
         files["report"],
         frame,
         summary,
         files,
         description,
-        verdict_lines,
+        verdict_lines + machine_lines(machines),
         legend,
         failed,
         advice,
@@ -114,6 +132,9 @@ def recommendation_outputs(rows, out: Path, files: dict[str, Path], summary: Acc
     from promptworth.recommend import Inputs, recommend
     from promptworth.recommend.figures import plot_break_even, plot_pareto
     from promptworth.recommend.text import recommendation_lines
+    from promptworth.report.colors import method_colors
+    from promptworth.report.decision_plot import plot_decision_map
+    from promptworth.report.scenario import budget_pareto, decision_grid
 
     recommendation = recommend(rows, Inputs(), summary.metric, summary)
     document = recommendation.to_json()
@@ -122,10 +143,25 @@ def recommendation_outputs(rows, out: Path, files: dict[str, Path], summary: Acc
     figures = {}  # none when no method's serving could be priced (a store without costs)
     if document["break_even"]["curves"]:
         figures["break_even"] = plot_break_even(
-            document["break_even"], recommendation.inputs.queries_per_day, out / "break_even.png"
+            document["break_even"],
+            recommendation.inputs.queries_per_day,
+            out / "break_even.png",
+            method_colors(document["break_even"]["curves"]),
         )
-    if document["pareto"]["points"]:
-        figures["pareto"] = plot_pareto(document["pareto"], summary.metric, out / "pareto.png")
+    # the report's own views, beside the recommender's document: the Pareto view at the
+    # scenario's budget and the decision map
+    document["pareto_at_budget"] = budget_pareto(
+        document["pareto"], recommendation.inputs.labels, summary.metric
+    )
+    if document["pareto_at_budget"]["points"]:
+        figures["pareto"] = plot_pareto(
+            document["pareto_at_budget"],
+            summary.metric,
+            out / "pareto.png",
+            method_colors(p["method"] for p in document["pareto_at_budget"]["points"]),
+        )
+    document["decision_map"] = decision_grid(rows, recommendation, summary)
+    figures["decision_map"] = plot_decision_map(document["decision_map"], out / "decision_map.png")
     files.update(figures)
     return document, recommendation_lines(recommendation, figures)
 
@@ -150,43 +186,41 @@ def advantage_outputs(
     compare: tuple[str, str] | None = None,
     paired: list[str] = (),
     metric: str = "accuracy",
-) -> list[str]:
-    """The pairwise advantage matrix (advantage.json), the verdict figure, and report lines;
-    `paired` (the headline pair's paired accuracy test) follows the verdict."""
-    from promptworth.analysis.advantage import advantage_matrix, estimate, verdict
+    comparisons=None,
+    bands=None,
+) -> tuple[list[str], list[str]]:
+    """The pairwise advantage matrix on the seed means (advantage.json), the verdict with the
+    headline pair's paired tests (`comparisons`, their lines `paired`) and its figure (seed
+    means with `bands`, their 95 % intervals, beside the paper's accumulated max); returns
+    report.md's lines of the verdict and of the matrix."""
+    from promptworth.analysis.advantage import advantage_matrix
     from promptworth.analysis.curves import long_from_wide
     from promptworth.report.advantage_plot import plot_advantage
+    from promptworth.report.verdict import TABLE_ESTIMATOR, headline_verdict
 
     long = long_from_wide(frame)
-    matrix = advantage_matrix(long, metric=metric)
+    matrix = advantage_matrix(long, metric=metric, estimator=TABLE_ESTIMATOR)
     pair = checked_pair(frame, compare, metric)
     document = {
         "metric": metric,
-        "estimator": "accumulated-max",
+        "estimator": TABLE_ESTIMATOR,
         "pairs": [{"method": m, "baseline": b, **cell} for (m, b), cell in matrix.items()],
     }
-    lines = matrix_lines(matrix)
+    lines, head = matrix_lines(matrix), []
     if pair is not None:
-        try:
-            headline = verdict(estimate(long, pair[0], pair[1], metric))
+        verdict = headline_verdict(long, pair, comparisons, metric)
+        figure = []
+        if verdict.error is None:
             files["advantage_plot"] = plot_advantage(
-                long, pair[0], pair[1], metric, out / "advantage.png"
+                long, pair[0], pair[1], metric, out / "advantage.png", bands
             )
-            figure = [f"![advantage]({files['advantage_plot'].name})"]
-        except ValueError as error:  # e.g. a single size, or curves that never overlap
-            headline, figure = f"{pair[1]} vs {pair[0]}: no verdict: {error}", []
-        document["headline"] = headline
-        lines = [
-            f"**{headline}** (accumulated-max, the paper's estimator).",
-            "",
-            *paired,
-            *lines,
-            "",
-        ]
-        lines += figure
+            figure = [f"![advantage]({files['advantage_plot'].name})", ""]
+        document["headline"] = verdict.sentence
+        document["verdict"] = verdict.to_json()
+        head = [f"**{verdict.sentence}**", "", *paired, *figure]
     files["advantage"] = out / "advantage.json"
     files["advantage"].write_text(json.dumps(document, indent=2, default=str))
-    return lines
+    return head, [*lines, ""]
 
 
 def headline_pair(frame, metric: str = "accuracy") -> tuple[str, str] | None:
@@ -204,8 +238,9 @@ def matrix_lines(matrix: dict) -> list[str]:
     the reasons for empty cells follow the table."""
     methods = sorted({m for m, _ in matrix} | {b for _, b in matrix})
     lines = [
-        "Advantage of the row's method over the column's, in labelled examples "
-        "(positive: the row needs fewer):",
+        "Advantage of the row's method over the column's, in labelled examples (positive: the "
+        "row needs fewer), on the seed means the tables show (the paper's estimator on the mean "
+        "over seeds at each size; ± its leave-one-seed-out std):",
         "",
         "| method \\ baseline | " + " | ".join(methods) + " |",
         "|---|" + "---|" * len(methods),

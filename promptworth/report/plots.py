@@ -13,11 +13,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, NullLocator
 
+from promptworth.report.colors import method_color
 from promptworth.report.families import family_panels, flat_methods
 
 COLUMNS = 3  # panels per row
-COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860")
-FLAT_COLOR = "dimgray"
 
 
 def plot_learning_curves(
@@ -39,8 +38,8 @@ def plot_learning_curves(
     axes = fig.subplots(rows, columns, sharey=True, squeeze=False).ravel()
     sizes = sorted(trained["n_train"].unique())
     for ax, (family, methods) in zip(axes, panels):
-        for method, color in zip(methods, COLORS):
-            _draw_method(ax, trained[trained["method"] == method], metric, bands, color)
+        for method in methods:
+            _draw_method(ax, trained[trained["method"] == method], metric, bands)
         for method in flat:
             _draw_flat(ax, frame[frame["method"] == method], metric, bands)
         _style_panel(ax, family, sizes, metric)
@@ -53,17 +52,12 @@ def plot_learning_curves(
     return Path(path)
 
 
-def method_colors(methods: list[str]) -> dict[str, str]:
-    """One colour per method, the same in every panel of a figure (repeating past COLORS)."""
-    return {method: COLORS[i % len(COLORS)] for i, method in enumerate(methods)}
-
-
-def draw_curves(ax, frame, metric: str, colors: dict[str, str], bands=None) -> None:
+def draw_curves(ax, frame, metric: str, bands=None) -> None:
     """Every method of `frame` in one panel (the suite's one panel per task): trained methods
     as lines, no-training ones as labelled dashed levels; log x axis at the measured sizes."""
     trained = frame[frame["n_train"] > 0]
     for method in sorted(trained["method"].unique()):
-        _draw_method(ax, trained[trained["method"] == method], metric, bands, colors[method])
+        _draw_method(ax, trained[trained["method"] == method], metric, bands)
     for method in flat_methods(frame):
         _draw_flat(ax, frame[frame["method"] == method], metric, bands)
     _style_panel(ax, "", sorted(trained["n_train"].unique()), metric)
@@ -71,8 +65,9 @@ def draw_curves(ax, frame, metric: str, colors: dict[str, str], bands=None) -> N
         ax.get_legend().remove()
 
 
-def _draw_method(ax, runs, metric: str, bands, color: str) -> None:
+def _draw_method(ax, runs, metric: str, bands) -> None:
     method = runs["method"].iloc[0]
+    color = method_color(method)
     stats = runs.groupby("n_train")[metric].agg(["mean", "min", "max"])
     if bands is not None:
         stats["min"], stats["max"] = zip(*(bands[(method, n)] for n in stats.index))
@@ -83,7 +78,8 @@ def _draw_method(ax, runs, metric: str, bands, color: str) -> None:
 def _draw_flat(ax, runs, metric: str, bands) -> None:
     """A method without training data: dashed, labelled with its name and score at the left."""
     method, score = runs["method"].iloc[0], runs[metric].mean()
-    ax.axhline(score, linestyle="--", color=FLAT_COLOR, lw=1.2)
+    color = method_color(method)
+    ax.axhline(score, linestyle="--", color=color, lw=1.2)
     ax.annotate(
         f"{method} {score:.3f}",
         (0.01, score),
@@ -91,10 +87,10 @@ def _draw_flat(ax, runs, metric: str, bands) -> None:
         xytext=(0, 2),
         textcoords="offset points",
         fontsize=7.5,
-        color=FLAT_COLOR,
+        color=color,
     )
     if bands is not None:
-        ax.axhspan(*bands[(method, 0)], color=FLAT_COLOR, alpha=0.08)
+        ax.axhspan(*bands[(method, 0)], color=color, alpha=0.08)
 
 
 def _style_panel(ax, family: str, sizes: list[int], metric: str) -> None:

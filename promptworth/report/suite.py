@@ -147,17 +147,15 @@ def plot_cross_task(rows: list[tuple[str, dict, dict]], path: Path, metric: str)
     import matplotlib.pyplot as plt
 
     from promptworth.analysis.results import results_frame
-    from promptworth.report.plots import draw_curves, method_colors
+    from promptworth.report.plots import draw_curves
 
     grouped = by_task(rows)
     frames = {task: results_frame(task_rows) for task, task_rows in grouped.items()}
-    methods = sorted({m for frame in frames.values() for m in frame["method"]})
-    colors = method_colors(methods)
     columns = min(3, len(frames))
     n_rows = int(np.ceil(len(frames) / columns))
     fig, axes = plt.subplots(n_rows, columns, figsize=(4.2 * columns, 3.4 * n_rows), squeeze=False)
     for ax, (task, frame) in zip(axes.flat, frames.items()):
-        draw_curves(ax, frame, metric, colors)
+        draw_curves(ax, frame, metric)
         ax.set_title(task)
     for ax in axes.flat[len(frames) :]:
         ax.set_visible(False)

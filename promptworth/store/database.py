@@ -324,6 +324,11 @@ class RunStore:
                         self.path, f"run {key}: its {column} is not valid JSON ({error})"
                     ) from error
 
+    def save_meta(self, values: dict[str, str]) -> None:
+        """Set `meta` entries in their own transaction (what a sweep leaves for its report)."""
+        with readable(self.path), self.transaction():
+            self.write_meta(values)
+
     def write_meta(self, values: dict[str, str]) -> None:
         self._db.executemany(
             "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", sorted(values.items())
