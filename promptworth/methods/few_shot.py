@@ -11,7 +11,7 @@ demonstrations give content-free inputs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,7 +19,6 @@ import numpy as np
 from promptworth.backbones.embed import embed
 from promptworth.errors import PromptworthError
 from promptworth.methods.base import (
-    NO_LABEL,
     Method,
     Prediction,
     PromptOptions,
@@ -29,10 +28,9 @@ from promptworth.methods.base import (
     count_params,
     one_of,
 )
+from promptworth.methods.generation import classify_by_generation
 from promptworth.methods.prompting import (
     PromptFormat,
-    generate_answers,
-    map_answer,
     output_cache,
     score_after_cache,
     score_candidates,
@@ -87,7 +85,7 @@ class FewShot(Method):
         backbone = context.backbones.get(context.model, "causal-lm")
         self.model_ = backbone.model
         self.format_ = PromptFormat(context.task, backbone.tokenizer, context.prompt)
-        self.template_ = context.task.templates[context.prompt.template]
+        self.template_ = self.format_.shown(context.task.templates[context.prompt.template])
         self.candidates_ = self.format_.label_candidates()
         self.demos_ = [
             render_demo(self.format_, self.template_, text, int(label))
@@ -203,14 +201,12 @@ class FewShot(Method):
             "calibrated": self.config.calibrate,
         }
         if options.predict == "generate":
-            answers = generate_answers(self.model_, fmt.tokenizer, prompt_ids, options.batch_size)
-            labels = np.array([map_answer(a, fmt.task.verbalizers) for a in answers], dtype=int)
-            return Prediction(
-                labels,
-                n_unmapped=int((labels == NO_LABEL).sum()),
+            prediction = classify_by_generation(self.model_, fmt, prompt_ids)
+            return replace(
+                prediction,
                 prompt_tokens=n_tokens,
                 cached_seconds=embed_seconds,
-                extra=extra,
+                extra={**extra, **prediction.extra},
             )
         if options.predict != "rank":
             raise ValueError(f"unknown prediction mode {options.predict!r}; use rank or generate")

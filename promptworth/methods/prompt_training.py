@@ -25,6 +25,7 @@ from promptworth.methods.base import (
     one_of,
     tensor_bytes,
 )
+from promptworth.methods.generation import serving_copy
 from promptworth.methods.prompting import (
     PromptFormat,
     label_scores,
@@ -282,6 +283,11 @@ class PromptTrainedMethod(Method):
 
     def predict(self, texts: list[Example]) -> Prediction:
         self.check_fitted()
+        if self.format_.options.predict == "generate":  # on cast weights: autocast is slow there
+            if not hasattr(self, "serving_model_"):
+                self.serving_model_ = serving_copy(self.model_, self.placement_)
+            prediction = predict_with_lm(self.serving_model_, self.format_, texts, self.n_virtual_)
+            return replace(prediction, extra={**prediction.extra, **self.selection()})
         with autocast_for(self.placement_):  # trained weights are fp32; serve at the run's dtype
             prediction = predict_with_lm(self.model_, self.format_, texts, self.n_virtual_)
         return replace(prediction, extra={**prediction.extra, **self.selection()})

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import copy
 import inspect
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from promptworth.backbones.adapters import upstream_noise
 from promptworth.methods.base import NO_LABEL, PromptOptions
 from promptworth.tasks.base import Example, Task, example_slots
 
@@ -55,8 +55,18 @@ class PromptFormat:
         )
         return cut[0] if isinstance(example, str) else cut
 
+    def shown(self, template: str) -> str:
+        """`template` as the LM reads it. An LM that generates its answer must be told the
+        options it may answer with: a template without an `{options}` slot gets the line
+        "Options: ..." before its last line (the answer cue). Rank classification scores the
+        options themselves, so its prompts stay as written."""
+        if self.options.predict != "generate" or self.task.lists_options(template):
+            return template
+        head, newline, cue = template.rpartition("\n")
+        return f"{head}{newline}Options: {self.task.options_text()}\n{cue}"
+
     def prompt(self, example: Example, template: str | None = None) -> str:
-        template = template or self.task.templates[self.options.template]
+        template = self.shown(template or self.task.templates[self.options.template])
         body = self.task.fill(template, self.truncate(example))
         if not self.options.chat:
             return body
@@ -333,50 +343,16 @@ def label_scores(model, fmt: PromptFormat, prompt_ids: list[list[int]], n_virtua
     )
 
 
-def generate_answers(
-    model,
-    tokenizer,
-    prompt_ids: list[list[int]],
-    batch_size: int,
-    max_new_tokens: int = 5,
-    padding: bool = True,
-) -> list[str]:
-    """Greedy continuations (the reference experiment's evaluation).
-
-    `padding=False` batches only prompts of equal length, for models whose virtual tokens
-    would be separated from the text by left padding.
-    """
-    import torch
-
-    answers: list[str] = [""] * len(prompt_ids)
-    device = next(model.parameters()).device
-    batches = length_batches if padding else same_length_batches
-    with torch.inference_mode(), upstream_noise():
-        for batch in batches([len(p) for p in prompt_ids], batch_size):
-            ids, mask = left_padded(tokenizer, [prompt_ids[i] for i in batch], device)
-            out = model.generate(
-                input_ids=ids,
-                attention_mask=mask,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-            for row, index in enumerate(batch):
-                answers[index] = tokenizer.decode(
-                    out[row, ids.shape[1] :], skip_special_tokens=True
-                )
-    return answers
-
-
 def map_answer(answer: str, verbalizers: list[list[str]]) -> int:
-    """The label whose verbaliser word appears first in the answer, or NO_LABEL."""
-    lowered = answer.lower()
-    best_label, best_position = NO_LABEL, len(lowered) + 1
+    """The label whose verbaliser word comes first in the answer, as a whole word (case
+    ignored: "sports" is not read inside "esports"), or NO_LABEL. At equal positions the
+    longer word wins ("science news" over "science")."""
+    best_label, best = NO_LABEL, (len(answer) + 1, 0)
     for label, words in enumerate(verbalizers):
         for word in words:
-            position = lowered.find(word.lower())
-            if 0 <= position < best_position:
-                best_label, best_position = label, position
+            found = re.search(rf"(?<!\w){re.escape(word.strip())}(?!\w)", answer, re.IGNORECASE)
+            if found and (found.start(), -len(word)) < best:
+                best_label, best = label, (found.start(), -len(word))
     return best_label
 
 
@@ -393,11 +369,10 @@ def predict_with_lm(model, fmt: PromptFormat, texts: list[Example], virtual_toke
     prompt_ids = [fmt.encode_prompt(fmt.prompt(text)) for text in texts]
     n_prompt_tokens = sum(len(ids) + virtual_tokens for ids in prompt_ids)
     if options.predict == "generate":
-        answers = generate_answers(
-            model, fmt.tokenizer, prompt_ids, options.batch_size, padding=virtual_tokens == 0
-        )
-        labels = np.array([map_answer(a, fmt.task.verbalizers) for a in answers], dtype=int)
-        return Prediction(labels, int((labels == NO_LABEL).sum()), n_prompt_tokens)
+        from promptworth.methods.generation import classify_by_generation
+
+        prediction = classify_by_generation(model, fmt, prompt_ids, padding=virtual_tokens == 0)
+        return replace(prediction, prompt_tokens=n_prompt_tokens)
     if options.predict != "rank":
         raise ValueError(f"unknown prediction mode {options.predict!r}; use rank or generate")
     scores = label_scores(model, fmt, prompt_ids, virtual_tokens)

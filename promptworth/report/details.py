@@ -3,6 +3,7 @@
 - prompt-search: the spread of test accuracy across candidate templates at each size, beside the
   spread across seeds (Le Scao & Rush found template choice within seed variance);
 - distill: the student's accuracy beside its teacher's, and the inference speed-up;
+- generation: the answers that named no label (`--predict generate`), with their counts;
 - machines: which device, CPU and thread count computed the runs, since one config's predictions
   can differ between them by rounding.
 """
@@ -27,7 +28,46 @@ def detail_lines(rows: list[tuple[str, dict, dict]]) -> list[str]:
                 variants.setdefault(label, []).append((config, result))
         for label, runs in variants.items():
             lines += section(label, runs)
+    lines += unmapped_lines(rows, labels)
     return ["## Method details", "", *lines] if lines else []
+
+
+UNMAPPED_ROWS = 10  # the most frequent unmapped answers a report lists per method
+
+
+def unmapped_lines(rows: list[tuple[str, dict, dict]], labels: list[str]) -> list[str]:
+    """Per method generating its labels, what its answers that named no label said: the answers
+    each run kept (`unmapped_outputs`) summed over its runs, most frequent first."""
+    counted: dict[str, Counter] = {}
+    totals: dict[str, list[int]] = {}
+    for (_, _, result), label in zip(rows, labels):
+        kept = (result.get("extra") or {}).get("unmapped_outputs")
+        if kept is None:
+            continue
+        counted.setdefault(label, Counter()).update({text: n for text, n in kept})
+        total = totals.setdefault(label, [0, 0])
+        total[0] += int(result.get("unmapped", 0))
+        total[1] += int(result.get("n_test", 0))
+    lines = []
+    for label, counts in counted.items():
+        unmapped, answers = totals[label]
+        lines += [
+            f"### {label}: generated answers that name no label",
+            "",
+            f"{unmapped} of {answers} answers ({unmapped / max(answers, 1):.1%}) over its runs "
+            "named no label; they count as wrong. The most frequent:",
+            "",
+            "| answer | count |",
+            "|---|---|",
+            *(f"| {escaped(repr(text))} | {n} |" for text, n in counts.most_common(UNMAPPED_ROWS)),
+            "",
+        ]
+    return lines
+
+
+def escaped(cell: str) -> str:
+    """A markdown table cell: its pipes escaped."""
+    return cell.replace("|", "\\|")
 
 
 # result field -> column title of the Machines sections (report.md, report.html)
