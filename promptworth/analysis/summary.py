@@ -113,7 +113,7 @@ def add_run_intervals(frame, rows: list[tuple[str, dict, dict]]):
     for key in frame["run_key"]:
         result = stored[key]
         accuracy = result.get("accuracy_ci95")
-        if accuracy is None and result.get("n_test"):
+        if accuracy is None and result.get("n_test") and "accuracy" in result:
             accuracy = unc.proportion_interval(result["accuracy"], result["n_test"])
         macro_f1 = result.get("macro_f1_ci95") or [None, None]
         for column, value in zip(RUN_INTERVAL_COLUMNS, [*(accuracy or [None, None]), *macro_f1]):

@@ -229,7 +229,8 @@ def add_prompt_arguments(p: argparse.ArgumentParser) -> None:
         "--max-text-tokens",
         type=int,
         default=128,
-        help="truncate each input to this many tokens (default: %(default)s)",
+        help="truncate each input to this many tokens (default: %(default)s, or the task's own "
+        "budget where it has one, as xsum)",
     )
 
 

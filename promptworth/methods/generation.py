@@ -27,6 +27,7 @@ from promptworth.methods.prompting import (
     map_answer,
     same_length_batches,
 )
+from promptworth.tasks.base import UNLABELLED
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,27 @@ def seeded(generator):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
+
+
+ANSWER_STOP = ("\n",)  # a generation task's answer is one line: a summary, a short answer
+
+
+def answer_prediction(
+    model, fmt: PromptFormat, prompt_ids: list[list[int]], padding: bool = True
+) -> Prediction:
+    """A generation task's answers: greedy, at most the task's max_new_tokens, one line."""
+    decoding = Decoding(max_new_tokens=fmt.task.max_new_tokens, stop=ANSWER_STOP)
+    texts = generate_texts(
+        model, fmt.tokenizer, prompt_ids, decoding, fmt.options.batch_size, padding
+    )
+    return texts_prediction(texts)
+
+
+def texts_prediction(texts: list[str], **fields) -> Prediction:
+    """A Prediction of answer texts: no labels (UNLABELLED), empty answers counted unmapped."""
+    labels = np.full(len(texts), UNLABELLED, dtype=int)
+    empty = sum(not text.strip() for text in texts)
+    return Prediction(labels, n_unmapped=empty, texts=[t.strip() for t in texts], **fields)
 
 
 # Tokens an answer may take beyond its label word's own: a leading space or newline, a full stop.

@@ -60,7 +60,8 @@ class PromptFormat:
         options it may answer with: a template without an `{options}` slot gets the line
         "Options: ..." before its last line (the answer cue). Rank classification scores the
         options themselves, so its prompts stay as written."""
-        if self.options.predict != "generate" or self.task.lists_options(template):
+        listed = self.task.generates or self.task.lists_options(template)
+        if self.options.predict != "generate" or listed:
             return template
         head, newline, cue = template.rpartition("\n")
         return f"{head}{newline}Options: {self.task.options_text()}\n{cue}"
@@ -368,6 +369,11 @@ def predict_with_lm(model, fmt: PromptFormat, texts: list[Example], virtual_toke
     options = fmt.options
     prompt_ids = [fmt.encode_prompt(fmt.prompt(text)) for text in texts]
     n_prompt_tokens = sum(len(ids) + virtual_tokens for ids in prompt_ids)
+    if fmt.task.generates:
+        from promptworth.methods.generation import answer_prediction
+
+        prediction = answer_prediction(model, fmt, prompt_ids, padding=virtual_tokens == 0)
+        return replace(prediction, prompt_tokens=n_prompt_tokens)
     if options.predict == "generate":
         from promptworth.methods.generation import classify_by_generation
 

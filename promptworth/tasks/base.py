@@ -123,6 +123,7 @@ class Task:
     # input tokens a prompt keeps of each row unless --max-text-tokens says otherwise (None: the
     # prompt options' default); long documents (XSum) need more than a classification text
     max_text_tokens: int | None = None
+    max_new_tokens: int = 64  # generation: the longest answer a method may write, in tokens
 
     def __post_init__(self) -> None:
         self.inputs = tuple(self.inputs)
@@ -198,6 +199,7 @@ class Task:
             described.append(list(self.inputs))
         if self.generates:  # classification tasks keep the fingerprints they had
             described += [self.type, list(self.metrics), self.max_text_tokens]
+            described.append(self.max_new_tokens)
             described += [s.references for s in (self.train, self.test)]
         digest.update(json.dumps(described, sort_keys=True, default=str).encode())
         for split in (self.train, self.test):

