@@ -274,9 +274,9 @@ def add_report_arguments(p) -> None:
     p.add_argument(
         "--metric",
         choices=tuple(METRICS),
-        default="accuracy",
         help="headline score of the tables, curves, intervals, advantages and recommendation "
-        "(macro_f1: mean F1 over the task's classes, for imbalanced tasks; default: %(default)s)",
+        "(macro_f1: mean F1 over the task's classes, for imbalanced tasks; default: accuracy, "
+        "or a generation task's first metric)",
     )
     p.add_argument(
         "--compare",

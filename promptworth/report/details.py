@@ -28,7 +28,7 @@ def detail_lines(rows: list[tuple[str, dict, dict]]) -> list[str]:
                 variants.setdefault(label, []).append((config, result))
         for label, runs in variants.items():
             lines += section(label, runs)
-    lines += unmapped_lines(rows, labels)
+    lines += unmapped_lines(rows, labels) + generation_lines(rows, labels)
     return ["## Method details", "", *lines] if lines else []
 
 
@@ -63,6 +63,37 @@ def unmapped_lines(rows: list[tuple[str, dict, dict]], labels: list[str]) -> lis
             "",
         ]
     return lines
+
+
+def generation_lines(rows: list[tuple[str, dict, dict]], labels: list[str]) -> list[str]:
+    """Generation runs: every metric's mean per method and size, each beside the share of
+    answers it could not read (empty, or no number where a number is asked for)."""
+    cells: dict[tuple[str, int], dict[str, list[tuple[float, float]]]] = {}
+    for (_, config, result), label in zip(rows, labels):
+        for metric in result.get("row_scores") or {}:
+            cell = cells.setdefault((label, config["n_train"]), {})
+            cell.setdefault(metric, []).append((result[metric], result[f"{metric}_unparsed"]))
+    if not cells:
+        return []
+    metrics = list(dict.fromkeys(m for cell in cells.values() for m in cell))
+    lines = [
+        "### Generation: every metric, and the answers it could not read",
+        "",
+        "Mean over seeds; in brackets the share of answers the metric could not read (empty, "
+        "or without the number it looks for), which score 0.",
+        "",
+        f"| method | n_train | {' | '.join(metrics)} |",
+        "|---|---|" + "---|" * len(metrics),
+    ]
+    for (label, n_train), cell in sorted(cells.items()):
+        shown = [
+            f"{np.mean([s for s, _ in cell[m]]):.3f} ({np.mean([u for _, u in cell[m]]):.0%})"
+            if m in cell
+            else "—"
+            for m in metrics
+        ]
+        lines.append(f"| {label} | {n_train} | {' | '.join(shown)} |")
+    return [*lines, ""]
 
 
 def escaped(cell: str) -> str:
