@@ -172,3 +172,39 @@ def test_report_lists_unmapped_answers_per_method():
     assert "6 of 20 answers (30.0%)" in text
     assert "| 'foo' | 5 |" in text and "| 'a\\|b' | 1 |" in text
     assert text.index("'foo'") < text.index("'a\\|b'")
+
+
+def test_self_consistency_votes_on_the_task_answer():
+    from promptworth.methods.self_consistency import majority, medoid, vote_key
+    from promptworth.testing import tiny_generation_task
+
+    numbers = vote_key(replace_metrics(("numeric",)))
+    outputs = ["so 3. Therefore, the answer is 4", "the answer is 5", "it is 4.0", "none"]
+    assert majority(outputs, numbers) == (0, {"4.0": 2, "5.0": 1})
+    words = vote_key(tiny_generation_task())
+    assert majority(["x. The answer is Paris", "the answer is London", "Paris."], words)[0] == 0
+    assert majority(["no", "yes", "yes"], words) == (1, {"no": 1, "yes": 2})
+    assert majority(["", " "], words) == (0, {})
+    assert vote_key(replace_metrics(("rouge",))) is None
+    assert medoid(["the cat sat", "a cat sat down", "stocks fell"]) in (0, 1)
+    assert medoid(["stocks fell", "the cat sat", "the cat sat"]) == 1
+
+
+def replace_metrics(metrics):
+    from dataclasses import replace
+
+    from promptworth.testing import tiny_generation_task
+
+    return replace(tiny_generation_task(), metrics=metrics)
+
+
+def test_chains_of_thought_end_with_the_answer_trigger(make_context):
+    from promptworth.methods.generation import ANSWER_TRIGGER, COT_TRIGGER
+    from promptworth.testing import tiny_generation_task
+
+    task = tiny_generation_task()
+    method = make_method("zs-cot", reasoning_tokens=3).fit(task.train, make_context(task=task))
+    prediction = method.predict(task.test.texts[:3])
+    assert all(f"\n{ANSWER_TRIGGER}" in text for text in prediction.texts)
+    trace = prediction.extra["traces"][0]
+    assert trace["prompt"].endswith(COT_TRIGGER) and trace["output"] == prediction.texts[0]

@@ -8,14 +8,12 @@ import pytest
 from promptworth.analysis.metrics import METRICS, task_metrics, text_row_scores
 from promptworth.analysis.text_scores import (
     exact_match,
-    flexible_number,
-    normalise_answer,
     numeric_flexible,
     numeric_strict,
     rouge_rows,
-    strict_number,
     token_f1,
 )
+from promptworth.tasks.answers import final_answer, flexible_number, normalise_answer, strict_number
 
 
 def test_squad_normalisation():
@@ -28,6 +26,13 @@ def test_exact_match_normalises_and_takes_the_best_alias():
     refs = [("Paris", "City of Light"), ("Everest",), ("6 geese a-laying", "maids a-milking")]
     outputs = ["the city of light.", "K2", "6 Geese A-laying"]
     np.testing.assert_array_equal(exact_match(outputs, refs), [1.0, 0.0, 1.0])
+
+
+def test_text_metrics_score_a_reasoning_chain_by_its_final_answer():
+    chain = "Paris is in France. So the answer is: The city of Paris.\nMore text"
+    assert final_answer(chain) == "The city of Paris."
+    assert final_answer("Paris") == "Paris"
+    np.testing.assert_array_equal(exact_match([chain], [("city of paris",)]), [1.0])
 
 
 def test_token_f1_by_hand():
@@ -74,7 +79,7 @@ def test_unparsed_rates_beside_every_score():
     assert list(scored) == ["numeric_flexible", "numeric_strict", "exact_match"]
     assert scored["numeric_strict"] == ([1.0, 0.0, 0.0, 0.0], 0.75)
     assert scored["numeric_flexible"] == ([1.0, 1.0, 0.0, 0.0], 0.5)
-    assert scored["exact_match"] == ([0.0, 1.0, 0.0, 0.0], 0.25)
+    assert scored["exact_match"] == ([1.0, 1.0, 0.0, 0.0], 0.25)  # the final answer: 3
 
 
 def test_every_generation_metric_is_in_the_one_table_with_scores_in_unit_range():

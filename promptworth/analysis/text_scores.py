@@ -5,8 +5,10 @@ let everything built for 0/1 correctness - means over seeds, row bootstraps, pai
 learning curves - read generation runs unchanged. Each scorer also says which outputs it could
 not read (an empty answer; no number), reported beside the score as the unparsed rate.
 
-- exact match and token F1: SQuAD's answer normalisation (lower case, punctuation and the
-  articles a/an/the removed, white space collapsed), as in the SQuAD v1.1 evaluation script;
+- exact match and token F1: of the output's final answer (what follows its last "the answer
+  is", else all of it: a reasoning chain is scored by its conclusion), after SQuAD's answer
+  normalisation (lower case, punctuation and the articles a/an/the removed, white space
+  collapsed), as in the SQuAD v1.1 evaluation script;
 - ROUGE-1/2/L: F-measure from Google's `rouge-score`, with Porter stemming;
 - numbers: the reference's first number against the output's, read strictly (the number after
   "The answer is", the format the prompt asks for) or flexibly (the output's last number).
@@ -14,29 +16,25 @@ not read (an empty answer; no number), reported beside the score as the unparsed
 
 from __future__ import annotations
 
-import re
-import string
 from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
 
+from promptworth.tasks.answers import (
+    NUMBER_PATTERN,
+    final_answer,
+    flexible_number,
+    normalise_answer,
+    parse_number,
+    strict_number,
+)
+
 References = tuple[str, ...]
-ARTICLES = re.compile(r"\b(a|an|the)\b")
-PUNCTUATION = set(string.punctuation)
-NUMBER = r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+"
-NUMBER_PATTERN = re.compile(NUMBER)
-ANSWER_IS = re.compile(rf"the answer is[:\s]*\$?\s*({NUMBER})", re.IGNORECASE)
-
-
-def normalise_answer(text: str) -> str:
-    """SQuAD's normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in PUNCTUATION)
-    return " ".join(ARTICLES.sub(" ", text).split())
 
 
 def exact_match_row(output: str, references: References) -> float:
-    answer = normalise_answer(output)
+    answer = normalise_answer(final_answer(output))
     return float(any(answer == normalise_answer(ref) for ref in references))
 
 
@@ -52,33 +50,14 @@ def f1_against(output_tokens: list[str], reference: str) -> float:
 
 
 def token_f1_row(output: str, references: References) -> float:
-    tokens = normalise_answer(output).split()
+    tokens = normalise_answer(final_answer(output)).split()
     return max(f1_against(tokens, ref) for ref in references)
-
-
-def parse_number(text: str) -> float | None:
-    try:
-        return float(text.replace(",", ""))
-    except ValueError:
-        return None
 
 
 def reference_number(reference: str) -> float | None:
     """A numeric reference's value: its first number ("9 apples" -> 9)."""
     found = NUMBER_PATTERN.search(reference)
     return parse_number(found.group()) if found else None
-
-
-def strict_number(output: str) -> float | None:
-    """The number after "The answer is", or None."""
-    found = ANSWER_IS.search(output)
-    return parse_number(found.group(1)) if found else None
-
-
-def flexible_number(output: str) -> float | None:
-    """The output's last number, or None."""
-    found = NUMBER_PATTERN.findall(output)
-    return parse_number(found[-1]) if found else None
 
 
 def same_number(value: float | None, reference: float | None) -> bool:

@@ -180,3 +180,37 @@ def classify_by_generation(
     labels = np.array([map_answer(a, fmt.task.verbalizers) for a in answers], dtype=int)
     extra = {"unmapped_outputs": unmapped_outputs(answers, labels)}
     return Prediction(labels, n_unmapped=int((labels == NO_LABEL).sum()), extra=extra)
+
+
+# Zero-shot chain of thought (Kojima et al. 2022): the reasoning follows COT_TRIGGER, then the
+# answer follows ANSWER_TRIGGER, which is also what the metrics read a conclusion after.
+COT_TRIGGER = "Let's think step by step."
+ANSWER_TRIGGER = "Therefore, the answer is"
+REASONING_STOP = ("\n\n",)  # a chain ends at a blank line
+TRACE_ROWS = 5  # test rows whose prompt, output and votes a run keeps (extra["traces"])
+
+
+@dataclass
+class Chains:
+    """One chain of thought per input: its reasoning prompt, the output (reasoning, then the
+    answer trigger and the answer), and the prompt tokens both stages read."""
+
+    prompts: list[str]
+    outputs: list[str]
+    prompt_tokens: int
+
+
+def chains_of_thought(model, fmt: PromptFormat, texts: list, reasoning: Decoding) -> Chains:
+    """Two stages as in Kojima et al.: the prompt, COT_TRIGGER and the reasoning (`reasoning`
+    decoding); then all of it, ANSWER_TRIGGER and a greedy one-line answer."""
+    batch = fmt.options.batch_size
+    prompts = [fmt.prompt(text) for text in texts]
+    asked = [prompt + fmt.completion(prompt, COT_TRIGGER) for prompt in prompts]
+    first = [fmt.encode_prompt(prompt) for prompt in asked]
+    reasons = [r.strip() for r in generate_texts(model, fmt.tokenizer, first, reasoning, batch)]
+    concluded = [f"{a} {r}\n{ANSWER_TRIGGER}" for a, r in zip(asked, reasons)]
+    second = [fmt.encode_prompt(prompt) for prompt in concluded]
+    answer = Decoding(fmt.task.max_new_tokens, stop=ANSWER_STOP)
+    answers = generate_texts(model, fmt.tokenizer, second, answer, batch)
+    outputs = [f"{r}\n{ANSWER_TRIGGER} {a.strip()}" for r, a in zip(reasons, answers)]
+    return Chains(asked, outputs, sum(map(len, first)) + sum(map(len, second)))

@@ -53,6 +53,14 @@ REGISTRY: dict[str, tuple[str, str]] = {
         "promptworth.methods.dpo:DPO",
         "prompt-lora SFT, then DPO (TRL) preferring the gold label word to wrong ones",
     ),
+    "zs-cot": (
+        "promptworth.methods.zs_cot:ZeroShotCoT",
+        "generation: \"Let's think step by step\", then the answer; frozen causal LM",
+    ),
+    "self-consistency": (
+        "promptworth.methods.self_consistency:SelfConsistency",
+        "generation: sampled chains of thought vote on the answer (medoid for free text)",
+    ),
     "few-shot": (
         "promptworth.methods.few_shot:FewShot",
         "in-context learning: k labelled demonstrations before each test prompt; no training",
