@@ -45,6 +45,10 @@ REGISTRY: dict[str, tuple[str, str]] = {
         "promptworth.methods.ia3:IA3",
         "(IA)3 vectors rescaling keys, values and FFN activations (PEFT); LM frozen",
     ),
+    "sft-lora": (
+        "promptworth.methods.sft_lora:SFTLoRA",
+        "generation: LoRA adapters fine-tuned on the reference answers (loss on answer tokens)",
+    ),
     "qlora": (
         "promptworth.methods.qlora:QLoRA",
         "LoRA over 4-bit NF4 base weights (bitsandbytes); CUDA only",
@@ -55,7 +59,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     ),
     "zs-cot": (
         "promptworth.methods.zs_cot:ZeroShotCoT",
-        "generation: \"Let's think step by step\", then the answer; frozen causal LM",
+        'generation: "Let\'s think step by step", then the answer; frozen causal LM',
     ),
     "self-consistency": (
         "promptworth.methods.self_consistency:SelfConsistency",
