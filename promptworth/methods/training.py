@@ -4,7 +4,8 @@ Rule (README "Training towards convergence"): AdamW with a linear warm-up over t
 `warmup` fraction of the planned steps, then linear decay towards zero at the last; `epochs`
 passes over the training rows, capped at `max_steps` optimizer steps. What is returned is chosen
 on held-out labelled rows taken from the *training subset* (never from test), by rank-
-classification accuracy, ties broken by the cross-entropy of the label scores (`DevScore`):
+classification accuracy, ties broken by the cross-entropy of the label scores (`DevScore`; a
+learner of a generation task scores its held-out rows itself, `Learner.dev`):
 
 - a **dev split** when the subset is large enough (`dev_fraction` of it, at least `min_dev`, at
   most `max_dev` rows; the rest trains): the dev score is measured every `eval_every` steps, the
