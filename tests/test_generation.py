@@ -208,3 +208,24 @@ def test_chains_of_thought_end_with_the_answer_trigger(make_context):
     assert all(f"\n{ANSWER_TRIGGER}" in text for text in prediction.texts)
     trace = prediction.extra["traces"][0]
     assert trace["prompt"].endswith(COT_TRIGGER) and trace["output"] == prediction.texts[0]
+
+
+def test_report_shows_traces_of_the_first_rows():
+    from promptworth.report.details import detail_lines
+
+    trace = {
+        "prompt": "x" * 400 + "Q: who?\nA:",
+        "output": "So. The answer is Bob",
+        "answer": "Bob",
+    }
+    voted = {**trace, "votes": {"bob": 2}}
+
+    def run(seed, n_train, kept):
+        config = {"method": "self-consistency", "method_params": {}, "n_train": n_train}
+        return ("key", {**config, "seed": seed}, {"extra": {"traces": kept}})
+
+    text = "\n".join(detail_lines([run(1, 0, [trace]), run(0, 0, [voted, trace, trace])]))
+    assert "### self-consistency: the first test rows (n_train=0, seed 0)" in text
+    assert text.count("Row ") == 2  # two rows shown of the three kept
+    assert "- answer read: 'Bob'" in text and "- votes: {'bob': 2}" in text
+    assert "Q: who?\nA:" in text and "x" * 301 not in text  # the prompt's end only

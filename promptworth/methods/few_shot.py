@@ -232,7 +232,10 @@ class FewShot(Method):
         if fmt.task.generates:
             prediction = answer_prediction(self.model_, fmt, prompt_ids)
             return replace(
-                prediction, prompt_tokens=n_tokens, cached_seconds=embed_seconds, extra=extra
+                prediction,
+                prompt_tokens=n_tokens,
+                cached_seconds=embed_seconds,
+                extra={**extra, **prediction.extra},
             )
         if options.predict == "generate":
             prediction = classify_by_generation(self.model_, fmt, prompt_ids)

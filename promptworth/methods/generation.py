@@ -27,6 +27,7 @@ from promptworth.methods.prompting import (
     map_answer,
     same_length_batches,
 )
+from promptworth.tasks.answers import final_answer
 from promptworth.tasks.base import UNLABELLED
 
 
@@ -129,6 +130,7 @@ def seeded(generator):
         yield
 
 
+TRACE_ROWS = 5  # test rows whose prompt, output and votes a run keeps (extra["traces"])
 ANSWER_STOP = ("\n",)  # a generation task's answer is one line: a summary, a short answer
 
 
@@ -140,7 +142,22 @@ def answer_prediction(
     texts = generate_texts(
         model, fmt.tokenizer, prompt_ids, decoding, fmt.options.batch_size, padding
     )
-    return texts_prediction(texts)
+    prompts = [fmt.tokenizer.decode(ids, skip_special_tokens=True) for ids in prompt_ids]
+    return texts_prediction(texts, extra={"traces": traces(prompts, texts)})
+
+
+def traces(prompts: list[str], outputs: list[str], **per_row: list) -> list[dict]:
+    """What a run keeps of its first TRACE_ROWS test rows: the prompt, the output, the answer
+    the text metrics read from it (`final_answer`), and any `per_row` lists (votes)."""
+    return [
+        {
+            "prompt": prompt,
+            "output": output.strip(),
+            "answer": final_answer(output.strip()),
+            **{key: values[row] for key, values in per_row.items()},
+        }
+        for row, (prompt, output) in enumerate(zip(prompts[:TRACE_ROWS], outputs))
+    ]
 
 
 def texts_prediction(texts: list[str], **fields) -> Prediction:
@@ -187,7 +204,6 @@ def classify_by_generation(
 COT_TRIGGER = "Let's think step by step."
 ANSWER_TRIGGER = "Therefore, the answer is"
 REASONING_STOP = ("\n\n",)  # a chain ends at a blank line
-TRACE_ROWS = 5  # test rows whose prompt, output and votes a run keeps (extra["traces"])
 
 
 @dataclass

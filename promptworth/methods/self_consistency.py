@@ -23,6 +23,7 @@ from promptworth.methods.generation import (
     Decoding,
     chains_of_thought,
     texts_prediction,
+    traces,
 )
 from promptworth.methods.zs_cot import ZeroShotCoT
 from promptworth.tasks.answers import final_answer, flexible_number, normalise_answer
@@ -95,17 +96,12 @@ class SelfConsistency(ZeroShotCoT):
             samples.append(chains.outputs)
             tokens += chains.prompt_tokens
         key = vote_key(self.format_.task)
-        chosen, traces = [], []
+        chosen, votes, samples_kept = [], [], []
         for row, outputs in enumerate(zip(*samples)):
-            index, votes = (medoid(list(outputs)), {}) if key is None else majority(outputs, key)
+            index, counted = (medoid(list(outputs)), {}) if key is None else majority(outputs, key)
             chosen.append(outputs[index])
             if row < TRACE_ROWS:
-                traces.append(
-                    {
-                        "prompt": chains.prompts[row],
-                        "outputs": list(outputs),
-                        "votes": votes,
-                        "chosen": index,
-                    }
-                )
-        return texts_prediction(chosen, prompt_tokens=tokens, extra={"traces": traces})
+                votes.append(counted)
+                samples_kept.append(list(outputs))
+        kept = traces(chains.prompts, chosen, votes=votes, samples=samples_kept)
+        return texts_prediction(chosen, prompt_tokens=tokens, extra={"traces": kept})

@@ -21,10 +21,10 @@ from promptworth.methods.base import (
 )
 from promptworth.methods.generation import (
     REASONING_STOP,
-    TRACE_ROWS,
     Decoding,
     chains_of_thought,
     texts_prediction,
+    traces,
 )
 from promptworth.methods.prompting import PromptFormat
 from promptworth.tasks.base import Example, Split
@@ -59,10 +59,7 @@ class ZeroShotCoT(Method):
         self.check_fitted()
         reasoning = Decoding(self.config.reasoning_tokens, stop=REASONING_STOP)
         chains = chains_of_thought(self.model_, self.format_, texts, reasoning)
-        traces = [
-            {"prompt": prompt, "output": output}
-            for prompt, output in zip(chains.prompts[:TRACE_ROWS], chains.outputs)
-        ]
+        kept = traces(chains.prompts, chains.outputs)
         return texts_prediction(
-            chains.outputs, prompt_tokens=chains.prompt_tokens, extra={"traces": traces}
+            chains.outputs, prompt_tokens=chains.prompt_tokens, extra={"traces": kept}
         )

@@ -29,6 +29,7 @@ def detail_lines(rows: list[tuple[str, dict, dict]]) -> list[str]:
         for label, runs in variants.items():
             lines += section(label, runs)
     lines += unmapped_lines(rows, labels) + generation_lines(rows, labels)
+    lines += trace_lines(rows, labels)
     return ["## Method details", "", *lines] if lines else []
 
 
@@ -94,6 +95,33 @@ def generation_lines(rows: list[tuple[str, dict, dict]], labels: list[str]) -> l
         ]
         lines.append(f"| {label} | {n_train} | {' | '.join(shown)} |")
     return [*lines, ""]
+
+
+TRACES_SHOWN = 2  # test rows of each method's traces report.md shows
+PROMPT_TAIL = 300  # characters of a prompt's end shown (its start is the task's long input)
+
+
+def trace_lines(rows: list[tuple[str, dict, dict]], labels: list[str]) -> list[str]:
+    """The first test rows of one run per generating method (its smallest size and seed): the
+    end of the prompt, the output, the answer the text metrics read, and any votes."""
+    first: dict[str, tuple] = {}
+    for (_, config, result), label in zip(rows, labels):
+        kept = (result.get("extra") or {}).get("traces")
+        order = (config["n_train"], config["seed"])
+        if kept and (label not in first or order < first[label][0]):
+            first[label] = (order, kept)
+    lines = []
+    for label, ((n_train, seed), kept) in sorted(first.items()):
+        lines += [f"### {label}: the first test rows (n_train={n_train}, seed {seed})", ""]
+        for number, trace in enumerate(kept[:TRACES_SHOWN], 1):
+            prompt = trace["prompt"]
+            shown = prompt if len(prompt) <= PROMPT_TAIL else "…" + prompt[-PROMPT_TAIL:]
+            lines += [f"Row {number}, prompt:", "", "```", shown, "```", ""]
+            lines += [f"- output: {trace['output']!r}", f"- answer read: {trace['answer']!r}"]
+            if trace.get("votes"):
+                lines.append(f"- votes: {trace['votes']}")
+            lines.append("")
+    return lines
 
 
 def escaped(cell: str) -> str:
