@@ -13,21 +13,26 @@ from promptworth.methods.prompt_training import (
 )
 
 
-def lora_on_copy(backbone, c, seed: int):
-    """A LoRA-wrapped copy of the causal LM with `c`'s r, alpha, dropout and target modules.
-
-    LoRA injects layers into the model it wraps, so wrap a copy; adapters stay fp32. The A
-    matrices' random init follows the run's seed, not what the process ran before."""
+def lora_config(c):
+    """PEFT's LoraConfig for a causal LM from a method config's r, alpha, dropout and target
+    modules ("default": PEFT's choice for the architecture)."""
     from peft import LoraConfig
 
-    config = LoraConfig(
+    return LoraConfig(
         r=c.r,
         lora_alpha=c.alpha,
         lora_dropout=c.dropout,
         task_type="CAUSAL_LM",
         target_modules=None if c.target_modules == "default" else c.target_modules,
     )
-    return peft_on_copy(backbone, config, seed)
+
+
+def lora_on_copy(backbone, c, seed: int):
+    """A LoRA-wrapped copy of the causal LM (`lora_config(c)`).
+
+    LoRA injects layers into the model it wraps, so wrap a copy; adapters stay fp32. The A
+    matrices' random init follows the run's seed, not what the process ran before."""
+    return peft_on_copy(backbone, lora_config(c), seed)
 
 
 class PromptLoRA(PromptTrainedMethod):

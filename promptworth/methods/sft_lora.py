@@ -21,24 +21,24 @@ from promptworth.methods.base import (
     Method,
     Prediction,
     RunContext,
-    TrainingCost,
     at_least,
-    count_params,
     require,
-    tensor_bytes,
 )
 from promptworth.methods.generation import answer_prediction, serving_copy
 from promptworth.methods.prompt_lora import PromptLoRA, lora_on_copy
-from promptworth.methods.prompt_training import IGNORE, Sequences, label_only_loss
+from promptworth.methods.prompt_training import (
+    IGNORE,
+    Sequences,
+    label_only_loss,
+    select_from_start,
+    trained_cost,
+)
 from promptworth.methods.prompting import PromptFormat, right_padded
 from promptworth.methods.training import (
     DevScore,
     Learner,
     RecipeConfig,
     Schedule,
-    fit_selected,
-    split_dev,
-    tuning_grid,
 )
 from promptworth.methods.zs_cot import GENERATION_PROMPT_FIELDS
 from promptworth.tasks.base import Example, Split
@@ -125,28 +125,9 @@ class SFTLoRA(Method):
             backbone.placement,
             dev=lambda rows: reference_fit(model, tokenizer, seqs, rows, schedule.batch_size),
         )
-        fit_rows, dev_rows = split_dev(len(train), schedule, context.seed)
-        model.train()
-        self.selection_ = fit_selected(
-            learner,
-            fit_rows,
-            dev_rows,
-            tuning_grid(schedule, self.learning_rates, self.config.tune),
-            keep_start=True,
-            seed=context.seed,
-            say=context.say,
-        )
-        model.eval()
-        trainable, total = count_params(model)
-        stats = self.selection_.stats
-        self.cost_ = TrainingCost(
-            trainable,
-            total,
-            stats.examples,
-            stats.tokens,
-            stats.steps,
-            tensor_bytes(p for p in model.parameters() if p.requires_grad),
-        )
+        self.selection_ = select_from_start(model, learner, len(train), schedule, self, context)
+        trained = [p for p in model.parameters() if p.requires_grad]
+        self.cost_ = trained_cost(model, self.selection_, trained)
         if self.selection_.step == 0:  # nothing trained is kept: the prompt itself, zero-shot
             self.model_ = backbone.model
         else:

@@ -12,12 +12,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from promptworth.methods.base import (
-    Method,
     Prediction,
-    RunContext,
-    TrainingCost,
     at_least,
-    count_params,
 )
 from promptworth.methods.generation import (
     REASONING_STOP,
@@ -26,17 +22,15 @@ from promptworth.methods.generation import (
     texts_prediction,
     traces,
 )
-from promptworth.methods.prompting import PromptFormat
-from promptworth.tasks.base import Example, Split
+from promptworth.methods.zero_shot import ZeroShot
+from promptworth.tasks.base import Example
 
 # what a prompt-only method reads of the prompt options (not the rank-classification ones)
 GENERATION_PROMPT_FIELDS = ("template", "chat", "max_text_tokens", "batch_size")
 
 
-class ZeroShotCoT(Method):
+class ZeroShotCoT(ZeroShot):
     name = "zs-cot"
-    family = "prompting"
-    trains = False
     task_types = ("generation",)
     prompt_fields = GENERATION_PROMPT_FIELDS
     test_params: ClassVar[dict[str, Any]] = {"reasoning_tokens": 4}
@@ -47,13 +41,6 @@ class ZeroShotCoT(Method):
 
         def __post_init__(self) -> None:
             at_least(self, 1, "reasoning_tokens")
-
-    def fit(self, train: Split, context: RunContext) -> ZeroShotCoT:
-        backbone = context.backbones.get(context.model, "causal-lm")
-        self.model_ = backbone.model
-        self.format_ = PromptFormat(context.task, backbone.tokenizer, context.prompt)
-        self.cost_ = TrainingCost(total_params=count_params(self.model_)[1])
-        return self
 
     def predict(self, texts: list[Example]) -> Prediction:
         self.check_fitted()
