@@ -15,10 +15,11 @@ from promptworth.methods.generation import (
     answer_budget,
     cut_at_stop,
     generate_texts,
+    map_answer,
     serving_copy,
     unmapped_outputs,
 )
-from promptworth.methods.prompting import PromptFormat, map_answer
+from promptworth.methods.prompting import PromptFormat
 
 
 @pytest.fixture

@@ -16,12 +16,12 @@ import torch
 from promptworth.errors import PromptworthError
 from promptworth.methods import make_method, method_class
 from promptworth.methods.base import NO_LABEL, PromptOptions
+from promptworth.methods.batching import same_length_batches
 from promptworth.methods.generation import Decoding, generate_texts
 from promptworth.methods.prompt_tuning import instruction_words
 from promptworth.methods.prompting import (
     PromptFormat,
     predict_with_lm,
-    same_length_batches,
     score_after_cache,
     score_candidates,
     virtual_token_cache,

@@ -12,21 +12,20 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import re
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from promptworth.backbones.adapters import upstream_noise
 from promptworth.backbones.device import Placement, torch_dtype
 from promptworth.methods.base import NO_LABEL, Prediction
-from promptworth.methods.prompting import (
-    PromptFormat,
-    left_padded,
-    length_batches,
-    map_answer,
-    same_length_batches,
-)
+from promptworth.methods.batching import left_padded, length_batches, same_length_batches
+
+if TYPE_CHECKING:
+    from promptworth.methods.prompting import PromptFormat
 from promptworth.tasks.answers import final_answer
 from promptworth.tasks.base import UNLABELLED
 
@@ -170,6 +169,19 @@ def texts_prediction(texts: list[str], **fields) -> Prediction:
 # Tokens an answer may take beyond its label word's own: a leading space or newline, a full stop.
 ANSWER_SLACK = 2
 UNMAPPED_SHOWN = 10  # the most frequent unmapped outputs a run keeps
+
+
+def map_answer(answer: str, verbalizers: list[list[str]]) -> int:
+    """The label whose verbaliser word comes first in the answer, as a whole word (case
+    ignored: "sports" is not read inside "esports"), or NO_LABEL. At equal positions the
+    longer word wins ("science news" over "science")."""
+    best_label, best = NO_LABEL, (len(answer) + 1, 0)
+    for label, words in enumerate(verbalizers):
+        for word in words:
+            found = re.search(rf"(?<!\w){re.escape(word.strip())}(?!\w)", answer, re.IGNORECASE)
+            if found and (found.start(), -len(word)) < best:
+                best_label, best = label, (found.start(), -len(word))
+    return best_label
 
 
 def answer_budget(fmt: PromptFormat) -> int:

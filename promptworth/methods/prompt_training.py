@@ -25,13 +25,13 @@ from promptworth.methods.base import (
     one_of,
     tensor_bytes,
 )
+from promptworth.methods.batching import right_padded
 from promptworth.methods.generation import serving_copy
 from promptworth.methods.prompting import (
     PromptFormat,
     label_scores,
     last_positions,
     predict_with_lm,
-    right_padded,
 )
 from promptworth.methods.training import (
     Learner,

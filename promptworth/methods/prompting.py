@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import copy
 import inspect
-import re
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from promptworth.methods.base import NO_LABEL, PromptOptions
+from promptworth.methods.base import PromptOptions
+from promptworth.methods.batching import left_padded, length_batches
 from promptworth.tasks.base import Example, Task, example_slots
 
 
@@ -104,45 +104,6 @@ class PromptFormat:
         """
         probe = self.prompt(self.task.blank("probe"), template)
         return [[self.answer_ids(probe, w) for w in words] for words in self.task.verbalizers]
-
-
-def left_padded(tokenizer, sequences: list[list[int]], device):
-    import torch
-
-    width = max(len(s) for s in sequences)
-    pad = tokenizer.pad_token_id
-    ids = torch.full((len(sequences), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        ids[row, width - len(seq) :] = torch.tensor(seq)
-        mask[row, width - len(seq) :] = 1
-    return ids.to(device), mask.to(device)
-
-
-def right_padded(tokenizer, sequences: list[list[int]], device):
-    import torch
-
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), tokenizer.pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        ids[row, : len(seq)] = torch.tensor(seq)
-        mask[row, : len(seq)] = 1
-    return ids.to(device), mask.to(device)
-
-
-def same_length_batches(lengths: list[int], batch_size: int) -> list[np.ndarray]:
-    """Indices grouped by equal length: batches that need no padding at all."""
-    order = np.argsort(lengths, kind="stable")
-    ordered = np.asarray(lengths)[order]
-    groups = np.split(order, np.flatnonzero(np.diff(ordered)) + 1)
-    return [g[i : i + batch_size] for g in groups for i in range(0, len(g), batch_size)]
-
-
-def length_batches(lengths: list[int], batch_size: int) -> list[np.ndarray]:
-    """Indices grouped by similar length, so little compute is spent on padding."""
-    order = np.argsort(lengths, kind="stable")
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def last_positions(n: int, device):
@@ -342,19 +303,6 @@ def label_scores(model, fmt: PromptFormat, prompt_ids: list[list[int]], n_virtua
         options.length_norm,
         n_virtual,
     )
-
-
-def map_answer(answer: str, verbalizers: list[list[str]]) -> int:
-    """The label whose verbaliser word comes first in the answer, as a whole word (case
-    ignored: "sports" is not read inside "esports"), or NO_LABEL. At equal positions the
-    longer word wins ("science news" over "science")."""
-    best_label, best = NO_LABEL, (len(answer) + 1, 0)
-    for label, words in enumerate(verbalizers):
-        for word in words:
-            found = re.search(rf"(?<!\w){re.escape(word.strip())}(?!\w)", answer, re.IGNORECASE)
-            if found and (found.start(), -len(word)) < best:
-                best_label, best = label, (found.start(), -len(word))
-    return best_label
 
 
 def predict_with_lm(model, fmt: PromptFormat, texts: list[Example], virtual_tokens: int = 0):

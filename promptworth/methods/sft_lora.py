@@ -24,6 +24,7 @@ from promptworth.methods.base import (
     at_least,
     require,
 )
+from promptworth.methods.batching import right_padded
 from promptworth.methods.generation import answer_prediction, serving_copy
 from promptworth.methods.prompt_lora import PromptLoRA, lora_on_copy
 from promptworth.methods.prompt_training import (
@@ -33,7 +34,7 @@ from promptworth.methods.prompt_training import (
     select_from_start,
     trained_cost,
 )
-from promptworth.methods.prompting import PromptFormat, right_padded
+from promptworth.methods.prompting import PromptFormat
 from promptworth.methods.training import (
     DevScore,
     Learner,
