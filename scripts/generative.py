@@ -89,7 +89,7 @@ def main() -> None:
         parser.error(f"--methods: unknown {', '.join(unknown)}")
     args.sizes = [int(n) for n in args.sizes.split(",")]
     if min(args.sizes) < 1:
-        parser.error("--sizes: training-set sizes of 1 or more (methods that train nothing run once)")
+        parser.error("--sizes: sizes of 1 or more (methods that train nothing run once)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     tables = [task_table(task, run_task(task, args)) for task in args.tasks]
     print(markdown(pd.concat(tables, ignore_index=True)))
