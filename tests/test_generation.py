@@ -60,7 +60,10 @@ def test_text_is_cut_at_the_first_stop_string(task, lm):
     full = generate_texts(lm.model, lm.tokenizer, prompt_ids, Decoding(8), 4)
     stop = next(ch for ch in "".join(full) if not ch.isspace())
     cut = generate_texts(lm.model, lm.tokenizer, prompt_ids, Decoding(8, stop=(stop,)), 4)
-    assert cut == [text[: text.find(stop)] if stop in text else text for text in full]
+    assert cut == [cut_at_stop(text.lstrip(), (stop,)) for text in full]
+    # a leading newline does not end an answer: generation goes on to the text after it
+    lines = generate_texts(lm.model, lm.tokenizer, prompt_ids, Decoding(8, stop=("\n",)), 4)
+    assert lines == [cut_at_stop(text.lstrip(), ("\n",)) for text in full]
     assert cut_at_stop("a. b\nc", (".", "\n")) == "a"
     assert cut_at_stop("abc", ("\n",)) == "abc"
 

@@ -47,7 +47,8 @@ class Decoding:
 
 
 def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
-    """`text` up to the earliest stop string (all of it when none occurs)."""
+    """`text` up to the earliest stop string (all of it when none occurs). Callers pass it
+    without its leading white space: an answer that starts on a new line is not empty."""
     ends = [text.find(s) for s in stop if s and s in text]
     return text[: min(ends)] if ends else text
 
@@ -95,11 +96,13 @@ def generate_texts(
     if not sampling:  # the model's own sampling defaults would otherwise warn beside greedy
         options = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
     if decoding.stop:
-        options.update(stop_strings=list(decoding.stop), tokenizer=tokenizer)
+        options["stopping_criteria"] = [StopAfterText(tokenizer, decoding.stop)]
     generator = torch.Generator(device=device).manual_seed(decoding.seed) if sampling else None
     with torch.inference_mode(), no_autocast(device), upstream_noise():
         for batch in batches([len(p) for p in prompt_ids], batch_size):
             ids, mask = left_padded(tokenizer, [prompt_ids[i] for i in batch], device)
+            if decoding.stop:
+                options["stopping_criteria"][0].start = ids.shape[1]
             with seeded(generator):
                 out = model.generate(
                     input_ids=ids,
@@ -110,8 +113,23 @@ def generate_texts(
                 )
             for row, index in enumerate(batch):
                 text = tokenizer.decode(out[row, ids.shape[1] :], skip_special_tokens=True)
-                texts[index] = cut_at_stop(text, decoding.stop)
+                texts[index] = cut_at_stop(text.lstrip(), decoding.stop)
     return texts
+
+
+class StopAfterText:
+    """A row of a batch is done once its continuation, leading white space aside, holds a stop
+    string (transformers' own stop strings would end an answer at a leading newline)."""
+
+    def __init__(self, tokenizer, stop: tuple[str, ...]):
+        self.tokenizer, self.stop, self.start = tokenizer, stop, 0
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        texts = self.tokenizer.batch_decode(input_ids[:, self.start :], skip_special_tokens=True)
+        done = [any(s in text.lstrip() for s in self.stop) for text in texts]
+        return torch.tensor(done, device=input_ids.device)
 
 
 @contextlib.contextmanager
