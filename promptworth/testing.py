@@ -74,6 +74,30 @@ def tiny_task(n_train: int = 48, n_test: int = 24, seed: int = 0) -> Task:
     )
 
 
+def tiny_generation_task(n_train: int = 24, n_test: int = 12, seed: int = 0) -> Task:
+    """Name a phrase's topic in free text, scored by exact match and token F1 against the topic
+    and its alias "<topic> news": a generation task for the methods that write their answer."""
+    rng = np.random.default_rng(seed)
+
+    def split(n: int) -> Split:
+        topics = [LABELS[i % len(LABELS)] for i in range(n)]
+        texts = [f"{rng.choice(TOPICS[t])} on day {rng.integers(1, 30)}" for t in topics]
+        return Split.generation(texts, [[t, f"{t} news"] for t in topics])
+
+    return Task(
+        name="tiny-generation",
+        version="tiny-generation-v1",
+        label_names=[],
+        verbalizers=[],
+        templates=["Text: {text}\nTopic:", "{text} is about"],
+        train=split(n_train),
+        test=split(n_test),
+        type="generation",
+        metrics=("exact_match", "token_f1"),
+        max_new_tokens=6,
+    )
+
+
 def tiny_pair_task(n_train: int = 48, n_test: int = 24, seed: int = 0) -> Task:
     """Two inputs, a passage and a question: is the passage about the topic the question names
     (yes/no)? Exercises every method on examples with several inputs."""

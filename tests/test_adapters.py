@@ -16,7 +16,8 @@ import torch
 from promptworth.backbones.adapters import UPSTREAM_NOISE, upstream_noise
 from promptworth.methods import make_method, method_class
 from promptworth.methods.base import PromptOptions
-from promptworth.methods.prompting import PromptFormat, generate_answers
+from promptworth.methods.generation import Decoding, generate_texts
+from promptworth.methods.prompting import PromptFormat
 
 PEFT_METHODS = ["prompt-tuning", "prefix-tuning", "p-tuning", "ia3", "prompt-lora"]
 
@@ -54,7 +55,7 @@ def test_generation_equals_greedy_decoding_by_full_forward_passes(
         backbone.tokenizer.decode(greedy_by_full_passes(model, p, 3), skip_special_tokens=True)
         for p in prompts
     ]
-    assert generate_answers(model, backbone.tokenizer, prompts, 1, max_new_tokens=3) == expected
+    assert generate_texts(model, backbone.tokenizer, prompts, Decoding(3), 1) == expected
 
 
 def test_only_the_listed_upstream_messages_are_silenced():

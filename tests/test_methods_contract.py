@@ -15,7 +15,8 @@ from promptworth.errors import PromptworthError
 from promptworth.methods import REGISTRY, make_method, method_class, prompt_started
 from promptworth.methods.base import FAMILIES, NO_LABEL, NotFittedError
 from promptworth.run import runner
-from promptworth.testing import tiny_pair_task
+from promptworth.tasks.base import UNLABELLED
+from promptworth.testing import tiny_generation_task, tiny_pair_task
 
 
 def tiny(name: str):
@@ -85,3 +86,46 @@ def test_every_method_declares_its_family(name):
     cls = method_class(name)
     assert "family" in vars(cls), f"{name} inherits its family instead of declaring it"
     assert cls.family in FAMILIES
+
+
+def generating_methods() -> list[str]:
+    return sorted(n for n in REGISTRY if "generation" in method_class(n).task_types)
+
+
+def tiny_for_generation(name: str):
+    cls = method_class(name)
+    params = cls.generation_test_params
+    return make_method(name, **(cls.test_params if params is None else params))
+
+
+@pytest.mark.parametrize("name", generating_methods())
+def test_generation_fit_predict_texts_and_determinism(name, make_context):
+    """Every method that learns generation tasks, on a tiny one: one answer text per row."""
+    task = tiny_generation_task()
+    context = lambda: make_context(task=task)  # noqa: E731
+    train = task.train.subset(range(12))
+    first = tiny_for_generation(name)
+    assert first.fit(train, context()) is first
+    prediction = first.predict(task.test.texts)
+    assert len(prediction.texts) == len(task.test)
+    assert all(isinstance(text, str) for text in prediction.texts)
+    assert (prediction.labels == UNLABELLED).all()
+    assert prediction.n_unmapped == sum(not text for text in prediction.texts)
+    assert prediction.prompt_tokens >= len(task.test)
+    assert first.training_cost().total_params > 0
+    result = runner.execute(tiny_for_generation(name), train, task.test, context())
+    for key in ("exact_match", "token_f1"):
+        assert 0 <= result[key] <= 1 and len(result["row_scores"][key]) == len(task.test)
+    torch.manual_seed(1234)
+    again = tiny_for_generation(name).fit(train, context()).predict(task.test.texts)
+    assert again.texts == prediction.texts
+
+
+@pytest.mark.parametrize("name", sorted(set(REGISTRY) - set(generating_methods())))
+def test_classification_methods_refuse_generation_tasks_before_loading(name, make_context):
+    """The refusal is one line and comes before any model loads (the model does not exist)."""
+    context = make_context(task=tiny_generation_task(), model="no-such-model")
+    task = context.task
+    with pytest.raises(PromptworthError, match="tiny-generation' is a generation task") as error:
+        runner.execute(tiny(name), task.train.subset(range(4)), task.test, context)
+    assert "\n" not in str(error.value)

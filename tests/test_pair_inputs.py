@@ -97,7 +97,7 @@ def test_overlap_counts_identical_pairs_only(caplog):
 def test_demonstrations_and_generated_patterns_show_every_input():
     task = tiny_pair_task()
     fmt = PromptFormat(task, tiny_tokenizer("causal-lm"), PromptOptions())
-    demo = render_demo(fmt, task.templates[0], ("the team won", "is it about sports"), 1)
+    demo = render_demo(fmt, task.templates[0], ("the team won", "is it about sports"), "yes")
     assert demo == "Passage: the team won\nQuestion: is it about sports?\nAnswer: yes"
     assert pet_patterns(task.inputs)[0] == "{passage}\n{question}\nCategory:"
     inputs = task.inputs

@@ -16,12 +16,12 @@ import torch
 from promptworth.errors import PromptworthError
 from promptworth.methods import make_method, method_class
 from promptworth.methods.base import NO_LABEL, PromptOptions
+from promptworth.methods.batching import same_length_batches
+from promptworth.methods.generation import Decoding, generate_texts
 from promptworth.methods.prompt_tuning import instruction_words
 from promptworth.methods.prompting import (
     PromptFormat,
-    generate_answers,
     predict_with_lm,
-    same_length_batches,
     score_after_cache,
     score_candidates,
     virtual_token_cache,
@@ -143,8 +143,8 @@ def test_generation_without_padding_matches_one_by_one(name, scoring_case):
     backbone, context, prompt_ids, _ = scoring_case
     model = perturbed_model(name, backbone, context)
     tok = backbone.tokenizer
-    together = generate_answers(model, tok, prompt_ids, 8, max_new_tokens=3, padding=False)
-    alone = [generate_answers(model, tok, [p], 1, max_new_tokens=3)[0] for p in prompt_ids]
+    together = generate_texts(model, tok, prompt_ids, Decoding(3), 8, padding=False)
+    alone = [generate_texts(model, tok, [p], Decoding(3), 1)[0] for p in prompt_ids]
     assert together == alone
 
 

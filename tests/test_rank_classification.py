@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from promptworth.methods.base import NO_LABEL, PromptOptions
-from promptworth.methods.prompting import PromptFormat, map_answer, score_candidates
+from promptworth.methods.generation import map_answer
+from promptworth.methods.prompting import PromptFormat, score_candidates
 from promptworth.testing import tiny_tokenizer
 
 

@@ -1,6 +1,11 @@
-"""The metrics a classification run is scored by: one table, read by the runner that scores the
-predictions, the curves and summaries that read the store, the reports that name them, and the
-CLI's `--metric` choices. A metric added here is scored, stored, plotted and selectable."""
+"""The metrics a run is scored by: one table, read by the runner that scores the predictions,
+the curves and summaries that read the store, the reports that name them, and the CLI's
+`--metric` choices. A metric added here is scored, stored, plotted and selectable.
+
+A classification metric scores predicted labels against true ones (`score`). A generation
+metric scores each output text against its references (`rows`, a score in [0, 1] per row whose
+mean is the run's score) and says which outputs it could not read (`unparsed`); a generation
+task names the metrics it is scored by (`GENERATION_METRICS` groups them as task files do)."""
 
 from __future__ import annotations
 
@@ -30,7 +35,15 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> float:
 class Metric:
     key: str  # the store's and the CSVs' column, and the --metric value
     name: str  # as a heading: "Macro-F1"
-    score: Callable[[np.ndarray, np.ndarray, int], float]
+    # classification: (true labels, predicted labels, n_labels) -> score
+    score: Callable[[np.ndarray, np.ndarray, int], float] | None = None
+    # generation: (outputs, references per row) -> [n] scores in [0, 1]
+    rows: Callable[[list[str], list[tuple[str, ...]]], np.ndarray] | None = None
+    unparsed: Callable[[str], bool] | None = None  # generation: an output it cannot read
+
+    @property
+    def task_type(self) -> str:
+        return "classification" if self.score is not None else "generation"
 
     @property
     def text(self) -> str:
@@ -38,13 +51,57 @@ class Metric:
         return self.name[0].lower() + self.name[1:]
 
 
+def lazy(name: str, *args: str) -> Callable:
+    """analysis/text_scores.py's `name` (a scorer, or with `args` the scorer it makes), imported
+    on first use: the CLI reads this table to build --help, which imports no numpy."""
+
+    def call(*inputs):
+        from promptworth.analysis import text_scores
+
+        found = getattr(text_scores, name)
+        return (found(*args) if args else found)(*inputs)
+
+    return call
+
+
+def text_metric(key: str, name: str, rows: Callable, unparsed: str = "empty") -> Metric:
+    return Metric(key, name, rows=rows, unparsed=lazy(unparsed))
+
+
 METRICS: dict[str, Metric] = {
     metric.key: metric
     for metric in (
         Metric("accuracy", "Accuracy", accuracy),
         Metric("macro_f1", "Macro-F1", macro_f1),
+        text_metric("exact_match", "Exact match", lazy("exact_match")),
+        text_metric("token_f1", "Token F1", lazy("token_f1")),
+        text_metric("rougeL", "ROUGE-L", lazy("rouge_rows", "rougeL")),
+        text_metric("rouge1", "ROUGE-1", lazy("rouge_rows", "rouge1")),
+        text_metric("rouge2", "ROUGE-2", lazy("rouge_rows", "rouge2")),
+        text_metric(
+            "numeric_flexible",
+            "Numeric (last number)",
+            lazy("numeric_flexible"),
+            "flexible_unparsed",
+        ),
+        text_metric(
+            "numeric_strict", 'Numeric ("The answer is")', lazy("numeric_strict"), "strict_unparsed"
+        ),
     )
 }
+# The metric names a task file gives (`metrics:`) -> the metrics they score, headline first.
+GENERATION_METRICS: dict[str, tuple[str, ...]] = {
+    "exact_match": ("exact_match",),
+    "token_f1": ("token_f1",),
+    "rouge": ("rougeL", "rouge1", "rouge2"),
+    "numeric": ("numeric_flexible", "numeric_strict"),
+}
+CLASSIFICATION_METRICS = ("accuracy", "macro_f1")
+
+
+def task_metrics(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The metric keys a generation task's metric names score, the first name's first."""
+    return tuple(key for name in names for key in GENERATION_METRICS[name])
 
 
 def metric_text(key: str) -> str:
@@ -52,5 +109,17 @@ def metric_text(key: str) -> str:
 
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> dict[str, float]:
-    """Every metric of predicted labels against true ones."""
-    return {key: metric.score(y_true, y_pred, n_labels) for key, metric in METRICS.items()}
+    """Every classification metric of predicted labels against true ones."""
+    return {key: METRICS[key].score(y_true, y_pred, n_labels) for key in CLASSIFICATION_METRICS}
+
+
+def text_row_scores(
+    keys: tuple[str, ...], outputs: list[str], references: list[tuple[str, ...]]
+) -> dict[str, tuple[list[float], float]]:
+    """Per metric key: each row's score and the fraction of outputs the metric cannot read."""
+    result = {}
+    for key in keys:
+        metric = METRICS[key]
+        unparsed = sum(metric.unparsed(o) for o in outputs) / max(len(outputs), 1)
+        result[key] = ([float(v) for v in metric.rows(outputs, references)], unparsed)
+    return result

@@ -6,6 +6,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from promptworth.analysis.metrics import METRICS
 from promptworth.store.config import CURVE_FIELDS, MEMORY_SCOPE
 
 # Columns measured about the machine and its load, not decided by the config: two runs of one
@@ -64,8 +65,22 @@ def results_frame(rows: list[tuple[str, dict, dict]]):
         }
         for (key, config, result), label in zip(rows, labels)
     ]
-    frame = pd.DataFrame.from_records(records, columns=COLUMNS)
+    frame = pd.DataFrame.from_records(records, columns=columns_for(rows))
     return frame.sort_values(["method", "n_train", "seed"]).reset_index(drop=True)
+
+
+def columns_for(rows: list[tuple[str, dict, dict]]) -> list[str]:
+    """COLUMNS, with each generation metric the runs were scored by (and the share of answers
+    it could not read) after macro_f1; a store of classification runs has none of them."""
+    stored = {key for _, _, result in rows for key in result}
+    generation = [
+        column
+        for key, metric in METRICS.items()
+        if metric.task_type == "generation" and key in stored
+        for column in (key, f"{key}_unparsed")
+    ]
+    position = COLUMNS.index("macro_f1") + 1
+    return [*COLUMNS[:position], *generation, *COLUMNS[position:]]
 
 
 def method_labels(configs: list[dict]) -> list[str]:

@@ -119,7 +119,7 @@ def add_run_intervals(frame, rows: list[tuple[str, dict, dict]]):
     for key in frame["run_key"]:
         result = stored[key]
         accuracy = result.get("accuracy_ci95")
-        if result.get("n_test"):
+        if result.get("n_test") and "accuracy" in result:
             accuracy = unc.proportion_interval(result["accuracy"], result["n_test"])
         macro_f1 = result.get("macro_f1_ci95") or [None, None]
         if macro_f1[0] is not None and macro_f1[0] == macro_f1[1]:

@@ -79,7 +79,8 @@ def resampled_means(values: np.ndarray) -> np.ndarray:
     """[k, n] per-row values -> [k, N_RESAMPLES]: each row vector's mean on each row resample.
 
     The values are small integers (0/1 correctness, class indicators or their differences), so
-    the float32 sums are exact."""
+    the float32 sums are exact; a generation metric's per-row scores in [0, 1] sum to within
+    float32 rounding (about 1e-7 of the mean)."""
     values = np.atleast_2d(np.asarray(values, dtype=np.float32))
     sums = values @ row_resamples(values.shape[1]).T
     return sums.astype(np.float64) / values.shape[1]
@@ -171,9 +172,13 @@ class ScoredRun:
     macro_f1: float | None = None
     predictions: np.ndarray | None = None
     n_labels: int | None = None  # the task's classes: macro-F1 averages over all of them
+    # a generation run: each metric's per-row scores (`correct` holds the headline metric's)
+    row_scores: dict[str, np.ndarray] | None = None
 
     @classmethod
     def from_store(cls, key: str, method: str, config: dict, result: dict) -> ScoredRun:
+        if result.get("row_scores") is not None:
+            return cls.generation_run(key, method, config, result)
         labels = result.get("test_labels")
         predictions = result.get("predictions")
         have = labels is not None and predictions is not None
@@ -192,14 +197,50 @@ class ScoredRun:
             n_labels=result.get("n_labels"),
         )
 
+    @classmethod
+    def generation_run(cls, key: str, method: str, config: dict, result: dict) -> ScoredRun:
+        """A run on a generation task: its score by each metric is the mean of its row scores;
+        it has no accuracy."""
+        rows = {metric: np.asarray(v, dtype=float) for metric, v in result["row_scores"].items()}
+        return cls(
+            key=key,
+            method=method,
+            n_train=int(config["n_train"]),
+            seed=int(config["seed"]),
+            accuracy=float("nan"),
+            n_test=int(result["n_test"]),
+            correct=rows[result["headline_metric"]],
+            labels=np.asarray(result["test_labels"]),
+            test_digest=result.get("test_digest"),
+            row_scores=rows,
+        )
+
     def describe(self) -> str:
         return f"{self.method} n_train={self.n_train} seed={self.seed} (run {self.key})"
 
     def score(self, metric: str) -> float:
+        if self.row_scores is not None:
+            return float(self.rows_of(metric).mean())
+        if metric not in ("accuracy", "macro_f1"):
+            raise PromptworthError(
+                f"{self.describe()} is a classification run: scored by accuracy and macro_f1, "
+                f"not {metric}"
+            )
         return self.accuracy if metric == "accuracy" else float(self.macro_f1)
+
+    def rows_of(self, metric: str) -> np.ndarray:
+        """A generation run's per-row scores by `metric`, or why it has none."""
+        if metric not in self.row_scores:
+            raise PromptworthError(
+                f"{self.describe()} was scored by {', '.join(self.row_scores)}, not {metric}: "
+                f"give --metric {next(iter(self.row_scores))}"
+            )
+        return self.row_scores[metric]
 
     def resampled(self, metric: str) -> np.ndarray:
         """[N_RESAMPLES]: this run's `metric` on each resample of its test rows."""
+        if self.row_scores is not None:
+            return resampled_means(self.rows_of(metric))[0]
         if metric == "accuracy":
             return resampled_means(self.correct)[0]
         return resampled_macro_f1(self.labels, self.predictions, self.classes())

@@ -25,7 +25,7 @@ UPSTREAM_NOISE = (
     # read by PeftModel.__init__ and TRL's DPO loss; we never enable checkpointing
     (FutureWarning, "`is_gradient_checkpointing` is deprecated"),
     # generate passes position ids; peft drops them for prompt learning and positions the
-    # virtual tokens itself (prompting.generate_answers batches those models unpadded)
+    # virtual tokens itself (generation.generate_texts batches those models unpadded)
     (UserWarning, "Position ids are not supported for parameter efficient tuning"),
 )
 

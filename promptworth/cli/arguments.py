@@ -232,7 +232,8 @@ def add_prompt_arguments(p: argparse.ArgumentParser) -> None:
         "--max-text-tokens",
         type=int,
         default=128,
-        help="truncate each input to this many tokens (default: %(default)s)",
+        help="truncate each input to this many tokens (default: %(default)s, or the task's own "
+        "budget where it has one, as xsum)",
     )
 
 
@@ -280,9 +281,9 @@ def add_report_arguments(p) -> None:
     p.add_argument(
         "--metric",
         choices=tuple(METRICS),
-        default="accuracy",
         help="headline score of the tables, curves, intervals, advantages and recommendation "
-        "(macro_f1: mean F1 over the task's classes, for imbalanced tasks; default: %(default)s)",
+        "(macro_f1: mean F1 over the task's classes, for imbalanced tasks; default: accuracy, "
+        "or a generation task's first metric)",
     )
     p.add_argument(
         "--compare",

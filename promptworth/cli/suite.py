@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from promptworth.report import suite as suite_report
     from promptworth.report.data import data_lines, sweep_profile
-    from promptworth.report.outputs import terminal_verdict
+    from promptworth.report.outputs import report_metric, terminal_verdict
     from promptworth.run import suite
     from promptworth.run.validate import check_compare
 
@@ -32,12 +32,13 @@ def main(args: argparse.Namespace) -> int:
     sweeps = suite.suite_sweeps(spec, tasks, quiet=args.quiet)  # every task checked first
     keys, failures = suite.run_suite(sweeps)
     rows = suite.finished_rows(sweeps, keys)
+    metric = report_metric(rows, args.metric)
     description = [
         f"- tasks: {', '.join(f'`{s.task.name}` ({s.task.fingerprint})' for s in sweeps)}; "
         f"test subsets of at most {spec.test_size or 'all'} rows",
         *setup_lines(spec, sweeps[0].placement),
         f"- prompt: template {spec.prompt.template} of each task",
-        f"- headline metric: {args.metric}",
+        f"- headline metric: {metric}",
     ]
     if rows:
         failed = [(run.config.to_dict(), error) for run, error in failures]
@@ -46,12 +47,12 @@ def main(args: argparse.Namespace) -> int:
             Path(spec.out),
             description,
             prompt_method,
-            args.metric,
+            metric,
             args.compare,
             failed,
             data_lines([sweep_profile(sweep) for sweep in sweeps]),
         )
-        table = suite_report.cross_task_lines(written["table"], prompt_method, args.metric)
+        table = suite_report.cross_task_lines(written["table"], prompt_method, metric)
         print("\n".join(table))
         for task, verdict in written["verdicts"].items():
             print(f"\n{task}:")

@@ -175,6 +175,9 @@ class Prediction:
     # predict time spent on measurements in `extra` rather than on the method's own labels
     # (distill's teacher on the test texts); the runner leaves it out of the eval cost
     diagnostic_seconds: float = 0.0
+    # a generation task's answers, one text per row, scored against the references (`labels`
+    # are then all UNLABELLED)
+    texts: list[str] | None = None
 
 
 @dataclass
@@ -198,11 +201,16 @@ class Method(ABC):
     summary: ClassVar[str] = ""
     family: ClassVar[str]  # one of FAMILIES: the report's panel and filter group
     trains: ClassVar[bool] = True  # False: the method uses no labelled examples (zero-shot)
+    # The task types (tasks.base.TASK_TYPES) the method can learn; the sweep refuses the others
+    # before any model loads.
+    task_types: ClassVar[tuple[str, ...]] = ("classification",)
     # False: labelled examples are used without changing any weight (in-context, prompt search)
     updates_weights: ClassVar[bool] = True
     # Parameters that make the method fast on the tiny test backbones; the shared conformance
     # suite (tests/test_methods_contract.py) runs every registered method with them.
     test_params: ClassVar[dict[str, Any]] = {}
+    # The same for a generation task, where they differ (None: test_params)
+    generation_test_params: ClassVar[dict[str, Any] | None] = None
     # The PromptOptions fields the method reads; only they enter its run key (the sweep resets
     # the others to their defaults), so --template never splits the runs of a method that shows
     # no template. All by default: a method that forgets to say is keyed too finely, never wrongly.
@@ -283,6 +291,16 @@ class Method(ABC):
         """Backbones this configuration names itself, as {"METHOD.KEY": spec}, so the sweep
         checks them with --model and --encoder before any model loads."""
         return {}
+
+    def task_problem(self, task: Task) -> str | None:
+        """Why this configuration cannot learn `task`, else None; the sweep asks before any
+        model loads, and fit refuses it too."""
+        if task.type not in self.task_types:
+            return (
+                f"it learns {' and '.join(self.task_types)} tasks; task {task.name!r} is a "
+                f"{task.type} task"
+            )
+        return None
 
     def incompatible(self, prompt: PromptOptions) -> str | None:
         """Why this configuration cannot use these prompt options, else None; the sweep asks

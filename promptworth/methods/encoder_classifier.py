@@ -30,7 +30,7 @@ from promptworth.methods.base import (
     require,
     tensor_bytes,
 )
-from promptworth.methods.prompting import length_batches
+from promptworth.methods.batching import length_batches
 from promptworth.methods.training import (
     Learner,
     RecipeConfig,

@@ -7,11 +7,16 @@ shared by every test input (its prefix then runs once and its KV cache serves ev
 per input, the k training examples nearest to it by encoder cosine similarity (Liu et al. 2022).
 Contextual calibration (Zhao et al. 2021) divides out the label probabilities the same
 demonstrations give content-free inputs.
+
+On a generation task a demonstration ends with its first reference, the random demonstrations
+are the first k rows of the training subset (the sweep draws it at random per seed and nests it
+across sizes, so a larger subset shows the same first demonstrations), and the answer is
+generated as in zero-shot; there are no label probabilities to calibrate.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,7 +24,6 @@ import numpy as np
 from promptworth.backbones.embed import embed
 from promptworth.errors import PromptworthError
 from promptworth.methods.base import (
-    NO_LABEL,
     Method,
     Prediction,
     PromptOptions,
@@ -29,20 +33,20 @@ from promptworth.methods.base import (
     count_params,
     one_of,
 )
+from promptworth.methods.generation import answer_prediction, classify_by_generation
 from promptworth.methods.prompting import (
     PromptFormat,
-    generate_answers,
-    map_answer,
     output_cache,
     score_after_cache,
     score_candidates,
 )
-from promptworth.tasks.base import Example, Split
+from promptworth.tasks.base import Example, Split, Task
 from promptworth.tasks.subsets import interleave
 
 SEPARATOR = "\n\n"  # between demonstrations, and between the last one and the test prompt
 CONTENT_FREE = ("N/A", "", "[MASK]")  # Zhao et al. 2021
 SELECTIONS = ("random", "knn")
+GENERATION_K = 4  # demonstrations of a generation task when k is not given (no labels to count)
 # Re-tokenising a truncated text inside a prompt can take a few more tokens than the truncation.
 TOKEN_MARGIN = 4
 EMBED_POOLING, EMBED_MAX_TOKENS = "mean", 128  # as the encoder-feature methods, to share the cache
@@ -52,7 +56,9 @@ class FewShot(Method):
     name = "few-shot"
     family = "prompting"
     updates_weights = False
+    task_types = ("classification", "generation")
     test_params: ClassVar[dict[str, Any]] = {"k": 3}
+    generation_test_params: ClassVar[dict[str, Any]] = {"k": 3, "calibrate": False}
 
     @dataclass(frozen=True)
     class Config:
@@ -70,6 +76,14 @@ class FewShot(Method):
                 at_least(self, 1, "k")
             one_of(self, "selection", SELECTIONS)
 
+    def task_problem(self, task: Task) -> str | None:
+        if task.generates and self.config.calibrate:
+            return (
+                "calibrate=true needs label probabilities, which a generation task has none "
+                "of: add --param few-shot.calibrate=false"
+            )
+        return super().task_problem(task)
+
     def incompatible(self, prompt: PromptOptions) -> str | None:
         if self.config.calibrate and prompt.predict != "rank":
             return (
@@ -80,7 +94,7 @@ class FewShot(Method):
 
     def fit(self, train: Split, context: RunContext) -> FewShot:
         c = self.config
-        problem = self.incompatible(context.prompt)
+        problem = self.incompatible(context.prompt) or self.task_problem(context.task)
         if problem:
             raise PromptworthError(f"{self.name}: {problem}")
         if not len(train):
@@ -88,24 +102,33 @@ class FewShot(Method):
         backbone = context.backbones.get(context.model, "causal-lm")
         self.model_ = backbone.model
         self.format_ = PromptFormat(context.task, backbone.tokenizer, context.prompt)
-        self.template_ = context.task.templates[context.prompt.template]
-        self.candidates_ = self.format_.label_candidates()
+        self.template_ = self.format_.shown(context.task.templates[context.prompt.template])
+        task = context.task
+        self.candidates_ = [] if task.generates else self.format_.label_candidates()
+        answers = (
+            [refs[0] for refs in train.references]
+            if task.generates
+            else [task.verbalizers[label][0] for label in train.labels]
+        )
         self.demos_ = [
-            render_demo(self.format_, self.template_, text, int(label))
-            for text, label in zip(train.texts, train.labels)
+            render_demo(self.format_, self.template_, text, answer)
+            for text, answer in zip(train.texts, answers)
         ]
         tokenizer = backbone.tokenizer
         self.demo_tokens_ = np.array(
             [len(tokenizer(d + SEPARATOR, add_special_tokens=False).input_ids) for d in self.demos_]
         )
         self.budget_, self.k_fit_ = self.demo_budget()
-        self.k_ = c.k if c.k is not None else context.task.n_labels
+        self.k_ = c.k if c.k is not None else (GENERATION_K if task.generates else task.n_labels)
         total_params = count_params(self.model_)[1]
         cached_seconds = 0.0
         if c.selection == "random":
-            self.fixed_ = self.fitting(
-                balanced_draw(train.labels, context.task.n_labels, self.k_, context.seed)
+            drawn = (
+                np.arange(min(self.k_, len(train)))
+                if task.generates
+                else balanced_draw(train.labels, task.n_labels, self.k_, context.seed)
             )
+            self.fixed_ = self.fitting(drawn)
             artifact = "".join(self.demos_[i] + SEPARATOR for i in self.fixed_)
             n_used = len(self.fixed_)
         else:
@@ -133,7 +156,11 @@ class FewShot(Method):
         fmt, model = self.format_, self.model_
         max_positions = model.config.max_position_embeddings
         empty = fmt.task.fill(self.template_, fmt.task.blank(""))
-        longest_answer = max(len(ids) for words in self.candidates_ for ids in words)
+        longest_answer = (
+            fmt.task.max_new_tokens
+            if fmt.task.generates
+            else max(len(ids) for words in self.candidates_ for ids in words)
+        )
         text_and_answer = fmt.options.max_text_tokens + longest_answer
         test_tokens = len(fmt.encode_prompt(as_prompt(fmt, empty))) + text_and_answer
         budget = max_positions - test_tokens - TOKEN_MARGIN
@@ -203,15 +230,21 @@ class FewShot(Method):
             "max_positions": int(self.model_.config.max_position_embeddings),
             "calibrated": self.config.calibrate,
         }
-        if options.predict == "generate":
-            answers = generate_answers(self.model_, fmt.tokenizer, prompt_ids, options.batch_size)
-            labels = np.array([map_answer(a, fmt.task.verbalizers) for a in answers], dtype=int)
-            return Prediction(
-                labels,
-                n_unmapped=int((labels == NO_LABEL).sum()),
+        if fmt.task.generates:
+            prediction = answer_prediction(self.model_, fmt, prompt_ids)
+            return replace(
+                prediction,
                 prompt_tokens=n_tokens,
                 cached_seconds=embed_seconds,
-                extra=extra,
+                extra={**extra, **prediction.extra},
+            )
+        if options.predict == "generate":
+            prediction = classify_by_generation(self.model_, fmt, prompt_ids)
+            return replace(
+                prediction,
+                prompt_tokens=n_tokens,
+                cached_seconds=embed_seconds,
+                extra={**extra, **prediction.extra},
             )
         if options.predict != "rank":
             raise ValueError(f"unknown prediction mode {options.predict!r}; use rank or generate")
@@ -265,11 +298,11 @@ def balanced_draw(labels: np.ndarray, n_labels: int, k: int, seed: int) -> np.nd
     return interleave(per_label, np.random.default_rng(seed))[:k]
 
 
-def render_demo(fmt: PromptFormat, template: str, example: Example, label: int) -> str:
-    """A demonstration: the task template around the example's inputs, then its gold label
-    word."""
+def render_demo(fmt: PromptFormat, template: str, example: Example, answer: str) -> str:
+    """A demonstration: the task template around the example's inputs, then its answer (the
+    gold label's word, or a generation task's first reference)."""
     body = fmt.task.fill(template, fmt.truncate(example))
-    return body + fmt.completion(body, fmt.task.verbalizers[label][0])
+    return body + fmt.completion(body, answer)
 
 
 def as_prompt(fmt: PromptFormat, body: str) -> str:

@@ -13,6 +13,28 @@ from promptworth.methods.prompt_training import (
 )
 
 
+def lora_config(c):
+    """PEFT's LoraConfig for a causal LM from a method config's r, alpha, dropout and target
+    modules ("default": PEFT's choice for the architecture)."""
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=c.r,
+        lora_alpha=c.alpha,
+        lora_dropout=c.dropout,
+        task_type="CAUSAL_LM",
+        target_modules=None if c.target_modules == "default" else c.target_modules,
+    )
+
+
+def lora_on_copy(backbone, c, seed: int):
+    """A LoRA-wrapped copy of the causal LM (`lora_config(c)`).
+
+    LoRA injects layers into the model it wraps, so wrap a copy; adapters stay fp32. The A
+    matrices' random init follows the run's seed, not what the process ran before."""
+    return peft_on_copy(backbone, lora_config(c), seed)
+
+
 class PromptLoRA(PromptTrainedMethod):
     name = "prompt-lora"
     family = "parameter-efficient"
@@ -40,19 +62,7 @@ class PromptLoRA(PromptTrainedMethod):
             require(self, "target_modules", bool(self.target_modules.strip()), "a module name")
 
     def trainable_model(self, backbone, context: RunContext):
-        from peft import LoraConfig
-
-        c = self.config
-        config = LoraConfig(
-            r=c.r,
-            lora_alpha=c.alpha,
-            lora_dropout=c.dropout,
-            task_type="CAUSAL_LM",
-            target_modules=None if c.target_modules == "default" else c.target_modules,
-        )
-        # LoRA injects layers into the model it wraps, so wrap a copy; adapters stay fp32. The
-        # A matrices' random init follows the run's seed, not what the process ran before.
-        return peft_on_copy(backbone, config, context.seed)
+        return lora_on_copy(backbone, self.config, context.seed)
 
     def for_inference(self, model):
         """Merged adapters cost nothing at inference: W + BA is one matrix again."""

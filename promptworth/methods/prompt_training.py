@@ -25,12 +25,13 @@ from promptworth.methods.base import (
     one_of,
     tensor_bytes,
 )
+from promptworth.methods.batching import right_padded
+from promptworth.methods.generation import serving_copy
 from promptworth.methods.prompting import (
     PromptFormat,
     label_scores,
     last_positions,
     predict_with_lm,
-    right_padded,
 )
 from promptworth.methods.training import (
     Learner,
@@ -209,6 +210,37 @@ def peft_on_copy(backbone, peft_config, seed: int):
     return peft_model(backbone.fresh_model(), peft_config)
 
 
+def select_from_start(
+    model, learner: Learner, n_rows: int, schedule: Schedule, method: Method, context: RunContext
+) -> Selection:
+    """The shared training rule over `n_rows` training rows (a dev split, else folds), the
+    learning rates the method's `tune` asks for, and the untrained start among the candidates;
+    the model is left in eval mode holding the chosen weights."""
+    fit_idx, dev_idx = split_dev(n_rows, schedule, context.seed)
+    model.train()
+    selection = fit_selected(
+        learner,
+        fit_idx,
+        dev_idx,
+        tuning_grid(schedule, method.learning_rates, method.config.tune),
+        keep_start=True,
+        seed=context.seed,
+        say=context.say,
+    )
+    model.eval()
+    return selection
+
+
+def trained_cost(model, selection: Selection, produced: list) -> TrainingCost:
+    """What training cost: the model's parameter counts, the rule's steps, examples and
+    tokens, and the bytes of what it produced."""
+    trainable, total = count_params(model)
+    stats = selection.stats
+    return TrainingCost(
+        trainable, total, stats.examples, stats.tokens, stats.steps, tensor_bytes(produced)
+    )
+
+
 class PromptTrainedMethod(Method):
     """Base of every method trained on the prompt-based objective."""
 
@@ -276,31 +308,11 @@ class PromptTrainedMethod(Method):
         backbone = context.backbones.get(context.model, "causal-lm")
         self.format_ = self.prompt_format(backbone, context)
         model = self.trainable_model(backbone, context)
-        schedule = self.schedule()
-        fit_idx, dev_idx = split_dev(len(train_split), schedule, context.seed)
         learner = self.learner(model, backbone.tokenizer, train_split, context)
-        model.train()
-        selection: Selection = fit_selected(
-            learner,
-            fit_idx,
-            dev_idx,
-            tuning_grid(schedule, self.learning_rates, self.config.tune),
-            keep_start=True,
-            seed=context.seed,
-            say=context.say,
-        )
-        model.eval()
-        trainable, total = count_params(model)
-        stats = selection.stats
+        schedule = self.schedule()
+        selection = select_from_start(model, learner, len(train_split), schedule, self, context)
         self.placement_ = backbone.placement
-        self.cost_ = TrainingCost(
-            trainable,
-            total,
-            stats.examples,
-            stats.tokens,
-            stats.steps,
-            tensor_bytes(self.produced_tensors(model)),
-        )
+        self.cost_ = trained_cost(model, selection, self.produced_tensors(model))
         self.selection_ = selection
         if selection.step == 0 and self.start_is_the_prompt():
             # Nothing trained is kept: serve the prompt itself, as zero-shot does.
@@ -322,6 +334,11 @@ class PromptTrainedMethod(Method):
 
     def predict(self, texts: list[Example]) -> Prediction:
         self.check_fitted()
+        if self.format_.options.predict == "generate":  # on cast weights: autocast is slow there
+            if not hasattr(self, "serving_model_"):
+                self.serving_model_ = serving_copy(self.model_, self.placement_)
+            prediction = predict_with_lm(self.serving_model_, self.format_, texts, self.n_virtual_)
+            return replace(prediction, extra={**prediction.extra, **self.selection()})
         with autocast_for(self.placement_):  # trained weights are fp32; serve at the run's dtype
             prediction = predict_with_lm(self.model_, self.format_, texts, self.n_virtual_)
         return replace(prediction, extra={**prediction.extra, **self.selection()})

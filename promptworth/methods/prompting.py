@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import copy
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from promptworth.backbones.adapters import upstream_noise
-from promptworth.methods.base import NO_LABEL, PromptOptions
+from promptworth.methods.base import PromptOptions
+from promptworth.methods.batching import left_padded, length_batches
 from promptworth.tasks.base import Example, Task, example_slots
 
 
@@ -55,8 +55,19 @@ class PromptFormat:
         )
         return cut[0] if isinstance(example, str) else cut
 
+    def shown(self, template: str) -> str:
+        """`template` as the LM reads it. An LM that generates its answer must be told the
+        options it may answer with: a template without an `{options}` slot gets the line
+        "Options: ..." before its last line (the answer cue). Rank classification scores the
+        options themselves, so its prompts stay as written."""
+        listed = self.task.generates or self.task.lists_options(template)
+        if self.options.predict != "generate" or listed:
+            return template
+        head, newline, cue = template.rpartition("\n")
+        return f"{head}{newline}Options: {self.task.options_text()}\n{cue}"
+
     def prompt(self, example: Example, template: str | None = None) -> str:
-        template = template or self.task.templates[self.options.template]
+        template = self.shown(template or self.task.templates[self.options.template])
         body = self.task.fill(template, self.truncate(example))
         if not self.options.chat:
             return body
@@ -93,45 +104,6 @@ class PromptFormat:
         """
         probe = self.prompt(self.task.blank("probe"), template)
         return [[self.answer_ids(probe, w) for w in words] for words in self.task.verbalizers]
-
-
-def left_padded(tokenizer, sequences: list[list[int]], device):
-    import torch
-
-    width = max(len(s) for s in sequences)
-    pad = tokenizer.pad_token_id
-    ids = torch.full((len(sequences), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        ids[row, width - len(seq) :] = torch.tensor(seq)
-        mask[row, width - len(seq) :] = 1
-    return ids.to(device), mask.to(device)
-
-
-def right_padded(tokenizer, sequences: list[list[int]], device):
-    import torch
-
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), tokenizer.pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        ids[row, : len(seq)] = torch.tensor(seq)
-        mask[row, : len(seq)] = 1
-    return ids.to(device), mask.to(device)
-
-
-def same_length_batches(lengths: list[int], batch_size: int) -> list[np.ndarray]:
-    """Indices grouped by equal length: batches that need no padding at all."""
-    order = np.argsort(lengths, kind="stable")
-    ordered = np.asarray(lengths)[order]
-    groups = np.split(order, np.flatnonzero(np.diff(ordered)) + 1)
-    return [g[i : i + batch_size] for g in groups for i in range(0, len(g), batch_size)]
-
-
-def length_batches(lengths: list[int], batch_size: int) -> list[np.ndarray]:
-    """Indices grouped by similar length, so little compute is spent on padding."""
-    order = np.argsort(lengths, kind="stable")
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def last_positions(n: int, device):
@@ -333,53 +305,6 @@ def label_scores(model, fmt: PromptFormat, prompt_ids: list[list[int]], n_virtua
     )
 
 
-def generate_answers(
-    model,
-    tokenizer,
-    prompt_ids: list[list[int]],
-    batch_size: int,
-    max_new_tokens: int = 5,
-    padding: bool = True,
-) -> list[str]:
-    """Greedy continuations (the reference experiment's evaluation).
-
-    `padding=False` batches only prompts of equal length, for models whose virtual tokens
-    would be separated from the text by left padding.
-    """
-    import torch
-
-    answers: list[str] = [""] * len(prompt_ids)
-    device = next(model.parameters()).device
-    batches = length_batches if padding else same_length_batches
-    with torch.inference_mode(), upstream_noise():
-        for batch in batches([len(p) for p in prompt_ids], batch_size):
-            ids, mask = left_padded(tokenizer, [prompt_ids[i] for i in batch], device)
-            out = model.generate(
-                input_ids=ids,
-                attention_mask=mask,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-            for row, index in enumerate(batch):
-                answers[index] = tokenizer.decode(
-                    out[row, ids.shape[1] :], skip_special_tokens=True
-                )
-    return answers
-
-
-def map_answer(answer: str, verbalizers: list[list[str]]) -> int:
-    """The label whose verbaliser word appears first in the answer, or NO_LABEL."""
-    lowered = answer.lower()
-    best_label, best_position = NO_LABEL, len(lowered) + 1
-    for label, words in enumerate(verbalizers):
-        for word in words:
-            position = lowered.find(word.lower())
-            if 0 <= position < best_position:
-                best_label, best_position = label, position
-    return best_label
-
-
 def predict_with_lm(model, fmt: PromptFormat, texts: list[Example], virtual_tokens: int = 0):
     """Labels from a causal LM by rank classification or by generation, per `fmt.options`.
 
@@ -392,12 +317,16 @@ def predict_with_lm(model, fmt: PromptFormat, texts: list[Example], virtual_toke
     options = fmt.options
     prompt_ids = [fmt.encode_prompt(fmt.prompt(text)) for text in texts]
     n_prompt_tokens = sum(len(ids) + virtual_tokens for ids in prompt_ids)
+    if fmt.task.generates:
+        from promptworth.methods.generation import answer_prediction
+
+        prediction = answer_prediction(model, fmt, prompt_ids, padding=virtual_tokens == 0)
+        return replace(prediction, prompt_tokens=n_prompt_tokens)
     if options.predict == "generate":
-        answers = generate_answers(
-            model, fmt.tokenizer, prompt_ids, options.batch_size, padding=virtual_tokens == 0
-        )
-        labels = np.array([map_answer(a, fmt.task.verbalizers) for a in answers], dtype=int)
-        return Prediction(labels, int((labels == NO_LABEL).sum()), n_prompt_tokens)
+        from promptworth.methods.generation import classify_by_generation
+
+        prediction = classify_by_generation(model, fmt, prompt_ids, padding=virtual_tokens == 0)
+        return replace(prediction, prompt_tokens=n_prompt_tokens)
     if options.predict != "rank":
         raise ValueError(f"unknown prediction mode {options.predict!r}; use rank or generate")
     scores = label_scores(model, fmt, prompt_ids, virtual_tokens)

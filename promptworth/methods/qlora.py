@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from promptworth.errors import PromptworthError
 from promptworth.methods.base import RunContext
-from promptworth.methods.prompt_lora import PromptLoRA
+from promptworth.methods.prompt_lora import PromptLoRA, lora_config
 from promptworth.tasks.base import Split
 
 REFUSAL = "qlora needs a CUDA GPU with bitsandbytes for 4-bit base weights"
@@ -60,7 +60,7 @@ class QLoRA(PromptLoRA):
 
     def trainable_model(self, backbone, context: RunContext):
         import torch
-        from peft import LoraConfig, prepare_model_for_kbit_training
+        from peft import prepare_model_for_kbit_training
         from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
         from promptworth.backbones.adapters import peft_model
@@ -85,12 +85,5 @@ class QLoRA(PromptLoRA):
             device_map={"": placement.device},
         )
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-        config = LoraConfig(
-            r=c.r,
-            lora_alpha=c.alpha,
-            lora_dropout=c.dropout,
-            task_type="CAUSAL_LM",
-            target_modules=None if c.target_modules == "default" else c.target_modules,
-        )
         torch.manual_seed(context.seed)
-        return peft_model(model, config)
+        return peft_model(model, lora_config(c))

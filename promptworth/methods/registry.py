@@ -45,6 +45,10 @@ REGISTRY: dict[str, tuple[str, str]] = {
         "promptworth.methods.ia3:IA3",
         "(IA)3 vectors rescaling keys, values and FFN activations (PEFT); LM frozen",
     ),
+    "sft-lora": (
+        "promptworth.methods.sft_lora:SFTLoRA",
+        "generation: LoRA adapters fine-tuned on the reference answers (loss on answer tokens)",
+    ),
     "qlora": (
         "promptworth.methods.qlora:QLoRA",
         "LoRA over 4-bit NF4 base weights (bitsandbytes); CUDA only",
@@ -52,6 +56,14 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "dpo": (
         "promptworth.methods.dpo:DPO",
         "prompt-lora SFT, then DPO (TRL) preferring the gold label word to wrong ones",
+    ),
+    "zs-cot": (
+        "promptworth.methods.zs_cot:ZeroShotCoT",
+        'generation: "Let\'s think step by step", then the answer; frozen causal LM',
+    ),
+    "self-consistency": (
+        "promptworth.methods.self_consistency:SelfConsistency",
+        "generation: sampled chains of thought vote on the answer (medoid for free text)",
     ),
     "few-shot": (
         "promptworth.methods.few_shot:FewShot",

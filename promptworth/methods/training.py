@@ -4,7 +4,8 @@ Rule (docs/concepts/training-recipes.md#the-training-rule): AdamW with a linear 
 first `warmup` fraction of the planned steps, then linear decay towards zero at the last; `epochs`
 passes over the training rows, capped at `max_steps` optimizer steps. What is returned is chosen
 on held-out labelled rows taken from the *training subset* (never from test), by rank-
-classification accuracy, ties broken by the cross-entropy of the label scores (`DevScore`):
+classification accuracy, ties broken by the cross-entropy of the label scores (`DevScore`; a
+learner of a generation task scores its held-out rows itself, `Learner.dev`):
 
 - a **dev split** when the subset is large enough (`dev_fraction` of it, at least `min_dev`, at
   most `max_dev` rows; the rest trains): the dev score is measured every `eval_every` steps, the
@@ -161,12 +162,16 @@ class Learner:
 
     params: list
     step_loss: Callable[[np.ndarray], tuple]  # rows -> (loss tensor, non-padding tokens)
-    scores: Callable[[np.ndarray], np.ndarray]  # rows -> [len(rows), n_labels], in eval mode
+    scores: Callable[[np.ndarray], np.ndarray] | None  # rows -> [len(rows), n_labels], eval mode
     labels: np.ndarray
     placement: Any
     # A second stage run on the same rows after training (dpo's preference stage); its result
     # is a candidate of its own, so it is kept only where it scores better.
     stage: Callable[[np.ndarray], TrainStats] | None = None
+    # A learner without labels (generation) scores held-out rows itself: rows -> DevScore
+    # (e.g. the reference tokens' accuracy and cross-entropy under teacher forcing); every row
+    # can then be held out.
+    dev: Callable[[np.ndarray], DevScore] | None = None
 
     def snapshot(self) -> list:
         return [p.detach().clone() for p in self.params]
@@ -183,7 +188,28 @@ class Learner:
             return self.scores(rows)
 
     def score(self, rows: np.ndarray) -> DevScore:
+        if self.dev is not None:
+            with autocast_for(self.placement):
+                return self.dev(rows)
         return dev_score(self.label_scores(rows), self.labels[rows])
+
+    def scoreable(self, rows: np.ndarray) -> np.ndarray:
+        """The rows that can be held out and scored: labelled ones, or all with `dev`."""
+        return rows if self.dev is not None else rows[self.labels[rows] >= 0]
+
+    def held_out(self, rows: np.ndarray):
+        """What scoring a fold gives, for `pooled`: label scores, or (rows, DevScore)."""
+        return (len(rows), self.score(rows)) if self.dev is not None else self.label_scores(rows)
+
+    def pooled(self, parts: list, rows: np.ndarray) -> DevScore:
+        """The folds' held-out results as one score over `rows` (their concatenation)."""
+        if self.dev is None:
+            return dev_score(np.concatenate(parts), self.labels[rows])
+        n = sum(size for size, _ in parts)
+        return DevScore(
+            sum(size * s.accuracy for size, s in parts) / n,
+            sum(size * s.loss for size, s in parts) / n,
+        )
 
 
 @dataclass
@@ -404,7 +430,7 @@ def fit_selected(
     """
     if len(dev_rows):
         return select_on_dev(learner, fit_rows, dev_rows, grid, keep_start, seed, say)
-    gold = fit_rows[learner.labels[fit_rows] >= 0]
+    gold = learner.scoreable(fit_rows)
     k = min(grid[0].cv_folds, len(gold))
     choosing = keep_start or len(grid) > 1 or learner.stage is not None
     if choosing and k >= 2:
@@ -489,14 +515,13 @@ def select_by_cv(learner, fit_rows, gold, k, grid, keep_start, seed, say) -> Sel
             learner.restore(start_state)
             rest = np.setdiff1d(fit_rows, fold)
             stats += train(learner, rest, rest[:0], schedule, seed, say).stats
-            scores[False].append(learner.label_scores(fold))
+            scores[False].append(learner.held_out(fold))
             if learner.stage is not None:
                 stats += learner.stage(rest)
-                scores[True].append(learner.label_scores(fold))
+                scores[True].append(learner.held_out(fold))
         for staged, parts in scores.items():
             if parts:
-                pooled = dev_score(np.concatenate(parts), learner.labels[held_out])
-                candidates.append(Candidate(schedule, staged, pooled))
+                candidates.append(Candidate(schedule, staged, learner.pooled(parts, held_out)))
     best = max_candidate(candidates)
     learner.restore(start_state)
     step, staged = 0, False

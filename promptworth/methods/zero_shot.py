@@ -13,6 +13,7 @@ class ZeroShot(Method):
     name = "zero-shot"
     family = "prompting"
     trains = False
+    task_types = ("classification", "generation")
 
     @dataclass(frozen=True)
     class Config:

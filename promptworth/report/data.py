@@ -81,8 +81,12 @@ def profile(
     budget: int = 128,
 ) -> DataProfile:
     """`used`: the texts the sweep reads (its test subset and planned training rows); without a
-    tokenizer no truncation is counted."""
-    counts = lambda split: np.bincount(split.labels, minlength=len(label_names)).tolist()  # noqa: E731
+    tokenizer no truncation is counted. A generation task (no labels) counts its rows as one."""
+    counts = lambda split: (  # noqa: E731
+        np.bincount(split.labels, minlength=len(label_names)).tolist()
+        if label_names
+        else [len(split)]
+    )
     cut = truncation(used, tokenizer, budget) if tokenizer is not None else None
     return DataProfile(name, label_names, counts(pool), counts(test), cut)
 

@@ -3,6 +3,7 @@
 - prompt-search: the spread of test accuracy across candidate templates at each size, beside the
   spread across seeds (Le Scao & Rush found template choice within seed variance);
 - distill: the student's accuracy beside its teacher's, and the inference speed-up;
+- generation: the answers that named no label (`--predict generate`), with their counts;
 - machines: which device, CPU and thread count computed the runs, since one config's predictions
   can differ between them by rounding.
 """
@@ -27,7 +28,105 @@ def detail_lines(rows: list[tuple[str, dict, dict]]) -> list[str]:
                 variants.setdefault(label, []).append((config, result))
         for label, runs in variants.items():
             lines += section(label, runs)
+    lines += unmapped_lines(rows, labels) + generation_lines(rows, labels)
+    lines += trace_lines(rows, labels)
     return ["## Method details", "", *lines] if lines else []
+
+
+UNMAPPED_ROWS = 10  # the most frequent unmapped answers a report lists per method
+
+
+def unmapped_lines(rows: list[tuple[str, dict, dict]], labels: list[str]) -> list[str]:
+    """Per method generating its labels, what its answers that named no label said: the answers
+    each run kept (`unmapped_outputs`) summed over its runs, most frequent first."""
+    counted: dict[str, Counter] = {}
+    totals: dict[str, list[int]] = {}
+    for (_, _, result), label in zip(rows, labels):
+        kept = (result.get("extra") or {}).get("unmapped_outputs")
+        if kept is None:
+            continue
+        counted.setdefault(label, Counter()).update({text: n for text, n in kept})
+        total = totals.setdefault(label, [0, 0])
+        total[0] += int(result.get("unmapped", 0))
+        total[1] += int(result.get("n_test", 0))
+    lines = []
+    for label, counts in counted.items():
+        unmapped, answers = totals[label]
+        lines += [
+            f"### {label}: generated answers that name no label",
+            "",
+            f"{unmapped} of {answers} answers ({unmapped / max(answers, 1):.1%}) over its runs "
+            "named no label; they count as wrong. The most frequent:",
+            "",
+            "| answer | count |",
+            "|---|---|",
+            *(f"| {escaped(repr(text))} | {n} |" for text, n in counts.most_common(UNMAPPED_ROWS)),
+            "",
+        ]
+    return lines
+
+
+def generation_lines(rows: list[tuple[str, dict, dict]], labels: list[str]) -> list[str]:
+    """Generation runs: every metric's mean per method and size, each beside the share of
+    answers it could not read (empty, or no number where a number is asked for)."""
+    cells: dict[tuple[str, int], dict[str, list[tuple[float, float]]]] = {}
+    for (_, config, result), label in zip(rows, labels):
+        for metric in result.get("row_scores") or {}:
+            cell = cells.setdefault((label, config["n_train"]), {})
+            cell.setdefault(metric, []).append((result[metric], result[f"{metric}_unparsed"]))
+    if not cells:
+        return []
+    metrics = list(dict.fromkeys(m for cell in cells.values() for m in cell))
+    lines = [
+        "### Generation: every metric, and the answers it could not read",
+        "",
+        "Mean over seeds; in brackets the share of answers the metric could not read (empty, "
+        "or without the number it looks for), which score 0.",
+        "",
+        f"| method | n_train | {' | '.join(metrics)} |",
+        "|---|---|" + "---|" * len(metrics),
+    ]
+    for (label, n_train), cell in sorted(cells.items()):
+        shown = [
+            f"{np.mean([s for s, _ in cell[m]]):.3f} ({np.mean([u for _, u in cell[m]]):.0%})"
+            if m in cell
+            else "—"
+            for m in metrics
+        ]
+        lines.append(f"| {label} | {n_train} | {' | '.join(shown)} |")
+    return [*lines, ""]
+
+
+TRACES_SHOWN = 2  # test rows of each method's traces report.md shows
+PROMPT_TAIL = 300  # characters of a prompt's end shown (its start is the task's long input)
+
+
+def trace_lines(rows: list[tuple[str, dict, dict]], labels: list[str]) -> list[str]:
+    """The first test rows of one run per generating method (its smallest size and seed): the
+    end of the prompt, the output, the answer the text metrics read, and any votes."""
+    first: dict[str, tuple] = {}
+    for (_, config, result), label in zip(rows, labels):
+        kept = (result.get("extra") or {}).get("traces")
+        order = (config["n_train"], config["seed"])
+        if kept and (label not in first or order < first[label][0]):
+            first[label] = (order, kept)
+    lines = []
+    for label, ((n_train, seed), kept) in sorted(first.items()):
+        lines += [f"### {label}: the first test rows (n_train={n_train}, seed {seed})", ""]
+        for number, trace in enumerate(kept[:TRACES_SHOWN], 1):
+            prompt = trace["prompt"]
+            shown = prompt if len(prompt) <= PROMPT_TAIL else "…" + prompt[-PROMPT_TAIL:]
+            lines += [f"Row {number}, prompt:", "", "```", shown, "```", ""]
+            lines += [f"- output: {trace['output']!r}", f"- answer read: {trace['answer']!r}"]
+            if trace.get("votes"):
+                lines.append(f"- votes: {trace['votes']}")
+            lines.append("")
+    return lines
+
+
+def escaped(cell: str) -> str:
+    """A markdown table cell: its pipes escaped."""
+    return cell.replace("|", "\\|")
 
 
 # result field -> column title of the Machines sections (report.md, report.html)

@@ -44,19 +44,39 @@ def write_outputs(
     description: list[str],
     compare: tuple[str, str] | None = None,
     failures: list[tuple[dict, str]] = (),
-    metric: str = "accuracy",
+    metric: str | None = None,
 ) -> dict:
     """Write results.csv, summary.csv, uncertainty.json, learning_curves.png, advantage.json/png,
     report.html and report.md; return paths.
 
     `compare` = (baseline, method) for the verdict figure; by default the head against the
     method with the best mean `metric`. `failures` = (config, error) of failed runs, listed in
-    report.md and never counted in a table. `metric` (accuracy or macro_f1) is the headline
+    report.md and never counted in a table. `metric` (`report_metric`) is the headline
     score of the tables, curves, intervals and advantages. Both reports open with the
     recommendation for the default scenario (docs/how-to/choose-a-method.md)."""
+    metric = report_metric(rows, metric)
     check_writable_files(out, REPORT_FILES)  # before the first file is replaced
     with locked(inside(out, "outputs")):  # sweeps sharing --out never interleave their writes
         return _write_outputs(rows, out, description, compare, failures, metric)
+
+
+def report_metric(rows: list[tuple[str, dict, dict]], given: str | None) -> str:
+    """`given` (--metric) when every run was scored by it, else refused; by default the runs'
+    headline: accuracy, or the first metric of a generation task."""
+    headlines = sorted({result.get("headline_metric", "accuracy") for _, _, result in rows})
+    if given is None:
+        if len(headlines) > 1:
+            raise PromptworthError(
+                f"the runs here have different headline metrics ({', '.join(headlines)}): "
+                "choose one with --metric"
+            )
+        return headlines[0] if headlines else "accuracy"
+    if any(given not in result for _, _, result in rows):
+        raise PromptworthError(
+            f"--metric {given}: not every run here was scored by it (their headline metrics: "
+            f"{', '.join(headlines)})"
+        )
+    return given
 
 
 def _write_outputs(rows, out: Path, description, compare, failures, metric: str) -> dict:

@@ -8,12 +8,13 @@ import platform
 
 import numpy as np
 
-from promptworth.analysis.metrics import scores
-from promptworth.analysis.uncertainty import run_intervals
+from promptworth.analysis.metrics import scores, task_metrics, text_row_scores
+from promptworth.analysis.uncertainty import percentile_interval, resampled_means, run_intervals
+from promptworth.errors import PromptworthError
 from promptworth.methods.base import Method, Prediction, RunContext
 from promptworth.run import costs
 from promptworth.store.config import MEMORY_SCOPE
-from promptworth.tasks.base import Split
+from promptworth.tasks.base import Split, Task
 
 # Serving latency is timed one example at a time on the first LATENCY_ROWS rows of the test
 # subset: the rows are fixed by the run's config (its test subset), never drawn per run.
@@ -22,6 +23,9 @@ LATENCY_ROWS = 16
 
 def execute(method: Method, train: Split, test: Split, context: RunContext) -> dict:
     """The run's result: metrics, costs and predictions, ready for the store."""
+    problem = method.task_problem(context.task)
+    if problem:
+        raise PromptworthError(f"{method.name}: {problem}")
     timings: dict[str, float] = {}
     context.backbones.begin((method.name, method.get_params(), context.model, context.encoder))
     costs.return_freed_memory()
@@ -47,11 +51,8 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
     timings["eval_seconds"] = charged_seconds(prediction, timings["eval_seconds"])
     n_test = len(test)
     return {
-        **scores(test.labels, prediction.labels, context.task.n_labels),
-        **run_intervals(test.labels, prediction.labels, context.task.n_labels),
+        **scored(context.task, test, prediction),
         "n_test": n_test,
-        "n_labels": context.task.n_labels,  # macro-F1 averages over every class of the task
-        "unmapped": prediction.n_unmapped,
         "trainable_params": training.trainable_params,
         "total_params": training.total_params,
         "train_seconds": round(timings["train_seconds"], 3),
@@ -72,11 +73,40 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
         "threads": costs.cpu_threads(),
         "cpu": costs.cpu_model(),
         "host": platform.node(),
-        "predictions": prediction.labels.tolist(),
         # what the run was scored on, so intervals and paired tests need only the store
         "test_labels": test.labels.tolist(),
         "test_digest": split_digest(test),
         "extra": score_diagnostics(prediction.extra, test.labels),
+    }
+
+
+def scored(task: Task, test: Split, prediction: Prediction) -> dict:
+    """The run's scores, their 95 % intervals over resamples of the test rows, and what they
+    were computed from: predicted labels, or a generation task's answers and each row's score
+    by every metric of the task (`row_scores`, read by intervals and paired tests), with the
+    share of answers each metric could not read (`{metric}_unparsed`) beside it."""
+    if not task.generates:
+        return {
+            **scores(test.labels, prediction.labels, task.n_labels),
+            **run_intervals(test.labels, prediction.labels, task.n_labels),
+            "n_labels": task.n_labels,  # macro-F1 averages over every class of the task
+            "unmapped": prediction.n_unmapped,
+            "predictions": prediction.labels.tolist(),
+        }
+    if prediction.texts is None or len(prediction.texts) != len(test):
+        raise ValueError("a generation task's prediction needs one answer text per test row")
+    keys = task_metrics(task.metrics)
+    by_metric = text_row_scores(keys, prediction.texts, test.references)
+    result = {"headline_metric": keys[0], "row_scores": {}}
+    for key, (rows, unparsed) in by_metric.items():
+        result[key] = float(np.mean(rows))
+        result[f"{key}_ci95"] = list(percentile_interval(resampled_means(np.array(rows))[0]))
+        result[f"{key}_unparsed"] = unparsed
+        result["row_scores"][key] = rows
+    return {
+        **result,
+        "unmapped": sum(not text.strip() for text in prediction.texts),  # empty answers
+        "predictions": list(prediction.texts),
     }
 
 
@@ -104,8 +134,12 @@ def serving_latency(method: Method, texts: list[str]) -> dict[str, float]:
 
 
 def split_digest(split: Split) -> str:
-    """Identity of the test rows (texts and labels, in order): runs are paired only when equal."""
-    canonical = json.dumps([split.texts, np.asarray(split.labels).tolist()], ensure_ascii=False)
+    """Identity of the test rows (texts and labels, or references, in order): runs are paired
+    only when equal."""
+    described = [split.texts, np.asarray(split.labels).tolist()]
+    if split.references is not None:
+        described.append([list(refs) for refs in split.references])
+    canonical = json.dumps(described, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 

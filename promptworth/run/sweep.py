@@ -220,8 +220,9 @@ class Sweep:
                 if tracker is not None:
                     tracker.log_run(key, c.to_dict(), result)
                 seconds = result["train_seconds"] + result["eval_seconds"]
+                metric = result.get("headline_metric", "accuracy")
                 log.info(
-                    "finished %s: accuracy %.3f in %.1fs", label(run), result["accuracy"], seconds
+                    "finished %s: %s %.3f in %.1fs", label(run), metric, result[metric], seconds
                 )
         return lost
 
@@ -253,7 +254,8 @@ def canonical(spec: SweepSpec) -> SweepSpec:
 
 def canonical_prompt(prompt: PromptOptions, task: Task) -> PromptOptions:
     """One spelling per prompt: a literal template that is one of the task's is its index, and
-    verbaliser words equal to the task's own are no override; overrides in label order."""
+    verbaliser words equal to the task's own are no override; overrides in label order. A task
+    with its own input budget (long documents) has it unless --max-text-tokens gave another."""
     template = prompt.template
     if isinstance(template, str) and template in task.templates:
         template = task.templates.index(template)
@@ -263,4 +265,9 @@ def canonical_prompt(prompt: PromptOptions, task: Task) -> PromptOptions:
         for name, words in zip(task.label_names, task.verbalizers)
         if name in given and list(given[name]) != list(words)
     )
-    return dataclasses.replace(prompt, template=template, verbalizer=verbalizer)
+    budget = prompt.max_text_tokens
+    if task.max_text_tokens and budget == PromptOptions.max_text_tokens:
+        budget = task.max_text_tokens
+    return dataclasses.replace(
+        prompt, template=template, verbalizer=verbalizer, max_text_tokens=budget
+    )

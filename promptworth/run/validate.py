@@ -40,6 +40,7 @@ def checked_task(spec: SweepSpec) -> Task:
         spec.allow_overlap,
     )
     check_against_task(spec, task)
+    check_task_type(methods, task)
     check_backbones(spec, methods)
     return task
 
@@ -144,6 +145,14 @@ def check_against_task(spec: SweepSpec, task: Task) -> None:
     check_template(spec.prompt.template, task)
     check_verbalizer(spec.prompt.verbalizer, task)
     check_sizes(task.train.labels, spec.sizes, spec.sampling)
+
+
+def check_task_type(methods: list[Method], task: Task) -> None:
+    """Each method can learn a task of this type (classification or generation)."""
+    for method in methods:
+        problem = method.task_problem(task)
+        if problem:
+            raise PromptworthError(f"--methods {method.name}: {problem}")
 
 
 def check_template(choice: int | str, task: Task) -> None:

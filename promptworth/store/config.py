@@ -28,6 +28,11 @@ LATER_PROMPT_FIELDS = ("verbalizer",)
 # were freed (BackboneCache.begin, .held_only) and the high-water mark was reset; runs stored
 # without it (or where the mark cannot be reset: not Linux) measured upper bounds.
 MEMORY_SCOPE = "run"
+# How `--predict generate` prompts and reads answers: the prompt lists the answer options and
+# the answer may take the longest verbaliser word's tokens (methods/generation.py). Generating
+# runs carry it in their config, so runs stored before, whose prompts listed no options and
+# whose answers were cut at 5 tokens, keep their own keys and are never mixed with these.
+GENERATION_PROTOCOL = "options-listed"
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class RunConfig:
         for name in LATER_PROMPT_FIELDS:  # unused, they leave the config as it was
             if not described["prompt"].get(name, True):
                 del described["prompt"][name]
+        if described["prompt"].get("predict") == "generate":
+            described["prompt"]["generation"] = GENERATION_PROTOCOL
         return described
 
     def key(self) -> str:

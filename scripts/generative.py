@@ -1,0 +1,99 @@
+"""The generation benchmark: xsum, nq_open and asdiv x the generating methods x labelled-set
+sizes (methods that train nothing run once, at 0), each task into its own resumable store, then
+one table of every task's headline metric (mean over seeds, 95 % interval) and the share of
+answers it could not read. A benchmark, not a test: it prints, it never asserts.
+
+Usage (rerun the same command to resume):
+    .venv/bin/python scripts/generative.py [--out results/generative] [--tasks xsum,nq_open,asdiv]
+        [--methods zero-shot,few-shot,zs-cot,self-consistency,sft-lora] [--sizes 10,100]
+        [--seeds 1] [--test-size 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from promptworth.methods import REGISTRY
+from promptworth.report.outputs import stored_rows, write_outputs
+from promptworth.run.sweep import Sweep, SweepSpec
+
+TASKS = ("xsum", "nq_open", "asdiv")
+METHODS = ("zero-shot", "few-shot", "zs-cot", "self-consistency", "sft-lora")
+# few-shot has no label probabilities to calibrate on a generation task
+PARAMS = {"few-shot": {"calibrate": False}}
+
+
+def run_task(task: str, args: argparse.Namespace) -> Path:
+    out = args.out / task
+    spec = SweepSpec(
+        task=task,
+        methods=list(args.methods),
+        method_params={m: PARAMS[m] for m in args.methods if m in PARAMS},
+        sizes=args.sizes,
+        seeds=list(range(args.seeds)),
+        test_size=args.test_size,
+        out=out,
+    )
+    logging.info("== %s", task)
+    Sweep(spec, quiet=True).execute()
+    return out
+
+
+def task_table(task: str, out: Path) -> pd.DataFrame:
+    """One row per (method, size) of `task`: the headline metric's summary and unparsed share."""
+    written = write_outputs(stored_rows(out), out, [f"- generation benchmark: {task}"])
+    metric = written["metric"]
+    summary = pd.read_csv(out / "summary.csv").rename(
+        columns={f"{metric}_{part}": part for part in ("mean", "ci_low", "ci_high")}
+    )
+    runs = written["frame"]
+    unparsed = runs.groupby(["method", "n_train"])[f"{metric}_unparsed"].mean().rename("unparsed")
+    summary = summary.join(unparsed, on=["method", "n_train"])
+    return summary.assign(task=task, metric=metric)
+
+
+def interval(row) -> str:
+    return "—" if pd.isna(row.ci_low) else f"[{row.ci_low:.3f}, {row.ci_high:.3f}]"
+
+
+def markdown(table: pd.DataFrame) -> str:
+    lines = [
+        "| task | metric | method | n | seeds | mean | 95 % interval | unparsed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in table.itertuples():
+        lines.append(
+            f"| {row.task} | {row.metric} | {row.method} | {row.n_train} | {row.n_seeds} | "
+            f"{row.mean:.3f} | {interval(row)} | {row.unparsed:.0%} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("results/generative"))
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--sizes", default="10,100")
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--test-size", type=int, default=100)
+    args = parser.parse_args()
+    args.tasks = args.tasks.split(",")
+    args.methods = [m for m in args.methods.split(",") if m]
+    unknown = [m for m in args.methods if m not in REGISTRY]
+    if unknown:
+        parser.error(f"--methods: unknown {', '.join(unknown)}")
+    args.sizes = [int(n) for n in args.sizes.split(",")]
+    if min(args.sizes) < 1:
+        parser.error("--sizes: sizes of 1 or more (methods that train nothing run once)")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    tables = [task_table(task, run_task(task, args)) for task in args.tasks]
+    print(markdown(pd.concat(tables, ignore_index=True)))
+
+
+if __name__ == "__main__":
+    main()

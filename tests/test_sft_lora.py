@@ -1,0 +1,76 @@
+"""sft-lora: the answer tokens are the only targets, held-out rows are scored by teacher
+forcing, and the untrained start is served as the backbone itself when training does worse."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from promptworth.methods import make_method
+from promptworth.methods.base import PromptOptions
+from promptworth.methods.prompting import PromptFormat
+from promptworth.methods.sft_lora import answer_sequences, reference_fit
+from promptworth.testing import tiny_generation_task
+
+
+def test_sequences_are_prompt_then_first_reference_then_end_of_text(backbones, tiny_lm_dir):
+    task = tiny_generation_task()
+    lm = backbones.get(tiny_lm_dir, "causal-lm")
+    fmt = PromptFormat(task, lm.tokenizer, PromptOptions())
+    seqs = answer_sequences(fmt, task.train.subset(range(3)))
+    for i in range(3):
+        prompt = fmt.prompt(task.train.texts[i])
+        assert seqs.input_ids[i][: seqs.n_prompt[i]] == fmt.encode_prompt(prompt)
+        answer = seqs.input_ids[i][seqs.n_prompt[i] :]
+        assert answer[-1] == lm.tokenizer.eos_token_id
+        decoded = lm.tokenizer.decode(answer[:-1])
+        assert decoded.strip() == task.train.references[i][0]
+    score = reference_fit(lm.model, lm.tokenizer, seqs, np.arange(3), batch_size=2)
+    assert 0 <= score.accuracy <= 1 and score.loss > 0
+
+
+def test_the_untrained_start_is_served_as_the_backbone_when_training_scores_worse(
+    make_context, monkeypatch
+):
+    from promptworth.methods import sft_lora
+    from promptworth.methods.training import DevScore
+
+    scored = []
+
+    def start_best(model, tokenizer, seqs, rows, batch_size):  # the start first, then trained
+        scored.append(len(rows))
+        return DevScore(1.0, 0.1) if len(scored) == 1 else DevScore(0.5, 0.2)
+
+    monkeypatch.setattr(sft_lora, "reference_fit", start_best)
+    task = tiny_generation_task(n_train=40)
+    context = make_context(task=task)
+    method = make_method("sft-lora", max_steps=4, batch_size=4).fit(task.train, context)
+    selection = method.selection()
+    assert selection["selection"] == "dev" and selection["selected_step"] == 0
+    assert scored[0] == 8  # the dev split: 20 % of 40 rows
+    assert method.model_ is context.backbones.get(context.model, "causal-lm").model
+    prediction = method.predict(task.test.texts)
+    zero_shot = make_method("zero-shot").fit(task.train, context).predict(task.test.texts)
+    assert prediction.texts == zero_shot.texts
+    assert prediction.extra["selected_step"] == 0
+
+
+def test_trained_adapters_are_merged_and_served_in_the_run_dtype(make_context):
+    task = tiny_generation_task(n_train=40)
+    context = make_context(task=task)
+    method = make_method("sft-lora", max_steps=4, batch_size=4, learning_rate=0.05)
+    method.fit(task.train, context)
+    if method.selection()["selected_step"] == 0:
+        pytest.skip("training did not beat the start on this tiny model")
+    assert not hasattr(method.model_, "peft_config")  # merged: one plain model
+    assert method.training_cost().trainable_params > 0
+    assert len(method.predict(task.test.texts).texts) == len(task.test)
+
+
+def test_refuses_classification_tasks(task, make_context):
+    from promptworth.errors import PromptworthError
+    from promptworth.run import runner
+
+    context = make_context(model="no-such-model")
+    with pytest.raises(PromptworthError, match="it learns generation tasks; task 'tiny' is a"):
+        runner.execute(make_method("sft-lora"), task.train, task.test, context)
