@@ -230,7 +230,8 @@ class Fields:
             if name not in GENERATION_METRIC_NAMES:
                 self.fail(
                     "metrics",
-                    f"unknown metric {quoted(name)}; choose from {', '.join(GENERATION_METRIC_NAMES)}"
+                    f"unknown metric {quoted(name)}; "
+                    f"choose from {', '.join(GENERATION_METRIC_NAMES)}"
                     f"{did_you_mean(str(name), GENERATION_METRIC_NAMES)}",
                 )
         return given
