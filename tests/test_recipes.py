@@ -14,13 +14,14 @@ import torch
 from promptworth.errors import PromptworthError
 from promptworth.methods import make_method, method_class
 from promptworth.methods.base import PromptOptions
+from promptworth.methods.batching import right_padded
 from promptworth.methods.prompt_training import (
     answer_logprobs,
     build_sequences,
     label_only_loss,
     tfew_loss,
 )
-from promptworth.methods.prompting import rank_scores, right_padded
+from promptworth.methods.prompting import rank_scores
 from promptworth.tasks.base import Split
 
 FROM_PROMPT = ["prompt-lora", "prompt-ft", "ia3", "prompt-tuning", "prefix-tuning", "p-tuning"]

@@ -28,7 +28,6 @@ from promptworth.methods.batching import right_padded
 from promptworth.methods.generation import answer_prediction, serving_copy
 from promptworth.methods.prompt_lora import PromptLoRA, lora_on_copy
 from promptworth.methods.prompt_training import (
-    IGNORE,
     Sequences,
     label_only_loss,
     select_from_start,
@@ -43,6 +42,8 @@ from promptworth.methods.training import (
 )
 from promptworth.methods.zs_cot import GENERATION_PROMPT_FIELDS
 from promptworth.tasks.base import Example, Split
+
+IGNORE = -100  # the target of a position the loss skips (transformers' ignore index)
 
 
 def answer_sequences(fmt: PromptFormat, split: Split) -> Sequences:
