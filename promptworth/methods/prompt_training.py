@@ -178,12 +178,19 @@ def is_peft(model) -> bool:
     return isinstance(model, PeftModel)
 
 
+PROMPT_ENCODER = "prompt_encoder."  # the key prefix of a prompt-learning adapter's tensors
+
+
 def trained_tensors(model) -> dict:
     """What a trained model adds to its backbone, copied: PEFT's adapter state
-    (`get_peft_model_state_dict`: LoRA and (IA)3 weights, virtual-token embeddings), or every
-    weight of a fully fine-tuned model (tied weights copied apart: safetensors stores no
-    shared tensors)."""
-    if is_peft(model):
+    (`get_peft_model_state_dict`: LoRA and (IA)3 weights); for virtual tokens the whole prompt
+    encoder, so they are computed as in training (a template start wraps PEFT's encoder, which
+    PEFT's own state would not restore); or every weight of a fully fine-tuned model (tied
+    weights copied apart: safetensors stores no shared tensors)."""
+    if is_peft(model) and model.active_peft_config.is_prompt_learning:
+        encoder = model.prompt_encoder[model.active_adapter]
+        state = {PROMPT_ENCODER + name: value for name, value in encoder.state_dict().items()}
+    elif is_peft(model):
         from peft import get_peft_model_state_dict
 
         state = get_peft_model_state_dict(model)
@@ -202,19 +209,19 @@ def adapter_config(model) -> dict | None:
 
 
 def load_trained(model, tensors: dict) -> None:
-    """Put `trained_tensors` back into a model built as the trained one was. Virtual tokens are
-    read as saved (PEFT's inference mode), not through the encoder that produced them."""
+    """Put `trained_tensors` back into a model built as the trained one was."""
     if not is_peft(model):
         model.load_state_dict(tensors, strict=True)
-        return
-    from peft import set_peft_model_state_dict
+    elif model.active_peft_config.is_prompt_learning:
+        encoder = model.prompt_encoder[model.active_adapter]
+        encoder.load_state_dict({k.removeprefix(PROMPT_ENCODER): v for k, v in tensors.items()})
+    else:
+        from peft import set_peft_model_state_dict
 
-    result = set_peft_model_state_dict(model, tensors)
-    unexpected = getattr(result, "unexpected_keys", [])
-    if unexpected:
-        raise ValueError(f"adapter tensors the model has no place for: {unexpected[:5]}")
-    if model.active_peft_config.is_prompt_learning:
-        model.active_peft_config.inference_mode = True
+        result = set_peft_model_state_dict(model, tensors)
+        unexpected = getattr(result, "unexpected_keys", [])
+        if unexpected:
+            raise ValueError(f"adapter tensors the model has no place for: {unexpected[:5]}")
 
 
 class PromptTrainedMethod(Method):

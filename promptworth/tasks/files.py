@@ -115,12 +115,13 @@ def is_missing(value) -> bool:
 
 
 def frame_to_rows(
-    frame, source: str, text_column: str | tuple[str, ...], label_column: str
+    frame, source: str, text_column: str | tuple[str, ...], label_column: str | None
 ) -> tuple[list[Example], list]:
-    """Examples and raw labels; rows are numbered from 1, the header not counted. Several text
-    columns (a task's inputs) give each example as a tuple of their cells."""
+    """Examples and raw labels (none without `label_column`: data to predict); rows are
+    numbered from 1, the header not counted. Several text columns (a task's inputs) give each
+    example as a tuple of their cells."""
     columns = (text_column,) if isinstance(text_column, str) else tuple(text_column)
-    for column in (*columns, label_column):
+    for column in (*columns, *([label_column] if label_column else [])):
         if column not in frame.columns:
             raise TaskDataError(
                 f"{source}: no column {column!r} (columns: {', '.join(map(str, frame.columns))}); "
@@ -129,7 +130,8 @@ def frame_to_rows(
     if frame.empty:
         raise TaskDataError(f"{source}: no data rows")
     examples, labels = [], []
-    cells = zip(*(frame[column] for column in columns), frame[label_column])
+    label_cells = frame[label_column] if label_column else [None] * len(frame)
+    cells = zip(*(frame[column] for column in columns), label_cells)
     for row, (*texts, label) in enumerate(cells, start=1):
         where = f"{source}: row {row}: field"
         for column, text in zip(columns, texts):
@@ -137,13 +139,15 @@ def frame_to_rows(
                 raise TaskDataError(f"{where} {column!r} is empty")
             if not isinstance(text, str):
                 raise TaskDataError(f"{where} {column!r} is not text: {text!r}")
+        examples.append(texts[0] if isinstance(text_column, str) else tuple(texts))
+        if label_column is None:
+            continue
         if is_missing(label) or (isinstance(label, str) and not label.strip()):
             raise TaskDataError(f"{where} {label_column!r} is missing")
         if not isinstance(label, (str, int, float, np.number)):
             raise TaskDataError(
                 f"{where} {label_column!r} is not a label (text or number): {label!r}"
             )
-        examples.append(texts[0] if isinstance(text_column, str) else tuple(texts))
         labels.append(label)
     return examples, labels
 
