@@ -246,8 +246,14 @@ def estimator_state(estimator) -> tuple[dict[str, np.ndarray], dict]:
 
 def restore_estimator(estimator, arrays: dict[str, np.ndarray], values: dict):
     """`estimator` (unfitted, built as the saved one was) given what `estimator_state` saved."""
+    from sklearn.linear_model import RidgeClassifier
+    from sklearn.preprocessing import LabelBinarizer
+
     steps = pipeline_steps(estimator)
     for key, value in [*arrays.items(), *values.items()]:
         index, name = key.split(".", 1)
         setattr(steps[int(index)], name, np.asarray(value) if key in arrays else value)
+    for step in steps:
+        if isinstance(step, RidgeClassifier):  # its labels' binarizer, as its fit made it
+            step._label_binarizer = LabelBinarizer(pos_label=1, neg_label=-1).fit(step.classes_)
     return estimator
