@@ -257,3 +257,34 @@ def test_prompt_options_survive_the_artifact(tiny_task_files, tiny_lm_dir, tiny_
         dataclasses.asdict(deployed.method.format_.options)["template"]
         == len(deployed.task.templates) - 1
     )
+
+
+def test_fit_command_reads_back_as_the_runs_options():
+    """The recommendation's command, parsed by `fit`, gives the stored run's parameters and
+    prompt options (only those differing from the defaults are written)."""
+    from promptworth.analysis.fit_command import fit_argv
+    from promptworth.cli import build_parser
+
+    config = {
+        "task": "ag_news",
+        "model": "smollm2-135m-instruct",
+        "encoder": "all-minilm-l6-v2",
+        "dtype": "bfloat16",
+        "method": "prompt-lora",
+        "method_params": {"r": 4, "alpha": 16, "target_modules": "all-linear", "merge": False},
+        "n_train": 100,
+        "seed": 2,
+        "sampling": "random",
+        "prompt": {"template": "Q: {text}\nA:", "chat": True, "verbalizer": [["World", ["w"]]]},
+    }
+    argv = fit_argv(config, 100)
+    assert "prompt-lora.alpha=16" not in " ".join(argv)  # a default
+    args = build_parser().parse_args(argv[1:])
+    assert (args.method, args.labels, args.seed, args.sampling) == ("prompt-lora", 100, 2, "random")
+    assert sorted(args.param) == sorted(
+        [("prompt-lora", "r", "4"), ("prompt-lora", "target_modules", "all-linear"),
+         ("prompt-lora", "merge", "false")]
+    )  # fmt: skip
+    assert (args.template, args.chat, args.dtype) == ("Q: {text}\nA:", True, "bfloat16")
+    assert args.verbalizer == [("World", ("w",))]
+    assert str(args.out) == "MODEL"

@@ -44,7 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=label_count,
         metavar="N|all",
         help="train on the first N rows of the seed's nested subset, as the sweep's run at N "
-        "labels did, or on all the training rows (required for a method that trains)",
+        "labels did, or on all the training rows (default: none, for a method that trains on "
+        "no labels; required for the others)",
     )
     group.add_argument(
         "--seed", type=int, default=0, help="the sweep seed to reproduce (default: %(default)s)"

@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass, field
 
 from promptworth.analysis.curves import long_from_wide
+from promptworth.analysis.fit_command import fit_command
+from promptworth.analysis.results import method_labels
 from promptworth.analysis.summary import AccuracySummary
 from promptworth.recommend.changes import hosted_llm_sentence, prompt_method, what_would_change
 from promptworth.recommend.decide import Candidate, assess
@@ -29,6 +31,8 @@ class Recommendation:
     break_even: dict
     pareto: dict
     notes: list[str] = field(default_factory=list)
+    # `promptworth fit` for the recommended method (analysis.fit_command), None without one
+    fit: dict | None = None
 
     @property
     def recommended(self) -> Candidate | None:
@@ -47,6 +51,7 @@ class Recommendation:
                 "metric": self.metric,
                 "inputs": self.inputs.to_json(),
                 "recommended": entry(self.recommended),
+                "fit": self.fit,
                 "runner_up": entry(self.runner_up),
                 "candidates": [entry(c) for c in self.ranked],
                 "ruled_out": self.ruled_out,
@@ -95,7 +100,18 @@ def recommend(
         break_even=break_even(break_even_costs(measured, ranked, inputs), inputs),
         pareto=pareto(pareto_points(measured, inputs), metric),
         notes=notes(measured, ranked, inputs),
+        fit=fit_command(chosen_run(rows, best), best.read.labels) if best else None,
     )
+
+
+def chosen_run(rows: list[tuple[str, dict, dict]], best: Candidate) -> dict:
+    """The stored config the recommendation is read from: a run of the recommended method (its
+    variant) at the size read, else the largest measured size below it (a reading between
+    sizes), at its lowest seed."""
+    labels = method_labels([config for _, config, _ in rows])
+    configs = [config for (_, config, _), label in zip(rows, labels) if label == best.method]
+    below = [c for c in configs if c["n_train"] <= best.read.labels] or configs
+    return min(below, key=lambda c: (-c["n_train"], c["seed"]))
 
 
 def break_even_costs(measured, ranked: list[Candidate], inputs: Inputs) -> dict:
