@@ -203,6 +203,8 @@ def test_a_changed_backbone_is_refused(
         ("features-lr", ["--labels", "8", "--param", "features-lr.classifier=knn"], "knn"),
         ("zero-shot", ["--labels", "8"], "zero-shot trains on no labels"),
         ("head", [], "--labels: head trains on labels"),
+        ("head", ["--labels", "9999"], "--labels 9999: the training pool has only"),
+        ("head", ["--labels", "2"], "--labels [2] are below the 3 classes"),
         ("head", ["--labels", "8", "--param", "head.C=-1"], "head.C=-1"),
         ("head", ["--labels", "8", "--param", "zero-shot.k=1"], "the method fitted is head"),
     ],

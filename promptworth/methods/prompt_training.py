@@ -319,10 +319,9 @@ class PromptTrainedMethod(Method):
         if selection.step == 0 and self.start_is_the_prompt():
             # Nothing trained is kept: serve the prompt itself, as zero-shot does.
             self.format_ = PromptTrainedMethod.prompt_format(self, backbone, context)
-            self.n_virtual_, self.model_, self.trained_ = 0, backbone.model, None
+            self.n_virtual_, self.model_, self.trained_ = 0, backbone.model, False
         else:
-            self.n_virtual_ = self.n_virtual(model)
-            self.trained_ = trained_tensors(model)  # before LoRA merges its adapters away
+            self.n_virtual_, self.trained_ = self.n_virtual(model), True
             self.adapter_config_ = adapter_config(model)
             self.model_ = self.for_inference(model)
         self.backbone_spec_ = backbone.spec
@@ -337,11 +336,15 @@ class PromptTrainedMethod(Method):
         or, for full fine-tuning, every weight."""
         self.check_fitted()
         backbones = {"causal-lm": self.backbone_spec_}
-        if self.trained_ is None:
+        if not self.trained_:
             return self.saved(backbones=backbones, trained=False)
         return self.saved(
-            self.trained_, backbones, trained=True, adapter_config=self.adapter_config_
+            self.trained_state(), backbones, trained=True, adapter_config=self.adapter_config_
         )
+
+    def trained_state(self) -> dict:
+        """The tensors `state` saves: those of the trained model as served (`trained_tensors`)."""
+        return trained_tensors(self.model_)
 
     def restore(self, state: SavedState, context: RunContext) -> PromptTrainedMethod:
         backbone = context.backbones.get(context.model, "causal-lm")
@@ -349,13 +352,13 @@ class PromptTrainedMethod(Method):
         self.restored(state)
         if not state.meta["trained"]:
             self.format_ = PromptTrainedMethod.prompt_format(self, backbone, context)
-            self.n_virtual_, self.model_, self.trained_ = 0, backbone.model, None
+            self.n_virtual_, self.model_, self.trained_ = 0, backbone.model, False
             return self
         self.format_ = self.prompt_format(backbone, context)
         model = self.trainable_model(backbone, context)
         load_trained(model, state.tensors)
         model.eval()
-        self.trained_, self.adapter_config_ = state.tensors, state.meta["adapter_config"]
+        self.trained_, self.adapter_config_ = True, state.meta["adapter_config"]
         self.n_virtual_ = self.n_virtual(model)
         self.model_ = self.for_inference(model)
         return self

@@ -24,6 +24,7 @@ from promptworth.methods import make_method, method_class
 from promptworth.methods.base import NO_LABEL, Method, PromptOptions, RunContext
 from promptworth.run.artifact import Artifact, ArtifactError, read_artifact, write_artifact
 from promptworth.tasks.base import Split, Task
+from promptworth.tasks.subsets import check_sizes
 
 log = logging.getLogger("promptworth")
 ALL_LABELS = "all"
@@ -59,6 +60,7 @@ def fit(spec, labels: int | str | None, out: Path) -> Path:
     check_fit_request(name, spec.params(name), labels, out)
     task = spec_task(spec)
     size = len(task.train) if labels in (ALL_LABELS, None) else labels
+    check_sizes(task.train.labels, [size], spec.sampling, "--labels")
     with tempfile.TemporaryDirectory(prefix="promptworth-fit-") as scratch:
         # the sweep's store and feature files are scratch: a fit keeps only its artifact
         spec = dataclasses.replace(spec, sizes=[size], out=Path(scratch), test_size=1)
