@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,12 +62,27 @@ def sha256(path: Path) -> str:
 def write_artifact(
     out: Path, description: dict[str, Any], state: SavedState, tokenizers: dict[str, Any]
 ) -> None:
-    """Write the artifact into `out` (absent or empty): state, description, each backbone's
-    tokenizer (`tokenizers`: kind -> tokenizer), then the manifest of digests."""
+    """Write the artifact to `out` (absent or empty), whole or not at all: it is written beside
+    `out` and moved there once complete."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        write_files(partial, description, state, tokenizers)
+        if out.exists():
+            out.rmdir()  # empty: checked before the fit
+        partial.rename(out)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def write_files(
+    out: Path, description: dict[str, Any], state: SavedState, tokenizers: dict[str, Any]
+) -> None:
+    """State, description, each backbone's tokenizer (`tokenizers`: kind -> tokenizer), then
+    the manifest of digests, into the directory `out`."""
     import torch
     from safetensors.torch import save_file
 
-    out.mkdir(parents=True, exist_ok=True)
     arrays = sorted(name for name, value in state.tensors.items() if isinstance(value, np.ndarray))
     tensors = {
         name: (torch.from_numpy(np.ascontiguousarray(value)) if name in arrays else value)
