@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pickle
 import shutil
 from pathlib import Path
@@ -53,6 +54,10 @@ def test_artifact_describes_itself(fitted, tiny_lm_dir):
     assert described["backbones"]["causal-lm"]["revision"]
     assert described["state"]["meta"]["adapter_config"]["peft_type"] == "LORA"
     assert not [p for p in fitted.rglob("*") if p.suffix in (".pkl", ".bin", ".pt")]
+    umask = os.umask(0)
+    os.umask(umask)  # written as a plain mkdir and write would: not private to the writer
+    assert fitted.stat().st_mode & 0o777 == 0o777 & ~umask
+    assert (fitted / STATE).stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_predict_writes_labels_and_probabilities(fitted, tiny_task_files, tmp_path, monkeypatch):

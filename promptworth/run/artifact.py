@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -68,11 +69,21 @@ def write_artifact(
     partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         write_files(partial, description, state, tokenizers)
+        readable_as_umask_allows(partial)
         if out.exists():
             out.rmdir()  # empty: checked before the fit
         partial.rename(out)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+
+
+def readable_as_umask_allows(directory: Path) -> None:
+    """Give `directory` and its files the permissions a plain mkdir and write would have
+    (temporary directories and some writers make them private to their owner)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [directory, *directory.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def write_files(
