@@ -8,9 +8,9 @@ from pathlib import Path
 
 from promptworth.cli.arguments import (
     add_model_arguments,
+    add_param_argument,
     add_prompt_arguments,
     add_task_arguments,
-    parse_param,
 )
 from promptworth.errors import PromptworthError
 
@@ -31,13 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     group = p.add_argument_group("what to fit")
     group.add_argument("--method", required=True, help="the method, see `promptworth methods`")
-    group.add_argument(
-        "--param",
-        action="append",
-        type=parse_param,
-        default=[],
-        metavar="METHOD.KEY=VALUE",
-        help="set a parameter of the method, repeatable (default: the method's own)",
+    add_param_argument(
+        group, "set a parameter of the method, repeatable (default: the method's own)"
     )
     group.add_argument(
         "--labels",
