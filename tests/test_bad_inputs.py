@@ -478,7 +478,7 @@ def test_a_bug_keeps_its_traceback_and_exits_1(places, tmp_path, capsys, monkeyp
     """Anything but a PromptworthError is promptworth's fault: traceback, "bug", exit 1."""
     from promptworth.run import validate
 
-    def broken(spec):
+    def broken(spec, task=None):
         raise KeyError("boom")
 
     monkeypatch.setattr(validate, "checked_task", broken)

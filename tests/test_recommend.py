@@ -693,3 +693,30 @@ def test_memory_is_labelled_a_process_peak_and_requirements_are_read_from_the_re
     both = recommend(rows, Inputs(labels=50)).to_json()["recommended"]["teacher"]
     assert both == "zero-shot on m at 10 labels; head on m at 100 labels"
     assert recommend(rows, Inputs(labels=100)).to_json()["recommended"]["teacher"] == "head on m"
+
+
+def test_the_recommendation_gives_the_fit_command_of_its_run(swept, tmp_path, capsys):
+    """The command trains the recommended method with the chosen run's stored config."""
+    from promptworth.store.database import RunStore
+
+    args = ["recommend", str(swept), "--labels", "8", "--queries-per-day", "500"]
+    assert main([*args, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    fit = doc["fit"]
+    assert fit["argv"][:2] == ["promptworth", "fit"] and "--out" in fit["argv"]
+    assert "read from files" in fit["note"]  # the store names a file task by its name only
+    assert main(args) == 0
+    assert f"`{fit['command']}`" in capsys.readouterr().out
+    method = doc["recommended"]["method"]
+    (config,) = [
+        c
+        for _, c, _ in RunStore(swept / "runs.sqlite").load()
+        if c["method"] == method and c["n_train"] == doc["recommended"]["labels_used"]
+    ]
+    argv = fit["argv"][1:]  # after the program name
+    task = swept.parent / "train.csv"
+    argv[argv.index("--task") + 1 : argv.index("--task") + 2] = [str(task)]
+    argv[argv.index("--out") + 1] = str(tmp_path / "model")
+    assert main([*argv, "--test-file", str(swept.parent / "test.csv")]) == 0
+    described = json.loads((tmp_path / "model" / "artifact.json").read_text())
+    assert described["run_config"] == {k: v for k, v in config.items() if k != "test_size"}

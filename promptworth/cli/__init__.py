@@ -16,7 +16,17 @@ import textwrap
 import traceback
 from typing import NoReturn
 
-from promptworth.cli import advantage, methods, recommend, report, run, suite, tasks
+from promptworth.cli import (
+    advantage,
+    fit,
+    methods,
+    predict,
+    recommend,
+    report,
+    run,
+    suite,
+    tasks,
+)
 from promptworth.errors import PromptworthError
 from promptworth.run.presets import DEFAULT_PRESET, preset_text
 
@@ -52,6 +62,8 @@ COMMANDS = {
     "report": ("rewrite the report of an output directory from its store", report),
     "recommend": ("which method to use for a scenario, with costs and break-even", recommend),
     "advantage": ("how many data points one method is worth over another", advantage),
+    "fit": ("train one method on your labels into a model directory, as a sweep ran it", fit),
+    "predict": ("label a CSV or JSONL file with a model `fit` wrote", predict),
     "methods": ("list the adaptation methods, or one method's parameters", methods),
     "tasks": ("list the built-in tasks; write or check a task file", tasks),
 }

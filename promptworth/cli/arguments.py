@@ -138,14 +138,22 @@ def add_experiment_arguments(p: argparse.ArgumentParser) -> None:
         help="learning-rate search of every gradient-trained method, per size and seed, on its "
         "dev split or k folds (default: each method's own, none)",
     )
+    add_param_argument(
+        group,
+        "set a method parameter, repeatable; see `promptworth methods --params NAME` "
+        "(default: the preset's, then each method's own)",
+    )
+
+
+def add_param_argument(group, help: str) -> None:
+    """--param METHOD.KEY=VALUE, repeatable: `run`'s and `fit`'s."""
     group.add_argument(
         "--param",
         action="append",
         type=parse_param,
         default=[],
         metavar="METHOD.KEY=VALUE",
-        help="set a method parameter, repeatable; see `promptworth methods --params NAME` "
-        "(default: the preset's, then each method's own)",
+        help=help,
     )
 
 

@@ -73,7 +73,6 @@ def main(args: argparse.Namespace) -> int:
 
 def build_spec(args: argparse.Namespace, task: str | None = None):
     """The SweepSpec of the flags; `task` for one task of a suite (which has no --task)."""
-    from promptworth.methods.base import PromptOptions
     from promptworth.run.sweep import SweepSpec
 
     preset = PRESETS[args.preset]
@@ -97,14 +96,7 @@ def build_spec(args: argparse.Namespace, task: str | None = None):
         test_size=test_size,
         sampling=args.sampling,
         dtype=args.dtype,
-        prompt=PromptOptions(
-            template=args.template,
-            verbalizer=tuple(args.verbalizer),
-            chat=args.chat,
-            predict=args.predict,
-            length_norm=args.length_norm,
-            max_text_tokens=args.max_text_tokens,
-        ),
+        prompt=prompt_options(args),
         out=args.out,
         test_file=getattr(args, "test_file", None),  # suite: each task has its own
         text_column=args.text_column,
@@ -112,6 +104,20 @@ def build_spec(args: argparse.Namespace, task: str | None = None):
         encoding=args.encoding,
         allow_overlap=args.allow_overlap,
         tune=args.tune,
+    )
+
+
+def prompt_options(args: argparse.Namespace):
+    """The PromptOptions of the prompt flags (arguments.add_prompt_arguments)."""
+    from promptworth.methods.base import PromptOptions
+
+    return PromptOptions(
+        template=args.template,
+        verbalizer=tuple(args.verbalizer),
+        chat=args.chat,
+        predict=args.predict,
+        length_norm=args.length_norm,
+        max_text_tokens=args.max_text_tokens,
     )
 
 

@@ -193,6 +193,29 @@ class TrainingCost:
     cached_seconds: float = 0.0  # what work taken from a cache originally cost (see FeatureCache)
 
 
+@dataclass
+class SavedState:
+    """A fitted method's state as an artifact keeps it (promptworth/run/artifact.py): named
+    arrays, written as safetensors, and JSON-able metadata. Nothing in it needs code to load:
+    restoring rebuilds the method's objects from its Config and fills them with these values."""
+
+    tensors: dict[str, Any] = field(default_factory=dict)  # name -> torch tensor or numpy array
+    meta: dict[str, Any] = field(default_factory=dict)  # JSON: prompts, choices, adapter config
+    # the backbones restore loads, {"causal-lm": spec, "encoder": spec}: their revisions and
+    # tokenizers go into the artifact with the state
+    backbones: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RestoredSelection:
+    """A saved fit's training-rule outcome as its run recorded it (Selection.extra)."""
+
+    recorded: dict[str, Any]
+
+    def extra(self) -> dict[str, Any]:
+        return dict(self.recorded)
+
+
 class Method(ABC):
     """An adaptation method: set `name` and `Config`; implement fit and predict. A registered
     method's `summary` is its registry line (methods/registry.py), read here."""
@@ -314,6 +337,34 @@ class Method(ABC):
     @abstractmethod
     def predict(self, texts: list[Example]) -> Prediction:
         """Labels for `texts`, using only what fit() stored."""
+
+    @classmethod
+    def unsaveable(cls, params: dict[str, Any]) -> str | None:
+        """Why a fit with `params` cannot be saved as an artifact, else None; `fit` asks before
+        any model loads. A method that implements `state` and `restore` says None."""
+        return "its trained state has no saved form yet"
+
+    def state(self) -> SavedState:
+        """What `restore` needs to predict as this fitted method does."""
+        raise NotImplementedError(f"{self.name}: {self.unsaveable(self.get_params())}")
+
+    def restore(self, state: SavedState, context: RunContext) -> Method:
+        """This (unfitted) method made to predict as the one `state` came from, from `state`
+        and the backbones `context` loads; returns self."""
+        raise NotImplementedError(f"{self.name}: {self.unsaveable(self.get_params())}")
+
+    def saved(
+        self, tensors: dict[str, Any] | None = None, backbones: dict[str, str] | None = None, **meta
+    ) -> SavedState:
+        """A SavedState holding also the fit's cost and selection, which `restored` puts back."""
+        recorded = {"cost": asdict(self.training_cost()), "selection": self.selection(), **meta}
+        return SavedState(tensors or {}, recorded, backbones or {})
+
+    def restored(self, state: SavedState) -> None:
+        """The fitted markers every restore sets: the fit's cost and selection."""
+        self.cost_ = TrainingCost(**state.meta["cost"])
+        if state.meta["selection"]:
+            self.selection_ = RestoredSelection(state.meta["selection"])  # type: ignore[assignment]
 
     def training_cost(self) -> TrainingCost:
         self.check_fitted()

@@ -23,6 +23,7 @@ from promptworth.methods.base import (
     Method,
     Prediction,
     RunContext,
+    SavedState,
     TrainingCost,
     at_least,
     count_params,
@@ -155,10 +156,7 @@ class EncoderClassifier(Method):
         """
         import torch
 
-        backbone = context.backbones.get(self.config.encoder or context.encoder, "encoder")
-        self.tokenizer_, self.placement_ = backbone.tokenizer, backbone.placement
-        source = context.backbones.source(backbone.spec)
-        model = self.load_model(source, context.task.n_labels, context.seed)
+        backbone, model = self.start_model(context)
         device = backbone.placement.device
         rows = targets + Targets.gold(dev, context.task.n_labels)  # dev rows last, never trained
         data = Tokenized(self.tokenizer_, rows.texts, self.config.max_tokens)
@@ -200,6 +198,42 @@ class EncoderClassifier(Method):
         self.cost_ = TrainingCost(
             trainable, total, stats.examples, stats.tokens, stats.steps, tensor_bytes(params)
         )
+        return self
+
+    def start_model(self, context: RunContext):
+        """The encoder backbone and the untrained classifier built from its files."""
+        backbone = context.backbones.get(self.config.encoder or context.encoder, "encoder")
+        self.tokenizer_, self.placement_ = backbone.tokenizer, backbone.placement
+        self.backbone_spec_ = backbone.spec
+        source = context.backbones.source(backbone.spec)
+        return backbone, self.load_model(source, context.task.n_labels, context.seed)
+
+    @classmethod
+    def unsaveable(cls, params: dict) -> str | None:
+        return None
+
+    def state(self) -> SavedState:
+        """The weights that trained: the head's, or with every layer trained, all of them."""
+        self.check_fitted()
+        tensors = {
+            name: param.detach().cpu().clone()
+            for name, param in self.model_.named_parameters()
+            if param.requires_grad
+        }
+        return self.saved(tensors, {"encoder": self.backbone_spec_}, start=self.start_)
+
+    def restore(self, state: SavedState, context: RunContext) -> EncoderClassifier:
+        _, model = self.start_model(context)
+        trainable = {name for name, param in model.named_parameters() if param.requires_grad}
+        if set(state.tensors) != trainable:
+            raise ValueError(
+                f"{self.name}: the saved weights are not this model's trainable ones "
+                f"({sorted(set(state.tensors) ^ trainable)[:5]})"
+            )
+        model.load_state_dict(state.tensors, strict=False)
+        model.eval()
+        self.model_, self.start_ = model, state.meta["start"]
+        self.restored(state)
         return self
 
     def load_model(self, source, n_labels: int, seed: int):

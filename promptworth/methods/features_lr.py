@@ -39,6 +39,8 @@ CLASSIFIERS: dict[str, Callable] = {
     "random-forest": lambda C, seed: RandomForestClassifier(random_state=seed, n_jobs=1),
     "knn": lambda C, seed: KNeighborsClassifier(n_neighbors=5),
 }
+# Classifiers whose fitted state is more than arrays (trees, neighbour indexes): no artifact.
+UNSAVEABLE = ("random-forest", "knn")
 # How cross-validation compares values of C for the classifiers that have one: log loss where
 # there are probabilities (a proper score, smooth even on 2-example folds), else accuracy.
 CV_SCORING = {"logistic-regression": "neg_log_loss", "linear-svc": "accuracy", "ridge": "accuracy"}
@@ -71,6 +73,17 @@ class FeaturesLR(FrozenFeaturesMethod):
     @property
     def backbone_kind(self) -> str:  # type: ignore[override]  # chosen per config, not per class
         return self.config.backbone
+
+    @classmethod
+    def unsaveable(cls, params: dict) -> str | None:
+        classifier = params.get("classifier", cls.Config.classifier)
+        if classifier in UNSAVEABLE:
+            savable = [name for name in CLASSIFIERS if name not in UNSAVEABLE]
+            return (
+                f"classifier={classifier} keeps fitted sub-estimators that only pickle could "
+                f"save; the savable ones are {', '.join(savable)}"
+            )
+        return None
 
     @property
     def cv_scoring(self) -> str | None:

@@ -28,6 +28,7 @@ from promptworth.methods.base import (
     Prediction,
     PromptOptions,
     RunContext,
+    SavedState,
     TrainingCost,
     at_least,
     count_params,
@@ -99,12 +100,8 @@ class FewShot(Method):
             raise PromptworthError(f"{self.name}: {problem}")
         if not len(train):
             raise ValueError("few-shot needs labelled examples to show; n_train is 0")
-        backbone = context.backbones.get(context.model, "causal-lm")
-        self.model_ = backbone.model
-        self.format_ = PromptFormat(context.task, backbone.tokenizer, context.prompt)
-        self.template_ = self.format_.shown(context.task.templates[context.prompt.template])
+        backbone = self.use_backbone(context)
         task = context.task
-        self.candidates_ = [] if task.generates else self.format_.label_candidates()
         answers = (
             [refs[0] for refs in train.references]
             if task.generates
@@ -132,10 +129,7 @@ class FewShot(Method):
             artifact = "".join(self.demos_[i] + SEPARATOR for i in self.fixed_)
             n_used = len(self.fixed_)
         else:
-            from promptworth.backbones.features import FeatureCache
-
-            self.encoder_ = context.backbones.get(context.encoder, "encoder")
-            self.features_ = context.features if context.features is not None else FeatureCache()
+            self.use_encoder(context)
             self.train_vectors_, cached_seconds = self.unit_vectors(train.texts)
             artifact = "".join(d + SEPARATOR for d in self.demos_)  # any may be chosen
             n_used = len(train)
@@ -147,6 +141,54 @@ class FewShot(Method):
             artifact_bytes=len(artifact.encode("utf-8")),
             cached_seconds=cached_seconds,
         )
+        return self
+
+    def use_backbone(self, context: RunContext):
+        """The causal LM and the prompt format, template and label words read with it."""
+        backbone = context.backbones.get(context.model, "causal-lm")
+        self.model_, self.model_spec_ = backbone.model, backbone.spec
+        self.format_ = PromptFormat(context.task, backbone.tokenizer, context.prompt)
+        self.template_ = self.format_.shown(context.task.templates[context.prompt.template])
+        generates = context.task.generates
+        self.candidates_ = [] if generates else self.format_.label_candidates()
+        return backbone
+
+    def use_encoder(self, context: RunContext) -> None:
+        """The encoder that finds each input's nearest demonstrations (selection=knn)."""
+        from promptworth.backbones.features import FeatureCache
+
+        self.encoder_ = context.backbones.get(context.encoder, "encoder")
+        self.features_ = context.features if context.features is not None else FeatureCache()
+
+    @classmethod
+    def unsaveable(cls, params: dict) -> str | None:
+        return None
+
+    def state(self) -> SavedState:
+        """The rendered demonstrations and the choice among them: the balanced draw, or (knn)
+        the training rows' encoder vectors."""
+        self.check_fitted()
+        backbones = {"causal-lm": self.model_spec_}
+        tensors = {"demo_tokens": self.demo_tokens_}
+        if self.config.selection == "random":
+            tensors["fixed"] = self.fixed_
+        else:
+            tensors["train_vectors"] = self.train_vectors_
+            backbones["encoder"] = self.encoder_.spec
+        demos = {"demos": self.demos_, "budget": int(self.budget_), "k_fit": int(self.k_fit_)}
+        return self.saved(tensors, backbones, k=self.k_, **demos)
+
+    def restore(self, state: SavedState, context: RunContext) -> FewShot:
+        self.use_backbone(context)
+        meta, tensors = state.meta, state.tensors
+        self.demos_, self.demo_tokens_ = meta["demos"], np.asarray(tensors["demo_tokens"])
+        self.budget_, self.k_fit_, self.k_ = meta["budget"], meta["k_fit"], meta["k"]
+        if self.config.selection == "random":
+            self.fixed_ = np.asarray(tensors["fixed"])
+        else:
+            self.use_encoder(context)
+            self.train_vectors_ = np.asarray(tensors["train_vectors"])
+        self.restored(state)
         return self
 
     def demo_budget(self) -> tuple[int, int]:

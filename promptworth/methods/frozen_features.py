@@ -14,7 +14,14 @@ from collections.abc import Callable
 import numpy as np
 
 from promptworth.backbones.embed import embed, tokenize_examples
-from promptworth.methods.base import Method, Prediction, RunContext, TrainingCost, count_params
+from promptworth.methods.base import (
+    Method,
+    Prediction,
+    RunContext,
+    SavedState,
+    TrainingCost,
+    count_params,
+)
 from promptworth.tasks.base import Example, Split
 
 # Inverse L2 strengths cross-validation chooses from: one per decade over six decades centred on
@@ -63,7 +70,7 @@ class FrozenFeaturesMethod(Method):
 
         self.backbone_ = context.backbones.get(self.backbone_spec(context), self.backbone_kind)
         self.cache_ = context.features if context.features is not None else FeatureCache()
-        self.n_labels_ = context.task.n_labels
+        self.n_labels_, self.seed_ = context.task.n_labels, context.seed
         x, feature_seconds = self.features(train.texts)
         self.fit_extra_ = self.regularisation(x, train.labels, context.seed)
         C = self.fit_extra_.get("C")
@@ -76,6 +83,36 @@ class FrozenFeaturesMethod(Method):
             artifact_bytes=int(head_bytes),
             cached_seconds=feature_seconds,
         )
+        return self
+
+    @classmethod
+    def unsaveable(cls, params: dict) -> str | None:
+        return None
+
+    def state(self) -> SavedState:
+        """The classifier's learned arrays and numbers; the backbone is referenced, not saved."""
+        self.check_fitted()
+        tensors, learned = estimator_state(self.classifier_)
+        return self.saved(
+            tensors,
+            {self.backbone_kind: self.backbone_.spec},
+            learned=learned,
+            fit_extra=self.fit_extra_,
+            n_labels=self.n_labels_,
+            seed=self.seed_,
+        )
+
+    def restore(self, state: SavedState, context: RunContext) -> FrozenFeaturesMethod:
+        from promptworth.backbones.features import FeatureCache
+
+        self.backbone_ = context.backbones.get(self.backbone_spec(context), self.backbone_kind)
+        self.cache_ = FeatureCache()
+        meta = state.meta
+        self.n_labels_, self.fit_extra_ = meta["n_labels"], meta["fit_extra"]
+        self.seed_ = meta["seed"]
+        classifier = self.make_classifier(self.seed_, self.fit_extra_.get("C"))
+        self.classifier_ = restore_estimator(classifier, state.tensors, meta["learned"])
+        self.restored(state)
         return self
 
     def regularisation(self, x: np.ndarray, labels: np.ndarray, seed: int) -> dict:
@@ -180,3 +217,43 @@ def fitted_arrays(estimator) -> list[np.ndarray]:
             ):
                 arrays.append(value)
     return arrays
+
+
+def pipeline_steps(estimator) -> list:
+    return [s for _, s in estimator.steps] if hasattr(estimator, "steps") else [estimator]
+
+
+def estimator_state(estimator) -> tuple[dict[str, np.ndarray], dict]:
+    """A fitted scikit-learn estimator or pipeline as what it learned: numeric arrays (by
+    "STEP.attribute_") and plain numbers or strings. Anything else (trees, fitted
+    sub-estimators) is refused: it could only be saved by pickling."""
+    arrays, values = {}, {}
+    for index, step in enumerate(pipeline_steps(estimator)):
+        for name, value in vars(step).items():
+            if not name.endswith("_") or name.startswith("_"):
+                continue
+            key = f"{index}.{name}"
+            if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+                arrays[key] = value
+            elif isinstance(value, np.generic):
+                values[key] = value.item()
+            elif value is None or isinstance(value, (bool, int, float, str)):
+                values[key] = value
+            else:
+                raise ValueError(f"{type(step).__name__}.{name} cannot be saved without pickle")
+    return arrays, values
+
+
+def restore_estimator(estimator, arrays: dict[str, np.ndarray], values: dict):
+    """`estimator` (unfitted, built as the saved one was) given what `estimator_state` saved."""
+    from sklearn.linear_model import RidgeClassifier
+    from sklearn.preprocessing import LabelBinarizer
+
+    steps = pipeline_steps(estimator)
+    for key, value in [*arrays.items(), *values.items()]:
+        index, name = key.split(".", 1)
+        setattr(steps[int(index)], name, np.asarray(value) if key in arrays else value)
+    for step in steps:
+        if isinstance(step, RidgeClassifier):  # its labels' binarizer, as its fit made it
+            step._label_binarizer = LabelBinarizer(pos_label=1, neg_label=-1).fit(step.classes_)
+    return estimator

@@ -10,6 +10,7 @@ from promptworth.methods.prompt_training import (
     PromptTrainedMethod,
     TrainingConfig,
     peft_on_copy,
+    trained_tensors,
 )
 
 
@@ -65,5 +66,12 @@ class PromptLoRA(PromptTrainedMethod):
         return lora_on_copy(backbone, self.config, context.seed)
 
     def for_inference(self, model):
-        """Merged adapters cost nothing at inference: W + BA is one matrix again."""
-        return model.merge_and_unload() if self.config.merge else model
+        """Merged adapters cost nothing at inference: W + BA is one matrix again. Merging
+        removes the adapter, so a copy of it is kept for `state` (a few MB at r=8)."""
+        if not self.config.merge:
+            return model
+        self.adapter_ = trained_tensors(model)
+        return model.merge_and_unload()
+
+    def trained_state(self) -> dict:
+        return self.adapter_ if self.config.merge else super().trained_state()

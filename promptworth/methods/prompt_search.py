@@ -20,6 +20,7 @@ from promptworth.methods.base import (
     Method,
     Prediction,
     RunContext,
+    SavedState,
     TrainingCost,
     at_least,
     count_params,
@@ -75,13 +76,7 @@ class PromptSearch(Method):
         self.model_ = backbone.model
         seed_template = context.task.templates[context.prompt.template]
         candidates, self.notes_ = self.candidates(backbone, context, seed_template)
-        self.task_ = dataclasses.replace(context.task, templates=[c.template for c in candidates])
-        self.formats_ = [
-            PromptFormat(
-                self.task_, backbone.tokenizer, dataclasses.replace(context.prompt, template=i)
-            )
-            for i in range(len(candidates))
-        ]
+        self.use_candidates(candidates, backbone, context)
         dev_idx = np.random.default_rng(context.seed).permutation(len(train))[: self.config.max_dev]
         dev = train.subset(np.sort(dev_idx))
         self.dev_ = [dev_score(self.model_, fmt, dev) for fmt in self.formats_]
@@ -90,7 +85,6 @@ class PromptSearch(Method):
         self.best_ = max(
             range(len(candidates)), key=lambda i: (self.dev_[i][0], self.dev_[i][1], -i)
         )
-        self.candidates_ = candidates
         self.cost_ = TrainingCost(
             trainable_params=0,
             total_params=count_params(self.model_)[1],
@@ -98,6 +92,41 @@ class PromptSearch(Method):
             train_tokens=sum(score[2] for score in self.dev_),
             artifact_bytes=len(candidates[self.best_].template.encode("utf-8")),
         )
+        return self
+
+    def use_candidates(self, candidates: list[Candidate], backbone, context: RunContext) -> None:
+        """The task and prompt formats of `candidates`, one template each."""
+        self.candidates_, self.backbone_spec_ = candidates, backbone.spec
+        self.task_ = dataclasses.replace(context.task, templates=[c.template for c in candidates])
+        self.formats_ = [
+            PromptFormat(
+                self.task_, backbone.tokenizer, dataclasses.replace(context.prompt, template=i)
+            )
+            for i in range(len(candidates))
+        ]
+
+    @classmethod
+    def unsaveable(cls, params: dict) -> str | None:
+        return None
+
+    def state(self) -> SavedState:
+        """The candidate templates, their dev scores and the chosen one."""
+        self.check_fitted()
+        return self.saved(
+            backbones={"causal-lm": self.backbone_spec_},
+            candidates=[dataclasses.asdict(c) for c in self.candidates_],
+            dev=[list(score) for score in self.dev_],
+            best=self.best_,
+            notes=list(self.notes_),
+        )
+
+    def restore(self, state: SavedState, context: RunContext) -> PromptSearch:
+        backbone = context.backbones.get(context.model, "causal-lm")
+        self.model_, meta = backbone.model, state.meta
+        self.use_candidates([Candidate(**c) for c in meta["candidates"]], backbone, context)
+        self.dev_ = [tuple(score) for score in meta["dev"]]
+        self.best_, self.notes_ = meta["best"], meta["notes"]
+        self.restored(state)
         return self
 
     def candidates(

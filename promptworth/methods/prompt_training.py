@@ -10,6 +10,7 @@ adapter, a soft prompt, ...) by overriding `trainable_model`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -19,6 +20,7 @@ from promptworth.methods.base import (
     Method,
     Prediction,
     RunContext,
+    SavedState,
     TrainingCost,
     at_least,
     count_params,
@@ -241,6 +243,58 @@ def trained_cost(model, selection: Selection, produced: list) -> TrainingCost:
     )
 
 
+def is_peft(model) -> bool:
+    from peft import PeftModel
+
+    return isinstance(model, PeftModel)
+
+
+PROMPT_ENCODER = "prompt_encoder."  # the key prefix of a prompt-learning adapter's tensors
+
+
+def trained_tensors(model) -> dict:
+    """What a trained model adds to its backbone, copied: PEFT's adapter state
+    (`get_peft_model_state_dict`: LoRA and (IA)3 weights); for virtual tokens the whole prompt
+    encoder, so they are computed as in training (a template start wraps PEFT's encoder, which
+    PEFT's own state would not restore); or every weight of a fully fine-tuned model (tied
+    weights copied apart: safetensors stores no shared tensors)."""
+    if is_peft(model) and model.active_peft_config.is_prompt_learning:
+        encoder = model.prompt_encoder[model.active_adapter]
+        state = {PROMPT_ENCODER + name: value for name, value in encoder.state_dict().items()}
+    elif is_peft(model):
+        from peft import get_peft_model_state_dict
+
+        state = get_peft_model_state_dict(model)
+    else:
+        state = model.state_dict()
+    return {name: tensor.detach().cpu().clone() for name, tensor in state.items()}
+
+
+def adapter_config(model) -> dict | None:
+    """The PEFT adapter's configuration as JSON-able values (None without an adapter)."""
+    if not is_peft(model):
+        return None
+    config = model.peft_config[model.active_adapter].to_dict()
+    as_json = json.dumps(config, default=lambda v: sorted(v) if isinstance(v, set) else str(v))
+    return json.loads(as_json)
+
+
+def load_trained(model, tensors: dict) -> None:
+    """Put `trained_tensors` back into a model built as the trained one was."""
+    if not is_peft(model):
+        model.load_state_dict(tensors, strict=True)
+    elif model.active_peft_config.is_prompt_learning:
+        encoder = model.prompt_encoder[model.active_adapter]
+        encoder.load_state_dict({k.removeprefix(PROMPT_ENCODER): v for k, v in tensors.items()})
+    else:
+        from peft import set_peft_model_state_dict
+
+        result = set_peft_model_state_dict(model, tensors)
+        unexpected = getattr(result, "unexpected_keys", [])
+        if unexpected:
+            raise ValueError(f"adapter tensors the model has no place for: {unexpected[:5]}")
+
+
 class PromptTrainedMethod(Method):
     """Base of every method trained on the prompt-based objective."""
 
@@ -317,10 +371,48 @@ class PromptTrainedMethod(Method):
         if selection.step == 0 and self.start_is_the_prompt():
             # Nothing trained is kept: serve the prompt itself, as zero-shot does.
             self.format_ = PromptTrainedMethod.prompt_format(self, backbone, context)
-            self.n_virtual_, self.model_ = 0, backbone.model
+            self.n_virtual_, self.model_, self.trained_ = 0, backbone.model, False
         else:
-            self.n_virtual_ = self.n_virtual(model)
+            self.n_virtual_, self.trained_ = self.n_virtual(model), True
+            self.adapter_config_ = adapter_config(model)
             self.model_ = self.for_inference(model)
+        self.backbone_spec_ = backbone.spec
+        return self
+
+    @classmethod
+    def unsaveable(cls, params: dict) -> str | None:
+        return None
+
+    def state(self) -> SavedState:
+        """Nothing when the prompt itself was kept; else PEFT's adapter state (with its config)
+        or, for full fine-tuning, every weight."""
+        self.check_fitted()
+        backbones = {"causal-lm": self.backbone_spec_}
+        if not self.trained_:
+            return self.saved(backbones=backbones, trained=False)
+        return self.saved(
+            self.trained_state(), backbones, trained=True, adapter_config=self.adapter_config_
+        )
+
+    def trained_state(self) -> dict:
+        """The tensors `state` saves: those of the trained model as served (`trained_tensors`)."""
+        return trained_tensors(self.model_)
+
+    def restore(self, state: SavedState, context: RunContext) -> PromptTrainedMethod:
+        backbone = context.backbones.get(context.model, "causal-lm")
+        self.placement_, self.backbone_spec_ = backbone.placement, backbone.spec
+        self.restored(state)
+        if not state.meta["trained"]:
+            self.format_ = PromptTrainedMethod.prompt_format(self, backbone, context)
+            self.n_virtual_, self.model_, self.trained_ = 0, backbone.model, False
+            return self
+        self.format_ = self.prompt_format(backbone, context)
+        model = self.trainable_model(backbone, context)
+        load_trained(model, state.tensors)
+        model.eval()
+        self.trained_, self.adapter_config_ = True, state.meta["adapter_config"]
+        self.n_virtual_ = self.n_virtual(model)
+        self.model_ = self.for_inference(model)
         return self
 
     def start_is_the_prompt(self) -> bool:

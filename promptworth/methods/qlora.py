@@ -51,6 +51,10 @@ class QLoRA(PromptLoRA):
         if reason:
             raise PromptworthError(reason)
 
+    @classmethod
+    def unsaveable(cls, params: dict) -> str | None:
+        return "its adapter over 4-bit CUDA weights has no saved form yet"
+
     def start_is_the_prompt(self) -> bool:
         return False  # its start is the 4-bit model, not the backbone
 

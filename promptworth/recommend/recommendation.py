@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from promptworth.analysis.fit_command import fit_command
+from promptworth.analysis.results import method_labels
 from promptworth.analysis.summary import AccuracySummary
 from promptworth.recommend.changes import hosted_llm_sentence, prompt_method, what_would_change
 from promptworth.recommend.decide import Candidate, assess
@@ -33,6 +35,8 @@ class Recommendation:
     notes: list[str] = field(default_factory=list)
     verdict: dict = field(default_factory=dict)
     sensitivity: list[dict] = field(default_factory=list)
+    # `promptworth fit` for the recommended method (analysis.fit_command), None without one
+    fit: dict | None = None
 
     @property
     def recommended(self) -> Candidate | None:
@@ -52,6 +56,7 @@ class Recommendation:
                 "inputs": self.inputs.to_json(),
                 "verdict": self.verdict,
                 "recommended": entry(self.recommended),
+                "fit": self.fit,
                 "runner_up": entry(self.runner_up),
                 "candidates": [entry(c) for c in self.ranked],
                 "ruled_out": self.ruled_out,
@@ -103,7 +108,18 @@ def recommend(
         notes=notes(measured, ranked, inputs, outliers),
         verdict=verdict(ranked, ruled_out, inputs),
         sensitivity=sensitivity(measured, inputs, best and best.method, outliers),
+        fit=fit_command(chosen_run(rows, best), best.read.labels) if best else None,
     )
+
+
+def chosen_run(rows: list[tuple[str, dict, dict]], best: Candidate) -> dict:
+    """The stored config the recommendation is read from: a run of the recommended method (its
+    variant) at the size read, else the largest measured size below it (a reading between
+    sizes), at its lowest seed."""
+    labels = method_labels([config for _, config, _ in rows])
+    configs = [config for (_, config, _), label in zip(rows, labels) if label == best.method]
+    below = [c for c in configs if c["n_train"] <= best.read.labels] or configs
+    return min(below, key=lambda c: (-c["n_train"], c["seed"]))
 
 
 def break_even_costs(measured, ranked: list[Candidate], inputs: Inputs) -> dict:

@@ -134,6 +134,7 @@ def recommendation_lines(rec: Recommendation, figures: dict | None = None) -> li
     lines += [scenario_line(doc["inputs"], metric), ""]
     if doc["recommended"] is not None:
         lines.append(candidate_line("Use", doc["recommended"], metric, days))
+        lines += fit_lines(doc["fit"])
         if doc["runner_up"]:
             lines.append(candidate_line("Runner-up", doc["runner_up"], metric, days))
         lines.append("")
@@ -151,6 +152,12 @@ def recommendation_lines(rec: Recommendation, figures: dict | None = None) -> li
     for name, path in (figures or {}).items():
         lines += ["", f"![{name.replace('_', ' ')}]({path.name})"]
     return [*lines, ""]
+
+
+def fit_lines(fit: dict) -> list[str]:
+    """The command that trains the recommended method on the user's labels."""
+    note = f" ({fit['note']})" if fit["note"] else ""
+    return [f"  To train it on your labels and keep the model{note}: `{fit['command']}`"]
 
 
 def crossing_lines(crossings: list[dict], method: str) -> list[str]:

@@ -71,14 +71,25 @@ class Workbench:
         """Execute `run` with a new instance of `method_class`; an exception is its outcome.
 
         The driver resolves the class, so a worker runs exactly the method the driver planned."""
-        from promptworth.methods.base import RunContext
         from promptworth.run import runner
+
+        c, context = run.config, self.context(run)
+        try:
+            method = method_class(**c.method_params)
+            train = self.task.train.subset(run.train_indices)
+            return Outcome(result=runner.execute(method, train, self.test, context))
+        except Exception as error:  # one failed run must not lose the others
+            return Outcome(error=f"{type(error).__name__}: {error}", trace=traceback.format_exc())
+
+    def context(self, run: PlannedRun):
+        """What the method of `run` is given besides its training rows (RunContext)."""
+        from promptworth.methods.base import RunContext
         from promptworth.tasks.subsets import Remainder
 
         c = run.config
         # a literal --template or a --verbalizer: the task as the method is shown it
         task, template = self.task.with_prompt(c.prompt.template, c.prompt.verbalizer)
-        context = RunContext(
+        return RunContext(
             task=task,
             seed=c.seed,
             backbones=self.backbones,
@@ -89,12 +100,6 @@ class Workbench:
             pool=Remainder(self.task.train, run.train_indices),
             progress=log.debug,
         )
-        try:
-            method = method_class(**c.method_params)
-            train = self.task.train.subset(run.train_indices)
-            return Outcome(result=runner.execute(method, train, self.test, context))
-        except Exception as error:  # one failed run must not lose the others
-            return Outcome(error=f"{type(error).__name__}: {error}", trace=traceback.format_exc())
 
 
 Done = list[tuple["PlannedRun", Outcome]]

@@ -75,8 +75,9 @@ class PlannedRun:
 
 
 class Sweep:
-    def __init__(self, spec: SweepSpec, quiet: bool = False, executor=None):
-        """`executor`: where runs execute (promptworth.run.executors; default: this process)."""
+    def __init__(self, spec: SweepSpec, quiet: bool = False, executor=None, task=None):
+        """`executor`: where runs execute (promptworth.run.executors; default: this process);
+        `task`: the spec's task when the caller loaded it already (validate.spec_task)."""
         from promptworth.backbones import BackboneCache
         from promptworth.backbones.device import choose_placement
         from promptworth.backbones.features import FeatureCache
@@ -85,7 +86,8 @@ class Sweep:
         spec = canonical(spec)
         self.spec, self.quiet = spec, quiet
         self.executor = executor or LocalExecutor()
-        self.task = validate.checked_task(spec)  # every user error is refused before models load
+        # every user error is refused before models load
+        self.task = validate.checked_task(spec, task)
         prompt = canonical_prompt(spec.prompt, self.task)
         spec = self.spec = dataclasses.replace(spec, prompt=prompt)
         self.placement = choose_placement(spec.dtype, self.executor.device())

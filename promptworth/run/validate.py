@@ -27,11 +27,20 @@ if TYPE_CHECKING:
     from promptworth.run.sweep import SweepSpec
 
 
-def checked_task(spec: SweepSpec) -> Task:
-    """Check the spec, load its task (whose loader checks the data), check the spec against
-    the task, and return the task."""
+def checked_task(spec: SweepSpec, task: Task | None = None) -> Task:
+    """Check the spec, load its task (whose loader checks the data; `task`: the one the spec
+    names, loaded already), check the spec against the task, and return the task."""
     methods = check_spec(spec)
-    task = load_task(
+    task = task or spec_task(spec)
+    check_against_task(spec, task)
+    check_task_type(methods, task)
+    check_backbones(spec, methods)
+    return task
+
+
+def spec_task(spec: SweepSpec) -> Task:
+    """The task `spec` names, loaded and checked by its loader."""
+    return load_task(
         spec.task,
         spec.test_file,
         spec.text_column,
@@ -39,10 +48,6 @@ def checked_task(spec: SweepSpec) -> Task:
         spec.encoding,
         spec.allow_overlap,
     )
-    check_against_task(spec, task)
-    check_task_type(methods, task)
-    check_backbones(spec, methods)
-    return task
 
 
 def check_spec(spec: SweepSpec) -> list[Method]:

@@ -118,14 +118,15 @@ def frame_to_rows(
     frame,
     source: str,
     text_column: str | tuple[str, ...],
-    label_column: str,
+    label_column: str | None,
     references: bool = False,
 ) -> tuple[list[Example], list]:
-    """Examples and raw labels; rows are numbered from 1, the header not counted. Several text
-    columns (a task's inputs) give each example as a tuple of their cells. With `references`
-    the label column holds a generation task's references (`reference_cell`)."""
+    """Examples and raw labels (none without `label_column`: data to predict); rows are
+    numbered from 1, the header not counted. Several text columns (a task's inputs) give each
+    example as a tuple of their cells. With `references` the label column holds a generation
+    task's references (`reference_cell`)."""
     columns = (text_column,) if isinstance(text_column, str) else tuple(text_column)
-    for column in (*columns, label_column):
+    for column in (*columns, *([label_column] if label_column else [])):
         if column not in frame.columns:
             raise TaskDataError(
                 f"{source}: no column {quoted(column)} (columns: "
@@ -135,14 +136,18 @@ def frame_to_rows(
     if frame.empty:
         raise TaskDataError(f"{source}: no data rows")
     examples, labels = [], []
-    cells = zip(*(frame[column] for column in columns), frame[label_column])
+    label_cells = frame[label_column] if label_column else [None] * len(frame)
+    cells = zip(*(frame[column] for column in columns), label_cells)
     for row, (*texts, label) in enumerate(cells, start=1):
         where = f"{source}: row {row}: field"
         for column, text in zip(columns, texts):
             if is_missing(text) or (isinstance(text, str) and not text.strip()):
                 raise TaskDataError(f"{where} {quoted(column)} is empty")
             if not isinstance(text, str):
-                raise TaskDataError(f"{where} {column!r} is not text: {quoted(text)}")
+                raise TaskDataError(f"{where} {quoted(column)} is not text: {quoted(text)}")
+        examples.append(texts[0] if isinstance(text_column, str) else tuple(texts))
+        if label_column is None:
+            continue
         if is_missing(label) or (isinstance(label, str) and not label.strip()):
             raise TaskDataError(f"{where} {quoted(label_column)} is missing")
         if references:
@@ -151,7 +156,6 @@ def frame_to_rows(
             raise TaskDataError(
                 f"{where} {quoted(label_column)} is not a label (text or number): {quoted(label)}"
             )
-        examples.append(texts[0] if isinstance(text_column, str) else tuple(texts))
         labels.append(label)
     return examples, labels
 

@@ -55,20 +55,20 @@ def check_sampling(sampling: str) -> None:
         )
 
 
-def check_sizes(labels: np.ndarray, sizes: list[int], sampling: str) -> None:
-    """Refuse sizes the pool cannot give, before any model loads."""
+def check_sizes(labels: np.ndarray, sizes: list[int], sampling: str, flag: str = "--sizes") -> None:
+    """Refuse sizes the pool cannot give, before any model loads; `flag` gave them."""
     check_sampling(sampling)
     too_big = [n for n in sizes if n > len(labels)]
     if too_big:
         raise PromptworthError(
-            f"--sizes {', '.join(map(str, too_big))}: the training pool has only "
+            f"{flag} {', '.join(map(str, too_big))}: the training pool has only "
             f"{len(labels)} examples"
         )
     n_classes = len(np.unique(labels))
     too_small = [n for n in sizes if 0 < n < n_classes]
     if sampling == "balanced" and too_small:
         raise PromptworthError(
-            f"--sizes {too_small} are below the {n_classes} classes of the training pool: "
+            f"{flag} {too_small} are below the {n_classes} classes of the training pool: "
             f"balanced sampling gives every class an example; use sizes of at least "
             f"{n_classes} (or --sampling random)"
         )
