@@ -69,6 +69,7 @@ def medoid(outputs: list[str]) -> int:
 
 class SelfConsistency(ZeroShotCoT):
     name = "self-consistency"
+    family = "prompting"
     test_params: ClassVar[dict[str, Any]] = {"samples": 3, "reasoning_tokens": 4}
 
     @dataclass(frozen=True)

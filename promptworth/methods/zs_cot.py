@@ -31,6 +31,7 @@ GENERATION_PROMPT_FIELDS = ("template", "chat", "max_text_tokens", "batch_size")
 
 class ZeroShotCoT(ZeroShot):
     name = "zs-cot"
+    family = "prompting"
     task_types = ("generation",)
     prompt_fields = GENERATION_PROMPT_FIELDS
     test_params: ClassVar[dict[str, Any]] = {"reasoning_tokens": 4}

@@ -101,7 +101,10 @@ def interval_name(bands: Bands | None) -> str:
 
 
 def dense(curve: adv.Curve, per_segment: int = 40) -> np.ndarray:
-    """Points along each segment so that straight-in-n lines look right on a log axis."""
+    """Points along each segment so that straight-in-n lines look right on a log axis; a curve
+    of one size is that point."""
+    if len(curve.sizes) < 2:
+        return np.asarray(curve.sizes, dtype=float)
     pieces = [
         np.linspace(a, b, per_segment)
         for a, b in zip(curve.sizes[:-1], curve.sizes[1:], strict=True)

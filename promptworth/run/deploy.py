@@ -191,7 +191,9 @@ def restore(artifact: Artifact) -> Deployed:
 def saved_tokenizer(directory: Path):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
+    from promptworth.backbones.loading import load_pretrained
+
+    return load_pretrained(AutoTokenizer, directory, "tokenizer")
 
 
 def read_inputs(path: Path, task: Task, text_column: str | None, encoding: str = "utf-8"):
