@@ -117,10 +117,10 @@ def region(frame, first: str, second: str, metric: str, notes: list[str]) -> dic
     from promptworth.analysis.curves import long_from_wide
 
     long = long_from_wide(frame)
-    runs = {m: adv.runs_for(long, m, metric) for m in (first, second)}
-    scores = {m: float(np.nanmean(runs[m].scores[-1])) for m in runs}
-    method, baseline = sorted(runs, key=lambda m: -scores[m])  # the better at its largest size
-    try:
+    try:  # a method at a single size has no curve to compare
+        runs = {m: adv.runs_for(long, m, metric) for m in (first, second)}
+        scores = {m: float(np.nanmean(runs[m].scores[-1])) for m in runs}
+        method, baseline = sorted(runs, key=lambda m: -scores[m])  # the better at its largest
         result = adv.estimate(long, baseline, method, metric, "seed-mean")
     except AnalysisError as error:
         notes.append(f"No shaded region: {error}")

@@ -173,8 +173,10 @@ def answer(voted: Voted, row: int, names: list[str]) -> str:
     return f"{mark} {cell_text(names[voted.votes[row]])}{seeds}"
 
 
-def shortened(text: str) -> str:
-    flat = " ".join(text.split())
+def shortened(text) -> str:
+    """One line of at most TEXT_CHARACTERS; a several-input row's inputs joined by " / "."""
+    parts = [text] if isinstance(text, str) else list(text)
+    flat = " / ".join(" ".join(part.split()) for part in parts)
     return flat if len(flat) <= TEXT_CHARACTERS else flat[: TEXT_CHARACTERS - 1] + "…"
 
 
