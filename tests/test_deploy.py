@@ -295,3 +295,11 @@ def test_fit_command_reads_back_as_the_runs_options():
     assert (args.template, args.chat, args.dtype) == ("Q: {text}\nA:", True, "bfloat16")
     assert args.verbalizer == [("World", ("w",))]
     assert str(args.out) == "MODEL"
+
+
+def test_the_recommendation_gives_no_fit_command_for_a_method_fit_refuses():
+    from promptworth.analysis.fit_command import fit_command
+
+    config = {"method": "pet", "method_params": {}, "task": "ag_news", "seed": 0}
+    fit = fit_command(config, 100)
+    assert fit["command"] is None and fit["note"].startswith("pet cannot be kept: ")

@@ -75,7 +75,13 @@ def fit_argv(config: dict[str, Any], labels: int) -> list[str]:
 
 def fit_command(config: dict[str, Any], labels: int) -> dict[str, Any]:
     """The command as a shell line and as arguments, and what it cannot say itself: a task
-    read from files is named in the store only by its name."""
+    read from files is named in the store only by its name. None for a method `fit` refuses
+    (its fitted state has no saved form), with the reason in the note."""
+    method = config["method"]
+    params = config.get("method_params", {})
+    unsaveable = method_class(method).unsaveable(params) if method in REGISTRY else None
+    if unsaveable:  # `fit` would refuse it: no command that cannot run
+        return {"command": None, "argv": None, "note": f"{method} cannot be kept: {unsaveable}"}
     argv = fit_argv(config, labels)
     note = None
     if config["task"] not in BUILTIN_TASKS:

@@ -156,6 +156,8 @@ def recommendation_lines(rec: Recommendation, figures: dict | None = None) -> li
 
 def fit_lines(fit: dict) -> list[str]:
     """The command that trains the recommended method on the user's labels."""
+    if fit["command"] is None:
+        return [f"  `promptworth fit` cannot train it and keep the model yet ({fit['note']})."]
     note = f" ({fit['note']})" if fit["note"] else ""
     return [f"  To train it on your labels and keep the model{note}: `{fit['command']}`"]
 
