@@ -12,9 +12,7 @@ from pathlib import Path
 
 from promptworth.analysis.metrics import METRICS
 from promptworth.errors import quoted
-from promptworth.run.presets import DEFAULT_PRESET, PRESETS, preset_text
-
-DEFAULT_OUT = Path("promptworth-out")
+from promptworth.run.presets import DEFAULT_OUT, DEFAULT_PRESET, PRESETS, preset_text
 
 
 def int_list(value: str) -> list[int]:
@@ -246,17 +244,18 @@ def add_prompt_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    from promptworth.backbones import DEFAULT_CAUSAL_LM, DEFAULT_ENCODER
     from promptworth.backbones.device import DTYPES
 
     group = p.add_argument_group("models and device")
     group.add_argument(
         "--model",
-        default="smollm2-135m-instruct",
+        default=DEFAULT_CAUSAL_LM,
         help="causal LM: packaged alias, local directory or Hugging Face id (default: %(default)s)",
     )
     group.add_argument(
         "--encoder",
-        default="all-minilm-l6-v2",
+        default=DEFAULT_ENCODER,
         help="encoder: packaged alias, local directory or Hugging Face id (default: %(default)s)",
     )
     group.add_argument(

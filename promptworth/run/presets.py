@@ -3,6 +3,8 @@ the library and the CLI run the same experiment when nothing is given."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 PRESETS: dict[str, dict] = {
     # The main job, sized for 2 CPU cores in about 20 minutes: 500 test rows (a 95 % interval of
     # about ±4 points) and the two sizes where the ladder's verdicts turn (10: prompting vs few
@@ -37,6 +39,7 @@ PRESETS: dict[str, dict] = {
     },
 }
 DEFAULT_PRESET = "default"
+DEFAULT_OUT = Path("promptworth-out")  # where a sweep writes when no --out is given
 
 
 def preset_value(name: str, field: str):

@@ -22,7 +22,7 @@ from promptworth.methods import method_class
 from promptworth.methods.base import PromptOptions
 from promptworth.paths import inside
 from promptworth.run import validate
-from promptworth.run.presets import DEFAULT_PRESET, PRESETS, preset_value
+from promptworth.run.presets import DEFAULT_OUT, DEFAULT_PRESET, PRESETS, preset_value
 from promptworth.store.config import RunConfig
 from promptworth.store.database import Claim, RunStore
 from promptworth.tasks.base import Split, Task
@@ -50,7 +50,7 @@ class SweepSpec:
     sampling: str = DEFAULT_SAMPLING
     dtype: str = "auto"
     prompt: PromptOptions = field(default_factory=PromptOptions)
-    out: Path = Path("promptworth-out")
+    out: Path = DEFAULT_OUT
     test_file: str | None = None
     text_column: str = "text"
     label_column: str = "label"
