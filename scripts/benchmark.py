@@ -33,12 +33,8 @@ from promptworth.backbones import DEFAULT_CAUSAL_LM, DEFAULT_ENCODER, BackboneCa
 from promptworth.backbones.device import Placement, choose_placement
 from promptworth.methods import make_method
 from promptworth.methods.base import PromptOptions, RunContext
-from promptworth.methods.prompting import (
-    PromptFormat,
-    generate_answers,
-    label_scores,
-    score_candidates,
-)
+from promptworth.methods.generation import Decoding, generate_texts
+from promptworth.methods.prompting import PromptFormat, label_scores, score_candidates
 from promptworth.methods.training import autocast_for
 from promptworth.tasks import load_task
 from promptworth.tasks.subsets import DEFAULT_SAMPLING, fixed_test_indices, nested_subsets
@@ -264,7 +260,8 @@ def profile_inference(cache, task, n: int) -> list[ProfileRow]:
     for batch in (1, 8):
         subset = prompts[: 8 * max(1, n // 64)]
         start = time.perf_counter()
-        generate_answers(backbone.model, backbone.tokenizer, subset, batch, new_tokens)
+        decoding = Decoding(max_new_tokens=new_tokens)
+        generate_texts(backbone.model, backbone.tokenizer, subset, decoding, batch)
         seconds = time.perf_counter() - start
         gen_tokens = sum(map(len, subset)) + new_tokens * len(subset)
         what = f"generation, batch {batch} ({new_tokens} new tokens)"

@@ -20,7 +20,9 @@ from promptworth.store.rekey import rekey_unbound
 
 OLD_CAP, NEW_CAP = 150, TrainingConfig.max_steps
 
-if __name__ == "__main__":
+
+
+def main() -> None:
     for out in map(Path, sys.argv[1:]):
         store = RunStore(out / "runs.sqlite")
         done = rekey_unbound(store, prompt_started(), OLD_CAP, NEW_CAP)
@@ -29,3 +31,7 @@ if __name__ == "__main__":
             f"{out}: {done.moved} moved to max_steps={NEW_CAP}, {done.bound} stopped by the "
             f"old cap kept, {done.clash} kept (new key already stored)"
         )
+
+
+if __name__ == "__main__":
+    main()
