@@ -21,7 +21,6 @@ from promptworth.store.rekey import rekey_unbound
 OLD_CAP, NEW_CAP = 150, TrainingConfig.max_steps
 
 
-
 def main() -> None:
     for out in map(Path, sys.argv[1:]):
         store = RunStore(out / "runs.sqlite")
