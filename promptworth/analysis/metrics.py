@@ -40,10 +40,18 @@ class Metric:
     # generation: (outputs, references per row) -> [n] scores in [0, 1]
     rows: Callable[[list[str], list[tuple[str, ...]]], np.ndarray] | None = None
     unparsed: Callable[[str], bool] | None = None  # generation: an output it cannot read
+    # generation, scored by a model rather than `rows`: "encoder" (the run's --encoder) or
+    # "judge" (--judge-model); the runner computes them (run/model_scores.py) and stores their
+    # per-row scores like the others', so everything here only reads them
+    needs: str | None = None
 
     @property
     def task_type(self) -> str:
         return "classification" if self.score is not None else "generation"
+
+    @property
+    def model_scored(self) -> bool:
+        return self.needs is not None
 
     @property
     def text(self) -> str:
@@ -68,6 +76,10 @@ def text_metric(key: str, name: str, rows: Callable, unparsed: str = "empty") ->
     return Metric(key, name, rows=rows, unparsed=lazy(unparsed))
 
 
+def model_metric(key: str, name: str, needs: str) -> Metric:
+    return Metric(key, name, unparsed=lazy("empty"), needs=needs)
+
+
 METRICS: dict[str, Metric] = {
     metric.key: metric
     for metric in (
@@ -87,6 +99,8 @@ METRICS: dict[str, Metric] = {
         text_metric(
             "numeric_strict", 'Numeric ("The answer is")', lazy("numeric_strict"), "strict_unparsed"
         ),
+        model_metric("bertscore", "BERTScore-F1", "encoder"),
+        model_metric("judge", "Judge", "judge"),
     )
 }
 # The metric names a task file gives (`metrics:`) -> the metrics they score, headline first.
@@ -95,7 +109,11 @@ GENERATION_METRICS: dict[str, tuple[str, ...]] = {
     "token_f1": ("token_f1",),
     "rouge": ("rougeL", "rouge1", "rouge2"),
     "numeric": ("numeric_flexible", "numeric_strict"),
+    "bertscore": ("bertscore",),
+    "judge": ("judge",),
 }
+# The 0/1 metrics a judge's verdicts are compared with (Cohen's kappa), where a task has them.
+JUDGE_REFERENCE_METRICS = ("exact_match", "numeric_flexible", "numeric_strict")
 CLASSIFICATION_METRICS = ("accuracy", "macro_f1")
 
 
@@ -116,10 +134,17 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> dict[str, f
 def text_row_scores(
     keys: tuple[str, ...], outputs: list[str], references: list[tuple[str, ...]]
 ) -> dict[str, tuple[list[float], float]]:
-    """Per metric key: each row's score and the fraction of outputs the metric cannot read."""
+    """Per metric key: each row's score and the fraction of outputs the metric cannot read
+    (the metrics scored by a model are left to the runner: run/model_scores.py)."""
     result = {}
     for key in keys:
-        metric = METRICS[key]
-        unparsed = sum(metric.unparsed(o) for o in outputs) / max(len(outputs), 1)
-        result[key] = ([float(v) for v in metric.rows(outputs, references)], unparsed)
+        if METRICS[key].model_scored:
+            continue
+        rows = METRICS[key].rows(outputs, references)
+        result[key] = ([float(v) for v in rows], unparsed_share(key, outputs))
     return result
+
+
+def unparsed_share(key: str, outputs: list[str]) -> float:
+    """The fraction of `outputs` metric `key` cannot read."""
+    return sum(METRICS[key].unparsed(o) for o in outputs) / max(len(outputs), 1)

@@ -10,7 +10,7 @@ import argparse
 import re
 from pathlib import Path
 
-from promptworth.analysis.metrics import METRICS
+from promptworth.analysis.metrics import GENERATION_METRICS, METRICS
 from promptworth.errors import quoted
 from promptworth.run.presets import DEFAULT_OUT, DEFAULT_PRESET, PRESETS, preset_text
 
@@ -198,6 +198,15 @@ def add_task_arguments(p: argparse.ArgumentParser, suite: bool) -> None:
         action="store_true",
         help="run even when over 1%% of the test texts are also training texts",
     )
+    group.add_argument(
+        "--add-metrics",
+        type=name_list,
+        default=[],
+        metavar="METRICS",
+        help="a generation task is scored also by these, comma-separated, of "
+        f"{', '.join(GENERATION_METRICS)} (bertscore: with --encoder; judge: with --judge-model; "
+        "default: none, the task's own)",
+    )
 
 
 def add_prompt_arguments(p: argparse.ArgumentParser) -> None:
@@ -257,6 +266,11 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
         "--encoder",
         default=DEFAULT_ENCODER,
         help="encoder: packaged alias, local directory or Hugging Face id (default: %(default)s)",
+    )
+    group.add_argument(
+        "--judge-model",
+        help="causal LM that judges answers for the judge metric: packaged alias, local "
+        "directory or Hugging Face id (default: --model, flagged as a self-judge)",
     )
     group.add_argument(
         "--dtype",

@@ -104,6 +104,8 @@ def build_spec(args: argparse.Namespace, task: str | None = None):
         encoding=args.encoding,
         allow_overlap=args.allow_overlap,
         tune=args.tune,
+        add_metrics=args.add_metrics,
+        judge_model=args.judge_model,
     )
 
 

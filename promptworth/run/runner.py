@@ -8,11 +8,12 @@ import platform
 
 import numpy as np
 
-from promptworth.analysis.metrics import scores, task_metrics, text_row_scores
+from promptworth.analysis.metrics import METRICS, scores, task_metrics, text_row_scores
 from promptworth.analysis.uncertainty import percentile_interval, resampled_means, run_intervals
 from promptworth.errors import PromptworthError
 from promptworth.methods.base import Method, Prediction, RunContext
 from promptworth.run import costs
+from promptworth.run.model_scores import ModelScorers, judge_agreement
 from promptworth.store.config import MEMORY_SCOPE
 from promptworth.tasks.base import Split, Task
 
@@ -21,8 +22,11 @@ from promptworth.tasks.base import Split, Task
 LATENCY_ROWS = 16
 
 
-def execute(method: Method, train: Split, test: Split, context: RunContext) -> dict:
-    """The run's result: metrics, costs and predictions, ready for the store."""
+def execute(
+    method: Method, train: Split, test: Split, context: RunContext, judge_model: str | None = None
+) -> dict:
+    """The run's result: metrics, costs and predictions, ready for the store. `judge_model`:
+    the causal LM that judges a task scored by the judge metric (run/model_scores.py)."""
     problem = method.task_problem(context.task)
     if problem:
         raise PromptworthError(f"{method.name}: {problem}")
@@ -50,8 +54,9 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
     timings["train_seconds"] = training.cached_seconds + timings["train_seconds"]
     timings["eval_seconds"] = charged_seconds(prediction, timings["eval_seconds"])
     n_test = len(test)
+    scorers = ModelScorers(context.backbones, context.encoder, judge_model)
     return {
-        **scored(context.task, test, prediction),
+        **scored(context.task, test, prediction, scorers),
         "n_test": n_test,
         "trainable_params": training.trainable_params,
         "total_params": training.total_params,
@@ -80,11 +85,15 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
     }
 
 
-def scored(task: Task, test: Split, prediction: Prediction) -> dict:
+def scored(
+    task: Task, test: Split, prediction: Prediction, scorers: ModelScorers | None = None
+) -> dict:
     """The run's scores, their 95 % intervals over resamples of the test rows, and what they
     were computed from: predicted labels, or a generation task's answers and each row's score
     by every metric of the task (`row_scores`, read by intervals and paired tests), with the
-    share of answers each metric could not read (`{metric}_unparsed`) beside it."""
+    share of answers each metric could not read (`{metric}_unparsed`) beside it. Metrics
+    scored by a model (BERTScore, the judge) are computed with `scorers`, their seconds stored
+    apart from the method's eval cost, and the judge's agreement with exact match beside it."""
     if not task.generates:
         return {
             **scores(test.labels, prediction.labels, task.n_labels),
@@ -97,14 +106,24 @@ def scored(task: Task, test: Split, prediction: Prediction) -> dict:
         raise ValueError("a generation task's prediction needs one answer text per test row")
     keys = task_metrics(task.metrics)
     by_metric = text_row_scores(keys, prediction.texts, test.references)
+    model_keys = [key for key in keys if METRICS[key].model_scored]
+    measured = {}
+    if model_keys:
+        if scorers is None:
+            raise ValueError(f"metrics {model_keys} are scored by a model: pass the scorers")
+        by_model, measured = scorers.score(model_keys, test, prediction.texts)
+        by_metric.update(by_model)
     result = {"headline_metric": keys[0], "row_scores": {}}
-    for key, (rows, unparsed) in by_metric.items():
+    for key in keys:
+        rows, unparsed = by_metric[key]
         result[key] = float(np.mean(rows))
         result[f"{key}_ci95"] = list(percentile_interval(resampled_means(np.array(rows))[0]))
         result[f"{key}_unparsed"] = unparsed
         result["row_scores"][key] = rows
     return {
         **result,
+        **measured,
+        **judge_agreement(result["row_scores"]),
         "unmapped": sum(not text.strip() for text in prediction.texts),  # empty answers
         "predictions": list(prediction.texts),
     }

@@ -22,6 +22,7 @@ from promptworth.methods import method_class
 from promptworth.methods.base import PromptOptions
 from promptworth.paths import inside
 from promptworth.run import validate
+from promptworth.run.model_scores import JUDGE_PROTOCOL
 from promptworth.run.presets import DEFAULT_OUT, DEFAULT_PRESET, PRESETS, preset_value
 from promptworth.store.config import RunConfig
 from promptworth.store.database import Claim, RunStore
@@ -57,6 +58,14 @@ class SweepSpec:
     encoding: str = "utf-8"  # of the task's files
     allow_overlap: bool = False  # run even when over 1% of test texts are also training texts
     tune: str | None = None  # the learning-rate search of every method that has one (--tune)
+    # generation: metrics scored besides the task's own (--add-metrics), e.g. bertscore, judge
+    add_metrics: list[str] = field(default_factory=list)
+    judge_model: str | None = None  # the judge metric's causal LM (default: `model`)
+
+    @property
+    def judge(self) -> str:
+        """The judge metric's model: --judge-model, else the run's own (a self-judge)."""
+        return self.judge_model or self.model
 
     def params(self, name: str) -> dict:
         """Method `name`'s parameters as given: its own (--param), plus `tune` where the method
@@ -99,7 +108,7 @@ class Sweep:
         if self.store_path.exists():
             self.store  # noqa: B018  # opened now: a damaged or newer store stops us here
         self.backbones = BackboneCache(self.placement)
-        for backbone in (spec.model, spec.encoder):  # revisions (hub commits) before planning
+        for backbone in (spec.model, spec.encoder, spec.judge):  # revisions before planning
             self.backbones.source(backbone)
         self.features = FeatureCache(inside(spec.out, "features"))
         self.test_indices = fixed_test_indices(len(self.task.test), spec.test_size)
@@ -149,7 +158,16 @@ class Sweep:
             dtype=self.placement.dtype,
             prompt=PromptOptions(**{name: getattr(spec.prompt, name) for name in read}),
             backbone_revisions={name: self.backbones.revision(name) for name in named},
+            judge=self.judge_config(),
         )
+
+    def judge_config(self) -> dict[str, str]:
+        """What a judged run's key holds of its judge; {} when the task is not judged."""
+        if "judge" not in self.task.metrics:
+            return {}
+        judge = self.spec.judge
+        revision = self.backbones.revision(judge)
+        return {"model": judge, "revision": revision, "protocol": JUDGE_PROTOCOL}
 
     def execute(self, tracker=None) -> tuple[list[PlannedRun], list[tuple[PlannedRun, str]]]:
         """Run what is not finished yet; return the plan and its runs that failed or were lost
@@ -249,6 +267,7 @@ def canonical(spec: SweepSpec) -> SweepSpec:
         spec,
         model=canonical_spec(spec.model),
         encoder=canonical_spec(spec.encoder),
+        judge_model=canonical_spec(spec.judge_model) if spec.judge_model else None,
         task=path(spec.task),
         test_file=path(spec.test_file),
     )

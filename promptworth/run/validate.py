@@ -8,6 +8,7 @@ test size, prompt options, backbones, data and output directory.
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import tempfile
 from pathlib import Path
@@ -20,7 +21,7 @@ from promptworth.methods import make_method, method_class
 from promptworth.methods.base import PREDICT_MODES, Method, PromptOptions
 from promptworth.paths import REPORT_FILES, check_writable_files, inside
 from promptworth.tasks import Task, load_task
-from promptworth.tasks.base import verbalizer_problem
+from promptworth.tasks.base import GENERATION_METRIC_NAMES, verbalizer_problem
 from promptworth.tasks.subsets import check_sampling, check_sizes
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ def checked_task(spec: SweepSpec, task: Task | None = None) -> Task:
     """Check the spec, load its task (whose loader checks the data; `task`: the one the spec
     names, loaded already), check the spec against the task, and return the task."""
     methods = check_spec(spec)
-    task = task or spec_task(spec)
+    task = with_added_metrics(spec, task or spec_task(spec))
     check_against_task(spec, task)
     check_task_type(methods, task)
     check_backbones(spec, methods)
@@ -74,6 +75,8 @@ def check_backbones(spec: SweepSpec, methods: list[Method]) -> None:
     """Every model directory the sweep would load is complete (config, weights, tokenizer)."""
     check_backbone(spec.model, "--model", chat=spec.prompt.chat)
     check_backbone(spec.encoder, "--encoder")
+    if spec.judge_model:
+        check_backbone(spec.judge_model, "--judge-model")
     for method in methods:
         for where, backbone in method.backbone_specs().items():
             check_backbone(backbone, where)
@@ -150,6 +153,32 @@ def check_against_task(spec: SweepSpec, task: Task) -> None:
     check_template(spec.prompt.template, task)
     check_verbalizer(spec.prompt.verbalizer, task)
     check_sizes(task.train.labels, spec.sizes, spec.sampling)
+
+
+def with_added_metrics(spec: SweepSpec, task: Task) -> Task:
+    """The task scored also by the metrics of --add-metrics (a generation task only); refuses
+    a --judge-model for a task no judge scores."""
+    added = list(spec.add_metrics)
+    if added and not task.generates:
+        raise PromptworthError(
+            f"--add-metrics {','.join(added)}: task {task.name!r} is a classification task; "
+            "only generation tasks take text metrics"
+        )
+    for name in added:
+        if name not in GENERATION_METRIC_NAMES:
+            raise PromptworthError(
+                f"--add-metrics {quoted(name)}: choose from {', '.join(GENERATION_METRIC_NAMES)}"
+                f"{did_you_mean(str(name), GENERATION_METRIC_NAMES)}"
+            )
+    new = [name for name in dict.fromkeys(added) if name not in task.metrics]
+    if new:
+        task = dataclasses.replace(task, metrics=(*task.metrics, *new))
+    if spec.judge_model and "judge" not in task.metrics:
+        raise PromptworthError(
+            f"--judge-model {spec.judge_model}: task {task.name!r} is not scored by the judge "
+            "metric; add --add-metrics judge (or name judge in the task file's metrics)"
+        )
+    return task
 
 
 def check_task_type(methods: list[Method], task: Task) -> None:

@@ -53,9 +53,14 @@ class RunConfig:
     prompt: PromptOptions = field(default_factory=PromptOptions)
     # backbones named by method parameters (distill's teacher_model, ...) -> their revisions
     backbone_revisions: dict[str, str] = field(default_factory=dict)
+    # a task scored by the judge metric: the judge's model, revision and prompt protocol
+    # (run/model_scores.py); left out of the config, and so of the key, when empty
+    judge: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         described = asdict(self)
+        if not described["judge"]:
+            del described["judge"]
         for name in LATER_PROMPT_FIELDS:  # unused, they leave the config as it was
             if not described["prompt"].get(name, True):
                 del described["prompt"][name]

@@ -26,7 +26,7 @@ TEXT_SLOT = "{text}"
 SLOT = re.compile(r"\{(\w+)\}")
 TASK_TYPES = ("classification", "generation")
 # What a generation task may be scored by (analysis/metrics.py maps each to its metrics)
-GENERATION_METRIC_NAMES = ("exact_match", "token_f1", "rouge", "numeric")
+GENERATION_METRIC_NAMES = ("exact_match", "token_f1", "rouge", "numeric", "bertscore", "judge")
 UNLABELLED = -1  # the label of every row of a generation task: its answer is its references
 # A template may list the answer options here: the labels' first verbaliser words (`Task.fill`).
 OPTIONS_SLOT = "options"
