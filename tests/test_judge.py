@@ -198,3 +198,48 @@ def test_judged_sweep_keys_tell_judges_apart(tmp_path, tiny_lm_dir, tiny_encoder
         Sweep(spec(judge_model=str(other)), quiet=True)
     with pytest.raises(PromptworthError, match="--add-metrics 'bleu': choose from"):
         Sweep(spec(add_metrics=["bleu"]), quiet=True)
+
+
+def test_judge_check_keeps_its_accuracy_beside_the_judged_scores(
+    tmp_path, tiny_lm_dir, tiny_encoder_dir, capsys
+):
+    import json
+
+    from promptworth.cli import main
+
+    task = tiny_generation_task(16, 8)
+    for name, split in (("train", task.train), ("test", task.test)):
+        with open(tmp_path / f"{name}.jsonl", "w") as handle:
+            for text, refs in zip(split.texts, split.references):
+                handle.write(json.dumps({"text": text, "reference": list(refs)}) + "\n")
+    task_file = tmp_path / "task.yaml"
+    task_file.write_text(
+        "name: topics\ntype: generation\ntrain: train.jsonl\ntest: test.jsonl\n"
+        "metrics: [exact_match]\nmax_new_tokens: 4\n"
+    )
+    out = tmp_path / "out"
+    args = ["run", "--task", str(task_file), "--model", tiny_lm_dir, "--encoder"]
+    args += [tiny_encoder_dir, "--methods", "zero-shot,few-shot", "--quiet", "--sizes", "2"]
+    args += ["--param", "few-shot.calibrate=false", "--seeds", "1", "--dtype", "float32"]
+    assert main([*args, "--add-metrics", "judge,bertscore", "--out", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    assert "## The judge" in report and "(self-judge)" in report and "not run" in report
+    check = ["judge", "check", "--judge-model", tiny_lm_dir, "--limit", "3", "--out", str(out)]
+    assert main([*check, "--dtype", "float32"]) == 0
+    printed = capsys.readouterr().out
+    assert "pointwise yes/no accuracy" in printed and "(n=6)" in printed
+    (record,) = json.loads((out / "judge_checks.json").read_text()).values()
+    assert record["pointwise"]["n"] == 6 and record["pairwise"]["n"] == 3
+    low, high = record["pointwise"]["ci95"]
+    assert low <= record["pointwise"]["accuracy"] <= high
+    assert main(["report", str(out)]) == 0
+    assert record["pointwise"]["text"] in (out / "report.md").read_text()
+    pair = ["judge", "pair", str(out), "zero-shot,few-shot", "--task", str(task_file)]
+    assert main([*pair, "--dtype", "float32"]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        "(self-judge)" in printed and "flip rate" in printed and "kappa with exact_match" in printed
+    )
+    wrong = ["judge", "pair", str(out), "zero-shot,few-shot", "--task", "nq_open"]
+    assert main(wrong) != 0
+    assert "its test rows are not those the runs were scored on" in capsys.readouterr().err

@@ -19,6 +19,7 @@ from typing import NoReturn
 from promptworth.cli import (
     advantage,
     fit,
+    judge,
     methods,
     predict,
     recommend,
@@ -64,6 +65,7 @@ COMMANDS = {
     "advantage": ("how many data points one method is worth over another", advantage),
     "fit": ("train one method on your labels into a model directory, as a sweep ran it", fit),
     "predict": ("label a CSV or JSONL file with a model `fit` wrote", predict),
+    "judge": ("check an LLM judge, or judge two methods' stored answers pairwise", judge),
     "methods": ("list the adaptation methods, or one method's parameters", methods),
     "tasks": ("list the built-in tasks; write or check a task file", tasks),
 }

@@ -31,6 +31,7 @@ from promptworth.errors import PromptworthError
 from promptworth.paths import REPORT_FILES, check_writable_files, inside
 from promptworth.report.details import detail_lines, machine_counts, machine_lines
 from promptworth.report.html import write_html
+from promptworth.report.judging import judge_lines
 from promptworth.report.le_scao_rush import write_le_scao_rush
 from promptworth.report.markdown import failure_lines, files_lines, write_report
 from promptworth.report.plots import plot_learning_curves
@@ -110,7 +111,7 @@ def _write_outputs(rows, out: Path, description, compare, failures, metric: str)
         "recommendation": advice,
         "verdict": verdict + view_lines,
         "predictions": prediction_lines(accuracy.groups, recommendation, saved_test_rows(out)),
-        "details": detail_lines(rows),
+        "details": detail_lines(rows) + judge_lines(rows, out),
         "failures": failure_lines(failed),
     }
     files["html"], files["report"] = out / "report.html", out / "report.md"

@@ -136,9 +136,11 @@ class Judge:
         )
 
     def context(self, example: Example, references: tuple[str, ...]) -> str:
-        shown = "\n".join(example_slots(example))
+        """The input (left out when blank) and the references a verdict is given against."""
+        shown = "\n".join(example_slots(example)).strip()
         refs = " | ".join(self.cut(ref, REFERENCE_TOKENS) for ref in references)
-        return f"Input: {self.cut(shown, INPUT_TOKENS)}\nReference answer: {refs}"
+        lines = [f"Input: {self.cut(shown, INPUT_TOKENS)}"] if shown else []
+        return "\n".join([*lines, f"Reference answer: {refs}"])
 
     def pointwise_prompt(self, example: Example, references: tuple[str, ...], answer: str) -> str:
         candidate = self.cut(answer, ANSWER_TOKENS)
