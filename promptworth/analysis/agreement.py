@@ -1,5 +1,6 @@
-"""How far a judge's verdicts can be trusted: its agreement with a reference metric, the swap rule
-of pairwise verdicts, and its accuracy on a set with known answers (docs/metrics.md#llm-as-judge).
+"""How far a judge's verdicts can be trusted: its agreement with a reference metric, the swap
+rule of pairwise verdicts, and its accuracy on a set with known answers
+(docs/concepts/judging.md#llm-as-judge).
 
 Everything here reads verdicts already computed (run/model_scores.py computes them); no model.
 """

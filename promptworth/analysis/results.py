@@ -6,7 +6,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from promptworth.analysis.metrics import METRICS
+from promptworth.analysis.metrics import JUDGE_REFERENCE_METRICS, METRICS
 from promptworth.store.config import CURVE_FIELDS, MEMORY_SCOPE
 
 # Columns measured about the machine and its load, not decided by the config: two runs of one
@@ -71,16 +71,26 @@ def results_frame(rows: list[tuple[str, dict, dict]]):
 
 def columns_for(rows: list[tuple[str, dict, dict]]) -> list[str]:
     """COLUMNS, with each generation metric the runs were scored by (and the share of answers
-    it could not read) after macro_f1; a store of classification runs has none of them."""
+    it could not read; a model-scored metric's seconds and kappas) after macro_f1; a store of
+    classification runs has none of them."""
     stored = {key for _, _, result in rows for key in result}
     generation = [
         column
         for key, metric in METRICS.items()
         if metric.task_type == "generation" and key in stored
-        for column in (key, f"{key}_unparsed")
+        for column in (key, f"{key}_unparsed", *model_columns(key, stored))
     ]
     position = COLUMNS.index("macro_f1") + 1
     return [*COLUMNS[:position], *generation, *COLUMNS[position:]]
+
+
+def model_columns(key: str, stored: set[str]) -> list[str]:
+    """A model-scored metric's columns beyond its score: the seconds it took (apart from the
+    method's eval cost) and, for the judge, its kappa with each 0/1 metric of the task."""
+    if not METRICS[key].model_scored:
+        return []
+    kappas = [f"judge_kappa_{ref}" for ref in JUDGE_REFERENCE_METRICS if key == "judge"]
+    return [f"{key}_seconds", *(column for column in kappas if column in stored)]
 
 
 def method_labels(configs: list[dict]) -> list[str]:

@@ -1,6 +1,7 @@
 """`promptworth judge check` measures a judge on Factual-Summary-Pairs into OUT/judge_checks.json
 (report.md shows it beside the scores that judge gave); `promptworth judge pair OUT A,B` judges
-two methods' stored answers against each other in both orders (docs/metrics.md#llm-as-judge)."""
+two methods' stored answers against each other in both orders
+(docs/concepts/judging.md#llm-as-judge)."""
 
 from __future__ import annotations
 

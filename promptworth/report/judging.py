@@ -1,6 +1,6 @@
-"""report.md's section on judged scores (docs/metrics.md#llm-as-judge): per method and size, the
-judge, whether it judged its own model's answers, the judged score, its agreement with exact
-match, the seconds judging took (apart from the method's cost) and the judge's accuracy on
+"""report.md's section on judged scores (docs/concepts/judging.md#llm-as-judge): per method and
+size, the judge, whether it judged its own model's answers, the judged score, its agreement with
+exact match, the seconds judging took (apart from the method's cost) and the judge's accuracy on
 Factual-Summary-Pairs where `promptworth judge check` measured it."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The judge outside a run (docs/metrics.md#llm-as-judge): its check on Factual-Summary-Pairs,
-kept in OUT/judge_checks.json and shown beside judged scores, and the pairwise comparison of two
-methods' stored answers.
+"""The judge outside a run (docs/concepts/judging.md#llm-as-judge): its check on
+Factual-Summary-Pairs, kept in OUT/judge_checks.json and shown beside judged scores, and the
+pairwise comparison of two methods' stored answers.
 
 - The check asks the pointwise judge about each pair's faithful and unfaithful summary with the
   article sentence as the reference (742 verdicts; right = yes to the faithful one, no to the

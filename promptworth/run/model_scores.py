@@ -1,6 +1,6 @@
-"""The generation metrics a model computes, run when a run is scored (docs/metrics.md#bertscore,
-docs/metrics.md#llm-as-judge): their per-row scores are stored with the run's other metrics, so
-analysis and reports only read them.
+"""The generation metrics a model computes, run when a run is scored
+(docs/concepts/judging.md#bertscore, docs/concepts/judging.md#llm-as-judge): their per-row scores
+are stored with the run's other metrics, so analysis and reports only read them.
 
 - BERTScore-F1 (Zhang et al. 2020) with the run's encoder, computed by the `bert-score` library
   on the model promptworth loaded (backbones/loading.py): the encoder's last layer, no idf

@@ -22,7 +22,7 @@ the headline) and, optionally, how many tokens of each input a prompt keeps:
 ```yaml
 type: generation
 reference_column: answer                    # default: reference
-metrics: [exact_match, token_f1]            # of exact_match, token_f1, rouge, numeric
+metrics: [exact_match, token_f1]            # of GENERATION_METRIC_NAMES (tasks/base.py)
 max_text_tokens: 512                        # default: --max-text-tokens
 max_new_tokens: 32                          # the longest answer (default 64)
 templates: ["Question: {text}\\nAnswer:"]
