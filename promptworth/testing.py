@@ -168,6 +168,24 @@ def write_task_files(task: Task, folder: Path) -> tuple[str, str]:
     return str(paths[0]), str(paths[1])
 
 
+def write_generation_task_file(folder: Path, metrics: str) -> Path:
+    """task.yaml over train.jsonl and test.jsonl of `tiny_generation_task(16, 8)`, scored by
+    `metrics` (as a task file writes them, e.g. "[token_f1, exact_match]")."""
+    import json
+
+    task = tiny_generation_task(16, 8)
+    for name, split in (("train", task.train), ("test", task.test)):
+        with open(folder / f"{name}.jsonl", "w") as handle:
+            for text, refs in zip(split.texts, split.references):
+                handle.write(json.dumps({"text": text, "reference": list(refs)}) + "\n")
+    path = folder / "task.yaml"
+    path.write_text(
+        "name: topics\ntype: generation\ntrain: train.jsonl\ntest: test.jsonl\n"
+        f"metrics: {metrics}\nmax_new_tokens: 4\n"
+    )
+    return path
+
+
 def corpus() -> list[str]:
     words = [p for phrases in TOPICS.values() for p in phrases]
     # Label words are frequent, so that (like real vocabularies) " sports" and "sports" become

@@ -18,7 +18,7 @@ from promptworth.report.outputs import report_metric
 from promptworth.run import runner
 from promptworth.tasks import load_task
 from promptworth.tasks.base import UNLABELLED, Split, Task, example_key
-from promptworth.testing import tiny_generation_task
+from promptworth.testing import tiny_generation_task, write_generation_task_file
 
 
 def test_a_generation_task_needs_metrics_and_a_reference_per_row():
@@ -160,15 +160,7 @@ def test_report_metric_defaults_to_the_runs_headline():
 def test_sweep_over_a_generation_task_file_writes_the_report(
     tmp_path, tiny_lm_dir, tiny_encoder_dir, capsys
 ):
-    task = tiny_generation_task(16, 8)
-    for name, split in (("train", task.train), ("test", task.test)):
-        with open(tmp_path / f"{name}.jsonl", "w") as handle:
-            for text, refs in zip(split.texts, split.references):
-                handle.write(json.dumps({"text": text, "reference": list(refs)}) + "\n")
-    (tmp_path / "task.yaml").write_text(
-        "name: topics\ntype: generation\ntrain: train.jsonl\ntest: test.jsonl\n"
-        "metrics: [token_f1, exact_match]\nmax_new_tokens: 4\n"
-    )
+    write_generation_task_file(tmp_path, "[token_f1, exact_match]")
     out = tmp_path / "out"
     args = ["run", "--task", str(tmp_path / "task.yaml"), "--model", tiny_lm_dir]
     args += ["--encoder", tiny_encoder_dir, "--methods", "zero-shot,few-shot", "--quiet"]

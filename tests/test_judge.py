@@ -206,17 +206,9 @@ def test_judge_check_keeps_its_accuracy_beside_the_judged_scores(
     import json
 
     from promptworth.cli import main
+    from promptworth.testing import write_generation_task_file
 
-    task = tiny_generation_task(16, 8)
-    for name, split in (("train", task.train), ("test", task.test)):
-        with open(tmp_path / f"{name}.jsonl", "w") as handle:
-            for text, refs in zip(split.texts, split.references):
-                handle.write(json.dumps({"text": text, "reference": list(refs)}) + "\n")
-    task_file = tmp_path / "task.yaml"
-    task_file.write_text(
-        "name: topics\ntype: generation\ntrain: train.jsonl\ntest: test.jsonl\n"
-        "metrics: [exact_match]\nmax_new_tokens: 4\n"
-    )
+    task_file = write_generation_task_file(tmp_path, "[exact_match]")
     out = tmp_path / "out"
     args = ["run", "--task", str(task_file), "--model", tiny_lm_dir, "--encoder"]
     args += [tiny_encoder_dir, "--methods", "zero-shot,few-shot", "--quiet", "--sizes", "2"]
@@ -243,3 +235,18 @@ def test_judge_check_keeps_its_accuracy_beside_the_judged_scores(
     wrong = ["judge", "pair", str(out), "zero-shot,few-shot", "--task", "nq_open"]
     assert main(wrong) != 0
     assert "its test rows are not those the runs were scored on" in capsys.readouterr().err
+
+
+def test_runs_pair_by_size_and_seed_and_a_method_without_training_with_all():
+    from promptworth.run.judging import paired_runs
+
+    def runs(*cells):
+        return [({"n_train": n, "seed": s}, {"id": (n, s)}) for n, s in cells]
+
+    zero_shot = runs((0, 0))
+    lora = runs((4, 0), (4, 1), (8, 0))
+    few_shot = runs((4, 0), (8, 0), (8, 1))
+    assert [b[1]["id"] for _, b in paired_runs(zero_shot, lora)] == [(4, 0), (4, 1), (8, 0)]
+    assert [a[1]["id"] for a, _ in paired_runs(lora, zero_shot)] == [(4, 0), (4, 1), (8, 0)]
+    shared = paired_runs(lora, few_shot)
+    assert [(a[1]["id"], b[1]["id"]) for a, b in shared] == [((4, 0), (4, 0)), ((8, 0), (8, 0))]
