@@ -6,7 +6,7 @@ answers it could not read. A benchmark, not a test: it prints, it never asserts.
 Usage (rerun the same command to resume):
     .venv/bin/python scripts/generative.py [--out results/generative] [--tasks xsum,nq_open,asdiv]
         [--methods zero-shot,few-shot,zs-cot,self-consistency,sft-lora] [--sizes 10,100]
-        [--seeds 1] [--test-size 100]
+        [--seeds 1] [--test-size 100] [--add-metrics bertscore,judge] [--judge-model MODEL]
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ def run_task(task: str, args: argparse.Namespace) -> Path:
         seeds=list(range(args.seeds)),
         test_size=args.test_size,
         out=out,
+        add_metrics=args.add_metrics,
+        judge_model=args.judge_model,
     )
     logging.info("== %s", task)
     Sweep(spec, quiet=True).execute()
@@ -81,7 +83,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="10,100")
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--test-size", type=int, default=100)
+    parser.add_argument("--add-metrics", default="", help="e.g. bertscore,judge (default: none)")
+    parser.add_argument("--judge-model", help="the judge metric's LM (default: the run's model)")
     args = parser.parse_args()
+    args.add_metrics = [m for m in args.add_metrics.split(",") if m]
     args.tasks = args.tasks.split(",")
     args.methods = [m for m in args.methods.split(",") if m]
     unknown = [m for m in args.methods if m not in REGISTRY]
