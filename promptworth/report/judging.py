@@ -42,7 +42,7 @@ def judge_lines(rows: list[tuple[str, dict, dict]], out: Path) -> list[str]:
             " (self-judge)" if judge["model"] == config["model"] else ""
         )
         check = checks.get(check_key(judge["revision"], config["dtype"]))
-        shown = check["pointwise"]["text"] if check else "not run"
+        shown = check["pointwise"]["text"] if check else f"not run at {config['dtype']}"
         lines.append(
             f"| {label} | {n_train} | {name} | {np.mean([r['judge'] for _, r in runs]):.3f} | "
             f"{kappa_text([r for _, r in runs])} | "
