@@ -89,6 +89,10 @@ REGISTRY: dict[str, tuple[str, str]] = {
         "promptworth.methods.distill:Distill",
         "an encoder student learns a trained teacher's soft labels on unlabelled texts",
     ),
+    "distill-gen": (
+        "promptworth.methods.distill_generation:DistillGeneration",
+        "sft-lora student on a teacher's generated answers for unlabelled inputs (generation)",
+    ),
     "pet": (
         "promptworth.methods.pet:PET",
         "PET: a prompt-trained model per template soft-labels unlabelled texts for an encoder",

@@ -113,6 +113,11 @@ class SFTLoRA(Method):
             require(self, "target_modules", bool(self.target_modules.strip()), "a module name")
 
     def fit(self, train: Split, context: RunContext) -> SFTLoRA:
+        return self.fit_answers(train, context, gold_rows=len(train))
+
+    def fit_answers(self, train: Split, context: RunContext, gold_rows: int) -> SFTLoRA:
+        """Fit on `train`'s first references; only its first `gold_rows` rows may be held out
+        (distill-gen appends a teacher's answers after the labelled rows)."""
         backbone = context.backbones.get(context.model, "causal-lm")
         self.format_ = PromptFormat(context.task, backbone.tokenizer, context.prompt)
         model = lora_on_copy(backbone, self.config, context.seed)
@@ -126,6 +131,7 @@ class SFTLoRA(Method):
             np.asarray(train.labels),
             backbone.placement,
             dev=lambda rows: reference_fit(model, tokenizer, seqs, rows, schedule.batch_size),
+            gold_rows=gold_rows,
         )
         self.selection_ = select_from_start(model, learner, len(train), schedule, self, context)
         trained = [p for p in model.parameters() if p.requires_grad]
