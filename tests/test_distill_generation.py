@@ -123,14 +123,15 @@ def test_the_teacher_model_is_the_teachers_only(generation, monkeypatch, tmp_pat
 
 def test_the_teachers_time_is_training_time(generation):
     task, labelled, context = generation
-    result = runner.execute(distill(n_unlabeled=6), labelled, task.test, context())
+    method = distill(n_unlabeled=6, student="sft-ia3")
+    result = runner.execute(method, labelled, task.test, context())
     assert result["train_seconds"] >= result["extra"]["teacher_train_and_answer_seconds"] > 0
 
 
 def test_bad_teachers_are_refused_before_any_model_loads(generation):
     with pytest.raises(PromptworthError, match=r"distill-gen\.teacher='head'"):
         make_method("distill-gen", teacher="head")
-    with pytest.raises(PromptworthError, match="sft-lora"):
+    with pytest.raises(PromptworthError, match="one of sft-lora, sft-ft, sft-ia3"):
         make_method("distill-gen", student="encoder-ft")
     task, labelled, context = generation
     calibrated = make_method("distill-gen", teacher="few-shot")

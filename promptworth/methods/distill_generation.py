@@ -3,10 +3,10 @@
 The teacher (a registered method that generates, self-consistency by default, on the sweep's
 causal LM or `teacher_model`) is trained on the run's labelled subset, then answers
 `n_unlabeled` inputs sampled from the rest of the training pool (RunContext.pool); their
-references are never read. The student is sft-lora on the sweep's own causal LM, fine-tuned on
-the labelled rows' references together with the teacher's answers (the answer its metrics read,
-`final_answer`, one line). The student's dev rows are labelled rows only: a teacher's answer is
-trained on, never scored.
+references are never read. The student is sft-lora (or `student` sft-ft, sft-ia3) on the
+sweep's own causal LM, fine-tuned on the labelled rows' references together with the teacher's
+answers (the answer its metrics read, `final_answer`, one line). The student's dev rows are
+labelled rows only: a teacher's answer is trained on, never scored.
 
 The run's answers are the student's. Training the teacher and generating its answers is part of
 the run's training time; `extra` records the teacher, how many inputs it answered and how many
@@ -28,7 +28,7 @@ from promptworth.methods.base import (
     one_of,
 )
 from promptworth.methods.distill import Distill, distilled_cost, sample_pool
-from promptworth.methods.sft_lora import SFTLoRA
+from promptworth.methods.sft_lora import SFTLoRA, SupervisedFineTuning
 from promptworth.tasks.answers import final_answer
 from promptworth.tasks.base import Example, Split, Task
 
@@ -51,6 +51,11 @@ def teacher_answers(teacher: Method, texts: list[Example]) -> tuple[list[Example
     return [text for text, _ in kept], [answer for _, answer in kept]
 
 
+def sft_students() -> list[str]:
+    """The methods that fine-tune on reference answers (sft-lora, sft-ft, sft-ia3)."""
+    return [n for n in REGISTRY if issubclass(method_class(n), SupervisedFineTuning)]
+
+
 class DistillGeneration(Distill):
     name = "distill-gen"
     family = "semi-supervised"
@@ -66,20 +71,21 @@ class DistillGeneration(Distill):
         teacher: str = "self-consistency"  # a registered method that generates
         teacher_params: dict = field(default_factory=dict)
         teacher_model: str = ""  # the teacher's causal LM ("" = the sweep's --model)
-        student: str = SFTLoRA.name  # fine-tuned on the sweep's --model
+        student: str = SFTLoRA.name  # sft-lora, sft-ft or sft-ia3, on the sweep's --model
         student_params: dict = field(default_factory=dict)
         n_unlabeled: int = 500  # inputs the teacher answers, sampled from the unlabelled pool
 
         def __post_init__(self) -> None:
             one_of(self, "teacher", generating_teachers())
-            one_of(self, "student", [SFTLoRA.name])
+            one_of(self, "student", sft_students())
             at_least(self, 0, "n_unlabeled")
 
     @classmethod
     def reads_prompt(cls, params: dict[str, Any]) -> tuple[str, ...]:
-        """The teacher's prompt fields and the student's (sft-lora reads the template)."""
+        """The teacher's prompt fields and the student's (it reads the template)."""
         teacher = super().reads_prompt(params)
-        return tuple(dict.fromkeys(teacher + SFTLoRA.prompt_fields))
+        student = method_class(params.get("student", cls.Config.student)).prompt_fields
+        return tuple(dict.fromkeys(teacher + student))
 
     def task_problem(self, task: Task) -> str | None:
         """Its own, else its teacher's (few-shot generates only uncalibrated)."""

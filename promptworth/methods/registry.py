@@ -49,6 +49,14 @@ REGISTRY: dict[str, tuple[str, str]] = {
         "promptworth.methods.sft_lora:SFTLoRA",
         "generation: LoRA adapters fine-tuned on the reference answers (loss on answer tokens)",
     ),
+    "sft-ft": (
+        "promptworth.methods.sft_ft:SFTFT",
+        "generation: every LM weight fine-tuned on the reference answers (loss on answer tokens)",
+    ),
+    "sft-ia3": (
+        "promptworth.methods.sft_ia3:SFTIA3",
+        "generation: IA3 vectors trained on the reference answers (loss on answer tokens)",
+    ),
     "qlora": (
         "promptworth.methods.qlora:QLoRA",
         "LoRA over 4-bit NF4 base weights (bitsandbytes); CUDA only",
@@ -91,7 +99,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     ),
     "distill-gen": (
         "promptworth.methods.distill_generation:DistillGeneration",
-        "sft-lora student on a teacher's generated answers for unlabelled inputs (generation)",
+        "generation: an sft student learns a teacher's answers for unlabelled inputs",
     ),
     "pet": (
         "promptworth.methods.pet:PET",
