@@ -17,6 +17,7 @@ from promptworth.report.traces import (
 )
 
 ATTACK = '</script><img src=x onerror="window.broken=1"><!--<script>'
+LONG = "a long chain of reasoning " * 10
 INPUTS = [f"input {row} <b>bold</b>" for row in range(6)]
 
 
@@ -39,7 +40,7 @@ def trace(prompt: str, output: str, **more) -> dict:
 RUNS = [
     generation_run(
         "zs-cot",
-        ["bob", ATTACK, "carol", "dan", "eve", "fay"],
+        ["bob", ATTACK, "carol", LONG, "eve", "fay"],
         [1.0, 0.0, 1.0, 0.0, 1.0, 0.0],
         [trace("p" * (PROMPT_SHOWN + 50) + "Q?", "bob"), trace("Q?", ATTACK)],
     ),
@@ -72,7 +73,9 @@ def test_trace_data_caps_the_rows_and_reads_classification_runs():
     labels = [0, 1] * ROWS_SHOWN
     result = {"predictions": [0, -1] * ROWS_SHOWN, "test_labels": labels, "test_digest": "d2"}
     saved = {"d2": {"texts": [f"t{i}" for i in range(len(labels))], "label_names": ["no", "yes"]}}
-    (run,) = trace_data([("k", config, result)], saved)["runs"]
+    later = ("k16", {**config, "n_train": 16}, result)
+    run, bigger = trace_data([later, ("k", config, result)], saved)["runs"]
+    assert [run["title"], bigger["title"]] == ["head, 8 labels, seed 1", "head, 16 labels, seed 1"]
     assert len(run["rows"]) == ROWS_SHOWN and run["metric"] == "accuracy"
     assert [row["answer"] for row in run["rows"][:2]] == ["no", "(no label)"]
     assert [row["right"] for row in run["rows"][:2]] == [True, False]
@@ -119,8 +122,13 @@ def test_traces_in_a_headless_browser(browser_page, tmp_path):
     browser.select_option("#trace-filter", "all")
     browser.select_option("#trace-other", "0")  # self-consistency beside zs-cot
     order = [int(r) for r in rows.evaluate_all("rs => rs.map(r => r.dataset.row)")]
-    assert order == [2, 1, 0, 3, 4, 5]  # right against wrong, then different wrong answers
-    assert "2 of these rows differ" in browser.inner_text("#trace-note")
+    assert order == [2, 1, 3, 0, 4, 5]  # right against wrong, then different wrong answers
+    assert "3 of these rows differ" in browser.inner_text("#trace-note")
+    long = rows.nth(2)  # row 3: the summary holds the answer's start, its column all of it
+    assert long.locator("summary").first.inner_text().startswith(f"row 3: ✗ {LONG[:40]}")
+    assert LONG not in long.locator("summary").first.inner_text()
+    long.locator("summary").first.click()
+    assert long.locator(".trace-run p").first.inner_text() == f"✗ {LONG.strip()} (0.000)"
     first = rows.first
     first.locator("summary").first.click()
     assert first.locator(".trace-run").count() == 2

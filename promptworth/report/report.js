@@ -122,10 +122,14 @@ function stepContent(value) {
   return textElement("pre", JSON.stringify(value, null, 1));
 }
 
-function scoreText(run, row) {
+// ✓ or ✗, the answer (its start only when `short`) and a generation row's score.
+const SUMMARY_CHARACTERS = 80; // of an answer in a row's summary line; its column has all of it
+function scoreText(run, row, short = false) {
   const mark = row.right === null ? "" : row.right ? "✓ " : "✗ ";
   const score = row.score === null || run.metric === "accuracy" ? "" : ` (${row.score.toFixed(3)})`;
-  return `${mark}${row.answer}${score}`;
+  const answer = short && row.answer.length > SUMMARY_CHARACTERS
+    ? row.answer.slice(0, SUMMARY_CHARACTERS - 1) + "…" : row.answer;
+  return `${mark}${answer}${score}`;
 }
 
 function runColumn(run, row) {
@@ -184,7 +188,7 @@ function drawTraces(data) {
   const container = document.getElementById("trace-rows");
   container.replaceChildren(...order.map((i) => {
     const rows = second ? [first.rows[i], second.rows[i]] : [first.rows[i]];
-    const summary = rows.map((row, k) => scoreText(k ? second : first, row)).join("  |  ");
+    const summary = rows.map((row, k) => scoreText(k ? second : first, row, true)).join("  |  ");
     const body = document.createElement("div");
     if (inputs[i] !== undefined) body.appendChild(collapsible("input", textElement("pre", inputs[i])));
     const columns = document.createElement("div");

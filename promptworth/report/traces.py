@@ -24,15 +24,17 @@ def trace_data(rows: list[tuple[str, dict, dict]], saved: dict[str, dict]) -> di
     """Every run's rows (`run_rows`) and the test inputs they share, by test digest; None when
     no run stored its predictions."""
     labels = method_labels([config for _, config, _ in rows])
-    runs = []
+    found = []
     for (key, config, result), label in zip(rows, labels):
         shown = run_rows(result, saved.get(result.get("test_digest") or "", {}))
         if shown:
+            order = (label, config["n_train"], config["seed"])
             title = f"{label}, {config['n_train']:,} labels, seed {config['seed']}"
-            runs.append({"key": key, "title": title, "digest": result.get("test_digest"), **shown})
-    if not runs:
+            digest = result.get("test_digest")
+            found.append((order, {"key": key, "title": title, "digest": digest, **shown}))
+    if not found:
         return None
-    runs.sort(key=lambda run: run["title"])
+    runs = [run for _, run in sorted(found, key=lambda pair: pair[0])]
     digests = {run["digest"] for run in runs}
     inputs = {
         digest: [input_text(text) for text in saved[digest]["texts"][:ROWS_SHOWN]]
