@@ -243,6 +243,7 @@ def test_report_shows_traces_of_the_first_rows():
 
     text = "\n".join(detail_lines([run(1, 0, [trace]), run(0, 0, [voted, trace, trace])]))
     assert "### self-consistency: the first test rows (n_train=0, seed 0)" in text
+    assert "report.html's Traces section" in text
     assert text.count("Row ") == 2  # two rows shown of the three kept
     assert "- answer read: 'Bob'" in text and "- votes: {'bob': 2}" in text
     assert "Q: who?\nA:" in text and "x" * 301 not in text  # the prompt's end only
