@@ -15,6 +15,7 @@ from promptworth.report.traces import (
     trace_data,
     traces_section,
 )
+from promptworth.testing import tiny_generation_task
 
 ATTACK = '</script><img src=x onerror="window.broken=1"><!--<script>'
 LONG = "a long chain of reasoning " * 10
@@ -134,3 +135,47 @@ def test_traces_in_a_headless_browser(browser_page, tmp_path):
     assert first.locator(".trace-run").count() == 2
     assert first.inner_text().count("no steps kept for this row") == 2  # neither kept row 2
     assert problems == []
+
+
+def test_a_generation_sweeps_report_holds_every_rows_steps(tmp_path, tiny_lm_dir, tiny_encoder_dir):
+    """End to end: a tiny generation sweep (task file, zero-shot and zs-cot) and its report: each
+    run's rows in the page with the steps the method kept for every one of them."""
+    from promptworth.report.outputs import write_outputs
+    from promptworth.run.sweep import Sweep, SweepSpec
+
+    task = tiny_generation_task(n_test=6)
+    for name, split in (("train", task.train), ("test", task.test)):
+        lines = [
+            json.dumps({"question": t, "answers": list(r)})
+            for t, r in zip(*(split.texts, split.references))
+        ]
+        (tmp_path / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "task.yaml").write_text(
+        "name: tiny_qa\ntype: generation\ntrain: train.jsonl\ntest: test.jsonl\n"
+        "text_column: question\nreference_column: answers\nmetrics: [exact_match]\n"
+        "max_new_tokens: 4\ntemplates: ['Text: {text}\\nTopic:']\n"
+    )
+    spec = SweepSpec(
+        task=str(tmp_path / "task.yaml"),
+        model=tiny_lm_dir,
+        encoder=tiny_encoder_dir,
+        methods=["zero-shot", "zs-cot"],
+        method_params={"zs-cot": {"reasoning_tokens": 2}},
+        sizes=[4],
+        seeds=[0],
+        dtype="float32",
+        out=tmp_path / "out",
+    )
+    sweep = Sweep(spec, quiet=True)
+    sweep.execute()
+    write_outputs(sweep.store.load(), spec.out, ["- generation sweep"])
+    html = (spec.out / "report.html").read_text()
+    opening = '<script type="application/json" id="trace-data">'
+    data = json.loads(re.search(f"{opening}(.*?)</script>", html, re.S).group(1))
+    assert [run["title"] for run in data["runs"]] == [
+        "zero-shot, 0 labels, seed 0",
+        "zs-cot, 0 labels, seed 0",
+    ]
+    for run in data["runs"]:
+        assert run["metric"] == "exact_match" and len(run["rows"]) == len(sweep.test)
+        assert all(row["steps"]["output"] == row["answer"] for row in run["rows"])
