@@ -1,6 +1,7 @@
 """report.html's Traces section from hand-made runs of a generation task: what it embeds (capped
 rows, shortened prompts, right from the headline score), that a trace's text can never become
-markup, and the rows in a headless browser (steps collapsible, filter, two runs side by side)."""
+markup, and the rows in a headless browser (steps collapsible, filter, two runs side by side);
+then a tiny generation sweep's own report."""
 
 from __future__ import annotations
 
