@@ -1,10 +1,12 @@
-"""Shared fixtures: tiny random-weight backbones saved once per session, and a tiny task."""
+"""Shared fixtures: tiny random-weight backbones saved once per session, a tiny task, and a
+headless browser for the report.html tests."""
 
 from __future__ import annotations
 
 import gc
 import importlib.util
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -125,3 +127,25 @@ def tiny_sweep_spec(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path) ->
     return tiny_sweep(
         tiny_task_files, tiny_lm_dir, tiny_encoder_dir, out, method_params=TINY_SWEEP_PARAMS
     )
+
+
+def chromium() -> str | None:
+    """A chromium-like browser: $PROMPTWORTH_CHROMIUM, else the first on PATH."""
+    names = ("chromium", "chromium-browser", "google-chrome")
+    return os.environ.get("PROMPTWORTH_CHROMIUM") or next(
+        filter(None, map(shutil.which, names)), None
+    )
+
+
+@pytest.fixture
+def browser_page():
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed: scripts/setup.sh --browser"
+    )
+    executable = chromium()
+    if executable is None:
+        pytest.skip("no chromium found (PROMPTWORTH_CHROMIUM or PATH): scripts/setup.sh --browser")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield browser.new_page(viewport={"width": 1400, "height": 1000})
+        browser.close()

@@ -210,8 +210,21 @@ def test_chains_of_thought_end_with_the_answer_trigger(make_context):
     method = make_method("zs-cot", reasoning_tokens=3).fit(task.train, make_context(task=task))
     prediction = method.predict(task.test.texts[:3])
     assert all(f"\n{ANSWER_TRIGGER}" in text for text in prediction.texts)
-    trace = prediction.extra["traces"][0]
-    assert trace["prompt"].endswith(COT_TRIGGER) and trace["output"] == prediction.texts[0]
+    kept = prediction.extra["traces"]
+    assert len(kept) == len(prediction.texts)  # every test row, browsable in report.html
+    assert kept[0]["prompt"].endswith(COT_TRIGGER) and kept[0]["output"] == prediction.texts[0]
+
+
+def test_self_consistency_keeps_every_rows_samples_and_votes(make_context):
+    from promptworth.testing import tiny_generation_task
+
+    task = tiny_generation_task()
+    method = make_method("self-consistency", samples=2, reasoning_tokens=2)
+    prediction = method.fit(task.train, make_context(task=task)).predict(task.test.texts[:7])
+    kept = prediction.extra["traces"]
+    assert len(kept) == 7 and all(len(row["samples"]) == 2 for row in kept)
+    assert [row["output"] for row in kept] == prediction.texts
+    assert all(sum(row["votes"].values()) <= 2 for row in kept)
 
 
 def test_report_shows_traces_of_the_first_rows():
@@ -230,6 +243,7 @@ def test_report_shows_traces_of_the_first_rows():
 
     text = "\n".join(detail_lines([run(1, 0, [trace]), run(0, 0, [voted, trace, trace])]))
     assert "### self-consistency: the first test rows (n_train=0, seed 0)" in text
+    assert "report.html's Traces section" in text
     assert text.count("Row ") == 2  # two rows shown of the three kept
     assert "- answer read: 'Bob'" in text and "- votes: {'bob': 2}" in text
     assert "Q: who?\nA:" in text and "x" * 301 not in text  # the prompt's end only

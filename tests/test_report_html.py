@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
 from html import escape, unescape
 
 import pandas as pd
@@ -166,7 +164,8 @@ def test_report_html_has_report_md_sections_in_its_order(computed_out):
     out, _, written = computed_out
     report, page = (out / "report.md").read_text(), (out / "report.html").read_text()
     md, html = headings(report, page)
-    assert [title for title in html if title != "Learning curves by method family"] == md
+    only_in_html = {"Learning curves by method family", "Traces"}
+    assert [title for title in html if title not in only_in_html] == md
     recommended = written["recommendation"]["recommended"]["method"]
     for title in ("Recommendation", f"Where {recommended} errs", "Files", "Machines"):
         assert title in md
@@ -336,34 +335,12 @@ def test_a_family_of_more_than_six_is_split():
     ]
 
 
-def chromium() -> str | None:
-    """A chromium-like browser: $PROMPTWORTH_CHROMIUM, else the first on PATH."""
-    names = ("chromium", "chromium-browser", "google-chrome")
-    return os.environ.get("PROMPTWORTH_CHROMIUM") or next(
-        filter(None, map(shutil.which, names)), None
-    )
-
-
 def sort_key(text: str) -> float | str:
     """What report.js sorts a cell by: its leading number, else its text."""
     try:
         return float(text.split()[0])
     except ValueError:
         return text.lower()
-
-
-@pytest.fixture
-def browser_page():
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed: scripts/setup.sh --browser"
-    )
-    executable = chromium()
-    if executable is None:
-        pytest.skip("no chromium found (PROMPTWORTH_CHROMIUM or PATH): scripts/setup.sh --browser")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield browser.new_page(viewport={"width": 1400, "height": 1000})
-        browser.close()
 
 
 def test_report_html_in_a_headless_browser(sweep_out, browser_page, tmp_path):
@@ -453,4 +430,42 @@ def test_decision_map_and_le_scao_rush_in_a_headless_browser(computed_out, brows
     assert marker == pytest.approx([math.log10(grid["labels"][0]), 1.0])
     page.fill("#decision-volume", "0")
     assert "above 0" in answer.inner_text()
+    assert problems == []
+
+
+def shown_rows(page) -> list[int]:
+    """The test rows the Traces section shows, in its order."""
+    rows = page.locator("#trace-rows > details.trace-row")
+    return [int(row) for row in rows.evaluate_all("rows => rows.map(r => r.dataset.row)")]
+
+
+def test_traces_in_a_headless_browser(sweep_out, browser_page):
+    """Every run's answer per test row: all rows at first, the filter keeps the first run's
+    wrong rows, and a second run beside it brings the rows where the two differ first."""
+    out, rows = sweep_out
+    page, problems = browser_page, []
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.goto((out / "report.html").as_uri())
+    page.wait_for_load_state("load")
+    data = page.evaluate("() => JSON.parse(document.getElementById('trace-data').textContent)")
+    assert len(data["runs"]) == len(rows)
+    first = data["runs"][0]
+    assert shown_rows(page) == list(range(len(first["rows"])))
+    page.select_option("#trace-filter", "wrong")
+    wrong = [i for i, row in enumerate(first["rows"]) if row["right"] is False]
+    assert 0 < len(wrong) < len(first["rows"]) and shown_rows(page) == wrong
+    page.select_option("#trace-filter", "all")
+
+    answers = [[row["answer"] for row in run["rows"]] for run in data["runs"]]
+    other = next(i for i, run in enumerate(answers) if run != answers[0])
+    page.select_option("#trace-other", str(other))
+    differ = [i for i, (a, b) in enumerate(zip(answers[0], answers[other])) if a != b]
+    order = shown_rows(page)
+    assert set(order[: len(differ)]) == set(differ)  # the disagreements first
+    assert order[len(differ) :] == sorted(set(order) - set(differ))
+    assert f"{len(differ)} of these rows differ" in page.inner_text("#trace-note")
+    top = page.locator("#trace-rows > details.trace-row").first
+    top.locator("summary").first.click()
+    titles = top.locator(".trace-run h4").all_inner_texts()
+    assert titles == [data["runs"][0]["title"], data["runs"][other]["title"]]
     assert problems == []

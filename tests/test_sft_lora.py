@@ -1,5 +1,6 @@
-"""sft-lora: the answer tokens are the only targets, held-out rows are scored by teacher
-forcing, and the untrained start is served as the backbone itself when training does worse."""
+"""sft-lora (and sft-ft, sft-ia3): the answer tokens are the only targets, held-out rows are
+scored by teacher forcing, and the untrained start is served as the backbone itself when training
+does worse; trained weights serve merged."""
 
 from __future__ import annotations
 
@@ -55,15 +56,25 @@ def test_the_untrained_start_is_served_as_the_backbone_when_training_scores_wors
     assert prediction.extra["selected_step"] == 0
 
 
-def test_trained_adapters_are_merged_and_served_in_the_run_dtype(make_context):
-    task = tiny_generation_task(n_train=40)
+@pytest.mark.parametrize("name", ["sft-lora", "sft-ft", "sft-ia3"])
+def test_trained_weights_serve_as_one_plain_model(name, make_context):
+    """20 rows, cv_folds=0: no selection, the step budget is trained and served, adapters
+    merged; LoRA and IA3 train a share of the weights (IA3 fewer), sft-ft all of them."""
+    import torch
+
+    task = tiny_generation_task(n_train=20)
     context = make_context(task=task)
-    method = make_method("sft-lora", max_steps=4, batch_size=4, learning_rate=0.05)
+    method = make_method(name, max_steps=2, batch_size=4, cv_folds=0, learning_rate=0.05)
     method.fit(task.train, context)
-    if method.selection()["selected_step"] == 0:
-        pytest.skip("training did not beat the start on this tiny model")
+    assert method.selection()["selected_step"] == 2
+    backbone = context.backbones.get(context.model, "causal-lm").model
     assert not hasattr(method.model_, "peft_config")  # merged: one plain model
-    assert method.training_cost().trainable_params > 0
+    served, frozen = method.model_.state_dict(), backbone.state_dict()
+    assert served.keys() == frozen.keys()
+    assert any(not torch.equal(served[k].float(), frozen[k].float()) for k in frozen)
+    cost = method.training_cost()
+    share = {"sft-ft": (1.0, 1.0), "sft-lora": (0.001, 0.5), "sft-ia3": (0.0, 0.01)}[name]
+    assert share[0] <= cost.trainable_params / cost.total_params <= share[1]
     assert len(method.predict(task.test.texts).texts) == len(task.test)
 
 

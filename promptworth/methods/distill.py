@@ -79,6 +79,21 @@ def train_student(
     return student.fit_targets(gold + soft, train.subset(dev_idx), context)
 
 
+def distilled_cost(teacher: TrainingCost, student: TrainingCost, labelling: float) -> TrainingCost:
+    """What a distillation's training cost: the student's parameters and artifact, both
+    trainings' examples, tokens and steps, and the work both took from caches (`labelling`: the
+    teacher's labelling)."""
+    return TrainingCost(
+        trainable_params=student.trainable_params,
+        total_params=student.total_params,
+        train_examples=teacher.train_examples + student.train_examples,
+        train_tokens=teacher.train_tokens + student.train_tokens,
+        train_steps=teacher.train_steps + student.train_steps,
+        artifact_bytes=student.artifact_bytes,
+        cached_seconds=teacher.cached_seconds + labelling,
+    )
+
+
 class Distill(Method):
     name = "distill"
     family = "semi-supervised"
@@ -174,15 +189,7 @@ class Distill(Method):
             "teacher_selection": teacher.selection(),
             "student_selection": student.selection(),
         }
-        self.cost_ = TrainingCost(
-            trainable_params=student_cost.trainable_params,
-            total_params=student_cost.total_params,
-            train_examples=teacher_cost.train_examples + student_cost.train_examples,
-            train_tokens=teacher_cost.train_tokens + student_cost.train_tokens,
-            train_steps=teacher_cost.train_steps + student_cost.train_steps,
-            artifact_bytes=student_cost.artifact_bytes,
-            cached_seconds=teacher_cost.cached_seconds + targets.cached_seconds,
-        )
+        self.cost_ = distilled_cost(teacher_cost, student_cost, targets.cached_seconds)
         return self
 
     def teacher_targets(self, teacher: Method, unlabeled: Split, n_labels: int) -> SoftTargets:

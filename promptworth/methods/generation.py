@@ -147,7 +147,6 @@ def seeded(generator):
         yield
 
 
-TRACE_ROWS = 5  # test rows whose prompt, output and votes a run keeps (extra["traces"])
 ANSWER_STOP = ("\n",)  # a generation task's answer is one line: a summary, a short answer
 
 
@@ -164,8 +163,9 @@ def answer_prediction(
 
 
 def traces(prompts: list[str], outputs: list[str], **per_row: list) -> list[dict]:
-    """What a run keeps of its first TRACE_ROWS test rows: the prompt, the output, the answer
-    the text metrics read from it (`final_answer`), and any `per_row` lists (votes)."""
+    """What a run keeps of every test row (extra["traces"], browsable in report.html): the
+    prompt, the output, the answer the text metrics read from it (`final_answer`), and any
+    `per_row` lists (votes, samples)."""
     return [
         {
             "prompt": prompt,
@@ -173,7 +173,7 @@ def traces(prompts: list[str], outputs: list[str], **per_row: list) -> list[dict
             "answer": final_answer(output.strip()),
             **{key: values[row] for key, values in per_row.items()},
         }
-        for row, (prompt, output) in enumerate(zip(prompts[:TRACE_ROWS], outputs))
+        for row, (prompt, output) in enumerate(zip(prompts, outputs))
     ]
 
 

@@ -217,8 +217,11 @@ def select_from_start(
 ) -> Selection:
     """The shared training rule over `n_rows` training rows (a dev split, else folds), the
     learning rates the method's `tune` asks for, and the untrained start among the candidates;
-    the model is left in eval mode holding the chosen weights."""
-    fit_idx, dev_idx = split_dev(n_rows, schedule, context.seed)
+    the model is left in eval mode holding the chosen weights. The dev split is drawn from the
+    learner's gold rows only (`Learner.gold_rows`); the others are always trained on."""
+    gold = n_rows if learner.gold_rows is None else learner.gold_rows
+    fit_idx, dev_idx = split_dev(gold, schedule, context.seed)
+    fit_idx = np.concatenate([fit_idx, np.arange(gold, n_rows)])
     model.train()
     selection = fit_selected(
         learner,

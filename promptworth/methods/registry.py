@@ -49,6 +49,14 @@ REGISTRY: dict[str, tuple[str, str]] = {
         "promptworth.methods.sft_lora:SFTLoRA",
         "generation: LoRA adapters fine-tuned on the reference answers (loss on answer tokens)",
     ),
+    "sft-ft": (
+        "promptworth.methods.sft_ft:SFTFT",
+        "generation: every LM weight fine-tuned on the reference answers (loss on answer tokens)",
+    ),
+    "sft-ia3": (
+        "promptworth.methods.sft_ia3:SFTIA3",
+        "generation: IA3 vectors trained on the reference answers (loss on answer tokens)",
+    ),
     "qlora": (
         "promptworth.methods.qlora:QLoRA",
         "LoRA over 4-bit NF4 base weights (bitsandbytes); CUDA only",
@@ -88,6 +96,10 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "distill": (
         "promptworth.methods.distill:Distill",
         "an encoder student learns a trained teacher's soft labels on unlabelled texts",
+    ),
+    "distill-gen": (
+        "promptworth.methods.distill_generation:DistillGeneration",
+        "generation: an sft student learns a teacher's answers for unlabelled inputs",
     ),
     "pet": (
         "promptworth.methods.pet:PET",

@@ -19,7 +19,6 @@ from typing import Any, ClassVar
 from promptworth.methods.base import Prediction, RunContext, at_least, positive
 from promptworth.methods.generation import (
     REASONING_STOP,
-    TRACE_ROWS,
     Decoding,
     chains_of_thought,
     texts_prediction,
@@ -97,12 +96,11 @@ class SelfConsistency(ZeroShotCoT):
             samples.append(chains.outputs)
             tokens += chains.prompt_tokens
         key = vote_key(self.format_.task)
-        chosen, votes, samples_kept = [], [], []
-        for row, outputs in enumerate(zip(*samples)):
+        chosen, votes = [], []
+        for outputs in zip(*samples):
             index, counted = (medoid(list(outputs)), {}) if key is None else majority(outputs, key)
             chosen.append(outputs[index])
-            if row < TRACE_ROWS:
-                votes.append(counted)
-                samples_kept.append(list(outputs))
-        kept = traces(chains.prompts, chosen, votes=votes, samples=samples_kept)
+            votes.append(counted)
+        rows = [list(outputs) for outputs in zip(*samples)]
+        kept = traces(chains.prompts, chosen, votes=votes, samples=rows)
         return texts_prediction(chosen, prompt_tokens=tokens, extra={"traces": kept})

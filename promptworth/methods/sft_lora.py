@@ -1,4 +1,5 @@
-"""sft-lora: supervised fine-tuning of LoRA adapters on a generation task's reference answers.
+"""Supervised fine-tuning on a generation task's reference answers: sft-lora trains LoRA
+adapters (here), sft-ft every weight (sft_ft.py), sft-ia3 IA3 vectors (sft_ia3.py).
 
 Each training row is the task's prompt followed by its first reference and the end-of-text
 token; the loss is the cross-entropy of those answer tokens only (the prompt's positions are
@@ -87,35 +88,44 @@ def reference_fit(model, tokenizer, seqs: Sequences, rows: np.ndarray, batch_siz
     return DevScore(right / total, loss / total)
 
 
-class SFTLoRA(Method):
-    name = "sft-lora"
-    family = "parameter-efficient"
+@dataclass(frozen=True)
+class SFTConfig(RecipeConfig):
+    max_steps: int = 300
+    max_dev: int = 64  # dev rows at most (each is one teacher-forced forward pass)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        at_least(self, 0, "max_dev")
+
+
+class SupervisedFineTuning(Method):
+    """Fine-tuning on a generation task's reference answers (module doc); a subclass says which
+    weights train (`trainable_model`) and how the trained model serves (`served`)."""
+
     task_types = ("generation",)
     prompt_fields = GENERATION_PROMPT_FIELDS
-    learning_rates = PromptLoRA.learning_rates
     test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}
+    Config = SFTConfig
 
-    @dataclass(frozen=True)
-    class Config(RecipeConfig):
-        r: int = 8
-        alpha: int = 16
-        dropout: float = 0.05
-        target_modules: str = "default"  # PEFT's choice for the architecture, or "all-linear"
-        learning_rate: float = 1e-3
-        max_steps: int = 300
-        max_dev: int = 64  # dev rows at most (each is one teacher-forced forward pass)
+    def trainable_model(self, backbone, context: RunContext):
+        """A copy of the causal LM whose trainable weights are the method's."""
+        raise NotImplementedError
 
-        def __post_init__(self) -> None:
-            super().__post_init__()
-            at_least(self, 1, "r", "alpha")
-            at_least(self, 0, "max_dev")
-            require(self, "dropout", 0 <= self.dropout < 1, "a number in [0, 1)")
-            require(self, "target_modules", bool(self.target_modules.strip()), "a module name")
+    def served(self, model, placement):
+        """The trained model as it generates: in the serving dtype, adapters merged."""
+        return serving_copy(model.merge_and_unload(), placement)
 
-    def fit(self, train: Split, context: RunContext) -> SFTLoRA:
+    def fit(self, train: Split, context: RunContext) -> SupervisedFineTuning:
+        return self.fit_answers(train, context, gold_rows=len(train))
+
+    def fit_answers(
+        self, train: Split, context: RunContext, gold_rows: int
+    ) -> SupervisedFineTuning:
+        """Fit on `train`'s first references; only its first `gold_rows` rows may be held out
+        (distill-gen appends a teacher's answers after the labelled rows)."""
         backbone = context.backbones.get(context.model, "causal-lm")
         self.format_ = PromptFormat(context.task, backbone.tokenizer, context.prompt)
-        model = lora_on_copy(backbone, self.config, context.seed)
+        model = self.trainable_model(backbone, context)
         seqs = answer_sequences(self.format_, train)
         schedule = Schedule.of(self.config)
         tokenizer = backbone.tokenizer
@@ -126,6 +136,7 @@ class SFTLoRA(Method):
             np.asarray(train.labels),
             backbone.placement,
             dev=lambda rows: reference_fit(model, tokenizer, seqs, rows, schedule.batch_size),
+            gold_rows=gold_rows,
         )
         self.selection_ = select_from_start(model, learner, len(train), schedule, self, context)
         trained = [p for p in model.parameters() if p.requires_grad]
@@ -133,7 +144,7 @@ class SFTLoRA(Method):
         if self.selection_.step == 0:  # nothing trained is kept: the prompt itself, zero-shot
             self.model_ = backbone.model
         else:
-            self.model_ = serving_copy(model.merge_and_unload(), backbone.placement)
+            self.model_ = self.served(model, backbone.placement)
         return self
 
     def predict(self, texts: list[Example]) -> Prediction:
@@ -144,3 +155,26 @@ class SFTLoRA(Method):
         prediction.prompt_tokens = sum(map(len, prompt_ids))
         prediction.extra.update(self.selection())
         return prediction
+
+
+class SFTLoRA(SupervisedFineTuning):
+    name = "sft-lora"
+    family = "parameter-efficient"
+    learning_rates = PromptLoRA.learning_rates
+
+    @dataclass(frozen=True)
+    class Config(SFTConfig):
+        r: int = 8
+        alpha: int = 16
+        dropout: float = 0.05
+        target_modules: str = "default"  # PEFT's choice for the architecture, or "all-linear"
+        learning_rate: float = 1e-3
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            at_least(self, 1, "r", "alpha")
+            require(self, "dropout", 0 <= self.dropout < 1, "a number in [0, 1)")
+            require(self, "target_modules", bool(self.target_modules.strip()), "a module name")
+
+    def trainable_model(self, backbone, context: RunContext):
+        return lora_on_copy(backbone, self.config, context.seed)

@@ -172,6 +172,9 @@ class Learner:
     # (e.g. the reference tokens' accuracy and cross-entropy under teacher forcing); every row
     # can then be held out.
     dev: Callable[[np.ndarray], DevScore] | None = None
+    # With `dev`: only rows below this index may be held out (None: every row); the rows after
+    # them are trained on, never scored (a teacher's answers, whose targets are not gold).
+    gold_rows: int | None = None
 
     def snapshot(self) -> list:
         return [p.detach().clone() for p in self.params]
@@ -194,8 +197,11 @@ class Learner:
         return dev_score(self.label_scores(rows), self.labels[rows])
 
     def scoreable(self, rows: np.ndarray) -> np.ndarray:
-        """The rows that can be held out and scored: labelled ones, or all with `dev`."""
-        return rows if self.dev is not None else rows[self.labels[rows] >= 0]
+        """The rows that can be held out and scored: labelled ones, or with `dev` all of them
+        (below `gold_rows` when set)."""
+        if self.dev is None:
+            return rows[self.labels[rows] >= 0]
+        return rows if self.gold_rows is None else rows[rows < self.gold_rows]
 
     def held_out(self, rows: np.ndarray):
         """What scoring a fold gives, for `pooled`: label scores, or (rows, DevScore)."""

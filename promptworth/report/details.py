@@ -99,18 +99,23 @@ def generation_lines(rows: list[tuple[str, dict, dict]], labels: list[str]) -> l
 
 TRACES_SHOWN = 2  # test rows of each method's traces report.md shows
 PROMPT_TAIL = 300  # characters of a prompt's end shown (its start is the task's long input)
+BROWSE_TRACES = (
+    "report.html's Traces section shows every run's answer row by row with its steps, and two "
+    "runs side by side."
+)
 
 
 def trace_lines(rows: list[tuple[str, dict, dict]], labels: list[str]) -> list[str]:
     """The first test rows of one run per generating method (its smallest size and seed): the
-    end of the prompt, the output, the answer the text metrics read, and any votes."""
+    end of the prompt, the output, the answer the text metrics read, and any votes; report.html's
+    Traces section has every run's rows."""
     first: dict[str, tuple] = {}
     for (_, config, result), label in zip(rows, labels):
         kept = (result.get("extra") or {}).get("traces")
         order = (config["n_train"], config["seed"])
         if kept and (label not in first or order < first[label][0]):
             first[label] = (order, kept)
-    lines = []
+    lines = [BROWSE_TRACES, ""] if first else []
     for label, ((n_train, seed), kept) in sorted(first.items()):
         lines += [f"### {label}: the first test rows (n_train={n_train}, seed {seed})", ""]
         for number, trace in enumerate(kept[:TRACES_SHOWN], 1):

@@ -2,12 +2,11 @@
 embedded, no network access), with everything report.md has in report.md's order: the header,
 the recommendation with its decision map, learning curves by method family with a method filter,
 the verdict with its figures, sortable tables (accuracy, advantage matrix with each n/a explained
-in place, cost) and report.md's other sections as text."""
+in place, cost), report.md's other sections as text, and every run's traces per test row."""
 
 from __future__ import annotations
 
 import base64
-import json
 from html import escape
 from importlib.resources import files
 from pathlib import Path
@@ -29,6 +28,7 @@ from promptworth.report.interactive import (
 )
 from promptworth.report.le_scao_rush import le_scao_rush_figure
 from promptworth.report.markdown import cost_notes, cost_table, format_cell
+from promptworth.report.traces import script_json, traces_section
 
 NO_ADVANTAGE = "no advantage measurable: "  # how promptworth.analysis.advantage's errors begin
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
@@ -70,7 +70,8 @@ def write_html(
     `recommendation`: Recommendation.to_json() with the report's decision map; `blocks`:
     report.md's own lines of the sections the page shows as text (header, recommendation,
     verdict, predictions, details, failures, files), rendered in report.md's order; `views`:
-    the advantage figure's PNG and the Le Scao & Rush view (report.le_scao_rush.View)."""
+    the advantage figure's PNG, the Le Scao & Rush view (report.le_scao_rush.View) and the
+    traces (report.traces.trace_data)."""
     blocks, views = blocks or {}, views or {}
     sections = [
         markdown_html(blocks.get("header", [])),
@@ -80,6 +81,7 @@ def write_html(
         advantage_section(advantage_pairs, blocks.get("verdict", []), views),
         text_section("predictions", blocks.get("predictions", [])),
         text_section("details", blocks.get("details", [])),
+        traces_section(views.get("traces")),
         machines_section(machines),
         text_section("failures", blocks.get("failures", [])),
         cost_section(frame),
@@ -217,7 +219,7 @@ def decision_map_html(grid: dict) -> str:
         f'value="{scenario["queries_per_day"]:g}"></label>'
         '<p id="decision-answer"></p></div>'
     )
-    data = json.dumps(grid).replace("</", "<\\/")
+    data = script_json(grid)
     return (
         paragraph(
             "Each cell is the recommendation with the label budget and the volume changed and "

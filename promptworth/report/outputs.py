@@ -37,6 +37,7 @@ from promptworth.report.markdown import failure_lines, files_lines, write_report
 from promptworth.report.plots import plot_learning_curves
 from promptworth.report.predictions import prediction_lines
 from promptworth.report.saved import saved_test_rows
+from promptworth.report.traces import trace_data
 
 
 def write_outputs(
@@ -106,18 +107,23 @@ def _write_outputs(rows, out: Path, description, compare, failures, metric: str)
     view, view_lines = write_le_scao_rush(frame, accuracy, recommendation, out)
     if view is not None:
         files["le_scao_rush"] = out / "le_scao_rush.png"
+    saved = saved_test_rows(out)
     blocks = {
         "header": description,
         "recommendation": advice,
         "verdict": verdict + view_lines,
-        "predictions": prediction_lines(accuracy.groups, recommendation, saved_test_rows(out)),
+        "predictions": prediction_lines(accuracy.groups, recommendation, saved),
         "details": detail_lines(rows) + judge_lines(rows, out),
         "failures": failure_lines(failed),
     }
     files["html"], files["report"] = out / "report.html", out / "report.md"
     blocks["files"] = files_lines(files)
     pairs = json.loads(files["advantage"].read_text())["pairs"]
-    views = {"advantage": files.get("advantage_plot"), "le_scao_rush": view}
+    views = {
+        "advantage": files.get("advantage_plot"),
+        "le_scao_rush": view,
+        "traces": trace_data(rows, saved),
+    }
     write_html(
         out, frame, accuracy, summary, legend, pairs, machines, recommendation, blocks, views
     )

@@ -94,3 +94,119 @@ if (document.getElementById("decision-data")) {
   );
   updateDecision();
 }
+
+// The Traces section: rows drawn from the embedded JSON, every text set as textContent (no text
+// of a trace reaches the page as markup). A row and each of its steps is a <details>.
+function textElement(tag, text, className) {
+  const node = document.createElement(tag);
+  node.textContent = text;
+  if (className) node.className = className;
+  return node;
+}
+
+function collapsible(title, content) {
+  const details = document.createElement("details");
+  details.appendChild(textElement("summary", title));
+  details.appendChild(content);
+  return details;
+}
+
+// A kept value: text as it is, a list one collapsible item each, anything else as JSON.
+function stepContent(value) {
+  if (typeof value === "string") return textElement("pre", value);
+  if (Array.isArray(value) && value.length) {
+    const list = document.createElement("div");
+    value.forEach((item, i) => list.appendChild(collapsible(`${i + 1}`, stepContent(item))));
+    return list;
+  }
+  return textElement("pre", JSON.stringify(value, null, 1));
+}
+
+// ✓ or ✗, the answer (its start only when `short`) and a generation row's score.
+const SUMMARY_CHARACTERS = 80; // of an answer in a row's summary line; its column has all of it
+function scoreText(run, row, short = false) {
+  const mark = row.right === null ? "" : row.right ? "✓ " : "✗ ";
+  const score = row.score === null || run.metric === "accuracy" ? "" : ` (${row.score.toFixed(3)})`;
+  const answer = short && row.answer.length > SUMMARY_CHARACTERS
+    ? row.answer.slice(0, SUMMARY_CHARACTERS - 1) + "…" : row.answer;
+  return `${mark}${answer}${score}`;
+}
+
+function runColumn(run, row) {
+  const column = document.createElement("div");
+  column.className = "trace-run";
+  column.appendChild(textElement("h4", run.title));
+  column.appendChild(textElement("p", scoreText(run, row)));
+  if (row.steps) {
+    Object.entries(row.steps).forEach(([step, value]) =>
+      column.appendChild(collapsible(step, stepContent(value))),
+    );
+  } else {
+    column.appendChild(textElement("p", "no steps kept for this row", "none"));
+  }
+  return column;
+}
+
+// Two answers disagree when one is right and the other not, then by how far apart their scores
+// are, then when their texts differ.
+function disagreement(a, b) {
+  return [a.right !== b.right ? 1 : 0, Math.abs((a.score ?? 0) - (b.score ?? 0)),
+    a.answer !== b.answer ? 1 : 0];
+}
+
+function byDisagreement(first, second) {
+  return (i, j) => {
+    const x = disagreement(first.rows[i], second.rows[i]);
+    const y = disagreement(first.rows[j], second.rows[j]);
+    for (let k = 0; k < x.length; k++) if (x[k] !== y[k]) return y[k] - x[k];
+    return i - j;
+  };
+}
+
+function drawTraces(data) {
+  const first = data.runs[Number(document.getElementById("trace-run").value)];
+  const pick = document.getElementById("trace-other").value;
+  let second = pick === "" ? null : data.runs[Number(pick)];
+  const note = [];
+  if (second && (second === first || second.digest !== first.digest)) {
+    note.push(second === first ? "The same run twice: shown once." :
+      "These two runs were scored on different test rows: the first is shown alone.");
+    second = null;
+  }
+  const wanted = document.getElementById("trace-filter").value;
+  const count = second ? Math.min(first.rows.length, second.rows.length) : first.rows.length;
+  let order = [...Array(count).keys()].filter((i) =>
+    wanted === "all" || first.rows[i].right === (wanted === "right"));
+  if (second) {
+    order.sort(byDisagreement(first, second));
+    const differ = order.filter((i) => disagreement(first.rows[i], second.rows[i]).some(Boolean));
+    note.push(`${differ.length} of these rows differ between the two runs; they come first.`);
+  }
+  note.unshift(`${order.length} of ${count} rows shown.`);
+  document.getElementById("trace-note").textContent = note.join(" ");
+  const inputs = data.inputs[first.digest] || [];
+  const container = document.getElementById("trace-rows");
+  container.replaceChildren(...order.map((i) => {
+    const rows = second ? [first.rows[i], second.rows[i]] : [first.rows[i]];
+    const summary = rows.map((row, k) => scoreText(k ? second : first, row, true)).join("  |  ");
+    const body = document.createElement("div");
+    if (inputs[i] !== undefined) body.appendChild(collapsible("input", textElement("pre", inputs[i])));
+    const columns = document.createElement("div");
+    columns.className = "trace-columns";
+    columns.appendChild(runColumn(first, first.rows[i]));
+    if (second) columns.appendChild(runColumn(second, second.rows[i]));
+    body.appendChild(columns);
+    const row = collapsible(`row ${i}: ${summary}`, body);
+    row.className = "trace-row";
+    row.dataset.row = i;
+    return row;
+  }));
+}
+
+if (document.getElementById("trace-data")) {
+  const traceData = JSON.parse(document.getElementById("trace-data").textContent);
+  ["trace-run", "trace-other", "trace-filter"].forEach((id) =>
+    document.getElementById(id).addEventListener("change", () => drawTraces(traceData)),
+  );
+  drawTraces(traceData);
+}
