@@ -222,7 +222,8 @@ def test_report_shows_traces_of_the_first_rows():
         "output": "So. The answer is Bob",
         "answer": "Bob",
     }
-    voted = {**trace, "votes": {"bob": 2}}
+    step = {"step": "critique 1", "output": "too short", "prompt_tokens": 9, "output_tokens": 3}
+    voted = {**trace, "votes": {"bob": 2}, "steps": [{**step, "step": "answer"}, step]}
 
     def run(seed, n_train, kept):
         config = {"method": "self-consistency", "method_params": {}, "n_train": n_train}
@@ -233,3 +234,4 @@ def test_report_shows_traces_of_the_first_rows():
     assert text.count("Row ") == 2  # two rows shown of the three kept
     assert "- answer read: 'Bob'" in text and "- votes: {'bob': 2}" in text
     assert "Q: who?\nA:" in text and "x" * 301 not in text  # the prompt's end only
+    assert "- step critique 1 (9 tokens in, 3 out): 'too short'" in text

@@ -178,6 +178,10 @@ class Prediction:
     # a generation task's answers, one text per row, scored against the references (`labels`
     # are then all UNLABELLED)
     texts: list[str] | None = None
+    # a generation task's answers took this many model.generate calls and generated tokens,
+    # summed over the rows (several per row for multi-step techniques)
+    calls: int = 0
+    generated_tokens: int = 0
 
 
 @dataclass

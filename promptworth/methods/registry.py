@@ -65,6 +65,10 @@ REGISTRY: dict[str, tuple[str, str]] = {
         "promptworth.methods.self_consistency:SelfConsistency",
         "generation: sampled chains of thought vote on the answer (medoid for free text)",
     ),
+    "self-critique": (
+        "promptworth.methods.self_critique:SelfCritique",
+        "generation: answer, then critique and revise it (rounds configurable); frozen causal LM",
+    ),
     "few-shot": (
         "promptworth.methods.few_shot:FewShot",
         "in-context learning: k labelled demonstrations before each test prompt; no training",

@@ -22,8 +22,7 @@ from promptworth.methods.generation import (
     TRACE_ROWS,
     Decoding,
     chains_of_thought,
-    texts_prediction,
-    traces,
+    steps_prediction,
 )
 from promptworth.methods.zs_cot import ZeroShotCoT
 from promptworth.tasks.answers import final_answer, flexible_number, normalise_answer
@@ -89,13 +88,13 @@ class SelfConsistency(ZeroShotCoT):
 
     def predict(self, texts: list[Example]) -> Prediction:
         self.check_fitted()
-        c, samples, tokens = self.config, [], 0
+        c, samples, steps = self.config, [], []
         for index in range(c.samples):
             seed = self.seed_ * 1_000 + index
             reasoning = Decoding(c.reasoning_tokens, REASONING_STOP, c.temperature, seed)
-            chains = chains_of_thought(self.model_, self.format_, texts, reasoning)
+            chains = chains_of_thought(self.model_, self.format_, texts, reasoning, f" {index + 1}")
             samples.append(chains.outputs)
-            tokens += chains.prompt_tokens
+            steps += chains.steps
         key = vote_key(self.format_.task)
         chosen, votes, samples_kept = [], [], []
         for row, outputs in enumerate(zip(*samples)):
@@ -104,5 +103,4 @@ class SelfConsistency(ZeroShotCoT):
             if row < TRACE_ROWS:
                 votes.append(counted)
                 samples_kept.append(list(outputs))
-        kept = traces(chains.prompts, chosen, votes=votes, samples=samples_kept)
-        return texts_prediction(chosen, prompt_tokens=tokens, extra={"traces": kept})
+        return steps_prediction(chosen, steps, votes=votes, samples=samples_kept)

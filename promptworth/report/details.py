@@ -120,8 +120,21 @@ def trace_lines(rows: list[tuple[str, dict, dict]], labels: list[str]) -> list[s
             lines += [f"- output: {trace['output']!r}", f"- answer read: {trace['answer']!r}"]
             if trace.get("votes"):
                 lines.append(f"- votes: {trace['votes']}")
+            lines += step_lines(trace.get("steps", []))
             lines.append("")
     return lines
+
+
+def step_lines(steps: list[dict]) -> list[str]:
+    """A multi-step technique's steps (critique, revision, a chain's steps): each one's output
+    and the tokens it read and wrote; nothing for a one-step prompt."""
+    if len(steps) < 2:
+        return []
+    return [
+        f"- step {s['step']} ({s['prompt_tokens']} tokens in, {s['output_tokens']} out): "
+        f"{s['output']!r}"
+        for s in steps
+    ]
 
 
 def escaped(cell: str) -> str:

@@ -68,6 +68,7 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
         "eval_examples_per_second": round(n_test / max(timings["eval_seconds"], 1e-9), 2),
         **latency,
         "prompt_tokens_per_example": round(prediction.prompt_tokens / max(n_test, 1), 2),
+        **generation_costs(context.task, prediction, n_test),
         "artifact_bytes": training.artifact_bytes,
         "device": context.backbones.placement.device,
         "threads": costs.cpu_threads(),
@@ -107,6 +108,17 @@ def scored(task: Task, test: Split, prediction: Prediction) -> dict:
         **result,
         "unmapped": sum(not text.strip() for text in prediction.texts),  # empty answers
         "predictions": list(prediction.texts),
+    }
+
+
+def generation_costs(task: Task, prediction: Prediction, n_test: int) -> dict:
+    """A generation task's work per test row: model.generate calls and tokens generated (a
+    multi-step technique makes several calls per row); nothing for a classification task."""
+    if not task.generates:
+        return {}
+    return {
+        "calls_per_row": round(prediction.calls / max(n_test, 1), 3),
+        "generated_tokens_per_row": round(prediction.generated_tokens / max(n_test, 1), 2),
     }
 
 
