@@ -156,6 +156,10 @@ class RunContext:
     features: Any = None  # promptworth.backbones.features.FeatureCache
     pool: Split | None = None  # the unlabelled remainder of the training pool (for distillation)
     progress: Any = None  # callable(str) for progress messages
+    # A generation task's headline metric per row, (outputs, references) -> scores in [0, 1],
+    # for methods that score their own outputs on training rows (few-shot-cot, prompt-search);
+    # the run layer supplies it (runner.headline_scorer): the metrics sit above the methods.
+    score_rows: Any = None
 
     def say(self, message: str) -> None:
         if self.progress is not None:

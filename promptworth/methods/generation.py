@@ -334,14 +334,24 @@ class Chains:
 def chains_of_thought(
     model, fmt: PromptFormat, texts: list, reasoning: Decoding, suffix: str = ""
 ) -> Chains:
-    """Two stages as in Kojima et al.: the prompt, COT_TRIGGER and the reasoning (`reasoning`
-    decoding); then all of it, ANSWER_TRIGGER and a greedy one-line answer. Step names end
-    with `suffix` (a sample's number)."""
-    prompts = [fmt.prompt(text) for text in texts]
+    """Two stages as in Kojima et al. on the task's prompt of each text (`reason_then_answer`)."""
+    return reason_then_answer(model, fmt, [fmt.prompt(text) for text in texts], reasoning, suffix)
+
+
+def reason_then_answer(
+    model, fmt: PromptFormat, prompts: list[str], reasoning: Decoding, suffix: str = ""
+) -> Chains:
+    """Each prompt, COT_TRIGGER and the reasoning (`reasoning` decoding); then all of it,
+    ANSWER_TRIGGER and a greedy one-line answer. Step names end with `suffix` (a sample's
+    number)."""
     asked = [prompt + fmt.completion(prompt, COT_TRIGGER) for prompt in prompts]
     first = run_step(model, fmt, "reasoning" + suffix, asked, reasoning)
     concluded = [f"{a} {r}\n{ANSWER_TRIGGER}" for a, r in zip(asked, first.outputs)]
     answer = Decoding(fmt.task.max_new_tokens, stop=ANSWER_STOP)
     second = run_step(model, fmt, "answer" + suffix, concluded, answer)
-    outputs = [f"{r}\n{ANSWER_TRIGGER} {a}" for r, a in zip(first.outputs, second.outputs)]
-    return Chains(asked, outputs, [first, second])
+    return Chains(asked, chain_outputs(first.outputs, second.outputs), [first, second])
+
+
+def chain_outputs(reasons: list[str], answers: list[str]) -> list[str]:
+    """A chain as kept and scored: its reasoning, then ANSWER_TRIGGER and its answer."""
+    return [f"{r}\n{ANSWER_TRIGGER} {a}" for r, a in zip(reasons, answers)]

@@ -73,6 +73,10 @@ REGISTRY: dict[str, tuple[str, str]] = {
         "promptworth.methods.few_shot:FewShot",
         "in-context learning: k labelled demonstrations before each test prompt; no training",
     ),
+    "few-shot-cot": (
+        "promptworth.methods.few_shot_cot:FewShotCoT",
+        "generation: demonstrations from the model's own right chains of thought on training rows",
+    ),
     "prompt-search": (
         "promptworth.methods.prompt_search:PromptSearch",
         "best of task, PET-style and LM-paraphrased templates on a dev split; zero-shot",

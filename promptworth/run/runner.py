@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import platform
+from collections.abc import Callable
 
 import numpy as np
 
@@ -26,6 +28,8 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
     problem = method.task_problem(context.task)
     if problem:
         raise PromptworthError(f"{method.name}: {problem}")
+    if context.task.generates and context.score_rows is None:
+        context = dataclasses.replace(context, score_rows=headline_scorer(context.task))
     timings: dict[str, float] = {}
     context.backbones.begin((method.name, method.get_params(), context.model, context.encoder))
     costs.return_freed_memory()
@@ -79,6 +83,12 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
         "test_digest": split_digest(test),
         "extra": score_diagnostics(prediction.extra, test.labels),
     }
+
+
+def headline_scorer(task: Task) -> Callable[[list[str], list[tuple[str, ...]]], list[float]]:
+    """Each output's score by a generation task's headline metric (RunContext.score_rows)."""
+    key = task_metrics(task.metrics)[0]
+    return lambda outputs, references: text_row_scores((key,), outputs, references)[key][0]
 
 
 def scored(task: Task, test: Split, prediction: Prediction) -> dict:
