@@ -3,6 +3,10 @@ generated tokens every multi-step technique records."""
 
 from __future__ import annotations
 
+import json
+import re
+
+import pandas as pd
 import pytest
 
 from promptworth.methods import make_method
@@ -118,3 +122,109 @@ def test_few_shot_cot_without_a_correct_chain_says_so_and_prompts_without_demos(
         make_context(task=generation_task),
     )
     assert result["extra"]["bootstrap"]["kept"] == 0 and result["extra"]["notes"]
+
+
+def test_chain_fills_each_step_with_the_inputs_and_earlier_outputs(generation_task, make_context):
+    task = generation_task
+    method = make_method("chain").fit(task.train.subset(range(2)), make_context(task=task))
+    prediction = method.predict(task.test.texts[:3])
+    trace = prediction.extra["traces"][0]
+    words, topic = trace["steps"]
+    assert [words["step"], topic["step"]] == ["words", "topic"]
+    assert words["prompt"] == f"Text: {task.test.texts[0]}\nKey words:"
+    assert topic["prompt"] == f"Key words: {words['output']}\nText: {task.test.texts[0]}\nTopic:"
+    assert words["output_tokens"] <= 4  # the step's own max_new_tokens
+    assert trace["output"] == topic["output"] == prediction.texts[0]
+    assert prediction.calls == 2 * 3
+
+
+def test_chain_steps_given_as_a_parameter_replace_the_tasks(generation_task, make_context):
+    steps = [{"name": "answer", "template": "Say the topic of {text}:"}]
+    method = make_method("chain", steps=json.dumps(steps))
+    method.fit(generation_task.train.subset(range(2)), make_context(task=generation_task))
+    trace = method.predict(generation_task.test.texts[:1]).extra["traces"][0]
+    assert [step["step"] for step in trace["steps"]] == ["answer"]
+    assert trace["prompt"] == f"Say the topic of {generation_task.test.texts[0]}:"
+
+
+def test_the_sweep_keys_a_chain_run_by_the_steps_it_used(generation_task):
+    from promptworth.methods.chain import Chain
+
+    planned = Chain.planned_params(Chain().get_params(), generation_task)
+    assert planned["steps"] == generation_task.chain
+    given = [{"name": "a", "template": "{text}"}]
+    assert Chain.planned_params({"steps": given}, generation_task)["steps"] == given
+
+
+@pytest.mark.parametrize(
+    "steps, message",
+    [
+        ([], "expected a list of steps"),
+        ([{"name": "a", "template": "{text} {b}"}], r"step 1 \(a\): slot \{b\} is neither"),
+        (
+            [{"name": "a", "template": "{b}"}, {"name": "b", "template": "{text}"}],
+            r"step 1 \(a\): slot \{b\} is neither an input nor an earlier step",
+        ),
+        ([{"name": "text", "template": "{text}"}], "already an input or an earlier step"),
+        ([{"name": "a", "template": "no slot"}], "has no slot"),
+        ([{"name": "a", "template": "{text}", "tokens": 3}], "unknown field 'tokens'"),
+        ([{"name": "a", "template": "{text}", "max_new_tokens": 0}], "whole number >= 1"),
+        (["x"], "expected a mapping"),
+    ],
+)
+def test_bad_chains_are_refused_in_one_line(steps, message):
+    from promptworth.tasks.base import chain_problem
+
+    problem = chain_problem(steps, ("text",))
+    assert problem is not None and "\n" not in problem
+    assert re.search(message, problem), problem
+
+
+def test_a_task_without_a_chain_is_refused_before_any_model_loads(generation_task, make_context):
+    from dataclasses import replace
+
+    from promptworth.errors import PromptworthError
+    from promptworth.run import runner
+
+    task = replace(generation_task, chain=[])
+    context = make_context(task=task, model="no-such-model")
+    with pytest.raises(PromptworthError, match="declares no chain: give its task file `chain:`"):
+        runner.execute(make_method("chain"), task.train.subset(range(2)), task.test, context)
+
+
+def test_task_files_declare_chains_and_bad_ones_are_refused(tmp_path):
+    from promptworth.errors import PromptworthError
+    from promptworth.tasks import load_task
+
+    pd.DataFrame({"text": ["a b", "c d", "e f"], "reference": ["x", "y", "z"]}).to_csv(
+        tmp_path / "d.csv", index=False
+    )
+    head = "name: t\ntype: generation\ntrain: d.csv\nmetrics: [token_f1]\n"
+    chain = (
+        "chain:\n  - {name: facts, template: 'Facts of {text}:'}\n"
+        "  - {name: answer, template: '{facts} so {text} is', max_new_tokens: 5}\n"
+    )
+    (tmp_path / "t.yaml").write_text(head + chain)
+    task = load_task(str(tmp_path / "t.yaml"))
+    assert [step["name"] for step in task.chain] == ["facts", "answer"]
+    assert task.chain[1]["max_new_tokens"] == 5
+    (tmp_path / "t.yaml").write_text(head + chain.replace("{facts} so", "{fact} so"))
+    with pytest.raises(PromptworthError) as error:
+        load_task(str(tmp_path / "t.yaml"))
+    assert str(error.value) == (
+        f"{tmp_path / 't.yaml'}: chain: step 2 (answer): slot {{fact}} is neither an input nor "
+        "an earlier step (known here: {text}, {facts})"
+    )
+    (tmp_path / "d.csv").write_text("text,label\na,x\nb,y\n")
+    (tmp_path / "c.yaml").write_text("name: c\ntrain: d.csv\n" + chain)
+    with pytest.raises(PromptworthError, match="chain: not a field of a classification task"):
+        load_task(str(tmp_path / "c.yaml"))
+
+
+def test_builtin_generation_tasks_declare_valid_chains():
+    from promptworth.tasks.base import chain_problem
+    from promptworth.tasks.generative import TABLE
+
+    for name, entry in TABLE.items():
+        assert entry.chain, name
+        assert chain_problem([dict(step) for step in entry.chain], entry.inputs) is None, name

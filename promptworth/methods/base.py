@@ -304,6 +304,12 @@ class Method(ABC):
         return cls.prompt_fields
 
     @classmethod
+    def planned_params(cls, params: dict[str, Any], task: Task) -> dict[str, Any]:
+        """`params` as the sweep plans and keys a run on `task`: what the method reads of the
+        task beyond its fingerprint made explicit (the chain method's steps)."""
+        return params
+
+    @classmethod
     def with_backbones(
         cls, params: dict[str, Any], canonical: Callable[[str], str]
     ) -> tuple[dict[str, Any], list[str]]:

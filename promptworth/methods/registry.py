@@ -69,6 +69,10 @@ REGISTRY: dict[str, tuple[str, str]] = {
         "promptworth.methods.self_critique:SelfCritique",
         "generation: answer, then critique and revise it (rounds configurable); frozen causal LM",
     ),
+    "chain": (
+        "promptworth.methods.chain:Chain",
+        "generation: the task's multi-step prompt; each step reads the inputs and earlier outputs",
+    ),
     "few-shot": (
         "promptworth.methods.few_shot:FewShot",
         "in-context learning: k labelled demonstrations before each test prompt; no training",
