@@ -228,3 +228,33 @@ def test_builtin_generation_tasks_declare_valid_chains():
     for name, entry in TABLE.items():
         assert entry.chain, name
         assert chain_problem([dict(step) for step in entry.chain], entry.inputs) is None, name
+
+
+def test_generation_few_shot_shows_each_input_its_nearest_answered_rows(
+    generation_task, make_context
+):
+    """selection=knn on a generation task: per input, the nearest training rows by encoder
+    cosine, most similar last, each ending in its first reference."""
+    task = generation_task
+    method = make_method("few-shot", selection="knn", k=2, calibrate=False)
+    method.fit(task.train.subset(range(12)), short_context(task, make_context))
+    asked = task.train.texts[:3]  # a training input's nearest row is itself
+    prediction = method.predict(asked)
+    for row, trace in enumerate(prediction.extra["traces"]):
+        own = f"{task.fill(method.template_, asked[row])} {task.train.references[row][0]}"
+        assert trace["prompt"].endswith(f"{own}\n\n{task.fill(method.template_, asked[row])}")
+        assert trace["prompt"].count("\n\n") == 2  # k = 2 demonstrations
+    assert prediction.extra["selection"] == "knn" and prediction.extra["k_used_mean"] == 2
+    assert prediction.cached_seconds >= 0 and method.training_cost().train_examples == 12
+
+
+def test_few_shot_cot_chooses_the_nearest_kept_chains_with_knn(generation_task, make_context):
+    from promptworth.methods.generation import COT_TRIGGER
+
+    method = fitted_cot(generation_task, make_context, min_score=0.0, selection="knn")
+    asked = generation_task.train.texts[:2]
+    prediction = method.predict(asked)
+    for row, trace in enumerate(prediction.extra["traces"]):
+        own = method.demos_[row]  # the chain written for this very row, nearest: last
+        test_prompt = f"{generation_task.fill(method.template_, asked[row])} {COT_TRIGGER}"
+        assert trace["prompt"].endswith(f"{own}\n\n{test_prompt}")
