@@ -258,3 +258,41 @@ def test_few_shot_cot_chooses_the_nearest_kept_chains_with_knn(generation_task, 
         own = method.demos_[row]  # the chain written for this very row, nearest: last
         test_prompt = f"{generation_task.fill(method.template_, asked[row])} {COT_TRIGGER}"
         assert trace["prompt"].endswith(f"{own}\n\n{test_prompt}")
+
+
+def test_prompt_search_on_generation_picks_the_best_dev_score_by_the_headline_metric(
+    generation_task, make_context
+):
+    from promptworth.methods.prompt_search import INSTRUCTIONS
+
+    task, scored = generation_task, []
+
+    def score_rows(outputs, references):  # the third candidate scores best
+        scored.append(len(outputs))
+        return [0.9 if len(scored) == 3 else 0.1] * len(outputs)
+
+    context = make_context(task=task, score_rows=score_rows)
+    method = make_method("prompt-search", n_paraphrases=0, max_dev=5, score_all_on_test=False)
+    method.fit(task.train.subset(range(8)), context)
+    sources = [c.source for c in method.candidates_]
+    assert sources == ["task", "task", "instruction", "instruction"]
+    assert method.candidates_[2].template == f"{INSTRUCTIONS[0]}\n{task.templates[0]}"
+    assert scored == [5] * 4 and method.best_ == 2
+    prediction = method.predict(task.test.texts[:2])
+    assert prediction.extra["chosen_template"] == method.candidates_[2].template
+    assert prediction.extra["candidates"][2]["dev_score"] == pytest.approx(0.9)
+    assert prediction.extra["traces"][0]["prompt"] == task.fill(
+        method.candidates_[2].template, task.test.texts[0]
+    )
+    assert len(prediction.texts) == 2
+
+
+def test_prompt_search_on_generation_scores_every_candidate_on_test(generation_task, make_context):
+    from promptworth.run import runner
+
+    task = generation_task
+    method = make_method("prompt-search", n_paraphrases=0, max_dev=4)
+    result = runner.execute(method, task.train.subset(range(8)), task.test, make_context(task=task))
+    chosen = result["extra"]["candidates"][result["extra"]["chosen"]]
+    assert chosen["test_score"] == pytest.approx(result["exact_match"])  # the headline metric
+    assert all(0 <= c["test_score"] <= 1 for c in result["extra"]["candidates"])

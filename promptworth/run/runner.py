@@ -81,7 +81,7 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
         # what the run was scored on, so intervals and paired tests need only the store
         "test_labels": test.labels.tolist(),
         "test_digest": split_digest(test),
-        "extra": score_diagnostics(prediction.extra, test.labels),
+        "extra": score_diagnostics(prediction.extra, test.labels, text_mean(context, test)),
     }
 
 
@@ -165,16 +165,28 @@ def split_digest(split: Split) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 
-def score_diagnostics(extra: dict, labels: np.ndarray) -> dict:
+def text_mean(context: RunContext, test: Split) -> Callable[[list[str]], float] | None:
+    """A generation task's headline score of answers to the test rows (None: classification)."""
+    if not context.task.generates:
+        return None
+    return lambda outputs: float(np.mean(context.score_rows(outputs, test.references)))
+
+
+def score_diagnostics(
+    extra: dict, labels: np.ndarray, text_score: Callable[[list[str]], float] | None = None
+) -> dict:
     """Score the diagnostic predictions a method reports (a teacher's, each template's).
 
     Methods never see test labels; they put predictions under keys ending in `_predictions`
-    (also inside lists of dicts) and the runner adds the matching `_accuracy`."""
+    (also inside lists of dicts) and the runner adds the matching `_accuracy`; a generation
+    task's answers go under keys ending in `_outputs`, and `text_score` adds their `_score`."""
     scored = dict(extra)
     for key, value in extra.items():
         if key.endswith("_predictions") and len(value) == len(labels):
             accuracy = float((np.asarray(value) == labels).mean())
             scored[key.removesuffix("_predictions") + "_accuracy"] = accuracy
+        elif text_score and key.endswith("_outputs") and len(value) == len(labels):
+            scored[key.removesuffix("_outputs") + "_score"] = text_score(value)
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            scored[key] = [score_diagnostics(v, labels) for v in value]
+            scored[key] = [score_diagnostics(v, labels, text_score) for v in value]
     return scored
