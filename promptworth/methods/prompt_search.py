@@ -202,9 +202,7 @@ class PromptSearch(Method):
         return chosen
 
 
-def dev_score(
-    model, fmt: PromptFormat, dev: Split, score_rows=None
-) -> tuple[float, float, int]:
+def dev_score(model, fmt: PromptFormat, dev: Split, score_rows=None) -> tuple[float, float, int]:
     """(accuracy, mean log-probability of the gold label among labels, prompt tokens) on dev;
     on a generation task the first is the mean of `score_rows` (the headline metric per row).
 
