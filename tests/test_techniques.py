@@ -296,3 +296,92 @@ def test_prompt_search_on_generation_scores_every_candidate_on_test(generation_t
     chosen = result["extra"]["candidates"][result["extra"]["chosen"]]
     assert chosen["test_score"] == pytest.approx(result["exact_match"])  # the headline metric
     assert all(0 <= c["test_score"] <= 1 for c in result["extra"]["candidates"])
+
+
+TECHNIQUES = ["zero-shot", "self-critique", "few-shot-cot", "chain", "prompt-search", "few-shot"]
+TINY_PARAMS = [
+    "self-critique.critique_tokens=3",
+    "few-shot-cot.reasoning_tokens=3",
+    "few-shot-cot.k=1",
+    "prompt-search.n_paraphrases=0",
+    "prompt-search.max_dev=4",
+    "few-shot.calibrate=false",
+    "few-shot.selection=knn",
+    "few-shot.k=1",
+]
+
+
+@pytest.fixture(scope="module")
+def technique_sweep(tmp_path_factory, tiny_lm_dir, tiny_encoder_dir):
+    """Every technique through the CLI on a user's task file: a CSV of input and reference
+    columns with a two-step chain."""
+    from promptworth.cli import main
+
+    folder = tmp_path_factory.mktemp("techniques")
+    task = tiny_generation_task(12, 6)
+    for name, split in (("train", task.train), ("test", task.test)):
+        frame = {"input": split.texts, "reference": [refs[0] for refs in split.references]}
+        pd.DataFrame(frame).to_csv(folder / f"{name}.csv", index=False)
+    (folder / "task.yaml").write_text(
+        "name: topics\ntype: generation\ntrain: train.csv\ntest: test.csv\n"
+        "text_column: input\nmetrics: [token_f1, exact_match]\nmax_new_tokens: 4\n"
+        "templates: ['Text: {text}\\nTopic:']\n"
+        "chain:\n  - {name: words, template: 'Key words of {text}:', max_new_tokens: 3}\n"
+        "  - {name: topic, template: '{words} so {text} is about'}\n"
+    )
+    out = folder / "out"
+    args = ["run", "--task", str(folder / "task.yaml"), "--model", tiny_lm_dir, "--quiet"]
+    args += ["--encoder", tiny_encoder_dir, "--methods", ",".join(TECHNIQUES)]
+    args += ["--max-text-tokens", "24", "--sizes", "4", "--seeds", "1", "--dtype", "float32"]
+    for param in TINY_PARAMS:
+        args += ["--param", param]
+    assert main([*args, "--out", str(out)]) == 0
+    return out
+
+
+def test_every_technique_runs_through_the_cli_on_a_task_file(technique_sweep):
+    results = pd.read_csv(technique_sweep / "results.csv")
+    assert set(results["method"]) == set(TECHNIQUES)
+    by_method = results.groupby("method")
+    calls = by_method["calls_per_row"].median()
+    assert calls["zero-shot"] == 1 and calls["self-critique"] == 3 and calls["chain"] == 2
+    assert calls["few-shot-cot"] == 2 and calls["prompt-search"] == 1
+    assert (results["generated_tokens_per_row"] >= 0).all()
+    assert by_method["n_train"].max()["self-critique"] == 0  # a point, not a curve
+    assert by_method["n_train"].max()["few-shot-cot"] == 4
+    chain_params = json.loads(results.set_index("method").loc["chain", "method_params"])
+    assert [step["name"] for step in chain_params["steps"]] == ["words", "topic"]
+
+
+def test_the_cost_table_gives_each_technique_its_multiplier_over_the_direct_prompt(
+    technique_sweep,
+):
+    from promptworth.analysis.results import results_frame
+    from promptworth.report.markdown import cost_table
+    from promptworth.store.database import RunStore
+
+    rows = RunStore(technique_sweep / "runs.sqlite").load()
+    table = cost_table(results_frame(rows))
+    assert table.loc["zero-shot", "vs_zero_shot"] == 1
+    expected = table["eval_ms_per_example"] / table.loc["zero-shot", "eval_ms_per_example"]
+    assert (table["vs_zero_shot"] == expected).all()
+    assert {"calls_per_row", "generated_tokens_per_row"} <= set(table.columns)
+    report = (technique_sweep / "report.md").read_text()
+    assert "vs_zero_shot" in report and "calls_per_row" in report
+    assert "- step critique 1 (" in report and "- step words (" in report
+
+
+def test_the_recommendation_prices_a_technique_at_its_measured_per_query_time(
+    technique_sweep, capsys
+):
+    from promptworth.cli import main
+
+    args = ["recommend", str(technique_sweep), "--labels", "4", "--json"]
+    assert main([*args, "--metric", "token_f1"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    results = pd.read_csv(technique_sweep / "results.csv")
+    measured = results.groupby("method")["eval_ms_per_example"].median()
+    for entry in doc["candidates"]:
+        assert entry["ms_per_example_batched"] == pytest.approx(measured[entry["method"]])
+    priced = {entry["method"] for entry in doc["candidates"]}
+    assert {"self-critique", "chain"} <= priced

@@ -6,13 +6,18 @@ import math
 from pathlib import Path
 
 from promptworth.analysis.metrics import METRICS
-from promptworth.analysis.results import at_largest_size, memory_alone
+from promptworth.analysis.results import GENERATION_COSTS, at_largest_size, memory_alone
 
 COLUMNS_DEFINED = "Columns are defined in docs/reference/outputs.md#resultscsv."
 
 
+DIRECT_PROMPT = "zero-shot"  # the method a generation technique's cost multiplier divides by
+
+
 def cost_table(frame):
-    """Median cost per method over its runs (the trained ones at their largest size)."""
+    """Median cost per method over its runs (the trained ones at their largest size). Generation
+    runs add their calls and generated tokens per row, and each method's prediction time over
+    the direct prompt's (`vs_zero_shot`) when the store has zero-shot runs of one config."""
     columns = [
         "trainable_params",
         "train_seconds",
@@ -23,9 +28,14 @@ def cost_table(frame):
         "latency_ms_p50",
         "latency_ms_p95",
         "prompt_tokens_per_example",
+        *[column for column in GENERATION_COSTS if column in frame],
         "artifact_bytes",
     ]
-    return at_largest_size(frame).groupby("method")[columns].median()
+    table = at_largest_size(frame).groupby("method")[columns].median()
+    if "calls_per_row" in frame and DIRECT_PROMPT in table.index:
+        direct = table.loc[DIRECT_PROMPT, "eval_ms_per_example"]
+        table["vs_zero_shot"] = table["eval_ms_per_example"] / direct
+    return table
 
 
 def cost_notes(frame) -> list[str]:
