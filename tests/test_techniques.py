@@ -385,3 +385,21 @@ def test_the_recommendation_prices_a_technique_at_its_measured_per_query_time(
         assert entry["ms_per_example_batched"] == pytest.approx(measured[entry["method"]])
     priced = {entry["method"] for entry in doc["candidates"]}
     assert {"self-critique", "chain"} <= priced
+
+
+def test_a_generation_task_file_without_its_reference_column_is_refused_in_one_line(tmp_path):
+    from promptworth.errors import PromptworthError
+    from promptworth.tasks import load_task
+
+    pd.DataFrame({"input": ["who wrote hamlet", "2+2"], "answer": ["Shakespeare", "4"]}).to_csv(
+        tmp_path / "d.csv", index=False
+    )
+    (tmp_path / "t.yaml").write_text(
+        "name: t\ntype: generation\ntrain: d.csv\nmetrics: [exact_match]\ntext_column: input\n"
+    )
+    with pytest.raises(PromptworthError) as error:
+        load_task(str(tmp_path / "t.yaml"))
+    assert str(error.value) == (
+        f"{tmp_path / 'd.csv'}: no column 'reference' (columns: input, answer); name the right "
+        "one with text_column (or inputs) and reference_column in the task file"
+    )

@@ -30,7 +30,7 @@ from promptworth.methods.base import (
     one_of,
     require,
 )
-from promptworth.methods.few_shot import SELECTIONS, FewShot
+from promptworth.methods.few_shot import GENERATION_K, SELECTIONS, FewShot
 from promptworth.methods.generation import (
     ANSWER_TRIGGER,
     COT_TRIGGER,
@@ -54,7 +54,7 @@ class FewShotCoT(FewShot):
 
     @dataclass(frozen=True)
     class Config:
-        k: int = 4  # demonstrations per prompt, at most (fewer if fewer chains were kept)
+        k: int = GENERATION_K  # demonstrations per prompt, at most (fewer if fewer were kept)
         selection: str = "random"  # "random": the first kept chains; "knn": nearest per input
         reasoning_tokens: int = 128  # the longest reasoning, in tokens; it ends at a blank line
         max_bootstrap: int = 32  # training rows the model writes chains for (the subset's first)
