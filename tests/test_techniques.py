@@ -368,6 +368,7 @@ def test_the_cost_table_gives_each_technique_its_multiplier_over_the_direct_prom
     assert {"calls_per_row", "generated_tokens_per_row"} <= set(table.columns)
     report = (technique_sweep / "report.md").read_text()
     assert "vs_zero_shot" in report and "calls_per_row" in report
+    assert "vs_zero_shot: each method's prediction time per example over the direct" in report
     assert "- step critique 1 (" in report and "- step words (" in report
 
 

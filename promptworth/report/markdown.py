@@ -38,17 +38,28 @@ def cost_table(frame):
     return table
 
 
+MULTIPLIER_NOTE = (
+    "vs_zero_shot: each method's prediction time per example over the direct prompt's "
+    "(zero-shot), every step of a multi-step technique included; calls_per_row and "
+    "generated_tokens_per_row say where the time goes."
+)
+
+
 def cost_notes(frame) -> list[str]:
-    """What to keep in mind reading the cost table: which memory figures are upper bounds."""
+    """What to keep in mind reading the cost table: which memory figures are upper bounds, and
+    what a generation technique's multiplier is."""
+    notes = []
     shared = [method for method, alone in memory_alone(frame).items() if not alone]
-    if not shared:
-        return [COLUMNS_DEFINED]
-    return [
-        f"Memory of {', '.join(shared)}: upper bounds, from runs stored before promptworth "
-        "measured each run with only its own models resident (models of other runs count too) "
-        "or on a system where the memory peak cannot be reset (the process's lifetime peak).",
-        COLUMNS_DEFINED,
-    ]
+    if shared:
+        notes.append(
+            f"Memory of {', '.join(shared)}: upper bounds, from runs stored before promptworth "
+            "measured each run with only its own models resident (models of other runs count "
+            "too) or on a system where the memory peak cannot be reset (the process's lifetime "
+            "peak)."
+        )
+    if "calls_per_row" in frame and (frame["method"] == DIRECT_PROMPT).any():
+        notes.append(MULTIPLIER_NOTE)
+    return [*notes, COLUMNS_DEFINED]
 
 
 def markdown_table(table) -> str:
