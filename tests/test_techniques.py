@@ -386,6 +386,13 @@ def test_the_recommendation_prices_a_technique_at_its_measured_per_query_time(
         assert entry["ms_per_example_batched"] == pytest.approx(measured[entry["method"]])
     priced = {entry["method"] for entry in doc["candidates"]}
     assert {"self-critique", "chain"} <= priced
+    direct = measured["zero-shot"]
+    for entry in doc["candidates"]:
+        assert entry["vs_zero_shot"] == pytest.approx(measured[entry["method"]] / direct)
+    assert main(["recommend", str(technique_sweep), "--labels", "4", "--metric", "token_f1"]) == 0
+    text = capsys.readouterr().out
+    ratio = doc["recommended"]["vs_zero_shot"]
+    assert f"ms per example batched, {ratio:.1f}× zero-shot's)" in text
 
 
 def test_a_generation_task_file_without_its_reference_column_is_refused_in_one_line(tmp_path):

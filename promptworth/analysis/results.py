@@ -71,6 +71,8 @@ def results_frame(rows: list[tuple[str, dict, dict]]):
 
 # A generation run's work per test row (runner.generation_costs), after its prompt tokens.
 GENERATION_COSTS = ["calls_per_row", "generated_tokens_per_row"]
+# The direct prompt a generation technique's time per query is compared to (`vs_zero_shot`).
+DIRECT_PROMPT = "zero-shot"
 
 
 def columns_for(rows: list[tuple[str, dict, dict]]) -> list[str]:

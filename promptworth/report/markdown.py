@@ -6,12 +6,14 @@ import math
 from pathlib import Path
 
 from promptworth.analysis.metrics import METRICS
-from promptworth.analysis.results import GENERATION_COSTS, at_largest_size, memory_alone
+from promptworth.analysis.results import (
+    DIRECT_PROMPT,
+    GENERATION_COSTS,
+    at_largest_size,
+    memory_alone,
+)
 
 COLUMNS_DEFINED = "Columns are defined in docs/reference/outputs.md#resultscsv."
-
-
-DIRECT_PROMPT = "zero-shot"  # the method a generation technique's cost multiplier divides by
 
 
 def cost_table(frame):
