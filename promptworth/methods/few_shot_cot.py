@@ -96,9 +96,7 @@ class FewShotCoT(FewShot):
             context.say(f"few-shot-cot: {note}")
         tokens = sum(sum(s.prompt_tokens) + sum(s.new_tokens) for s in chains.steps)
         demos = [self.demo(rows.texts[row], chains.outputs[row]) for row in kept]
-        cost = (
-            self.choose_demos(rows.subset(kept), demos, context) if kept else self.no_demos(context)
-        )
+        cost = self.choose_demos(rows.subset(kept), demos, context) if kept else self.no_demos()
         self.cost_ = replace(cost, train_examples=len(rows), train_tokens=tokens)
         return self
 
@@ -111,7 +109,7 @@ class FewShotCoT(FewShot):
         body = self.format_.task.fill(self.template_, self.format_.truncate(example))
         return f"{body}{self.format_.completion(body, COT_TRIGGER)} {chain}"
 
-    def no_demos(self, context: RunContext) -> TrainingCost:
+    def no_demos(self) -> TrainingCost:
         """No chain was kept: test prompts have no demonstrations."""
         self.demos_, self.k_ = [], 0
         return TrainingCost(total_params=count_params(self.model_)[1])
