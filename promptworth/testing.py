@@ -95,6 +95,10 @@ def tiny_generation_task(n_train: int = 24, n_test: int = 12, seed: int = 0) -> 
         type="generation",
         metrics=("exact_match", "token_f1"),
         max_new_tokens=6,
+        chain=[
+            {"name": "words", "template": "Text: {text}\nKey words:", "max_new_tokens": 4},
+            {"name": "topic", "template": "Key words: {words}\nText: {text}\nTopic:"},
+        ],
     )
 
 

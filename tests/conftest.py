@@ -84,6 +84,7 @@ def make_context(task, backbones, tiny_lm_dir, tiny_encoder_dir):
     """A RunContext on the tiny task and backbones; keyword arguments override fields."""
     from promptworth.backbones.features import FeatureCache
     from promptworth.methods.base import PromptOptions, RunContext
+    from promptworth.run.runner import headline_scorer
 
     def make(**overrides):
         fields = dict(
@@ -95,7 +96,10 @@ def make_context(task, backbones, tiny_lm_dir, tiny_encoder_dir):
             prompt=PromptOptions(batch_size=8),
             features=FeatureCache(),
         )
-        return RunContext(**{**fields, **overrides})
+        context = RunContext(**{**fields, **overrides})
+        if context.task.generates and context.score_rows is None:
+            context.score_rows = headline_scorer(context.task)
+        return context
 
     return make
 

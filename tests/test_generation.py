@@ -235,11 +235,13 @@ def test_report_shows_traces_of_the_first_rows():
         "output": "So. The answer is Bob",
         "answer": "Bob",
     }
-    voted = {**trace, "votes": {"bob": 2}}
+    step = {"step": "critique 1", "output": "too short", "prompt_tokens": 9, "output_tokens": 3}
+    voted = {**trace, "votes": {"bob": 2}, "steps": [{**step, "step": "answer"}, step]}
 
     def run(seed, n_train, kept):
         config = {"method": "self-consistency", "method_params": {}, "n_train": n_train}
-        return ("key", {**config, "seed": seed}, {"extra": {"traces": kept}})
+        extra = {"traces": kept, "notes": [f"seed {seed}'s note"]}
+        return ("key", {**config, "seed": seed}, {"extra": extra})
 
     text = "\n".join(detail_lines([run(1, 0, [trace]), run(0, 0, [voted, trace, trace])]))
     assert "### self-consistency: the first test rows (n_train=0, seed 0)" in text
@@ -247,3 +249,5 @@ def test_report_shows_traces_of_the_first_rows():
     assert text.count("Row ") == 2  # two rows shown of the three kept
     assert "- answer read: 'Bob'" in text and "- votes: {'bob': 2}" in text
     assert "Q: who?\nA:" in text and "x" * 301 not in text  # the prompt's end only
+    assert "- step critique 1 (9 tokens in, 3 out): 'too short'" in text
+    assert "Note: seed 0's note" in text and "seed 1's note" not in text

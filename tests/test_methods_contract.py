@@ -94,6 +94,9 @@ def test_every_method_declares_its_family(name):
     assert cls.family in FAMILIES
 
 
+STEP_FIELDS = {"step", "prompt", "output", "answer", "prompt_tokens", "output_tokens", "seconds"}
+
+
 def generating_methods() -> list[str]:
     return sorted(n for n in REGISTRY if "generation" in method_class(n).task_types)
 
@@ -119,9 +122,16 @@ def test_generation_fit_predict_texts_and_determinism(name, make_context):
     assert prediction.n_unmapped == sum(not text for text in prediction.texts)
     assert prediction.prompt_tokens >= len(task.test)
     assert first.training_cost().total_params > 0
+    steps = prediction.extra["traces"][0]["steps"]  # every step of a row, as the run ran it
+    assert steps and all(set(step) >= STEP_FIELDS for step in steps)
+    assert prediction.calls == len(steps) * len(task.test)
+    assert prediction.generated_tokens >= sum(s["output_tokens"] for s in steps)
     result = runner.execute(tiny_for_generation(name), train, task.test, context())
     for key in ("exact_match", "token_f1"):
         assert 0 <= result[key] <= 1 and len(result["row_scores"][key]) == len(task.test)
+    assert result["calls_per_row"] == len(steps)
+    per_row = prediction.generated_tokens / len(task.test)
+    assert result["generated_tokens_per_row"] == round(per_row, 2)
     torch.manual_seed(1234)
     again = tiny_for_generation(name).fit(train, context()).predict(task.test.texts)
     assert again.texts == prediction.texts

@@ -82,7 +82,7 @@ def test_best_dev_accuracy_wins_and_ties_go_to_the_gold_label_probability(
     monkeypatch.setattr(
         prompt_search,
         "dev_score",
-        lambda model, fmt, split: dev.get(fmt.options.template, (0, -9, 1)),
+        lambda model, fmt, split, score_rows: dev.get(fmt.options.template, (0, -9, 1)),
     )
     method = fitted(task, make_context)
     assert method.best_ == 2

@@ -69,10 +69,17 @@ def results_frame(rows: list[tuple[str, dict, dict]]):
     return frame.sort_values(["method", "n_train", "seed"]).reset_index(drop=True)
 
 
+# A generation run's work per test row (runner.generation_costs), after its prompt tokens.
+GENERATION_COSTS = ["calls_per_row", "generated_tokens_per_row"]
+# The direct prompt a generation technique's time per query is compared to (`vs_zero_shot`).
+DIRECT_PROMPT = "zero-shot"
+
+
 def columns_for(rows: list[tuple[str, dict, dict]]) -> list[str]:
     """COLUMNS, with each generation metric the runs were scored by (and the share of answers
-    it could not read; a model-scored metric's seconds and kappas) after macro_f1; a store of
-    classification runs has none of them."""
+    it could not read; a model-scored metric's seconds and kappas) after macro_f1, and
+    generation's costs per row after the prompt tokens; a store of classification runs has
+    none of them."""
     stored = {key for _, _, result in rows for key in result}
     generation = [
         column
@@ -81,7 +88,15 @@ def columns_for(rows: list[tuple[str, dict, dict]]) -> list[str]:
         for column in (key, f"{key}_unparsed", *model_columns(key, stored))
     ]
     position = COLUMNS.index("macro_f1") + 1
-    return [*COLUMNS[:position], *generation, *COLUMNS[position:]]
+    tokens = COLUMNS.index("prompt_tokens_per_example") + 1
+    costs = [column for column in GENERATION_COSTS if column in stored]
+    return [
+        *COLUMNS[:position],
+        *generation,
+        *COLUMNS[position:tokens],
+        *costs,
+        *COLUMNS[tokens:],
+    ]
 
 
 def model_columns(key: str, stored: set[str]) -> list[str]:

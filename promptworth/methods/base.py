@@ -156,6 +156,10 @@ class RunContext:
     features: Any = None  # promptworth.backbones.features.FeatureCache
     pool: Split | None = None  # the unlabelled remainder of the training pool (for distillation)
     progress: Any = None  # callable(str) for progress messages
+    # A generation task's headline metric per row, (outputs, references) -> scores in [0, 1],
+    # for methods that score their own outputs on training rows (few-shot-cot, prompt-search);
+    # the run layer supplies it (runner.headline_scorer): the metrics sit above the methods.
+    score_rows: Any = None
 
     def say(self, message: str) -> None:
         if self.progress is not None:
@@ -178,6 +182,10 @@ class Prediction:
     # a generation task's answers, one text per row, scored against the references (`labels`
     # are then all UNLABELLED)
     texts: list[str] | None = None
+    # a generation task's answers took this many model.generate calls and generated tokens,
+    # summed over the rows (several per row for multi-step techniques)
+    calls: int = 0
+    generated_tokens: int = 0
 
 
 @dataclass
@@ -294,6 +302,12 @@ class Method(ABC):
     def reads_prompt(cls, params: dict[str, Any]) -> tuple[str, ...]:
         """The PromptOptions fields a run with `params` reads (distill: its teacher's)."""
         return cls.prompt_fields
+
+    @classmethod
+    def planned_params(cls, params: dict[str, Any], task: Task) -> dict[str, Any]:
+        """`params` as the sweep plans and keys a run on `task`: what the method reads of the
+        task beyond its fingerprint made explicit (the chain method's steps)."""
+        return params
 
     @classmethod
     def with_backbones(

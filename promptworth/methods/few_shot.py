@@ -94,24 +94,32 @@ class FewShot(Method):
         return None
 
     def fit(self, train: Split, context: RunContext) -> FewShot:
-        c = self.config
         problem = self.incompatible(context.prompt) or self.task_problem(context.task)
         if problem:
             raise PromptworthError(f"{self.name}: {problem}")
         if not len(train):
             raise ValueError("few-shot needs labelled examples to show; n_train is 0")
-        backbone = self.use_backbone(context)
+        self.use_backbone(context)
         task = context.task
         answers = (
             [refs[0] for refs in train.references]
             if task.generates
             else [task.verbalizers[label][0] for label in train.labels]
         )
-        self.demos_ = [
+        demos = [
             render_demo(self.format_, self.template_, text, answer)
             for text, answer in zip(train.texts, answers)
         ]
-        tokenizer = backbone.tokenizer
+        self.cost_ = self.choose_demos(train, demos, context)
+        return self
+
+    def choose_demos(self, train: Split, demos: list[str], context: RunContext) -> TrainingCost:
+        """Keep `demos` (one per row of `train`) and choose among them as `selection` says: the
+        balanced draw (a generation task's first k rows), or (knn) the rows' encoder vectors.
+        Returns what that cost."""
+        c, task = self.config, context.task
+        self.demos_ = demos
+        tokenizer = self.format_.tokenizer
         self.demo_tokens_ = np.array(
             [len(tokenizer(d + SEPARATOR, add_special_tokens=False).input_ids) for d in self.demos_]
         )
@@ -134,14 +142,13 @@ class FewShot(Method):
             artifact = "".join(d + SEPARATOR for d in self.demos_)  # any may be chosen
             n_used = len(train)
             total_params += count_params(self.encoder_.model)[1]
-        self.cost_ = TrainingCost(
+        return TrainingCost(
             trainable_params=0,
             total_params=total_params,
             train_examples=n_used,
             artifact_bytes=len(artifact.encode("utf-8")),
             cached_seconds=cached_seconds,
         )
-        return self
 
     def use_backbone(self, context: RunContext):
         """The causal LM and the prompt format, template and label words read with it."""
@@ -198,12 +205,7 @@ class FewShot(Method):
         fmt, model = self.format_, self.model_
         max_positions = model.config.max_position_embeddings
         empty = fmt.task.fill(self.template_, fmt.task.blank(""))
-        longest_answer = (
-            fmt.task.max_new_tokens
-            if fmt.task.generates
-            else max(len(ids) for words in self.candidates_ for ids in words)
-        )
-        text_and_answer = fmt.options.max_text_tokens + longest_answer
+        text_and_answer = fmt.options.max_text_tokens + self.answer_tokens()
         test_tokens = len(fmt.encode_prompt(as_prompt(fmt, empty))) + text_and_answer
         budget = max_positions - test_tokens - TOKEN_MARGIN
         if budget <= 0:
@@ -213,6 +215,12 @@ class FewShot(Method):
             )
         bare = fmt.tokenizer(empty + SEPARATOR, add_special_tokens=False).input_ids
         return budget, budget // (len(bare) + text_and_answer + TOKEN_MARGIN)
+
+    def answer_tokens(self) -> int:
+        """The most tokens that may follow a test prompt: the longest label word or answer."""
+        if self.format_.task.generates:
+            return self.format_.task.max_new_tokens
+        return max(len(ids) for words in self.candidates_ for ids in words)
 
     def fitting(self, ranked: np.ndarray) -> np.ndarray:
         """The leading demonstrations of `ranked` whose tokens fit the context budget."""

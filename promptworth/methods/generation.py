@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -73,14 +74,28 @@ def no_autocast(device):
         yield
 
 
-def generate_texts(
+@dataclass
+class Generated:
+    """Continuations of prompts: the texts (cut at the stop strings) and how many tokens each
+    took to generate (a stop string's overshoot included: the model computed them)."""
+
+    texts: list[str]
+    new_tokens: list[int]
+
+
+def generate_texts(*args, **kwargs) -> list[str]:
+    """The texts of `generate` (its arguments), for callers that need no token counts."""
+    return generate(*args, **kwargs).texts
+
+
+def generate(
     model,
     tokenizer,
     prompt_ids: list[list[int]],
     decoding: Decoding,
     batch_size: int,
     padding: bool = True,
-) -> list[str]:
+) -> Generated:
     """One continuation per prompt, decoded without special tokens and cut at `decoding.stop`.
 
     Greedy outputs do not depend on the batching (left padding with masked pads and positions
@@ -89,6 +104,7 @@ def generate_texts(
     import torch
 
     texts: list[str] = [""] * len(prompt_ids)
+    new_tokens = [0] * len(prompt_ids)
     device = next(model.parameters()).device
     batches = length_batches if padding else same_length_batches
     sampling = decoding.temperature > 0
@@ -112,9 +128,16 @@ def generate_texts(
                     **options,
                 )
             for row, index in enumerate(batch):
-                text = tokenizer.decode(out[row, ids.shape[1] :], skip_special_tokens=True)
+                continuation = out[row, ids.shape[1] :]
+                text = tokenizer.decode(continuation, skip_special_tokens=True)
                 texts[index] = cut_at_stop(text.lstrip(), decoding.stop)
-    return texts
+                new_tokens[index] = generated_length(continuation.tolist(), tokenizer.pad_token_id)
+    return Generated(texts, new_tokens)
+
+
+def generated_length(continuation: list[int], pad: int | None) -> int:
+    """Tokens a row generated: its continuation up to the pads a finished row is filled with."""
+    return continuation.index(pad) if pad in continuation else len(continuation)
 
 
 class StopAfterText:
@@ -150,22 +173,84 @@ def seeded(generator):
 ANSWER_STOP = ("\n",)  # a generation task's answer is one line: a summary, a short answer
 
 
+@dataclass
+class Step:
+    """One generation call per row of a technique (answer, critique, revision, a chain's step):
+    what each row was asked and wrote, the tokens it read and generated, and the step's time."""
+
+    name: str
+    prompts: list[str]
+    outputs: list[str]
+    prompt_tokens: list[int]
+    new_tokens: list[int]
+    seconds: float  # the whole batch's wall time
+
+
+def run_step(
+    model,
+    fmt: PromptFormat,
+    name: str,
+    prompts: list[str],
+    decoding: Decoding,
+    prompt_ids: list[list[int]] | None = None,
+    padding: bool = True,
+) -> Step:
+    """`prompts` continued by `decoding`, batched; `prompt_ids` when the caller encoded them."""
+    ids = [fmt.encode_prompt(p) for p in prompts] if prompt_ids is None else prompt_ids
+    start = time.perf_counter()
+    out = generate(model, fmt.tokenizer, ids, decoding, fmt.options.batch_size, padding)
+    seconds = time.perf_counter() - start
+    outputs = [text.strip() for text in out.texts]
+    return Step(name, prompts, outputs, [len(i) for i in ids], out.new_tokens, seconds)
+
+
+def step_trace(step: Step, row: int) -> dict:
+    """One row's record of `step`; its seconds are the batch's share per row."""
+    return {
+        "step": step.name,
+        "prompt": step.prompts[row],
+        "output": step.outputs[row],
+        "answer": final_answer(step.outputs[row]),
+        "prompt_tokens": step.prompt_tokens[row],
+        "output_tokens": step.new_tokens[row],
+        "seconds": round(step.seconds / len(step.prompts), 4),
+    }
+
+
+def steps_prediction(outputs: list[str], steps: list[Step], **per_row: list) -> Prediction:
+    """The answers `outputs` of a technique that ran `steps` (the first one's prompt is the
+    row's prompt): tokens read and generated and calls summed over the steps, and every step
+    of every row in their traces beside any `per_row` lists (votes)."""
+    rows = range(len(outputs))
+    kept = traces(
+        steps[0].prompts,
+        outputs,
+        steps=[[step_trace(step, row) for step in steps] for row in rows],
+        **per_row,
+    )
+    return texts_prediction(
+        outputs,
+        prompt_tokens=sum(sum(step.prompt_tokens) for step in steps),
+        generated_tokens=sum(sum(step.new_tokens) for step in steps),
+        calls=sum(len(step.prompts) for step in steps),
+        extra={"traces": kept},
+    )
+
+
 def answer_prediction(
     model, fmt: PromptFormat, prompt_ids: list[list[int]], padding: bool = True
 ) -> Prediction:
     """A generation task's answers: greedy, at most the task's max_new_tokens, one line."""
     decoding = Decoding(max_new_tokens=fmt.task.max_new_tokens, stop=ANSWER_STOP)
-    texts = generate_texts(
-        model, fmt.tokenizer, prompt_ids, decoding, fmt.options.batch_size, padding
-    )
     prompts = [fmt.tokenizer.decode(ids, skip_special_tokens=True) for ids in prompt_ids]
-    return texts_prediction(texts, extra={"traces": traces(prompts, texts)})
+    step = run_step(model, fmt, "answer", prompts, decoding, prompt_ids, padding)
+    return steps_prediction(step.outputs, [step])
 
 
 def traces(prompts: list[str], outputs: list[str], **per_row: list) -> list[dict]:
     """What a run keeps of every test row (extra["traces"], browsable in report.html): the
     prompt, the output, the answer the text metrics read from it (`final_answer`), and any
-    `per_row` lists (votes, samples)."""
+    `per_row` lists (votes, samples, steps)."""
     return [
         {
             "prompt": prompt,
@@ -239,24 +324,34 @@ REASONING_STOP = ("\n\n",)  # a chain ends at a blank line
 @dataclass
 class Chains:
     """One chain of thought per input: its reasoning prompt, the output (reasoning, then the
-    answer trigger and the answer), and the prompt tokens both stages read."""
+    answer trigger and the answer), and the two steps that wrote it."""
 
     prompts: list[str]
     outputs: list[str]
-    prompt_tokens: int
+    steps: list[Step]
 
 
-def chains_of_thought(model, fmt: PromptFormat, texts: list, reasoning: Decoding) -> Chains:
-    """Two stages as in Kojima et al.: the prompt, COT_TRIGGER and the reasoning (`reasoning`
-    decoding); then all of it, ANSWER_TRIGGER and a greedy one-line answer."""
-    batch = fmt.options.batch_size
-    prompts = [fmt.prompt(text) for text in texts]
+def chains_of_thought(
+    model, fmt: PromptFormat, texts: list, reasoning: Decoding, suffix: str = ""
+) -> Chains:
+    """Two stages as in Kojima et al. on the task's prompt of each text (`reason_then_answer`)."""
+    return reason_then_answer(model, fmt, [fmt.prompt(text) for text in texts], reasoning, suffix)
+
+
+def reason_then_answer(
+    model, fmt: PromptFormat, prompts: list[str], reasoning: Decoding, suffix: str = ""
+) -> Chains:
+    """Each prompt, COT_TRIGGER and the reasoning (`reasoning` decoding); then all of it,
+    ANSWER_TRIGGER and a greedy one-line answer. Step names end with `suffix` (a sample's
+    number)."""
     asked = [prompt + fmt.completion(prompt, COT_TRIGGER) for prompt in prompts]
-    first = [fmt.encode_prompt(prompt) for prompt in asked]
-    reasons = [r.strip() for r in generate_texts(model, fmt.tokenizer, first, reasoning, batch)]
-    concluded = [f"{a} {r}\n{ANSWER_TRIGGER}" for a, r in zip(asked, reasons)]
-    second = [fmt.encode_prompt(prompt) for prompt in concluded]
+    first = run_step(model, fmt, "reasoning" + suffix, asked, reasoning)
+    concluded = [f"{a} {r}\n{ANSWER_TRIGGER}" for a, r in zip(asked, first.outputs)]
     answer = Decoding(fmt.task.max_new_tokens, stop=ANSWER_STOP)
-    answers = generate_texts(model, fmt.tokenizer, second, answer, batch)
-    outputs = [f"{r}\n{ANSWER_TRIGGER} {a.strip()}" for r, a in zip(reasons, answers)]
-    return Chains(asked, outputs, sum(map(len, first)) + sum(map(len, second)))
+    second = run_step(model, fmt, "answer" + suffix, concluded, answer)
+    return Chains(asked, chain_outputs(first.outputs, second.outputs), [first, second])
+
+
+def chain_outputs(reasons: list[str], answers: list[str]) -> list[str]:
+    """A chain as kept and scored: its reasoning, then ANSWER_TRIGGER and its answer."""
+    return [f"{r}\n{ANSWER_TRIGGER} {a}" for r, a in zip(reasons, answers)]

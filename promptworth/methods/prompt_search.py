@@ -1,8 +1,10 @@
 """prompt-search: automated prompt design, zero-shot; no weight changes.
 
-Candidates are the task's own templates, PET-style patterns (Schick & Schütze 2021) and
-paraphrases of the task's template written by the instruct LM itself. Each is scored zero-shot
-on a dev split drawn from the training subset; the best one is used on the test inputs. For the
+Candidates are the task's own templates, PET-style patterns (Schick & Schütze 2021; on a
+generation task, the task's template after each of INSTRUCTIONS) and paraphrases of the task's
+template written by the instruct LM itself. Each is scored zero-shot on a dev split drawn from
+the training subset (accuracy; a generation task's headline metric); the best one is used on the
+test inputs. For the
 report, every candidate's test accuracy is measured too: Le Scao & Rush (2021) found the choice
 of template to matter less than seed variance, and the spread across templates tests that.
 """
@@ -35,19 +37,22 @@ PARAPHRASE_REQUEST = (
     "Rewrite this prompt in different words. Keep {slots} exactly where the input goes.\n\nPrompt: "
 )
 PARAPHRASE_TOKENS = 32
+# A generation task's instruction variants: the task's template after each of these lines.
+INSTRUCTIONS = ("Answer in one line.", "Give a short, exact answer.")
 CUE_SUFFIX = "\nAnswer:"  # after a paraphrase that ends with the text slot: the label follows it
 
 
 @dataclass(frozen=True)
 class Candidate:
     template: str
-    source: str  # "task", "pet" or "paraphrase"
+    source: str  # "task", "pet" (classification), "instruction" (generation) or "paraphrase"
 
 
 class PromptSearch(Method):
     name = "prompt-search"
     family = "prompting"
     updates_weights = False
+    task_types = ("classification", "generation")
     test_params: ClassVar[dict[str, Any]] = {
         "n_paraphrases": 1,
         "max_dev": 8,
@@ -79,7 +84,7 @@ class PromptSearch(Method):
         self.use_candidates(candidates, backbone, context)
         dev_idx = np.random.default_rng(context.seed).permutation(len(train))[: self.config.max_dev]
         dev = train.subset(np.sort(dev_idx))
-        self.dev_ = [dev_score(self.model_, fmt, dev) for fmt in self.formats_]
+        self.dev_ = [dev_score(self.model_, fmt, dev, context.score_rows) for fmt in self.formats_]
         # Best dev accuracy; ties (frequent on a few examples) go to the higher mean
         # log-probability of the gold label, then to the earlier candidate.
         self.best_ = max(
@@ -135,7 +140,10 @@ class PromptSearch(Method):
         """Distinct templates to try, and notes on what was left out and why."""
         task, notes = context.task, []
         pool = [Candidate(t, "task") for t in task.templates]
-        pool += [Candidate(t, "pet") for t in pet_patterns(task.inputs)]
+        if task.generates:
+            pool += [Candidate(f"{line}\n{seed_template}", "instruction") for line in INSTRUCTIONS]
+        else:
+            pool += [Candidate(t, "pet") for t in pet_patterns(task.inputs)]
         wanted = self.config.n_paraphrases
         has_chat = bool(getattr(backbone.tokenizer, "chat_template", None))
         if wanted and has_chat:
@@ -162,11 +170,13 @@ class PromptSearch(Method):
     def predict(self, texts: list[Example]) -> Prediction:
         self.check_fitted()
         chosen = predict_with_lm(self.model_, self.formats_[self.best_], texts)
+        generates = self.task_.generates
         rows = [
             {
                 "template": c.template,
                 "source": c.source,
-                "dev_accuracy": self.dev_[i][0],
+                # a generation task's dev score is the mean of its headline metric
+                ("dev_score" if generates else "dev_accuracy"): self.dev_[i][0],
                 "dev_gold_logprob": self.dev_[i][1],
             }
             for i, c in enumerate(self.candidates_)
@@ -181,20 +191,33 @@ class PromptSearch(Method):
             start = time.perf_counter()
             for i, (row, fmt) in enumerate(zip(rows, self.formats_)):
                 others = predict_with_lm(self.model_, fmt, texts) if i != self.best_ else chosen
-                row["test_predictions"] = others.labels.tolist()  # scored by the runner
+                # scored by the runner
+                if generates:
+                    row["test_outputs"] = list(others.texts)
+                else:
+                    row["test_predictions"] = others.labels.tolist()
             # Measurement only: the runner leaves this out of the eval cost.
             chosen.diagnostic_seconds = time.perf_counter() - start
-        chosen.extra = extra
+        chosen.extra = {**extra, **chosen.extra}  # and the chosen prompt's traces
         return chosen
 
 
-def dev_score(model, fmt: PromptFormat, dev: Split) -> tuple[float, float, int]:
-    """(accuracy, mean log-probability of the gold label among labels, prompt tokens) on dev.
+def dev_score(model, fmt: PromptFormat, dev: Split, score_rows=None) -> tuple[float, float, int]:
+    """(accuracy, mean log-probability of the gold label among labels, prompt tokens) on dev;
+    on a generation task the first is the mean of `score_rows` (the headline metric per row).
 
     Generation gives no label probabilities: its second value is 0.
     """
     prompt_ids = [fmt.encode_prompt(fmt.prompt(text)) for text in dev.texts]
     n_tokens = sum(len(ids) for ids in prompt_ids)
+    if fmt.task.generates:
+        if score_rows is None:
+            raise ValueError(
+                "prompt-search scores a generation task's templates by its metric: the run "
+                "context has no score_rows (runner.execute supplies it)"
+            )
+        texts = predict_with_lm(model, fmt, dev.texts).texts
+        return float(np.mean(score_rows(texts, dev.references))), 0.0, n_tokens
     if fmt.options.predict == "generate":
         labels = predict_with_lm(model, fmt, dev.texts).labels
         return float((labels == dev.labels).mean()), 0.0, n_tokens
@@ -280,7 +303,7 @@ def unusable(template: str, task, tokenizer, context: RunContext) -> str | None:
     """Why `template` is unusable: a slot the task lacks, or rank classification cannot score
     the labels after it; None if usable."""
     problem = task.template_problem(template)
-    if problem or context.prompt.predict != "rank":
+    if problem or context.prompt.predict != "rank" or task.generates:
         return problem
     probe = dataclasses.replace(task, templates=[template])
     try:

@@ -73,9 +73,21 @@ REGISTRY: dict[str, tuple[str, str]] = {
         "promptworth.methods.self_consistency:SelfConsistency",
         "generation: sampled chains of thought vote on the answer (medoid for free text)",
     ),
+    "self-critique": (
+        "promptworth.methods.self_critique:SelfCritique",
+        "generation: answer, then critique and revise it (rounds configurable); frozen causal LM",
+    ),
+    "chain": (
+        "promptworth.methods.chain:Chain",
+        "generation: the task's multi-step prompt; each step reads the inputs and earlier outputs",
+    ),
     "few-shot": (
         "promptworth.methods.few_shot:FewShot",
         "in-context learning: k labelled demonstrations before each test prompt; no training",
+    ),
+    "few-shot-cot": (
+        "promptworth.methods.few_shot_cot:FewShotCoT",
+        "generation: demonstrations from the model's own right chains of thought on training rows",
     ),
     "prompt-search": (
         "promptworth.methods.prompt_search:PromptSearch",

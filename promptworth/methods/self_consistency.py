@@ -21,8 +21,7 @@ from promptworth.methods.generation import (
     REASONING_STOP,
     Decoding,
     chains_of_thought,
-    texts_prediction,
-    traces,
+    steps_prediction,
 )
 from promptworth.methods.zs_cot import ZeroShotCoT
 from promptworth.tasks.answers import final_answer, flexible_number, normalise_answer
@@ -88,19 +87,18 @@ class SelfConsistency(ZeroShotCoT):
 
     def predict(self, texts: list[Example]) -> Prediction:
         self.check_fitted()
-        c, samples, tokens = self.config, [], 0
+        c, samples, steps = self.config, [], []
         for index in range(c.samples):
             seed = self.seed_ * 1_000 + index
             reasoning = Decoding(c.reasoning_tokens, REASONING_STOP, c.temperature, seed)
-            chains = chains_of_thought(self.model_, self.format_, texts, reasoning)
+            chains = chains_of_thought(self.model_, self.format_, texts, reasoning, f" {index + 1}")
             samples.append(chains.outputs)
-            tokens += chains.prompt_tokens
+            steps += chains.steps
         key = vote_key(self.format_.task)
-        chosen, votes = [], []
+        chosen, votes, samples_kept = [], [], []
         for outputs in zip(*samples):
             index, counted = (medoid(list(outputs)), {}) if key is None else majority(outputs, key)
             chosen.append(outputs[index])
             votes.append(counted)
-        rows = [list(outputs) for outputs in zip(*samples)]
-        kept = traces(chains.prompts, chosen, votes=votes, samples=rows)
-        return texts_prediction(chosen, prompt_tokens=tokens, extra={"traces": kept})
+            samples_kept.append(list(outputs))
+        return steps_prediction(chosen, steps, votes=votes, samples=samples_kept)

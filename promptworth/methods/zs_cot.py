@@ -19,8 +19,7 @@ from promptworth.methods.generation import (
     REASONING_STOP,
     Decoding,
     chains_of_thought,
-    texts_prediction,
-    traces,
+    steps_prediction,
 )
 from promptworth.methods.zero_shot import ZeroShot
 from promptworth.tasks.base import Example
@@ -47,7 +46,4 @@ class ZeroShotCoT(ZeroShot):
         self.check_fitted()
         reasoning = Decoding(self.config.reasoning_tokens, stop=REASONING_STOP)
         chains = chains_of_thought(self.model_, self.format_, texts, reasoning)
-        kept = traces(chains.prompts, chains.outputs)
-        return texts_prediction(
-            chains.outputs, prompt_tokens=chains.prompt_tokens, extra={"traces": kept}
-        )
+        return steps_prediction(chains.outputs, chains.steps)

@@ -7,7 +7,8 @@ import math
 from dataclasses import dataclass, field
 
 from promptworth.analysis.fit_command import fit_command
-from promptworth.analysis.results import method_labels
+from promptworth.analysis.metrics import METRICS
+from promptworth.analysis.results import DIRECT_PROMPT, method_labels
 from promptworth.analysis.summary import AccuracySummary
 from promptworth.recommend.changes import hosted_llm_sentence, prompt_method, what_would_change
 from promptworth.recommend.decide import Candidate, assess
@@ -37,6 +38,8 @@ class Recommendation:
     sensitivity: list[dict] = field(default_factory=list)
     # `promptworth fit` for the recommended method (analysis.fit_command), None without one
     fit: dict | None = None
+    # the direct prompt's batched ms per example on a generation task (direct_prompt_ms)
+    direct_ms: float | None = None
 
     @property
     def recommended(self) -> Candidate | None:
@@ -48,7 +51,10 @@ class Recommendation:
 
     def to_json(self) -> dict:
         def entry(c: Candidate | None):
-            return None if c is None else c.to_json(self.inputs)
+            if c is None:
+                return None
+            ratio = c.serving.ms_per_example / self.direct_ms if self.direct_ms else None
+            return {**c.to_json(self.inputs), "vs_zero_shot": ratio}
 
         return without_nan(
             {
@@ -109,7 +115,19 @@ def recommend(
         verdict=verdict(ranked, ruled_out, inputs),
         sensitivity=sensitivity(measured, inputs, best and best.method, outliers),
         fit=fit_command(chosen_run(rows, best), best.read.labels) if best else None,
+        direct_ms=direct_prompt_ms(measured, metric),
     )
+
+
+def direct_prompt_ms(measured: dict[str, Measured], metric: str) -> float | None:
+    """On a generation task, the direct prompt's (zero-shot's) batched time per example, which
+    each technique's serving time is quoted against; None on a classification task or without
+    zero-shot runs."""
+    direct = measured.get(DIRECT_PROMPT)
+    if METRICS[metric].task_type != "generation" or direct is None:
+        return None
+    ms = direct.serving.ms_per_example
+    return ms if ms > 0 else None
 
 
 def chosen_run(rows: list[tuple[str, dict, dict]], best: Candidate) -> dict:

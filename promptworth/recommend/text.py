@@ -21,6 +21,8 @@ def recorded(value, show) -> str:
 def serving_text(c: dict, days: float) -> str:
     """Serving's total with how it is billed, and its price per million queries."""
     busy = f"{c['ms_per_example_batched']:,.1f} ms per example batched"
+    if c.get("vs_zero_shot") is not None:  # a generation technique: its price per query
+        busy += f", {c['vs_zero_shot']:.1f}× zero-shot's"
     full = f"{money(c['compute_cost_per_million'])} per million queries at full use"
     if c["serving"] == "per-second":
         return (

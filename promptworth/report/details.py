@@ -107,17 +107,19 @@ BROWSE_TRACES = (
 
 def trace_lines(rows: list[tuple[str, dict, dict]], labels: list[str]) -> list[str]:
     """The first test rows of one run per generating method (its smallest size and seed): the
-    end of the prompt, the output, the answer the text metrics read, and any votes; report.html's
-    Traces section has every run's rows."""
+    run's notes (few-shot-cot with no chain kept), the end of the prompt, the output, the answer
+    the text metrics read, any votes and a multi-step technique's steps."""
     first: dict[str, tuple] = {}
     for (_, config, result), label in zip(rows, labels):
-        kept = (result.get("extra") or {}).get("traces")
+        extra = result.get("extra") or {}
+        kept = extra.get("traces")
         order = (config["n_train"], config["seed"])
         if kept and (label not in first or order < first[label][0]):
-            first[label] = (order, kept)
+            first[label] = (order, kept, extra.get("notes") or [])
     lines = [BROWSE_TRACES, ""] if first else []
-    for label, ((n_train, seed), kept) in sorted(first.items()):
+    for label, ((n_train, seed), kept, notes) in sorted(first.items()):
         lines += [f"### {label}: the first test rows (n_train={n_train}, seed {seed})", ""]
+        lines += [*(f"Note: {note}" for note in notes), *([""] if notes else [])]
         for number, trace in enumerate(kept[:TRACES_SHOWN], 1):
             prompt = trace["prompt"]
             shown = prompt if len(prompt) <= PROMPT_TAIL else "…" + prompt[-PROMPT_TAIL:]
@@ -125,8 +127,21 @@ def trace_lines(rows: list[tuple[str, dict, dict]], labels: list[str]) -> list[s
             lines += [f"- output: {trace['output']!r}", f"- answer read: {trace['answer']!r}"]
             if trace.get("votes"):
                 lines.append(f"- votes: {trace['votes']}")
+            lines += step_lines(trace.get("steps", []))
             lines.append("")
     return lines
+
+
+def step_lines(steps: list[dict]) -> list[str]:
+    """A multi-step technique's steps (critique, revision, a chain's steps): each one's output
+    and the tokens it read and wrote; nothing for a one-step prompt."""
+    if len(steps) < 2:
+        return []
+    return [
+        f"- step {s['step']} ({s['prompt_tokens']} tokens in, {s['output_tokens']} out): "
+        f"{s['output']!r}"
+        for s in steps
+    ]
 
 
 def escaped(cell: str) -> str:

@@ -6,13 +6,20 @@ import math
 from pathlib import Path
 
 from promptworth.analysis.metrics import METRICS
-from promptworth.analysis.results import at_largest_size, memory_alone
+from promptworth.analysis.results import (
+    DIRECT_PROMPT,
+    GENERATION_COSTS,
+    at_largest_size,
+    memory_alone,
+)
 
 COLUMNS_DEFINED = "Columns are defined in docs/reference/outputs.md#resultscsv."
 
 
 def cost_table(frame):
-    """Median cost per method over its runs (the trained ones at their largest size)."""
+    """Median cost per method over its runs (the trained ones at their largest size). Generation
+    runs add their calls and generated tokens per row, and each method's prediction time over
+    the direct prompt's (`vs_zero_shot`) when the store has zero-shot runs of one config."""
     columns = [
         "trainable_params",
         "train_seconds",
@@ -23,22 +30,38 @@ def cost_table(frame):
         "latency_ms_p50",
         "latency_ms_p95",
         "prompt_tokens_per_example",
+        *[column for column in GENERATION_COSTS if column in frame],
         "artifact_bytes",
     ]
-    return at_largest_size(frame).groupby("method")[columns].median()
+    table = at_largest_size(frame).groupby("method")[columns].median()
+    if "calls_per_row" in frame and DIRECT_PROMPT in table.index:
+        direct = table.loc[DIRECT_PROMPT, "eval_ms_per_example"]
+        table["vs_zero_shot"] = table["eval_ms_per_example"] / direct
+    return table
+
+
+MULTIPLIER_NOTE = (
+    "vs_zero_shot: each method's prediction time per example over the direct prompt's "
+    "(zero-shot), every step of a multi-step technique included; calls_per_row and "
+    "generated_tokens_per_row say where the time goes."
+)
 
 
 def cost_notes(frame) -> list[str]:
-    """What to keep in mind reading the cost table: which memory figures are upper bounds."""
+    """What to keep in mind reading the cost table: which memory figures are upper bounds, and
+    what a generation technique's multiplier is."""
+    notes = []
     shared = [method for method, alone in memory_alone(frame).items() if not alone]
-    if not shared:
-        return [COLUMNS_DEFINED]
-    return [
-        f"Memory of {', '.join(shared)}: upper bounds, from runs stored before promptworth "
-        "measured each run with only its own models resident (models of other runs count too) "
-        "or on a system where the memory peak cannot be reset (the process's lifetime peak).",
-        COLUMNS_DEFINED,
-    ]
+    if shared:
+        notes.append(
+            f"Memory of {', '.join(shared)}: upper bounds, from runs stored before promptworth "
+            "measured each run with only its own models resident (models of other runs count "
+            "too) or on a system where the memory peak cannot be reset (the process's lifetime "
+            "peak)."
+        )
+    if "calls_per_row" in frame and (frame["method"] == DIRECT_PROMPT).any():
+        notes.append(MULTIPLIER_NOTE)
+    return [*notes, COLUMNS_DEFINED]
 
 
 def markdown_table(table) -> str:

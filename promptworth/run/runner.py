@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import platform
+from collections.abc import Callable
 
 import numpy as np
 
@@ -30,6 +32,8 @@ def execute(
     problem = method.task_problem(context.task)
     if problem:
         raise PromptworthError(f"{method.name}: {problem}")
+    if context.task.generates and context.score_rows is None:
+        context = dataclasses.replace(context, score_rows=headline_scorer(context.task))
     timings: dict[str, float] = {}
     context.backbones.begin((method.name, method.get_params(), context.model, context.encoder))
     costs.return_freed_memory()
@@ -73,6 +77,7 @@ def execute(
         "eval_examples_per_second": round(n_test / max(timings["eval_seconds"], 1e-9), 2),
         **latency,
         "prompt_tokens_per_example": round(prediction.prompt_tokens / max(n_test, 1), 2),
+        **generation_costs(context.task, prediction, n_test),
         "artifact_bytes": training.artifact_bytes,
         "device": context.backbones.placement.device,
         "threads": costs.cpu_threads(),
@@ -81,8 +86,14 @@ def execute(
         # what the run was scored on, so intervals and paired tests need only the store
         "test_labels": test.labels.tolist(),
         "test_digest": split_digest(test),
-        "extra": score_diagnostics(prediction.extra, test.labels),
+        "extra": score_diagnostics(prediction.extra, test.labels, text_mean(context, test)),
     }
+
+
+def headline_scorer(task: Task) -> Callable[[list[str], list[tuple[str, ...]]], list[float]]:
+    """Each output's score by a generation task's headline metric (RunContext.score_rows)."""
+    key = task_metrics(task.metrics)[0]
+    return lambda outputs, references: text_row_scores((key,), outputs, references)[key][0]
 
 
 def scored(
@@ -129,6 +140,17 @@ def scored(
     }
 
 
+def generation_costs(task: Task, prediction: Prediction, n_test: int) -> dict:
+    """A generation task's work per test row: model.generate calls and tokens generated (a
+    multi-step technique makes several calls per row); nothing for a classification task."""
+    if not task.generates:
+        return {}
+    return {
+        "calls_per_row": round(prediction.calls / max(n_test, 1), 3),
+        "generated_tokens_per_row": round(prediction.generated_tokens / max(n_test, 1), 2),
+    }
+
+
 def charged_seconds(prediction: Prediction, wall_seconds: float) -> float:
     """Prediction time as charged: work taken from a cache at what it cost to compute, minus
     time spent on diagnostics that are not the method's own labels."""
@@ -162,16 +184,28 @@ def split_digest(split: Split) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 
-def score_diagnostics(extra: dict, labels: np.ndarray) -> dict:
+def text_mean(context: RunContext, test: Split) -> Callable[[list[str]], float] | None:
+    """A generation task's headline score of answers to the test rows (None: classification)."""
+    if not context.task.generates:
+        return None
+    return lambda outputs: float(np.mean(context.score_rows(outputs, test.references)))
+
+
+def score_diagnostics(
+    extra: dict, labels: np.ndarray, text_score: Callable[[list[str]], float] | None = None
+) -> dict:
     """Score the diagnostic predictions a method reports (a teacher's, each template's).
 
     Methods never see test labels; they put predictions under keys ending in `_predictions`
-    (also inside lists of dicts) and the runner adds the matching `_accuracy`."""
+    (also inside lists of dicts) and the runner adds the matching `_accuracy`; a generation
+    task's answers go under keys ending in `_outputs`, and `text_score` adds their `_score`."""
     scored = dict(extra)
     for key, value in extra.items():
         if key.endswith("_predictions") and len(value) == len(labels):
             accuracy = float((np.asarray(value) == labels).mean())
             scored[key.removesuffix("_predictions") + "_accuracy"] = accuracy
+        elif text_score and key.endswith("_outputs") and len(value) == len(labels):
+            scored[key.removesuffix("_outputs") + "_score"] = text_score(value)
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            scored[key] = [score_diagnostics(v, labels) for v in value]
+            scored[key] = [score_diagnostics(v, labels, text_score) for v in value]
     return scored

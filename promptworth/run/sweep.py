@@ -131,7 +131,7 @@ class Sweep:
         }
         for name in spec.methods:
             cls = method_class(name)
-            params = cls(**spec.params(name)).get_params()
+            params = cls.planned_params(cls(**spec.params(name)).get_params(), self.task)
             grid = [(n, s) for n in spec.sizes for s in spec.seeds] if cls.trains else [(0, 0)]
             for n_train, seed in grid:
                 indices = subsets[seed][n_train].tolist() if n_train else []

