@@ -104,6 +104,7 @@ def build_spec(args: argparse.Namespace, task: str | None = None):
         encoding=args.encoding,
         allow_overlap=args.allow_overlap,
         tune=args.tune,
+        serve_dtypes=tuple(args.serve_dtype),
     )
 
 

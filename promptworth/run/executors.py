@@ -77,7 +77,8 @@ class Workbench:
         try:
             method = method_class(**c.method_params)
             train = self.task.train.subset(run.train_indices)
-            return Outcome(result=runner.execute(method, train, self.test, context))
+            result = runner.execute(method, train, self.test, context, c.serve_dtypes)
+            return Outcome(result=result)
         except Exception as error:  # one failed run must not lose the others
             return Outcome(error=f"{type(error).__name__}: {error}", trace=traceback.format_exc())
 

@@ -13,6 +13,7 @@ from promptworth.analysis.uncertainty import percentile_interval, resampled_mean
 from promptworth.errors import PromptworthError
 from promptworth.methods.base import Method, Prediction, RunContext
 from promptworth.run import costs
+from promptworth.run.serve_dtype import RunMeasures, serving_variants
 from promptworth.store.config import MEMORY_SCOPE
 from promptworth.tasks.base import Split, Task
 
@@ -21,8 +22,15 @@ from promptworth.tasks.base import Split, Task
 LATENCY_ROWS = 16
 
 
-def execute(method: Method, train: Split, test: Split, context: RunContext) -> dict:
-    """The run's result: metrics, costs and predictions, ready for the store."""
+def execute(
+    method: Method,
+    train: Split,
+    test: Split,
+    context: RunContext,
+    serve_dtypes: tuple[str, ...] = (),
+) -> dict:
+    """The run's result: metrics, costs and predictions, ready for the store; with
+    `serve_dtypes`, also the trained model measured at each serving precision."""
     problem = method.task_problem(context.task)
     if problem:
         raise PromptworthError(f"{method.name}: {problem}")
@@ -50,7 +58,7 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
     timings["train_seconds"] = training.cached_seconds + timings["train_seconds"]
     timings["eval_seconds"] = charged_seconds(prediction, timings["eval_seconds"])
     n_test = len(test)
-    return {
+    result = {
         **scored(context.task, test, prediction),
         "n_test": n_test,
         "trainable_params": training.trainable_params,
@@ -78,6 +86,12 @@ def execute(method: Method, train: Split, test: Split, context: RunContext) -> d
         "test_digest": split_digest(test),
         "extra": score_diagnostics(prediction.extra, test.labels),
     }
+    if serve_dtypes:
+        measures = RunMeasures(scored, serving_latency, charged_seconds)
+        result["serving_variants"] = serving_variants(
+            method, test, context, result, serve_dtypes, measures
+        )
+    return result
 
 
 def scored(task: Task, test: Split, prediction: Prediction) -> dict:

@@ -23,6 +23,7 @@ from promptworth.methods.base import PromptOptions
 from promptworth.paths import inside
 from promptworth.run import validate
 from promptworth.run.presets import DEFAULT_OUT, DEFAULT_PRESET, PRESETS, preset_value
+from promptworth.run.serve_dtype import checked_serve_dtypes
 from promptworth.store.config import RunConfig
 from promptworth.store.database import Claim, RunStore
 from promptworth.tasks.base import Split, Task
@@ -57,6 +58,8 @@ class SweepSpec:
     encoding: str = "utf-8"  # of the task's files
     allow_overlap: bool = False  # run even when over 1% of test texts are also training texts
     tune: str | None = None  # the learning-rate search of every method that has one (--tune)
+    # serving precisions each run is measured at after training (--serve-dtype; serve_dtype.py)
+    serve_dtypes: tuple[str, ...] = ()
 
     def params(self, name: str) -> dict:
         """Method `name`'s parameters as given: its own (--param), plus `tune` where the method
@@ -149,6 +152,7 @@ class Sweep:
             dtype=self.placement.dtype,
             prompt=PromptOptions(**{name: getattr(spec.prompt, name) for name in read}),
             backbone_revisions={name: self.backbones.revision(name) for name in named},
+            serve_dtypes=tuple(spec.serve_dtypes),
         )
 
     def execute(self, tracker=None) -> tuple[list[PlannedRun], list[tuple[PlannedRun, str]]]:
@@ -251,6 +255,7 @@ def canonical(spec: SweepSpec) -> SweepSpec:
         encoder=canonical_spec(spec.encoder),
         task=path(spec.task),
         test_file=path(spec.test_file),
+        serve_dtypes=checked_serve_dtypes(spec.serve_dtypes),
     )
 
 

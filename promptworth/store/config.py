@@ -53,9 +53,14 @@ class RunConfig:
     prompt: PromptOptions = field(default_factory=PromptOptions)
     # backbones named by method parameters (distill's teacher_model, ...) -> their revisions
     backbone_revisions: dict[str, str] = field(default_factory=dict)
+    # the serving precisions each run also measures (run/serve_dtype.py); left out when none,
+    # so runs that measure none keep the keys they had
+    serve_dtypes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         described = asdict(self)
+        if not self.serve_dtypes:
+            del described["serve_dtypes"]
         for name in LATER_PROMPT_FIELDS:  # unused, they leave the config as it was
             if not described["prompt"].get(name, True):
                 del described["prompt"][name]
