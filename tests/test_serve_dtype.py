@@ -143,3 +143,69 @@ def test_serve_dtypes_enter_the_run_key_only_when_asked_and_in_one_spelling():
     assert serve_dtype.checked_serve_dtypes(["int8", "fp32"]) == ("fp32", "int8")
     with pytest.raises(PromptworthError, match=r"--serve-dtype 'int4': choose among fp32"):
         serve_dtype.checked_serve_dtypes(["int4"])
+
+
+@needs_quantizers
+def test_run_serve_dtype_stores_the_variants_and_reports_which_to_deploy(
+    tiny_task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path
+):
+    from promptworth.cli import main
+    from promptworth.store.database import RunStore
+
+    out = tmp_path / "out"
+    arguments = [
+        *("--task", tiny_task_files[0], "--test-file", tiny_task_files[1]),
+        *("--model", tiny_lm_dir, "--encoder", tiny_encoder_dir),
+        *("--methods", "zero-shot,features-lr", "--sizes", "8", "--seeds", "1"),
+        *("--dtype", "float32", "--quiet", "--out", str(out), "--serve-dtype", "nf4,fp32"),
+    ]
+    assert main(["run", *arguments]) == 0
+    stored = {
+        config["method"]: result for _, config, result in RunStore(out / "runs.sqlite").load()
+    }
+    assert list(stored["zero-shot"]["serving_variants"]) == ["fp32", "nf4"]
+    assert "not_applicable" in stored["features-lr"]["serving_variants"]["nf4"]
+    report = (out / "report.md").read_text()
+    assert "## Serving precision" in report
+    assert "| zero-shot | 0 | nf4 | 1 |" in report
+    assert "| features-lr | 8 | nf4 | 1 | — |" in report
+    assert "- features-lr: no precision served in every run without a drop." in report
+
+
+def summary_of(records: list[dict], precision: str = "int8"):
+    from promptworth.analysis.serve_dtypes import precision_summaries
+
+    rows = [
+        ("k", {"method": "m", "n_train": 8, "seed": i}, {"serving_variants": r})
+        for i, r in enumerate(records)
+    ]
+    return precision_summaries(rows, ["m"] * len(rows))
+
+
+def served(weights: int, drop: bool = False) -> dict:
+    return {
+        "metric": "accuracy",
+        "accuracy": 0.5,
+        "difference": -0.1 if drop else 0.0,
+        "significant_drop": drop,
+        "latency_ms_p50": 1.0,
+        "eval_examples_per_second": 10.0,
+        "weights_bytes": weights,
+    }
+
+
+def test_the_deployed_precision_is_the_smallest_that_never_dropped_or_failed():
+    from promptworth.analysis.serve_dtypes import deployable
+
+    clean = {"fp32": served(400), "bf16": served(200), "int8": served(100), "nf4": served(50)}
+    one_drop = {**clean, "nf4": served(50, drop=True)}
+    summaries = summary_of([clean, one_drop])
+    assert deployable(summaries)["m"].precision == "int8"
+    failing = {**clean, "int8": {"failed": "degenerate output: every row predicted label 0"}}
+    summaries = summary_of([clean, {**failing, "nf4": served(50, drop=True)}])
+    assert deployable(summaries)["m"].precision == "bf16"
+    statuses = {s.precision: s.status() for s in summaries}
+    assert statuses["int8"] == (
+        "failed in 1 of 2 runs: degenerate output: every row predicted label 0"
+    )
+    assert statuses["nf4"] == "significant drop in 1 of 2 runs"

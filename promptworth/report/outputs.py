@@ -36,6 +36,7 @@ from promptworth.report.markdown import failure_lines, files_lines, write_report
 from promptworth.report.plots import plot_learning_curves
 from promptworth.report.predictions import prediction_lines
 from promptworth.report.saved import saved_test_rows
+from promptworth.report.serving_precision import serving_precision_lines
 
 
 def write_outputs(
@@ -121,6 +122,7 @@ def _write_outputs(rows, out: Path, description, compare, failures, metric: str)
         out, frame, accuracy, summary, legend, pairs, machines, recommendation, blocks, views
     )
     verdict_lines = blocks["verdict"] + matrix + blocks["predictions"] + blocks["details"]
+    verdict_lines += serving_precision_lines(rows)
     write_report(
         files["report"],
         frame,
