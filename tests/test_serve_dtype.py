@@ -4,6 +4,7 @@ NF4 on the run's test rows, paired with the run's own predictions; failures reco
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import numpy as np
 import pytest
@@ -149,7 +150,9 @@ def test_serve_dtypes_enter_the_run_key_only_when_asked_and_in_one_spelling():
 def test_run_serve_dtype_stores_the_variants_and_reports_which_to_deploy(
     tiny_task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path
 ):
+    from promptworth.analysis.serve_dtypes import deploy_precision
     from promptworth.cli import main
+    from promptworth.recommend.text import precision_lines
     from promptworth.store.database import RunStore
 
     out = tmp_path / "out"
@@ -160,9 +163,8 @@ def test_run_serve_dtype_stores_the_variants_and_reports_which_to_deploy(
         *("--dtype", "float32", "--quiet", "--out", str(out), "--serve-dtype", "nf4,fp32"),
     ]
     assert main(["run", *arguments]) == 0
-    stored = {
-        config["method"]: result for _, config, result in RunStore(out / "runs.sqlite").load()
-    }
+    rows = RunStore(out / "runs.sqlite").load()
+    stored = {config["method"]: result for _, config, result in rows}
     assert list(stored["zero-shot"]["serving_variants"]) == ["fp32", "nf4"]
     assert "not_applicable" in stored["features-lr"]["serving_variants"]["nf4"]
     report = (out / "report.md").read_text()
@@ -170,6 +172,11 @@ def test_run_serve_dtype_stores_the_variants_and_reports_which_to_deploy(
     assert "| zero-shot | 0 | nf4 | 1 |" in report
     assert "| features-lr | 8 | nf4 | 1 | — |" in report
     assert "- features-lr: no precision served in every run without a drop." in report
+    recommendation = json.loads((out / "recommendation.json").read_text())
+    chosen = recommendation["serve_precision"]
+    assert chosen == deploy_precision(rows, recommendation["recommended"]["method"])
+    assert list(chosen["measured"]) == ["fp32", "nf4"]
+    assert precision_lines(chosen)[0] in report
 
 
 def summary_of(records: list[dict], precision: str = "int8"):
@@ -209,3 +216,21 @@ def test_the_deployed_precision_is_the_smallest_that_never_dropped_or_failed():
         "failed in 1 of 2 runs: degenerate output: every row predicted label 0"
     )
     assert statuses["nf4"] == "significant drop in 1 of 2 runs"
+
+
+def test_the_recommendation_names_the_precision_to_serve_at():
+    from promptworth.analysis.serve_dtypes import deploy_precision
+    from promptworth.recommend.text import precision_lines
+
+    clean = {"fp32": served(400 * 2**20), "int8": served(100 * 2**20)}
+    failing = {**clean, "int8": {"failed": "ValueError: no kernel"}}
+    rows = [
+        ("a", {"method": "m", "n_train": 8, "seed": 0}, {"serving_variants": clean}),
+        ("b", {"method": "m", "n_train": 8, "seed": 1}, {"serving_variants": clean}),
+    ]
+    chosen = deploy_precision(rows, "m")
+    assert chosen["precision"] == "int8" and chosen["weights_mb"] == 100
+    assert precision_lines(chosen)[0].startswith("  Serve it at **int8**: 100.00 MB of weights")
+    rows[1][2]["serving_variants"] = failing
+    assert deploy_precision(rows, "m")["precision"] == "fp32"
+    assert deploy_precision(rows, "other") is None

@@ -93,3 +93,25 @@ def deployable(summaries: list[PrecisionSummary]) -> dict[str, PrecisionSummary]
 def cost(summary: PrecisionSummary) -> tuple[float, float]:
     """What deploying at this precision costs: weights held, then batch-1 latency."""
     return summary.median(summary.weights_bytes), summary.median(summary.latency_ms_p50)
+
+
+def deploy_precision(rows: list[tuple[str, dict, dict]], method: str) -> dict | None:
+    """For the recommendation: the precision to deploy `method` (a report label) at and how each
+    measured precision fared; None when its runs measured no serving precision."""
+    from promptworth.analysis.results import method_labels
+
+    labels = method_labels([config for _, config, _ in rows])
+    summaries = [s for s in precision_summaries(rows, labels) if s.method == method]
+    if not summaries:
+        return None
+    chosen = deployable(summaries).get(method)
+    measured = {s.precision: s.status() for s in summaries}
+    if chosen is None:
+        return {"precision": None, "measured": measured}
+    return {
+        "precision": chosen.precision,
+        "difference": float(np.mean(chosen.differences)),
+        "weights_mb": chosen.median(chosen.weights_bytes) / 2**20,
+        "latency_ms_p50": chosen.median(chosen.latency_ms_p50),
+        "measured": measured,
+    }

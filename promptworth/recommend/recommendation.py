@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from promptworth.analysis.fit_command import fit_command
 from promptworth.analysis.results import method_labels
+from promptworth.analysis.serve_dtypes import deploy_precision
 from promptworth.analysis.summary import AccuracySummary
 from promptworth.recommend.changes import hosted_llm_sentence, prompt_method, what_would_change
 from promptworth.recommend.decide import Candidate, assess
@@ -37,6 +38,9 @@ class Recommendation:
     sensitivity: list[dict] = field(default_factory=list)
     # `promptworth fit` for the recommended method (analysis.fit_command), None without one
     fit: dict | None = None
+    # the precision to serve the recommended method at (analysis.serve_dtypes.deploy_precision),
+    # None when its runs measured none (--serve-dtype)
+    serve_precision: dict | None = None
 
     @property
     def recommended(self) -> Candidate | None:
@@ -57,6 +61,7 @@ class Recommendation:
                 "verdict": self.verdict,
                 "recommended": entry(self.recommended),
                 "fit": self.fit,
+                "serve_precision": self.serve_precision,
                 "runner_up": entry(self.runner_up),
                 "candidates": [entry(c) for c in self.ranked],
                 "ruled_out": self.ruled_out,
@@ -109,6 +114,7 @@ def recommend(
         verdict=verdict(ranked, ruled_out, inputs),
         sensitivity=sensitivity(measured, inputs, best and best.method, outliers),
         fit=fit_command(chosen_run(rows, best), best.read.labels) if best else None,
+        serve_precision=deploy_precision(rows, best.method) if best else None,
     )
 
 
