@@ -125,3 +125,18 @@ def tiny_sweep_spec(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path) ->
     return tiny_sweep(
         tiny_task_files, tiny_lm_dir, tiny_encoder_dir, out, method_params=TINY_SWEEP_PARAMS
     )
+
+
+@pytest.fixture(autouse=True)
+def tiny_task_pool(monkeypatch):
+    """multitask's test pool (Multitask.test_params): the names tiny-pool-a and tiny-pool-b
+    load two small tasks with their own labels and templates; other names load as usual."""
+    from promptworth.methods import multitask
+    from promptworth.testing import tiny_pool_task
+
+    usual = multitask.load_pooled
+    monkeypatch.setattr(
+        multitask,
+        "load_pooled",
+        lambda spec: tiny_pool_task(spec) if spec.startswith("tiny-pool-") else usual(spec),
+    )

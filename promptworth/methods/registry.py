@@ -49,6 +49,10 @@ REGISTRY: dict[str, tuple[str, str]] = {
         "promptworth.methods.sft_lora:SFTLoRA",
         "generation: LoRA adapters fine-tuned on the reference answers (loss on answer tokens)",
     ),
+    "multitask": (
+        "promptworth.methods.multitask:Multitask",
+        "instruction tuning: one LoRA adapter on other tasks' pooled examples; this task held out",
+    ),
     "qlora": (
         "promptworth.methods.qlora:QLoRA",
         "LoRA over 4-bit NF4 base weights (bitsandbytes); CUDA only",
