@@ -169,6 +169,7 @@ def test_run_serve_dtype_stores_the_variants_and_reports_which_to_deploy(
     assert "not_applicable" in stored["features-lr"]["serving_variants"]["nf4"]
     report = (out / "report.md").read_text()
     assert "## Serving precision" in report
+    assert '<section id="serving"><h2>Serving precision</h2>' in (out / "report.html").read_text()
     assert "| zero-shot | 0 | nf4 | 1 |" in report
     assert "| features-lr | 8 | nf4 | 1 | — |" in report
     assert "- features-lr: no precision served in every run without a drop." in report

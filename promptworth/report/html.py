@@ -80,6 +80,7 @@ def write_html(
         advantage_section(advantage_pairs, blocks.get("verdict", []), views),
         text_section("predictions", blocks.get("predictions", [])),
         text_section("details", blocks.get("details", [])),
+        text_section("serving", blocks.get("serving", [])),
         machines_section(machines),
         text_section("failures", blocks.get("failures", [])),
         cost_section(frame),

@@ -112,6 +112,7 @@ def _write_outputs(rows, out: Path, description, compare, failures, metric: str)
         "verdict": verdict + view_lines,
         "predictions": prediction_lines(accuracy.groups, recommendation, saved_test_rows(out)),
         "details": detail_lines(rows),
+        "serving": serving_precision_lines(rows),
         "failures": failure_lines(failed),
     }
     files["html"], files["report"] = out / "report.html", out / "report.md"
@@ -122,7 +123,7 @@ def _write_outputs(rows, out: Path, description, compare, failures, metric: str)
         out, frame, accuracy, summary, legend, pairs, machines, recommendation, blocks, views
     )
     verdict_lines = blocks["verdict"] + matrix + blocks["predictions"] + blocks["details"]
-    verdict_lines += serving_precision_lines(rows)
+    verdict_lines += blocks["serving"]
     write_report(
         files["report"],
         frame,
