@@ -146,6 +146,16 @@ def test_serve_dtypes_enter_the_run_key_only_when_asked_and_in_one_spelling():
         serve_dtype.checked_serve_dtypes(["int4"])
 
 
+def test_a_precision_whose_library_is_missing_is_refused_before_any_model_loads(monkeypatch):
+    monkeypatch.setattr(serve_dtype, "library_installed", lambda module: module != "bitsandbytes")
+    assert serve_dtype.checked_serve_dtypes(["int8", "bf16"]) == ("bf16", "int8")
+    with pytest.raises(PromptworthError) as refused:
+        serve_dtype.checked_serve_dtypes(["nf4"])
+    assert str(refused.value) == (
+        "--serve-dtype nf4: bitsandbytes is not installed: pip install 'promptworth[quantize]'"
+    )
+
+
 @needs_quantizers
 def test_run_serve_dtype_stores_the_variants_and_reports_which_to_deploy(
     tiny_task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path

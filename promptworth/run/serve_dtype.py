@@ -48,13 +48,21 @@ NF4_BLOCK = 64  # weights per NF4 scale (bitsandbytes' default block size)
 
 def checked_serve_dtypes(given: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """The serving precisions asked for, in SERVE_DTYPES order (one spelling, one run key);
-    refuses any other name before a model loads."""
+    refuses any other name, or one whose library is missing here, before a model loads (a
+    worker elsewhere that lacks it records the precision as failed, `measure_variant`)."""
     unknown = [name for name in given if name not in SERVE_DTYPES]
     if unknown:
         raise PromptworthError(
             f"--serve-dtype {quoted(','.join(unknown))}: choose among {', '.join(SERVE_DTYPES)}"
         )
+    for name in given:
+        if name in LIBRARY and not library_installed(LIBRARY[name]):
+            raise PromptworthError(f"--serve-dtype {name}: {missing_library(name)}")
     return tuple(name for name in SERVE_DTYPES if name in given)
+
+
+def missing_library(precision: str) -> str:
+    return f"{LIBRARY[precision]} is not installed: pip install 'promptworth[quantize]'"
 
 
 def served_model(method: Method):
@@ -200,9 +208,8 @@ def measure_variant(
     throughput, memory and size; `failed` with the reason when it cannot serve."""
     run_dtype = context.backbones.placement.dtype
     try:
-        missing = LIBRARY.get(precision)
-        if missing and not library_installed(missing):
-            return {"failed": f"{missing} is not installed: pip install 'promptworth[quantize]'"}
+        if precision in LIBRARY and not library_installed(LIBRARY[precision]):
+            return {"failed": missing_library(precision)}
         served, model = variant(method, precision, run_dtype)
         costs.return_freed_memory()
         costs.reset_peak_rss()
