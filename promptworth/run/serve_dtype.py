@@ -86,7 +86,6 @@ def torchao_int8(model, compute_dtype):
     activations stay in `compute_dtype`."""
     from torchao.quantization import Int8WeightOnlyConfig, quantize_
 
-    model = model.to(compute_dtype)
     quantize_(model, Int8WeightOnlyConfig(), filter_fn=lambda module, fqn: quantizable(fqn, module))
     return model
 
@@ -98,7 +97,6 @@ def bitsandbytes_nf4(model, compute_dtype):
     import bitsandbytes as bnb
     import torch
 
-    model = model.to(compute_dtype)
     device = next(model.parameters()).device
     linears = [(name, m) for name, m in model.named_modules() if quantizable(name, m)]
     for name, linear in linears:
@@ -134,7 +132,7 @@ class RunMeasures:
     charged_seconds: Callable[..., float]  # runner.charged_seconds(prediction, wall seconds)
 
 
-# precision -> how a float copy of the served model becomes that precision
+# precision -> how a copy of the served model, in its compute dtype, becomes that precision
 QUANTIZERS: dict[str, Callable] = {"int8": torchao_int8, "nf4": bitsandbytes_nf4}
 
 
