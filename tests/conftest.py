@@ -134,9 +134,11 @@ def tiny_task_pool(monkeypatch):
     from promptworth.methods import multitask
     from promptworth.testing import tiny_pool_task
 
-    usual = multitask.load_pooled
+    load, problem = multitask.load_pooled, multitask.pool_problem
+    tiny = "tiny-pool-"
     monkeypatch.setattr(
-        multitask,
-        "load_pooled",
-        lambda spec: tiny_pool_task(spec) if spec.startswith("tiny-pool-") else usual(spec),
+        multitask, "load_pooled", lambda s: tiny_pool_task(s) if s.startswith(tiny) else load(s)
+    )
+    monkeypatch.setattr(
+        multitask, "pool_problem", lambda s: None if s.startswith(tiny) else problem(s)
     )

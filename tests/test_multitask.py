@@ -42,8 +42,21 @@ def test_each_pooled_example_is_shown_through_its_own_tasks_template(make_contex
 
 def test_a_pool_of_only_the_held_out_task_is_refused(task, make_context):
     method = make_method("multitask", **{**PARAMS, "tasks": "tiny"})
+    assert method.task_problem(task).startswith("no task to pool besides the held-out 'tiny'")
     with pytest.raises(PromptworthError, match="no task to pool besides the held-out 'tiny'"):
-        method.fit(NO_ROWS, make_context())
+        runner.execute(method, NO_ROWS, task.test, make_context())
+
+
+@pytest.mark.parametrize(
+    ("tasks", "problem"),
+    [
+        ("tiny-pool-a,xsum", "multitask.tasks: xsum is a generation task; pool classification"),
+        ("tiny-pool-a,no/such.yaml", "multitask.tasks: 'no/such.yaml' is neither a built-in"),
+    ],
+)
+def test_a_pool_task_that_cannot_be_pooled_is_refused_before_any_model_loads(tasks, problem, task):
+    method = make_method("multitask", **{**PARAMS, "tasks": tasks})
+    assert method.task_problem(task).startswith(problem)
 
 
 def test_the_default_pool_is_every_builtin_classification_task():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -42,6 +43,18 @@ def builtin_classification_tasks() -> list[str]:
     from promptworth.tasks import BUILTIN_TASKS, GENERATIVE
 
     return [name for name, (module, _) in BUILTIN_TASKS.items() if module != GENERATIVE]
+
+
+def pool_problem(spec: str) -> str | None:
+    """Why `spec` cannot be pooled, judged without loading its data, else None."""
+    from promptworth.tasks import BUILTIN_TASKS, GENERATIVE
+
+    if spec in BUILTIN_TASKS:
+        generative = BUILTIN_TASKS[spec][0] == GENERATIVE
+        return f"{spec} is a generation task; pool classification tasks" if generative else None
+    if not Path(spec).expanduser().exists():
+        return f"{spec!r} is neither a built-in task nor an existing task file"
+    return None
 
 
 def load_pooled(spec: str) -> Task:
@@ -85,6 +98,21 @@ class Multitask(PromptLoRA):
             at_least(self, 1, "per_task")
             require(self, "loss", self.loss == "ce", "ce (each task has its own label words)")
 
+    def task_problem(self, task: Task) -> str | None:
+        """Also each pooled task: a built-in classification task or an existing file, and at
+        least one besides the held-out `task`."""
+        problem = super().task_problem(task)
+        if problem:
+            return problem
+        specs = self.pool_specs(task)
+        if not specs:
+            return (
+                f"no task to pool besides the held-out {task.name!r}; give others with "
+                "--param multitask.tasks=TASK,TASK"
+            )
+        problems = [p for p in map(pool_problem, specs) if p]
+        return f"multitask.tasks: {problems[0]}" if problems else None
+
     def pool_specs(self, held_out: Task) -> list[str]:
         given = [t.strip() for t in self.config.tasks.split(",") if t.strip()]
         return [spec for spec in given or builtin_classification_tasks() if spec != held_out.name]
@@ -97,7 +125,7 @@ class Multitask(PromptLoRA):
         pool = []
         for spec in self.pool_specs(context.task):
             task = load_pooled(spec)
-            if task.name == context.task.name:
+            if task.name == context.task.name:  # a file of the held-out task under another path
                 continue
             if task.type != "classification":
                 raise PromptworthError(
