@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from promptworth.errors import PromptworthError
-from promptworth.methods import make_method
+from promptworth.methods import make_method, method_class
 from promptworth.methods.base import Prediction
 from promptworth.run import runner, serve_dtype
 from promptworth.store.config import RunConfig
@@ -54,8 +54,11 @@ def test_a_merged_lora_model_is_served_at_every_precision_with_a_paired_test(tas
 
 
 @needs_quantizers
-def test_a_fine_tuned_encoder_classifier_is_served_quantized_too(task, make_context):
-    method = make_method("encoder-ft", max_steps=3, batch_size=4)
+@pytest.mark.parametrize("name", ["encoder-ft", "ia3", "prompt-tuning", "few-shot", "prompt-ft"])
+def test_other_served_models_are_quantized_too(name, task, make_context):
+    """An encoder classifier, unmerged PEFT models (their base layers quantized under the
+    adapter), virtual tokens, in-context demonstrations, a fully fine-tuned LM."""
+    method = make_method(name, **method_class(name).test_params)
     variants = run_with_variants(method, task, make_context, ("int8", "nf4"))["serving_variants"]
     for record in variants.values():
         assert "failed" not in record, record
