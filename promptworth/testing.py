@@ -7,7 +7,7 @@ weights and tokenizer), so tests exercise the real code, only smaller.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +71,28 @@ def tiny_task(n_train: int = 48, n_test: int = 24, seed: int = 0) -> Task:
         templates=["Text: {text}\nTopic:", "{text} is about"],
         train=split(n_train),
         test=split(n_test),
+    )
+
+
+def tiny_pool_task(name: str) -> Task:
+    """multitask's tiny pool: `tiny-pool-a` asks the tiny task's topics through another
+    template; any other name is a yes/no task: is the text about sports?"""
+    base = tiny_task(n_train=24, n_test=12, seed=len(name))
+    if name == "tiny-pool-a":
+        return replace(base, name=name, version=name, templates=["Headline: {text}\nSubject:"])
+
+    def sports(split: Split) -> Split:
+        return Split(split.texts, (np.asarray(split.labels) == 0).astype(int))
+
+    return replace(
+        base,
+        name=name,
+        version=name,
+        label_names=["other", "sports"],
+        verbalizers=[["no"], ["yes"]],
+        templates=["{text}\nAbout sports?"],
+        train=sports(base.train),
+        test=sports(base.test),
     )
 
 

@@ -16,9 +16,10 @@ quiet() { pip install -q --disable-pip-version-check "$@" 2>&1 | grep -v "is ign
 python -c "import torch" 2>/dev/null || quiet "torch==2.13.0"
 python -c "import promptworth, pytest, ruff, importlinter" 2>/dev/null || quiet -e ".[dev]"
 # The optional executors and tracker, so the tests of --executor ray and --mlflow run here too,
-# and the documentation's builder, so tests/test_docs.py builds the site.
-python -c "import ray, mlflow, mkdocs, material, mkdocstrings_handlers.python" 2>/dev/null \
-  || quiet -e ".[dev,ray,mlflow,docs]"
+# the quantizers of --serve-dtype int8/nf4, and the documentation's builder, so
+# tests/test_docs.py builds the site.
+python -c "import ray, mlflow, torchao, bitsandbytes, mkdocs, material, mkdocstrings_handlers.python" \
+  2>/dev/null || quiet -e ".[dev,ray,mlflow,quantize,docs]"
 # Dependencies added since a venv was first set up (pyproject.toml lists them all).
 python -c "import rouge_score" 2>/dev/null || quiet "rouge-score"
 python -c "import bert_score" 2>/dev/null || quiet "bert-score"

@@ -153,3 +153,20 @@ def browser_page():
         browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         yield browser.new_page(viewport={"width": 1400, "height": 1000})
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def tiny_task_pool(monkeypatch):
+    """multitask's test pool (Multitask.test_params): the names tiny-pool-a and tiny-pool-b
+    load two small tasks with their own labels and templates; other names load as usual."""
+    from promptworth.methods import multitask
+    from promptworth.testing import tiny_pool_task
+
+    load, problem = multitask.load_pooled, multitask.pool_problem
+    tiny = "tiny-pool-"
+    monkeypatch.setattr(
+        multitask, "load_pooled", lambda s: tiny_pool_task(s) if s.startswith(tiny) else load(s)
+    )
+    monkeypatch.setattr(
+        multitask, "pool_problem", lambda s: None if s.startswith(tiny) else problem(s)
+    )

@@ -90,6 +90,7 @@ def preset_field_help(field: str) -> str:
 
 def add_experiment_arguments(p: argparse.ArgumentParser) -> None:
     from promptworth.methods.training import TUNE
+    from promptworth.run.serve_dtype import SERVE_DTYPES
     from promptworth.tasks.subsets import DEFAULT_SAMPLING, SAMPLINGS
 
     group = p.add_argument_group("experiment")
@@ -135,6 +136,15 @@ def add_experiment_arguments(p: argparse.ArgumentParser) -> None:
         choices=TUNE,
         help="learning-rate search of every gradient-trained method, per size and seed, on its "
         "dev split or k folds (default: each method's own, none)",
+    )
+    group.add_argument(
+        "--serve-dtype",
+        type=name_list,
+        default=[],
+        metavar="PRECISIONS",
+        help=f"also serve each trained model at these precisions ({','.join(SERVE_DTYPES)}) "
+        "and record score, paired test, latency and size; int8/nf4: pip install "
+        "'promptworth[quantize]' (default: none)",
     )
     add_param_argument(
         group,

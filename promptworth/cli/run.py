@@ -106,6 +106,7 @@ def build_spec(args: argparse.Namespace, task: str | None = None):
         tune=args.tune,
         add_metrics=args.add_metrics,
         judge_model=args.judge_model,
+        serve_dtypes=tuple(args.serve_dtype),
     )
 
 

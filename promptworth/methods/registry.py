@@ -57,6 +57,10 @@ REGISTRY: dict[str, tuple[str, str]] = {
         "promptworth.methods.sft_ia3:SFTIA3",
         "generation: IA3 vectors trained on the reference answers (loss on answer tokens)",
     ),
+    "multitask": (
+        "promptworth.methods.multitask:Multitask",
+        "instruction tuning: one LoRA adapter on other tasks' pooled examples; this task held out",
+    ),
     "qlora": (
         "promptworth.methods.qlora:QLoRA",
         "LoRA over 4-bit NF4 base weights (bitsandbytes); CUDA only",

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from promptworth.analysis.fit_command import fit_command
 from promptworth.analysis.metrics import METRICS
 from promptworth.analysis.results import DIRECT_PROMPT, method_labels
+from promptworth.analysis.serve_dtypes import deploy_precision
 from promptworth.analysis.summary import AccuracySummary
 from promptworth.recommend.changes import hosted_llm_sentence, prompt_method, what_would_change
 from promptworth.recommend.decide import Candidate, assess
@@ -40,6 +41,9 @@ class Recommendation:
     fit: dict | None = None
     # the direct prompt's batched ms per example on a generation task (direct_prompt_ms)
     direct_ms: float | None = None
+    # the precision to serve the recommended method at (analysis.serve_dtypes.deploy_precision),
+    # None when its runs measured none (--serve-dtype)
+    serve_precision: dict | None = None
 
     @property
     def recommended(self) -> Candidate | None:
@@ -63,6 +67,7 @@ class Recommendation:
                 "verdict": self.verdict,
                 "recommended": entry(self.recommended),
                 "fit": self.fit,
+                "serve_precision": self.serve_precision,
                 "runner_up": entry(self.runner_up),
                 "candidates": [entry(c) for c in self.ranked],
                 "ruled_out": self.ruled_out,
@@ -116,6 +121,7 @@ def recommend(
         sensitivity=sensitivity(measured, inputs, best and best.method, outliers),
         fit=fit_command(chosen_run(rows, best), best.read.labels) if best else None,
         direct_ms=direct_prompt_ms(measured, metric),
+        serve_precision=deploy_precision(rows, best.method) if best else None,
     )
 
 

@@ -136,7 +136,7 @@ def recommendation_lines(rec: Recommendation, figures: dict | None = None) -> li
     lines += [scenario_line(doc["inputs"], metric), ""]
     if doc["recommended"] is not None:
         lines.append(candidate_line("Use", doc["recommended"], metric, days))
-        lines += fit_lines(doc["fit"])
+        lines += fit_lines(doc["fit"]) + precision_lines(doc["serve_precision"])
         if doc["runner_up"]:
             lines.append(candidate_line("Runner-up", doc["runner_up"], metric, days))
         lines.append("")
@@ -162,6 +162,25 @@ def fit_lines(fit: dict) -> list[str]:
         return [f"  `promptworth fit` cannot train it and keep the model yet ({fit['note']})."]
     note = f" ({fit['note']})" if fit["note"] else ""
     return [f"  To train it on your labels and keep the model{note}: `{fit['command']}`"]
+
+
+def precision_lines(chosen: dict | None) -> list[str]:
+    """The serving precision to deploy the recommended method at, when its runs measured any."""
+    if chosen is None:
+        return []
+    statuses = set(chosen["measured"].values())
+    if len(statuses) == 1 and statuses.pop().startswith("not applicable: "):
+        why = next(iter(chosen["measured"].values())).removeprefix("not applicable: ")
+        return [f"  Serving precisions do not apply to it: {why}."]
+    measured = "; ".join(f"{name}: {status}" for name, status in chosen["measured"].items())
+    if chosen["precision"] is None:
+        return [f"  No serving precision served it in every run without a drop ({measured})."]
+    return [
+        f"  Serve it at **{chosen['precision']}**: {chosen['weights_mb']:,.2f} MB of weights, "
+        f"{chosen['latency_ms_p50']:,.1f} ms at batch 1, {chosen['difference']:+.3f} against the "
+        f"precision it ran at, the smallest that served in every run without a significant drop "
+        f"({measured})."
+    ]
 
 
 def crossing_lines(crossings: list[dict], method: str) -> list[str]:

@@ -82,6 +82,7 @@ def write_html(
         text_section("predictions", blocks.get("predictions", [])),
         text_section("details", blocks.get("details", [])),
         traces_section(views.get("traces")),
+        text_section("serving", blocks.get("serving", [])),
         machines_section(machines),
         text_section("failures", blocks.get("failures", [])),
         cost_section(frame),

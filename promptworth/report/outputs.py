@@ -37,6 +37,7 @@ from promptworth.report.markdown import failure_lines, files_lines, write_report
 from promptworth.report.plots import plot_learning_curves
 from promptworth.report.predictions import prediction_lines
 from promptworth.report.saved import saved_test_rows
+from promptworth.report.serving_precision import serving_precision_lines
 from promptworth.report.traces import trace_data
 
 
@@ -114,6 +115,7 @@ def _write_outputs(rows, out: Path, description, compare, failures, metric: str)
         "verdict": verdict + view_lines,
         "predictions": prediction_lines(accuracy.groups, recommendation, saved),
         "details": detail_lines(rows) + judge_lines(rows, out),
+        "serving": serving_precision_lines(rows),
         "failures": failure_lines(failed),
     }
     files["html"], files["report"] = out / "report.html", out / "report.md"
@@ -128,6 +130,7 @@ def _write_outputs(rows, out: Path, description, compare, failures, metric: str)
         out, frame, accuracy, summary, legend, pairs, machines, recommendation, blocks, views
     )
     verdict_lines = blocks["verdict"] + matrix + blocks["predictions"] + blocks["details"]
+    verdict_lines += blocks["serving"]
     write_report(
         files["report"],
         frame,

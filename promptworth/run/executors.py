@@ -78,7 +78,10 @@ class Workbench:
             method = method_class(**c.method_params)
             train = self.task.train.subset(run.train_indices)
             judge = c.judge.get("model")
-            return Outcome(result=runner.execute(method, train, self.test, context, judge))
+            result = runner.execute(
+                method, train, self.test, context, judge_model=judge, serve_dtypes=c.serve_dtypes
+            )
+            return Outcome(result=result)
         except Exception as error:  # one failed run must not lose the others
             return Outcome(error=f"{type(error).__name__}: {error}", trace=traceback.format_exc())
 

@@ -16,6 +16,7 @@ from promptworth.errors import PromptworthError
 from promptworth.methods.base import Method, Prediction, RunContext
 from promptworth.run import costs
 from promptworth.run.model_scores import ModelScorers, judge_agreement
+from promptworth.run.serve_dtype import RunMeasures, serving_variants
 from promptworth.store.config import MEMORY_SCOPE
 from promptworth.tasks.base import Split, Task
 
@@ -25,10 +26,16 @@ LATENCY_ROWS = 16
 
 
 def execute(
-    method: Method, train: Split, test: Split, context: RunContext, judge_model: str | None = None
+    method: Method,
+    train: Split,
+    test: Split,
+    context: RunContext,
+    judge_model: str | None = None,
+    serve_dtypes: tuple[str, ...] = (),
 ) -> dict:
     """The run's result: metrics, costs and predictions, ready for the store. `judge_model`:
-    the causal LM that judges a task scored by the judge metric (run/model_scores.py)."""
+    the causal LM that judges a task scored by the judge metric (run/model_scores.py); with
+    `serve_dtypes`, also the trained model measured at each serving precision."""
     problem = method.task_problem(context.task)
     if problem:
         raise PromptworthError(f"{method.name}: {problem}")
@@ -59,7 +66,7 @@ def execute(
     timings["eval_seconds"] = charged_seconds(prediction, timings["eval_seconds"])
     n_test = len(test)
     scorers = ModelScorers(context.backbones, context.encoder, judge_model)
-    return {
+    result = {
         **scored(context.task, test, prediction, scorers),
         "n_test": n_test,
         "trainable_params": training.trainable_params,
@@ -88,6 +95,12 @@ def execute(
         "test_digest": split_digest(test),
         "extra": score_diagnostics(prediction.extra, test.labels, text_mean(context, test)),
     }
+    if serve_dtypes:
+        measures = RunMeasures(scored, serving_latency, charged_seconds)
+        result["serving_variants"] = serving_variants(
+            method, test, context, result, serve_dtypes, measures
+        )
+    return result
 
 
 def headline_scorer(task: Task) -> Callable[[list[str], list[tuple[str, ...]]], list[float]]:

@@ -24,6 +24,7 @@ from promptworth.paths import inside
 from promptworth.run import validate
 from promptworth.run.model_scores import JUDGE_PROTOCOL
 from promptworth.run.presets import DEFAULT_OUT, DEFAULT_PRESET, PRESETS, preset_value
+from promptworth.run.serve_dtype import checked_serve_dtypes
 from promptworth.store.config import RunConfig
 from promptworth.store.database import Claim, RunStore
 from promptworth.tasks.base import Split, Task
@@ -66,6 +67,9 @@ class SweepSpec:
     def judge(self) -> str:
         """The judge metric's model: --judge-model, else the run's own (a self-judge)."""
         return self.judge_model or self.model
+
+    # serving precisions each run is measured at after training (--serve-dtype; serve_dtype.py)
+    serve_dtypes: tuple[str, ...] = ()
 
     def params(self, name: str) -> dict:
         """Method `name`'s parameters as given: its own (--param), plus `tune` where the method
@@ -159,6 +163,7 @@ class Sweep:
             prompt=PromptOptions(**{name: getattr(spec.prompt, name) for name in read}),
             backbone_revisions={name: self.backbones.revision(name) for name in named},
             judge=self.judge_config(),
+            serve_dtypes=tuple(spec.serve_dtypes),
         )
 
     def judge_config(self) -> dict[str, str]:
@@ -270,6 +275,7 @@ def canonical(spec: SweepSpec) -> SweepSpec:
         judge_model=canonical_spec(spec.judge_model) if spec.judge_model else None,
         task=path(spec.task),
         test_file=path(spec.test_file),
+        serve_dtypes=checked_serve_dtypes(spec.serve_dtypes),
     )
 
 

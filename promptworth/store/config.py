@@ -56,11 +56,16 @@ class RunConfig:
     # a task scored by the judge metric: the judge's model, revision and prompt protocol
     # (run/model_scores.py); left out of the config, and so of the key, when empty
     judge: dict[str, str] = field(default_factory=dict)
+    # the serving precisions each run also measures (run/serve_dtype.py); left out when none,
+    # so runs that measure none keep the keys they had
+    serve_dtypes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         described = asdict(self)
         if not described["judge"]:
             del described["judge"]
+        if not self.serve_dtypes:
+            del described["serve_dtypes"]
         for name in LATER_PROMPT_FIELDS:  # unused, they leave the config as it was
             if not described["prompt"].get(name, True):
                 del described["prompt"][name]
