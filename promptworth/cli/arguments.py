@@ -240,7 +240,11 @@ def add_prompt_arguments(p: argparse.ArgumentParser) -> None:
         "default: the task's)",
     )
     group.add_argument(
-        "--chat", action="store_true", help="wrap prompts in the model's chat template"
+        "--chat",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="wrap prompts in the model's chat template (default: on for a generation task when "
+        "the model has one, off for classification)",
     )
     group.add_argument(
         "--predict",

@@ -130,7 +130,9 @@ class PromptOptions:
     # an index into the task's templates, or a literal template (--template "Q: {text}\nA:");
     # the sweep hands methods an index into the task with the literal added (Sweep.prompted)
     template: int | str = 0
-    chat: bool = False  # wrap the prompt in the tokenizer's chat template
+    # wrap the prompt in the tokenizer's chat template; None: the sweep decides (on for a
+    # generation task when the model has a template, an instruction-tuned model's own format)
+    chat: bool | None = None
     predict: str = "rank"  # "rank" (rank classification) or "generate" (greedy, verbaliser-mapped)
     length_norm: bool = False  # mean instead of sum of label-token log-probs
     max_text_tokens: int = 128  # inputs are truncated to this many tokens before templating

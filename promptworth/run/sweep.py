@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 
 from promptworth.backbones import DEFAULT_CAUSAL_LM, DEFAULT_ENCODER, canonical_spec
+from promptworth.backbones.preflight import model_has_chat_template
 from promptworth.errors import PromptworthError
 from promptworth.methods import method_class
 from promptworth.methods.base import PromptOptions
@@ -101,7 +102,7 @@ class Sweep:
         self.executor = executor or LocalExecutor()
         # every user error is refused before models load
         self.task = validate.checked_task(spec, task)
-        prompt = canonical_prompt(spec.prompt, self.task)
+        prompt = canonical_prompt(spec.prompt, self.task, spec.model)
         spec = self.spec = dataclasses.replace(spec, prompt=prompt)
         self.placement = choose_placement(spec.dtype, self.executor.device())
         for name in spec.methods:  # refuse before any model loads, never substitute a method
@@ -279,10 +280,13 @@ def canonical(spec: SweepSpec) -> SweepSpec:
     )
 
 
-def canonical_prompt(prompt: PromptOptions, task: Task) -> PromptOptions:
+def canonical_prompt(prompt: PromptOptions, task: Task, model: str) -> PromptOptions:
     """One spelling per prompt: a literal template that is one of the task's is its index, and
     verbaliser words equal to the task's own are no override; overrides in label order. A task
-    with its own input budget (long documents) has it unless --max-text-tokens gave another."""
+    with its own input budget (long documents) has it unless --max-text-tokens gave another.
+    The chat template, when not chosen, is the model's for a generation task (an instruction-
+    tuned model answers in its own format, and a plain "Answer:" prompt often makes it stop
+    at once) and not used for classification (rank classification reads label words)."""
     template = prompt.template
     if isinstance(template, str) and template in task.templates:
         template = task.templates.index(template)
@@ -295,6 +299,9 @@ def canonical_prompt(prompt: PromptOptions, task: Task) -> PromptOptions:
     budget = prompt.max_text_tokens
     if task.max_text_tokens and budget == PromptOptions.max_text_tokens:
         budget = task.max_text_tokens
+    chat = prompt.chat
+    if chat is None:
+        chat = task.generates and model_has_chat_template(model)
     return dataclasses.replace(
-        prompt, template=template, verbalizer=verbalizer, max_text_tokens=budget
+        prompt, template=template, verbalizer=verbalizer, max_text_tokens=budget, chat=chat
     )

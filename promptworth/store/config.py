@@ -69,6 +69,8 @@ class RunConfig:
         for name in LATER_PROMPT_FIELDS:  # unused, they leave the config as it was
             if not described["prompt"].get(name, True):
                 del described["prompt"][name]
+        if described["prompt"].get("chat") is None:  # not chosen is off, as it always read
+            described["prompt"]["chat"] = False
         if described["prompt"].get("predict") == "generate":
             described["prompt"]["generation"] = GENERATION_PROTOCOL
         return described
