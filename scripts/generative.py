@@ -5,8 +5,10 @@ answers it could not read. A benchmark, not a test: it prints, it never asserts.
 
 Usage (rerun the same command to resume):
     .venv/bin/python scripts/generative.py [--out results/generative] [--tasks xsum,nq_open,asdiv]
-        [--methods zero-shot,few-shot,zs-cot,self-consistency,sft-lora] [--sizes 10,100]
-        [--seeds 1] [--test-size 100] [--add-metrics bertscore,judge] [--judge-model MODEL]
+        [--methods zero-shot,few-shot,zs-cot,self-consistency,self-critique,sft-lora]
+        [--sizes 10,100] [--seeds 2] [--test-size 200] [--add-metrics judge]
+        [--judge-model MODEL]
+(--add-metrics applies to xsum only, the task whose references a judge is checked against)
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from promptworth.report.outputs import stored_rows, write_outputs
 from promptworth.run.sweep import Sweep, SweepSpec
 
 TASKS = ("xsum", "nq_open", "asdiv")
-METHODS = ("zero-shot", "few-shot", "zs-cot", "self-consistency", "sft-lora")
-# few-shot has no label probabilities to calibrate on a generation task
-PARAMS = {"few-shot": {"calibrate": False}}
+METHODS = ("zero-shot", "few-shot", "zs-cot", "self-consistency", "self-critique", "sft-lora")
+# few-shot has no label probabilities to calibrate on a generation task; three votes per input
+PARAMS = {"few-shot": {"calibrate": False}, "self-consistency": {"samples": 3}}
+JUDGED_TASK = "xsum"
 
 
 def run_task(task: str, args: argparse.Namespace) -> Path:
@@ -37,7 +40,7 @@ def run_task(task: str, args: argparse.Namespace) -> Path:
         seeds=list(range(args.seeds)),
         test_size=args.test_size,
         out=out,
-        add_metrics=args.add_metrics,
+        add_metrics=args.add_metrics if task == JUDGED_TASK else [],
         judge_model=args.judge_model,
     )
     logging.info("== %s", task)
@@ -81,9 +84,9 @@ def main() -> None:
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--sizes", default="10,100")
-    parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--test-size", type=int, default=100)
-    parser.add_argument("--add-metrics", default="", help="e.g. bertscore,judge (default: none)")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--test-size", type=int, default=200)
+    parser.add_argument("--add-metrics", default="judge", help=f"{JUDGED_TASK}'s extra metrics")
     parser.add_argument("--judge-model", help="the judge metric's LM (default: the run's model)")
     args = parser.parse_args()
     args.add_metrics = [m for m in args.add_metrics.split(",") if m]

@@ -103,7 +103,7 @@ def test_classification_task_files_refuse_generation_fields(tmp_path):
 @pytest.mark.parametrize(
     "name, n_train, n_test, metrics",
     [
-        ("xsum", 500, 500, ("rouge",)),
+        ("xsum", 500, 500, ("rouge", "bertscore")),
         ("nq_open", 1_800, 1_769, ("exact_match", "token_f1")),
         ("asdiv", 1_089, 999, ("numeric",)),
     ],

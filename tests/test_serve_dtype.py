@@ -22,7 +22,7 @@ needs_quantizers = pytest.mark.skipif(
 
 
 def run_with_variants(method, task, make_context, precisions):
-    return runner.execute(method, task.train, task.test, make_context(), precisions)
+    return runner.execute(method, task.train, task.test, make_context(), serve_dtypes=precisions)
 
 
 @needs_quantizers

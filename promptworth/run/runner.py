@@ -30,6 +30,7 @@ def execute(
     train: Split,
     test: Split,
     context: RunContext,
+    *,
     judge_model: str | None = None,
     serve_dtypes: tuple[str, ...] = (),
 ) -> dict:

