@@ -163,6 +163,9 @@ def restore(artifact: Artifact) -> Deployed:
 
     described = artifact.description
     cache = BackboneCache(choose_placement(described["dtype"]))
+    reason = method_class(described["method"]).unavailable(cache.placement.device)
+    if reason:
+        raise ArtifactError(f"{artifact.path}: {reason}")
     for kind, backbone in described["backbones"].items():
         check_backbone(backbone["spec"], f"{artifact.path}: its {kind}")
         revision = cache.revision(backbone["spec"])
