@@ -100,6 +100,8 @@ class ServesStudent(Method):
         return None
 
     def state(self) -> SavedState:
+        """The student's trained weights (its encoder-ft or encoder-head state) and the fit's
+        record; not the teacher or pattern models, which only the sweep's measurements use."""
         self.check_fitted()
         student = self.student_.state()
         tensors = {STUDENT + name: value for name, value in student.tensors.items()}

@@ -100,14 +100,15 @@ class FeaturesLR(FrozenFeaturesMethod):
         return self
 
     def state(self) -> SavedState:
-        """A linear classifier's learned arrays (FrozenFeaturesMethod.state). A forest or
-        nearest neighbours is kept as what it was fit on instead - the training rows' vectors
-        and labels; with C, the seed and the config, that is all its fit reads - and `restore`
-        fits it again: scikit-learn's forest draws its bootstraps and features from the seed
-        (random_state, one job), so the same arrays give the same trees, and a neighbour index
-        is a function of the vectors. Serialising the trees instead would mean writing
-        scikit-learn's private Tree layout, which changes between its versions. The refit is
-        checked: its probabilities on the training rows must be the saved ones."""
+        """A linear classifier's learned arrays; for random-forest and knn, the training rows'
+        vectors and labels and the fitted classifier's probabilities on them: `predict` fits
+        the classifier again and refuses it unless it gives those probabilities.
+
+        The training vectors and labels, with the seed and the config, are all a forest's or
+        nearest neighbours' fit reads: scikit-learn's forest draws its bootstraps and features
+        from the seed (random_state, one job), so the same arrays grow the same trees, and a
+        neighbour index is a function of the vectors. Writing the trees as arrays instead would
+        mean writing scikit-learn's private Tree layout, which changes between its versions."""
         if self.config.classifier not in REFIT_AT_LOAD:
             return super().state()
         self.check_fitted()

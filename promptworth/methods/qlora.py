@@ -62,9 +62,11 @@ class QLoRA(PromptLoRA):
             raise PromptworthError(reason)
 
     def state(self) -> SavedState:
-        """LoRA's adapter weights (PromptTrainedMethod.state) and the quantization recipe the
-        base was loaded with; restore quantizes the base again by it (NF4 rounding of the same
-        weights is deterministic) and refuses an artifact whose recipe differs."""
+        """LoRA's adapter weights and the 4-bit recipe the base was loaded with (NF4, double
+        quantization, compute dtype); `predict` quantizes the base again by it, on CUDA only.
+
+        NF4 rounding of the same weights is deterministic, so the re-quantized base is the one
+        the adapter was trained over; an artifact whose recipe differs is refused."""
         saved = super().state()
         saved.meta["quantization"] = quantization_recipe(self.config, self.placement_.dtype)
         return saved
