@@ -39,6 +39,16 @@ def quantization_recipe(config: QLoRA.Config, dtype: str) -> dict[str, Any]:
     }
 
 
+def bnb_config(recipe: dict[str, Any]):
+    """The BitsAndBytesConfig of a `quantization_recipe`."""
+    from transformers import BitsAndBytesConfig
+
+    from promptworth.backbones.device import torch_dtype
+
+    dtype = torch_dtype(recipe["bnb_4bit_compute_dtype"])
+    return BitsAndBytesConfig(**{**recipe, "bnb_4bit_compute_dtype": dtype})
+
+
 class QLoRA(PromptLoRA):
     name = "qlora"
     family = "parameter-efficient"
@@ -91,17 +101,14 @@ class QLoRA(PromptLoRA):
     def trainable_model(self, backbone, context: RunContext):
         import torch
         from peft import prepare_model_for_kbit_training
-        from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+        from transformers import AutoModelForCausalLM
 
         from promptworth.backbones.adapters import peft_model
         from promptworth.backbones.device import torch_dtype
         from promptworth.backbones.loading import load_pretrained
 
         placement = backbone.placement
-        recipe = quantization_recipe(self.config, placement.dtype)
-        quantization = BitsAndBytesConfig(
-            **recipe, bnb_4bit_compute_dtype=torch_dtype(recipe["bnb_4bit_compute_dtype"])
-        )
+        quantization = bnb_config(quantization_recipe(self.config, placement.dtype))
         source = context.backbones.source(context.model)
         model = load_pretrained(
             AutoModelForCausalLM,
