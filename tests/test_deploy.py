@@ -15,7 +15,9 @@ import pandas as pd
 import pytest
 
 from promptworth.analysis.fit_command import param_text
+from promptworth.backbones.device import choose_placement
 from promptworth.cli import main
+from promptworth.methods import method_class
 from promptworth.run.artifact import DESCRIPTION, MANIFEST, STATE, TOKENIZERS
 from promptworth.run.sweep import Sweep
 
@@ -211,6 +213,25 @@ def test_a_pickle_listed_in_the_manifest_is_refused(copy, tiny_task_files, capsy
     (copy / MANIFEST).write_text(json.dumps(manifest))
     error = refused(capsys, ["predict", str(copy), tiny_task_files[1]])
     assert str(copy / "weights.pkl") in error and "can carry code" in error
+
+
+@pytest.mark.skipif(
+    method_class("qlora").unavailable(choose_placement().device) is None,
+    reason="this machine can load 4-bit weights: the refusal does not apply",
+)
+def test_a_model_whose_method_cannot_run_here_is_refused_before_any_model_loads(
+    copy, tiny_task_files, capsys, no_model_loads
+):
+    """A qlora model (here the prompt-lora model renamed, its digest updated) needs CUDA."""
+    from promptworth.run.artifact import sha256
+
+    described = json.loads((copy / DESCRIPTION).read_text())
+    (copy / DESCRIPTION).write_text(json.dumps({**described, "method": "qlora"}))
+    manifest = json.loads((copy / MANIFEST).read_text())
+    manifest["files"][DESCRIPTION] = sha256(copy / DESCRIPTION)
+    (copy / MANIFEST).write_text(json.dumps(manifest))
+    error = refused(capsys, ["predict", str(copy), tiny_task_files[1]])
+    assert str(copy) in error and "qlora needs a CUDA GPU" in error
 
 
 def test_not_an_artifact(tmp_path, tiny_task_files, capsys):

@@ -140,7 +140,10 @@ class Deployed:
 
 
 def open_artifact(path: Path) -> Artifact:
-    """The verified artifact, its method known and restorable; no model is loaded yet."""
+    """The verified artifact, its method known and restorable on this machine; no model is
+    loaded yet."""
+    from promptworth.backbones.device import choose_placement
+
     artifact = read_artifact(path)
     name = artifact.description["method"]
     try:
@@ -150,6 +153,9 @@ def open_artifact(path: Path) -> Artifact:
     reason = cls.unsaveable(artifact.description["params"])
     if reason:
         raise ArtifactError(f"{path}: method {name!r} cannot be restored: {reason}")
+    reason = cls.unavailable(choose_placement(artifact.description["dtype"]).device)
+    if reason:  # qlora without CUDA
+        raise ArtifactError(f"{path}: {reason}")
     return artifact
 
 
@@ -163,9 +169,6 @@ def restore(artifact: Artifact) -> Deployed:
 
     described = artifact.description
     cache = BackboneCache(choose_placement(described["dtype"]))
-    reason = method_class(described["method"]).unavailable(cache.placement.device)
-    if reason:
-        raise ArtifactError(f"{artifact.path}: {reason}")
     for kind, backbone in described["backbones"].items():
         check_backbone(backbone["spec"], f"{artifact.path}: its {kind}")
         revision = cache.revision(backbone["spec"])
