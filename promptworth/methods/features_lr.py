@@ -131,11 +131,8 @@ class FeaturesLR(FrozenFeaturesMethod):
             return super().restore(state, context)  # type: ignore[return-value]
         self.use_backbone(context)
         meta, tensors = state.meta, state.tensors
-        self.n_labels_, self.fit_extra_, self.seed_ = (
-            meta["n_labels"],
-            meta["fit_extra"],
-            meta["seed"],
-        )
+        self.n_labels_, self.seed_ = meta["n_labels"], meta["seed"]
+        self.fit_extra_ = meta["fit_extra"]
         self.train_x_, self.train_y_ = tensors["train_x"], tensors["train_y"]
         classifier = self.make_classifier(self.seed_, self.fit_extra_.get("C"))
         self.classifier_ = classifier.fit(self.train_x_, self.train_y_)
