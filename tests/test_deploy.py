@@ -14,31 +14,67 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from promptworth.analysis.fit_command import param_text
+from promptworth.backbones.device import choose_placement
 from promptworth.cli import main
-from promptworth.run.artifact import DESCRIPTION, MANIFEST, STATE
+from promptworth.methods import method_class
+from promptworth.run.artifact import DESCRIPTION, MANIFEST, STATE, TOKENIZERS
 from promptworth.run.sweep import Sweep
 
 # Trained weights are kept (cv_folds=0: the step budget), so the comparison is of training.
 PARAMS = {
     "prompt-lora": {"max_steps": 2, "batch_size": 4, "cv_folds": 0},
     "encoder-ft": {"max_steps": 3, "batch_size": 4, "cv_folds": 0},
+    "pet": {
+        "pattern_params": {"max_steps": 2, "batch_size": 4, "cv_folds": 0},
+        "templates": [0, 1],
+        "unlabelled": 6,
+        "student_params": {"max_steps": 3, "batch_size": 4, "cv_folds": 0},
+    },
+    "distill": {
+        "teacher": "head",
+        "n_unlabeled": 6,
+        "student_params": {"max_steps": 3, "batch_size": 4, "cv_folds": 0},
+    },
+}
+# Models kept by `fit`, by name: the method and its extra fit arguments.
+KEPT = {
+    "prompt-lora": ("prompt-lora", []),
+    "pet": ("pet", []),
+    "distill": ("distill", []),
+    "random-forest": ("features-lr", ["--param", "features-lr.classifier=random-forest"]),
+    "knn": ("features-lr", ["--param", "features-lr.classifier=knn"]),
 }
 
 
 def fit_args(files, lm: str, encoder: str, out: Path, method: str, *extra: str) -> list[str]:
-    params = [f"--param={method}.{k}={v}" for k, v in PARAMS.get(method, {}).items()]
+    params = [f"--param={method}.{k}={param_text(v)}" for k, v in PARAMS.get(method, {}).items()]
     task = ["--task", files[0], "--test-file", files[1]]
     models = ["--model", lm, "--encoder", encoder, "--dtype", "float32"]
     return ["fit", "--method", method, *params, *task, *models, "--out", str(out), *extra]
 
 
 @pytest.fixture(scope="module")
-def fitted(tmp_path_factory, tiny_task_files, tiny_lm_dir, tiny_encoder_dir) -> Path:
+def kept(tmp_path_factory, tiny_task_files, tiny_lm_dir, tiny_encoder_dir):
+    """The model of a KEPT name, fit at 8 labels, seed 1, through the CLI (once per module)."""
+    models: dict[str, Path] = {}
+
+    def model(name: str) -> Path:
+        if name not in models:
+            method, extra = KEPT[name]
+            out = tmp_path_factory.mktemp(name) / "model"
+            args = fit_args(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, out, method, *extra)
+            assert main([*args, "--labels", "8", "--seed", "1"]) == 0
+            models[name] = out
+        return models[name]
+
+    return model
+
+
+@pytest.fixture(scope="module")
+def fitted(kept) -> Path:
     """A prompt-lora model fit at 8 labels, seed 1, through the CLI."""
-    out = tmp_path_factory.mktemp("fit") / "model"
-    args = fit_args(tiny_task_files, tiny_lm_dir, tiny_encoder_dir, out, "prompt-lora")
-    assert main([*args, "--labels", "8", "--seed", "1"]) == 0
-    return out
+    return kept("prompt-lora")
 
 
 def test_artifact_describes_itself(fitted, tiny_lm_dir):
@@ -91,7 +127,7 @@ def test_fit_is_the_sweeps_run_at_its_size_and_seed(
     """The artifact predicts the test rows as the sweep's run at 8 labels, seed 1 did."""
     from promptworth.testing import tiny_sweep
 
-    methods = ["head", "prompt-lora", "encoder-ft", "few-shot"]
+    methods = ["head", "prompt-lora", "encoder-ft", "few-shot", "pet", "distill"]
     spec = tiny_sweep(
         tiny_task_files, tiny_lm_dir, tiny_encoder_dir, tmp_path / "sweep", methods, PARAMS
     )
@@ -125,9 +161,10 @@ def tmp(tmp_path):
 
 
 @pytest.fixture
-def copy(fitted, tmp_path) -> Path:
-    """A copy of the fitted model to damage."""
-    return Path(shutil.copytree(fitted, tmp_path / "copy"))
+def copy(request, kept, tmp_path) -> Path:
+    """A copy of a fitted model to damage: prompt-lora's, or (parametrized indirectly) the
+    KEPT one named."""
+    return Path(shutil.copytree(kept(getattr(request, "param", "prompt-lora")), tmp_path / "copy"))
 
 
 def refused(capsys, args: list[str]) -> str:
@@ -149,13 +186,15 @@ def no_model_loads(monkeypatch):
     monkeypatch.setattr(backbones, "load", load)
 
 
-@pytest.mark.parametrize("name", [STATE, DESCRIPTION, "tokenizers/causal-lm/tokenizer.json"])
+@pytest.mark.parametrize("name", [STATE, DESCRIPTION, TOKENIZERS])
+@pytest.mark.parametrize("copy", KEPT, indirect=True)
 def test_one_changed_byte_is_refused(copy, name, tiny_task_files, capsys, no_model_loads):
-    data = bytearray((copy / name).read_bytes())
+    changed = copy / name if name != TOKENIZERS else min((copy / name).rglob("tokenizer.json"))
+    data = bytearray(changed.read_bytes())
     data[len(data) // 2] ^= 0x01
-    (copy / name).write_bytes(bytes(data))
+    changed.write_bytes(bytes(data))
     error = refused(capsys, ["predict", str(copy), tiny_task_files[1]])
-    assert str(copy / name) in error and "sha256 does not match" in error
+    assert str(changed) in error and "sha256 does not match" in error
 
 
 @pytest.mark.parametrize("name", ["model.pkl", "tokenizers/causal-lm/extra.bin", "notes.txt"])
@@ -174,6 +213,25 @@ def test_a_pickle_listed_in_the_manifest_is_refused(copy, tiny_task_files, capsy
     (copy / MANIFEST).write_text(json.dumps(manifest))
     error = refused(capsys, ["predict", str(copy), tiny_task_files[1]])
     assert str(copy / "weights.pkl") in error and "can carry code" in error
+
+
+@pytest.mark.skipif(
+    method_class("qlora").unavailable(choose_placement().device) is None,
+    reason="this machine can load 4-bit weights: the refusal does not apply",
+)
+def test_a_model_whose_method_cannot_run_here_is_refused_before_any_model_loads(
+    copy, tiny_task_files, capsys, no_model_loads
+):
+    """A qlora model (here the prompt-lora model renamed, its digest updated) needs CUDA."""
+    from promptworth.run.artifact import sha256
+
+    described = json.loads((copy / DESCRIPTION).read_text())
+    (copy / DESCRIPTION).write_text(json.dumps({**described, "method": "qlora"}))
+    manifest = json.loads((copy / MANIFEST).read_text())
+    manifest["files"][DESCRIPTION] = sha256(copy / DESCRIPTION)
+    (copy / MANIFEST).write_text(json.dumps(manifest))
+    error = refused(capsys, ["predict", str(copy), tiny_task_files[1]])
+    assert str(copy) in error and "qlora needs a CUDA GPU" in error
 
 
 def test_not_an_artifact(tmp_path, tiny_task_files, capsys):
@@ -204,8 +262,7 @@ def test_a_changed_backbone_is_refused(
     ("method", "extra", "expected"),
     [
         ("no-such", ["--labels", "8"], "unknown method 'no-such'"),
-        ("distill", ["--labels", "8"], "method 'distill' cannot be saved"),
-        ("features-lr", ["--labels", "8", "--param", "features-lr.classifier=knn"], "knn"),
+        ("sft-lora", ["--labels", "8"], "method 'sft-lora' cannot be saved"),
         ("zero-shot", ["--labels", "8"], "zero-shot trains on no labels"),
         ("head", [], "--labels: head trains on labels"),
         ("head", ["--labels", "9999"], "--labels 9999: the training pool has only"),
@@ -300,6 +357,29 @@ def test_fit_command_reads_back_as_the_runs_options():
 def test_the_recommendation_gives_no_fit_command_for_a_method_fit_refuses():
     from promptworth.analysis.fit_command import fit_command
 
-    config = {"method": "pet", "method_params": {}, "task": "ag_news", "seed": 0}
+    config = {"method": "sft-lora", "method_params": {}, "task": "ag_news", "seed": 0}
     fit = fit_command(config, 100)
-    assert fit["command"] is None and fit["note"].startswith("pet cannot be kept: ")
+    assert fit["command"] is None and fit["note"].startswith("sft-lora cannot be kept: ")
+
+
+@pytest.mark.parametrize("method", ["pet", "distill"])
+def test_the_recommendation_gives_a_fit_command_for_the_semi_supervised_methods(method):
+    """Their stored recipes (nested parameters resolved in full) read back as the run's; a
+    default made by a factory (pet's templates=[]) is left out as the others are."""
+    from promptworth.analysis.fit_command import fit_command
+    from promptworth.cli import build_parser
+    from promptworth.methods import make_method
+
+    recipe = {k: v for k, v in PARAMS[method].items() if k != "templates"}
+    params = make_method(method, **recipe).get_params()
+    config = {"method": method, "method_params": params, "task": "ag_news", "seed": 2}
+    fit = fit_command(config, 50)
+    assert fit["command"].startswith(f"promptworth fit --task ag_news --method {method} ")
+    assert (
+        f"{method}.templates" not in fit["command"]
+        and f"{method}.temperature" not in fit["command"]
+    )
+    args = build_parser().parse_args(fit["argv"][1:])
+    given = {key: value for _, key, value in args.param}
+    assert make_method(method, **given).get_params() == params
+    assert (args.labels, args.seed) == (50, 2)

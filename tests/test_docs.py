@@ -63,6 +63,17 @@ def test_each_method_page_holds_its_parameter_table(site):
             assert f"<code>{field.name}</code>" in page, (name, field.name)
 
 
+def test_the_deploy_page_says_what_fit_keeps_of_each_method(site):
+    from promptworth.methods import REGISTRY, method_class
+
+    page = (site / "how-to" / "deploy" / "index.html").read_text()
+    assert "generated: saved-methods" not in page
+    for name in REGISTRY:
+        assert f'methods/{name}/"><code>{name}</code></a>' in page, name
+        saveable = method_class(name).unsaveable({}) is None
+        assert saveable != (f"{name}</code></a></td>\n<td>cannot be saved" in page), name
+
+
 def test_the_changelog_page_is_the_repositorys_changelog(site):
     page = (site / "changelog" / "index.html").read_text()
     first_entry = (ROOT / "CHANGELOG.md").read_text().split("\n## ")[1].splitlines()[0]

@@ -154,3 +154,26 @@ def test_chosen_c_is_recorded_in_the_run_result(name, task, train, make_context)
     assert given["extra"] == {"C": 0.5, "C_rule": "given"}
     knn = make_method("features-lr", classifier="knn").fit(train, make_context())
     assert knn.predict(task.test.texts).extra == {}  # no C to choose
+
+
+def test_a_forest_fit_again_on_the_same_arrays_is_the_same_forest():
+    """What features-lr's saved forest rests on: scikit-learn's forest with one seed and one job
+    grows the same trees from the same arrays."""
+    rng = np.random.default_rng(0)
+    x, y, test = rng.normal(size=(40, 8)), np.arange(40) % 4, rng.normal(size=(20, 8))
+    first, second = (CLASSIFIERS["random-forest"](None, 3).fit(x, y) for _ in range(2))
+    np.testing.assert_array_equal(first.predict_proba(test), second.predict_proba(test))
+    other = CLASSIFIERS["random-forest"](None, 4).fit(x, y)
+    assert not np.array_equal(first.predict_proba(test), other.predict_proba(test))
+
+
+def test_a_forest_that_fits_again_differently_is_refused(task, make_context):
+    """The saved probabilities on the training rows are the check that the refit is the model
+    that was fit: here they are another model's."""
+    train = task.train.subset(range(24))
+    forest = make_method("features-lr", classifier="random-forest").fit(train, make_context())
+    state = forest.state()
+    state.tensors["train_probs"] = state.tensors["train_probs"][::-1]
+    fresh = make_method("features-lr", classifier="random-forest")
+    with pytest.raises(PromptworthError, match=r"training rows .* fit the model again"):
+        fresh.restore(state, make_context())

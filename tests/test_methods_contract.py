@@ -147,39 +147,55 @@ def test_classification_methods_refuse_generation_tasks_before_loading(name, mak
     assert "\n" not in str(error.value)
 
 
-# Methods whose fitted state has no saved form yet: `fit` refuses them by name.
-UNSAVEABLE = {"distill", "pet", "qlora"}
-
-
-def trained_params(name: str) -> dict:
-    """test_params, keeping what training produced (cv_folds=0: the step budget, no selection
-    that could keep the untrained start), so a round trip restores trained weights."""
+def trained_params(name: str, **params) -> dict:
+    """test_params and `params`, keeping what training produced (cv_folds=0: the step budget,
+    no selection that could keep the untrained start), so a round trip restores trained
+    weights."""
     fields = {f.name for f in dataclasses.fields(method_class(name).Config)}
-    return {**method_class(name).test_params, **({"cv_folds": 0} if "cv_folds" in fields else {})}
+    no_cv = {"cv_folds": 0} if "cv_folds" in fields else {}
+    return {**method_class(name).test_params, **no_cv, **params}
 
 
-@pytest.mark.parametrize("name", classifying_methods())
-def test_saved_state_restores_the_same_predictions(name, task, make_context, tmp_path):
-    """fit -> state -> artifact files -> restore in a fresh object, on a task without rows:
-    the same labels and (to the CPU's rounding) the same scores."""
+# Configurations whose saved form differs from their method's test_params': classifiers fit
+# again at load, and the semi-supervised methods with unlabelled texts to learn from.
+SAVED_VARIANTS = [
+    ("features-lr", {"classifier": "random-forest"}),
+    ("features-lr", {"classifier": "knn"}),
+    ("pet", {"unlabelled": 6, "templates": [0, 1]}),
+    ("distill", {"n_unlabeled": 6}),
+]
+
+
+def saved_and_restored(name: str, params: dict, task, make_context, folder):
+    """A method fit on 24 rows (the rest its unlabelled pool), saved as artifact files, and a
+    fresh one restored from them on a task without rows."""
     from promptworth.run.artifact import read_artifact, write_artifact
     from promptworth.run.deploy import described_task, task_description
+    from promptworth.tasks.subsets import Remainder
 
+    train = task.train.subset(range(24))
+    context = make_context(pool=Remainder(task.train, list(range(24))))
+    fitted = make_method(name, **trained_params(name, **params)).fit(train, context)
+    write_artifact(folder / "model", {"method": name}, fitted.state(), {})
+    saved = read_artifact(folder / "model").state
+    rowless = described_task(task_description(task, task.fingerprint))
+    fresh = make_method(name, **trained_params(name, **params))
+    assert fresh.restore(saved, make_context(task=rowless)) is fresh
+    return fitted, saved, fresh
+
+
+@pytest.mark.parametrize(
+    ("name", "params"), [(name, {}) for name in classifying_methods()] + SAVED_VARIANTS
+)
+def test_saved_state_restores_the_same_predictions(name, params, task, make_context, tmp_path):
+    """fit -> state -> artifact files -> restore in a fresh object, on a task without rows:
+    the same labels and (to the CPU's rounding) the same scores."""
     cls = method_class(name)
-    if name in UNSAVEABLE:
-        assert cls.unsaveable(cls.test_params), f"{name} says it can be saved"
-        return
-    assert cls.unsaveable(cls.test_params) is None
+    assert cls.unsaveable(trained_params(name, **params)) is None
     if cls.unavailable("cpu"):
         pytest.skip(cls.unavailable("cpu"))
-    train = task.train.subset(range(24))
-    fitted = make_method(name, **trained_params(name)).fit(train, make_context())
+    fitted, saved, fresh = saved_and_restored(name, params, task, make_context, tmp_path)
     expected = fitted.predict(task.test.texts)
-    write_artifact(tmp_path / "model", {"method": name}, fitted.state(), {})
-    saved = read_artifact(tmp_path / "model").state
-    rowless = described_task(task_description(task, task.fingerprint))
-    fresh = make_method(name, **trained_params(name))
-    assert fresh.restore(saved, make_context(task=rowless)) is fresh
     again = fresh.predict(task.test.texts)
     np.testing.assert_array_equal(expected.labels, again.labels)
     if expected.scores is not None:

@@ -8,6 +8,7 @@ PEFT saves, the shared backbone is never touched, and qlora refuses to run witho
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ import torch
 
 from promptworth.errors import PromptworthError
 from promptworth.methods import make_method, method_class
-from promptworth.methods.base import NO_LABEL, PromptOptions
+from promptworth.methods.base import NO_LABEL, PromptOptions, SavedState
 from promptworth.methods.batching import same_length_batches
 from promptworth.methods.generation import Decoding, generate_texts
 from promptworth.methods.prompt_tuning import instruction_words
@@ -276,6 +277,23 @@ def test_qlora_refuses_before_loading_any_model(task, make_context):
         QLoRA().fit(task.train.subset(range(12)), context)
     with pytest.raises(PromptworthError, match="qlora needs a CUDA GPU"):
         QLoRA.check_device("cpu")  # what a sweep can call at plan time
+    with pytest.raises(PromptworthError, match="qlora needs a CUDA GPU"):  # what predict calls
+        QLoRA().restore(SavedState(), context)
+
+
+@pytest.mark.parametrize("double_quant", [True, False])
+def test_qlora_saves_the_quantization_it_loads_the_base_with(double_quant):
+    """The recipe an artifact keeps is JSON and is what bitsandbytes is given, at fit and at
+    load alike."""
+    from promptworth.methods.qlora import bnb_config, quantization_recipe
+
+    config = QLoRA(double_quant=double_quant).config
+    recipe = quantization_recipe(config, "bfloat16")
+    assert json.loads(json.dumps(recipe)) == recipe
+    built = bnb_config(recipe)
+    assert built.load_in_4bit and built.bnb_4bit_quant_type == "nf4"
+    assert built.bnb_4bit_use_double_quant is double_quant
+    assert built.bnb_4bit_compute_dtype == torch.bfloat16
 
 
 def test_qlora_names_missing_bitsandbytes(monkeypatch):
@@ -289,3 +307,16 @@ def test_qlora_names_missing_bitsandbytes(monkeypatch):
 
 def test_qlora_keeps_its_adapter_unmerged_by_default():
     assert QLoRA().get_params()["merge"] is False
+
+
+def test_qlora_refuses_an_artifact_quantized_otherwise(make_context, monkeypatch):
+    """Before any model loads (the model does not exist): the saved recipe is not the one this
+    restore would use (another compute dtype)."""
+    from promptworth.methods.qlora import quantization_recipe
+
+    monkeypatch.setattr(QLoRA, "check_device", classmethod(lambda cls, device: None))
+    context = make_context(model="/no/such/model")
+    other = "float16" if context.backbones.placement.dtype != "float16" else "bfloat16"
+    saved = SavedState(meta={"quantization": quantization_recipe(QLoRA().config, other)})
+    with pytest.raises(PromptworthError, match="qlora: the model was quantized as"):
+        QLoRA().restore(saved, context)

@@ -3,7 +3,9 @@
 `<!-- generated: method-params NAME -->` becomes the parameter table of method NAME: every field
 of its Config with its type, its default and the comment written beside it in the source, so
 the table is what `promptworth methods --params NAME` prints and what `--param NAME.KEY=VALUE`
-accepts. `<!-- generated: method-list -->` becomes the table of every registered method.
+accepts. `<!-- generated: method-list -->` becomes the table of every registered method, and
+`<!-- generated: saved-methods -->` the table of what `promptworth fit` keeps of each: the first
+paragraph of its `state` docstring, or why it cannot be saved (its `unsaveable`).
 """
 
 from __future__ import annotations
@@ -19,13 +21,34 @@ import typing
 
 PARAMS = re.compile(r"<!-- generated: method-params ([\w-]+) -->")
 LIST_MARKER = "<!-- generated: method-list -->"
+SAVED_MARKER = "<!-- generated: saved-methods -->"
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
     markdown = PARAMS.sub(lambda match: parameter_table(match.group(1)), markdown)
     if LIST_MARKER in markdown:
         markdown = markdown.replace(LIST_MARKER, method_list())
+    if SAVED_MARKER in markdown:
+        markdown = markdown.replace(SAVED_MARKER, saved_methods())
     return markdown
+
+
+def saved_methods() -> str:
+    """Per method, with its default parameters: what its artifact keeps, or why it has none."""
+    from promptworth.methods import REGISTRY, method_class
+
+    lines = ["| method | what `fit` keeps |", "|---|---|"]
+    for name in REGISTRY:
+        cls = method_class(name)
+        reason = cls.unsaveable({})
+        kept = f"cannot be saved: {reason}" if reason else first_paragraph(cls.state)
+        lines.append(f"| [`{name}`](../reference/methods/{name}.md) | {kept} |")
+    return "\n".join(lines)
+
+
+def first_paragraph(function) -> str:
+    doc = inspect.getdoc(function) or ""
+    return " ".join(doc.split("\n\n")[0].split()).replace("|", "\\|")
 
 
 def method_list() -> str:

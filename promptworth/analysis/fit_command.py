@@ -28,12 +28,19 @@ def param_text(value: Any) -> str:
     return str(value)
 
 
+def field_default(field: dataclasses.Field) -> Any:
+    """A Config field's default, also where it is made by a factory ([] and {} defaults)."""
+    if field.default is dataclasses.MISSING and field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
 def changed_params(method: str, params: dict[str, Any]) -> dict[str, Any]:
     """The parameters that differ from the method's Config defaults (all of them for a method
     this version does not know)."""
     if method not in REGISTRY:
         return dict(params)
-    defaults = {f.name: f.default for f in dataclasses.fields(method_class(method).Config)}
+    defaults = {f.name: field_default(f) for f in dataclasses.fields(method_class(method).Config)}
     return {k: v for k, v in params.items() if k not in defaults or defaults[k] != v}
 
 

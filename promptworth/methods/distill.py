@@ -9,6 +9,7 @@ soft cross-entropy, Hinton et al. 2015) together with the gold labels of the lab
 The run's predictions are the student's. `Prediction.extra` keeps the teacher's predictions on
 the same test texts (its accuracy is computed from them by the report) and both models'
 eval seconds per example on those texts, so the inference speed-up is measured, not assumed.
+`promptworth fit` keeps the student alone (ServesStudent).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from promptworth.methods.base import (
     Prediction,
     PromptOptions,
     RunContext,
+    SavedState,
     TrainingCost,
     at_least,
     one_of,
@@ -94,7 +96,49 @@ def distilled_cost(teacher: TrainingCost, student: TrainingCost, labelling: floa
     )
 
 
-class Distill(Method):
+STUDENT = "student."  # the key prefix of the student's tensors in the artifact
+
+
+class ServesStudent(Method):
+    """A method that trains other models (a teacher, PET's pattern models) to teach an encoder
+    classifier, the student, which alone serves: the run's labels and scores are the student's.
+    Its artifact is therefore the student's weights, with the fit's cost, selection and
+    `fit_extra_`; the other models are not kept. A restored model predicts as the fitted one
+    did, without the measurements of the other models (they are diagnostics of the sweep)."""
+
+    student_: EncoderClassifier
+    fit_extra_: dict[str, Any]
+    only_student_: bool = False  # restored from an artifact: no teacher or pattern models
+
+    @classmethod
+    def unsaveable(cls, params: dict) -> str | None:
+        return None
+
+    def state(self) -> SavedState:
+        """The student's trained weights (its encoder-ft or encoder-head state) and the fit's
+        record; not the teacher or pattern models, which only the sweep's measurements use."""
+        self.check_fitted()
+        student = self.student_.state()
+        tensors = {STUDENT + name: value for name, value in student.tensors.items()}
+        return self.saved(
+            tensors, student.backbones, student=student.meta, fit_extra=self.fit_extra_
+        )
+
+    def restore(self, state: SavedState, context: RunContext) -> ServesStudent:
+        c = self.config
+        tensors = {name.removeprefix(STUDENT): value for name, value in state.tensors.items()}
+        student = SavedState(tensors, state.meta["student"], state.backbones)
+        self.student_ = make_method(c.student, **c.student_params).restore(student, context)
+        self.fit_extra_, self.only_student_ = state.meta["fit_extra"], True
+        self.restored(state)
+        return self
+
+    def served(self, texts: list[Example]) -> Prediction:
+        """The student's prediction with the fit's record: what a restored model gives."""
+        return replace(self.student_.predict(texts), extra=dict(self.fit_extra_))
+
+
+class Distill(ServesStudent):
     name = "distill"
     family = "semi-supervised"
     test_params: ClassVar[dict[str, Any]] = {
@@ -210,6 +254,8 @@ class Distill(Method):
 
     def predict(self, texts: list[Example]) -> Prediction:
         self.check_fitted()
+        if self.only_student_:
+            return self.served(texts)
         student, student_seconds = timed_predict(self.student_, texts)
         teacher, teacher_seconds = timed_predict(self.teacher_, texts)
         n = max(len(texts), 1)

@@ -81,6 +81,11 @@ class DistillGeneration(Distill):
             at_least(self, 0, "n_unlabeled")
 
     @classmethod
+    def unsaveable(cls, params: dict) -> str | None:
+        """Its student is a generation fine-tune (sft-*), which has no saved form yet."""
+        return SFTLoRA.unsaveable(params)
+
+    @classmethod
     def reads_prompt(cls, params: dict[str, Any]) -> tuple[str, ...]:
         """The teacher's prompt fields and the student's (it reads the template)."""
         teacher = super().reads_prompt(params)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import sklearn
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression, RidgeClassifier
 from sklearn.neighbors import KNeighborsClassifier
@@ -22,7 +23,8 @@ from sklearn.svm import LinearSVC
 from sklearn.tree._tree import Tree
 
 from promptworth.backbones.embed import POOLINGS
-from promptworth.methods.base import RunContext, at_least, one_of, positive
+from promptworth.errors import PromptworthError
+from promptworth.methods.base import RunContext, SavedState, at_least, one_of, positive
 from promptworth.methods.frozen_features import FrozenFeaturesMethod
 from promptworth.tasks.base import Split
 
@@ -39,8 +41,9 @@ CLASSIFIERS: dict[str, Callable] = {
     "random-forest": lambda C, seed: RandomForestClassifier(random_state=seed, n_jobs=1),
     "knn": lambda C, seed: KNeighborsClassifier(n_neighbors=5),
 }
-# Classifiers whose fitted state is more than arrays (trees, neighbour indexes): no artifact.
-UNSAVEABLE = ("random-forest", "knn")
+# Classifiers whose fitted state is more than arrays (a forest's trees, a neighbour index): their
+# artifact keeps what they were fit on and restore fits them again (FeaturesLR.state).
+REFIT_AT_LOAD = ("random-forest", "knn")
 # How cross-validation compares values of C for the classifiers that have one: log loss where
 # there are probabilities (a proper score, smooth even on 2-example folds), else accuracy.
 CV_SCORING = {"logistic-regression": "neg_log_loss", "linear-svc": "accuracy", "ridge": "accuracy"}
@@ -74,17 +77,6 @@ class FeaturesLR(FrozenFeaturesMethod):
     def backbone_kind(self) -> str:  # type: ignore[override]  # chosen per config, not per class
         return self.config.backbone
 
-    @classmethod
-    def unsaveable(cls, params: dict) -> str | None:
-        classifier = params.get("classifier", cls.Config.classifier)
-        if classifier in UNSAVEABLE:
-            savable = [name for name in CLASSIFIERS if name not in UNSAVEABLE]
-            return (
-                f"classifier={classifier} keeps fitted sub-estimators that only pickle could "
-                f"save; the savable ones are {', '.join(savable)}"
-            )
-        return None
-
     @property
     def cv_scoring(self) -> str | None:
         return CV_SCORING.get(self.config.classifier)
@@ -103,6 +95,55 @@ class FeaturesLR(FrozenFeaturesMethod):
             trainable_params=sum(a.size for a in learned_arrays(self.classifier_)),
             artifact_bytes=len(pickle.dumps(self.classifier_)),
         )
+        if self.config.classifier in REFIT_AT_LOAD:  # the vectors come from the cache
+            self.train_x_, self.train_y_ = self.features(train.texts)[0], np.asarray(train.labels)
+        return self
+
+    def state(self) -> SavedState:
+        """A linear classifier's learned arrays; for random-forest and knn, the training rows'
+        vectors and labels and the fitted classifier's probabilities on them: `predict` fits
+        the classifier again and refuses it unless it gives those probabilities.
+
+        The training vectors and labels, with the seed and the config, are all a forest's or
+        nearest neighbours' fit reads: scikit-learn's forest draws its bootstraps and features
+        from the seed (random_state, one job), so the same arrays grow the same trees, and a
+        neighbour index is a function of the vectors. Writing the trees as arrays instead would
+        mean writing scikit-learn's private Tree layout, which changes between its versions."""
+        if self.config.classifier not in REFIT_AT_LOAD:
+            return super().state()
+        self.check_fitted()
+        tensors = {
+            "train_x": self.train_x_,
+            "train_y": self.train_y_,
+            "train_probs": self.classifier_.predict_proba(self.train_x_),
+        }
+        return self.saved(
+            tensors,
+            {self.backbone_kind: self.backbone_.spec},
+            fit_extra=self.fit_extra_,
+            n_labels=self.n_labels_,
+            seed=self.seed_,
+            sklearn=sklearn.__version__,
+        )
+
+    def restore(self, state: SavedState, context: RunContext) -> FeaturesLR:
+        if self.config.classifier not in REFIT_AT_LOAD:
+            return super().restore(state, context)  # type: ignore[return-value]
+        self.use_backbone(context)
+        meta, tensors = state.meta, state.tensors
+        self.n_labels_, self.seed_ = meta["n_labels"], meta["seed"]
+        self.fit_extra_ = meta["fit_extra"]
+        self.train_x_, self.train_y_ = tensors["train_x"], tensors["train_y"]
+        classifier = self.make_classifier(self.seed_, self.fit_extra_.get("C"))
+        self.classifier_ = classifier.fit(self.train_x_, self.train_y_)
+        probs = self.classifier_.predict_proba(self.train_x_)
+        if not np.allclose(probs, tensors["train_probs"], rtol=0, atol=1e-9):
+            raise PromptworthError(
+                f"features-lr: {self.config.classifier} fit again from the artifact does not "
+                f"give the saved model's probabilities on its training rows (scikit-learn "
+                f"{meta['sklearn']} at fit, {sklearn.__version__} now); fit the model again"
+            )
+        self.restored(state)
         return self
 
 

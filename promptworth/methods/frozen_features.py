@@ -102,11 +102,15 @@ class FrozenFeaturesMethod(Method):
             seed=self.seed_,
         )
 
-    def restore(self, state: SavedState, context: RunContext) -> FrozenFeaturesMethod:
+    def use_backbone(self, context: RunContext) -> None:
+        """The frozen backbone, and a cache of its vectors for the texts predicted."""
         from promptworth.backbones.features import FeatureCache
 
         self.backbone_ = context.backbones.get(self.backbone_spec(context), self.backbone_kind)
         self.cache_ = FeatureCache()
+
+    def restore(self, state: SavedState, context: RunContext) -> FrozenFeaturesMethod:
+        self.use_backbone(context)
         meta = state.meta
         self.n_labels_, self.fit_extra_ = meta["n_labels"], meta["fit_extra"]
         self.seed_ = meta["seed"]

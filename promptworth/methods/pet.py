@@ -17,7 +17,8 @@ round, the labelled subset's label shares kept, most confident first; the traini
 
 Methods never see test labels: `predict` reports every pattern model's and the ensemble's test
 predictions under `*_predictions` keys and the runner scores them. Only the final classifier is
-served, so its predict time is the run's eval cost; the rest is `diagnostic_seconds`.
+served, so its predict time is the run's eval cost; the rest is `diagnostic_seconds`. It is
+also all that `promptworth fit` keeps (distill.ServesStudent): the final classifier's weights.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from promptworth.methods.base import (
     require,
 )
 from promptworth.methods.distill import (
+    ServesStudent,
     sample_pool,
     soft_labels,
     soft_targets,
@@ -118,7 +120,7 @@ class Generation:
     cached_seconds: float = 0.0  # pool labelling taken from a shared cache
 
 
-class PET(Method):
+class PET(ServesStudent):
     name = "pet"
     family = "semi-supervised"
     test_params: ClassVar[dict[str, Any]] = {
@@ -292,6 +294,8 @@ class PET(Method):
 
     def predict(self, texts: list[Example]) -> Prediction:
         self.check_fitted()
+        if self.only_student_:
+            return self.served(texts)
         student = self.student_.predict(texts)
         rows, scores, diagnostic = [], [], 0.0
         for model, row in zip(self.patterns_, self.rows_):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from promptworth.errors import PromptworthError
-from promptworth.methods.base import RunContext
+from promptworth.methods.base import RunContext, SavedState
 from promptworth.methods.prompt_lora import PromptLoRA, lora_config
 from promptworth.tasks.base import Split
 
@@ -27,6 +27,26 @@ def unavailable_reason(device: str) -> str | None:
     if importlib.util.find_spec("bitsandbytes") is None:
         return f"{REFUSAL}; bitsandbytes is missing: pip install bitsandbytes, or use prompt-lora"
     return None
+
+
+def quantization_recipe(config: QLoRA.Config, dtype: str) -> dict[str, Any]:
+    """BitsAndBytesConfig's arguments for the 4-bit base, as JSON (the compute dtype by name)."""
+    return {
+        "load_in_4bit": True,
+        "bnb_4bit_quant_type": "nf4",
+        "bnb_4bit_use_double_quant": config.double_quant,
+        "bnb_4bit_compute_dtype": dtype,
+    }
+
+
+def bnb_config(recipe: dict[str, Any]):
+    """The BitsAndBytesConfig of a `quantization_recipe`."""
+    from transformers import BitsAndBytesConfig
+
+    from promptworth.backbones.device import torch_dtype
+
+    dtype = torch_dtype(recipe["bnb_4bit_compute_dtype"])
+    return BitsAndBytesConfig(**{**recipe, "bnb_4bit_compute_dtype": dtype})
 
 
 class QLoRA(PromptLoRA):
@@ -51,9 +71,25 @@ class QLoRA(PromptLoRA):
         if reason:
             raise PromptworthError(reason)
 
-    @classmethod
-    def unsaveable(cls, params: dict) -> str | None:
-        return "its adapter over 4-bit CUDA weights has no saved form yet"
+    def state(self) -> SavedState:
+        """LoRA's adapter weights and the 4-bit recipe the base was loaded with (NF4, double
+        quantization, compute dtype); `predict` quantizes the base again by it, on CUDA only.
+
+        NF4 rounding of the same weights is deterministic, so the re-quantized base is the one
+        the adapter was trained over; an artifact whose recipe differs is refused."""
+        saved = super().state()
+        saved.meta["quantization"] = quantization_recipe(self.config, self.placement_.dtype)
+        return saved
+
+    def restore(self, state: SavedState, context: RunContext) -> QLoRA:
+        self.check_device(context.backbones.placement.device)  # before any model is loaded
+        recipe = quantization_recipe(self.config, context.backbones.placement.dtype)
+        if state.meta["quantization"] != recipe:
+            raise PromptworthError(
+                f"qlora: the model was quantized as {state.meta['quantization']}, this restore "
+                f"would quantize as {recipe}; use the artifact's dtype"
+            )
+        return super().restore(state, context)
 
     def start_is_the_prompt(self) -> bool:
         return False  # its start is the 4-bit model, not the backbone
@@ -65,20 +101,14 @@ class QLoRA(PromptLoRA):
     def trainable_model(self, backbone, context: RunContext):
         import torch
         from peft import prepare_model_for_kbit_training
-        from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+        from transformers import AutoModelForCausalLM
 
         from promptworth.backbones.adapters import peft_model
         from promptworth.backbones.device import torch_dtype
         from promptworth.backbones.loading import load_pretrained
 
         placement = backbone.placement
-        c = self.config
-        quantization = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=c.double_quant,
-            bnb_4bit_compute_dtype=torch_dtype(placement.dtype),
-        )
+        quantization = bnb_config(quantization_recipe(self.config, placement.dtype))
         source = context.backbones.source(context.model)
         model = load_pretrained(
             AutoModelForCausalLM,
@@ -90,4 +120,4 @@ class QLoRA(PromptLoRA):
         )
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
         torch.manual_seed(context.seed)
-        return peft_model(model, lora_config(c))
+        return peft_model(model, lora_config(self.config))

@@ -140,7 +140,10 @@ class Deployed:
 
 
 def open_artifact(path: Path) -> Artifact:
-    """The verified artifact, its method known and restorable; no model is loaded yet."""
+    """The verified artifact, its method known and restorable on this machine; no model is
+    loaded yet."""
+    from promptworth.backbones.device import choose_placement
+
     artifact = read_artifact(path)
     name = artifact.description["method"]
     try:
@@ -150,6 +153,9 @@ def open_artifact(path: Path) -> Artifact:
     reason = cls.unsaveable(artifact.description["params"])
     if reason:
         raise ArtifactError(f"{path}: method {name!r} cannot be restored: {reason}")
+    reason = cls.unavailable(choose_placement(artifact.description["dtype"]).device)
+    if reason:  # qlora without CUDA
+        raise ArtifactError(f"{path}: {reason}")
     return artifact
 
 
