@@ -143,8 +143,8 @@ def tiny_sweep(
     return SweepSpec(
         task=task_files[0],
         test_file=task_files[1],
-        model=model,
-        encoder=encoder,
+        models=[model],
+        encoders=[encoder],
         methods=list(methods),
         method_params=method_params or {},
         sizes=[4, 8],

@@ -7,6 +7,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from promptworth.analysis.metrics import METRICS
+from promptworth.methods import REGISTRY, method_class
+from promptworth.methods.base import BACKBONE_KINDS
 from promptworth.store.config import CURVE_FIELDS, MEMORY_SCOPE
 
 # Columns measured about the machine and its load, not decided by the config: two runs of one
@@ -28,6 +30,7 @@ MACHINE_MEASURED = [
 COLUMNS = [
     "task",
     "model",
+    "backbone",
     "method",
     "n_train",
     "seed",
@@ -60,6 +63,7 @@ def results_frame(rows: list[tuple[str, dict, dict]]):
             **config,
             **{k: v for k, v in result.items() if k != "predictions"},
             "method": label,
+            "backbone": run_backbone(config),
             "method_params": json.dumps(config.get("method_params", {}), sort_keys=True),
             "run_key": key,
         }
@@ -83,6 +87,25 @@ def columns_for(rows: list[tuple[str, dict, dict]]) -> list[str]:
     return [*COLUMNS[:position], *generation, *COLUMNS[position:]]
 
 
+def run_backbone(config: dict) -> str:
+    """The backbone a run's method reads, the reports' model axis: its causal LM, or its encoder
+    for a method that reads no causal LM (encoder-ft, features-lr on the encoder)."""
+    name, params = config["method"], config.get("method_params") or {}
+    read = method_class(name).reads_backbones(params) if name in REGISTRY else BACKBONE_KINDS
+    return config.get("encoder") if "causal-lm" not in read else config.get("model")
+
+
+def backbone_field(config: dict) -> str:
+    """The config field naming the run's backbone (run_backbone): "model" or "encoder"."""
+    return "model" if run_backbone(config) == config.get("model") else "encoder"
+
+
+def several_backbones(configs: list[dict]) -> bool:
+    """Whether the runs read more than one backbone: every label then names its own."""
+    models = {(c.get("model"), c.get("encoder")) for c in configs}
+    return len(models) > 1 and len({run_backbone(c) for c in configs}) > 1
+
+
 def method_labels(configs: list[dict]) -> list[str]:
     """Each run's method name, plus what tells its experiments apart when one store holds a
     method under several configs: other parameters (few-shot random and kNN, say), another task,
@@ -90,13 +113,15 @@ def method_labels(configs: list[dict]) -> list[str]:
     config but CURVE_FIELDS (n_train, seed) tells experiments apart. A label names every method
     parameter that differs, then the fewest other differing fields, in config order, that tell
     the variants apart. A method run under one config keeps its plain name, and so does a recipe
-    that changes with the size (`recipes_by_size`). A parameter that only one side records
-    (stores written before nested parameters were resolved) is named only where no recorded
-    difference already tells the variants apart."""
-    groups = VariantGroups(configs)
+    that changes with the size (`recipes_by_size`); but where the runs read several backbones
+    (a sweep over --models), every label names its backbone (`zero-shot[model=m]`), so no table
+    or test ever pools two models. A parameter that only one side records (stores written
+    before nested parameters were resolved) is named only where no recorded difference already
+    tells the variants apart."""
+    groups = VariantGroups(configs, several_backbones(configs))
     texts: dict[str, list[str]] = {}  # per method, per variant
     for name, seen in groups.variants.items():
-        if len(seen) > 1 and not groups.one_recipe_by_size(name):
+        if groups.backbone_named or (len(seen) > 1 and not groups.one_recipe_by_size(name)):
             texts[name] = groups.texts(name)
     return [
         f"{c['method']}[{texts[c['method']][groups.index(c, fields)]}]"
@@ -134,16 +159,21 @@ def recipe_lines(configs: list[dict]) -> list[str]:
 
 class VariantGroups:
     """The configs of a store grouped per method into variants (flattened configs without
-    CURVE_FIELDS), with the sizes each variant was run at."""
+    CURVE_FIELDS), with the sizes each variant was run at; with `backbone_named`, the field
+    naming each method's backbone (backbone_field) comes first in its labels."""
 
-    def __init__(self, configs: list[dict]):
+    def __init__(self, configs: list[dict], backbone_named: bool = False):
         self.flat = [
             flatten({k: v for k, v in c.items() if k not in CURVE_FIELDS}) for c in configs
         ]
+        self.backbone_named = backbone_named
         self.variants: dict[str, list[dict]] = defaultdict(list)
         self.sizes: dict[str, list[set[int]]] = defaultdict(list)
+        self.backbone_fields: dict[str, str] = {}
         for config, fields in zip(configs, self.flat):
             seen = self.variants[config["method"]]
+            if backbone_named:
+                self.backbone_fields.setdefault(config["method"], backbone_field(config))
             if fields not in seen:
                 seen.append(fields)
                 self.sizes[config["method"]].append(set())
@@ -162,6 +192,9 @@ class VariantGroups:
         """Per variant, what tells it apart (file names shortened unless that is ambiguous)."""
         seen = self.variants[method]
         chosen = distinguishing(seen)
+        named = self.backbone_fields.get(method)
+        if named and named not in chosen:
+            chosen.insert(0, named)
         texts = [variant_text(v, chosen, short=True) for v in seen]
         if len(set(texts)) < len(seen):
             texts = [variant_text(v, chosen, short=False) for v in seen]

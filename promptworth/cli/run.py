@@ -87,8 +87,8 @@ def build_spec(args: argparse.Namespace, task: str | None = None):
     test_size = None if args.full_test else given_or(args.test_size, preset["test_size"])
     return SweepSpec(
         task=task if task is not None else args.task,
-        model=args.model,
-        encoder=args.encoder,
+        models=given_or(args.models, [args.model]),
+        encoders=given_or(args.encoders, [args.encoder]),
         methods=given_or(args.methods, preset["methods"]),
         method_params=params,
         sizes=given_or(args.sizes, preset["sizes"]),
@@ -141,11 +141,17 @@ def outside_plan_note(store, planned: set[str], out: Path) -> list[str]:
 def setup_lines(spec, placement) -> list[str]:
     """The report description's model and methods lines, the same for `run` and `suite`."""
     return [
-        f"- model: `{spec.model}`; encoder: `{spec.encoder}`; device {placement.device}, "
+        f"- {backbones_text(spec.models, 'model')}; {backbones_text(spec.encoders, 'encoder')}; "
+        f"device {placement.device}, "
         f"{placement.dtype}",
         f"- methods: {', '.join(spec.methods)}; sizes {spec.sizes}, {spec.sampling} subsets; "
         f"seeds {spec.seeds}",
     ]
+
+
+def backbones_text(specs: list[str], kind: str) -> str:
+    """`model: `m`` or `models: `a`, `b``, as the report's header names them."""
+    return f"{kind}{'s' if len(specs) > 1 else ''}: " + ", ".join(f"`{s}`" for s in specs)
 
 
 def print_failures(failures, with_task: bool = False) -> int:

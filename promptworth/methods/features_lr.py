@@ -75,6 +75,10 @@ class FeaturesLR(FrozenFeaturesMethod):
         return self.config.backbone
 
     @classmethod
+    def reads_backbones(cls, params: dict) -> tuple[str, ...]:
+        return (params.get("backbone", cls.Config.backbone),)
+
+    @classmethod
     def unsaveable(cls, params: dict) -> str | None:
         classifier = params.get("classifier", cls.Config.classifier)
         if classifier in UNSAVEABLE:

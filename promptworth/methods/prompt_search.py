@@ -48,6 +48,7 @@ class PromptSearch(Method):
     name = "prompt-search"
     family = "prompting"
     updates_weights = False
+    backbones_read = ("causal-lm",)
     test_params: ClassVar[dict[str, Any]] = {
         "n_paraphrases": 1,
         "max_dev": 8,

@@ -92,6 +92,7 @@ class SFTLoRA(Method):
     family = "parameter-efficient"
     task_types = ("generation",)
     prompt_fields = GENERATION_PROMPT_FIELDS
+    backbones_read = ("causal-lm",)
     learning_rates = PromptLoRA.learning_rates
     test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}
 

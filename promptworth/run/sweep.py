@@ -37,8 +37,10 @@ class SweepSpec:
     """Everything a sweep needs; each planned run's RunConfig is derived from it."""
 
     task: str = "ag_news"
-    model: str = DEFAULT_CAUSAL_LM
-    encoder: str = DEFAULT_ENCODER
+    # The backbones (packaged aliases, local directories, hub ids); with several, each method
+    # runs on each backbone it reads (Method.reads_backbones) and the report groups by them.
+    models: list[str] = field(default_factory=lambda: [DEFAULT_CAUSAL_LM])
+    encoders: list[str] = field(default_factory=lambda: [DEFAULT_ENCODER])
     # The default preset's experiment (run/presets.py), as `promptworth run` with no flags.
     methods: list[str] = field(default_factory=lambda: preset_value(DEFAULT_PRESET, "methods"))
     method_params: dict[str, dict] = field(
@@ -99,7 +101,7 @@ class Sweep:
         if self.store_path.exists():
             self.store  # noqa: B018  # opened now: a damaged or newer store stops us here
         self.backbones = BackboneCache(self.placement)
-        for backbone in (spec.model, spec.encoder):  # revisions (hub commits) before planning
+        for backbone in (*spec.models, *spec.encoders):  # revisions (hub commits) before planning
             self.backbones.source(backbone)
         self.features = FeatureCache(inside(spec.out, "features"))
         self.test_indices = fixed_test_indices(len(self.task.test), spec.test_size)
@@ -124,22 +126,36 @@ class Sweep:
             cls = method_class(name)
             params = cls(**spec.params(name)).get_params()
             grid = [(n, s) for n in spec.sizes for s in spec.seeds] if cls.trains else [(0, 0)]
-            for n_train, seed in grid:
-                indices = subsets[seed][n_train].tolist() if n_train else []
-                runs.append(PlannedRun(self.run_config(name, params, n_train, seed), indices))
+            for backbones in self.backbone_pairs(cls.reads_backbones(params)):
+                for n_train, seed in grid:
+                    indices = subsets[seed][n_train].tolist() if n_train else []
+                    config = self.run_config(name, params, n_train, seed, backbones)
+                    runs.append(PlannedRun(config, indices))
         return runs
 
-    def run_config(self, method: str, params: dict, n_train: int, seed: int) -> RunConfig:
+    def backbone_pairs(self, read: tuple[str, ...]) -> list[tuple[str, str]]:
+        """The (model, encoder) pairs a method that reads the backbones `read` runs on: every
+        model it reads by every encoder it reads; of a backbone it does not read, the first
+        (its runs are keyed as in a sweep of that backbone alone)."""
+        models = self.spec.models if "causal-lm" in read else self.spec.models[:1]
+        encoders = self.spec.encoders if "encoder" in read else self.spec.encoders[:1]
+        return [(model, encoder) for model in models for encoder in encoders]
+
+    def run_config(
+        self, method: str, params: dict, n_train: int, seed: int, backbones: tuple[str, str]
+    ) -> RunConfig:
+        """The config of one run of `method` on the (model, encoder) pair `backbones`."""
         spec, cls = self.spec, method_class(method)
         params, named = cls.with_backbones(params, canonical_spec)
         read = cls.reads_prompt(params)
+        model, encoder = backbones
         return RunConfig(
             task=self.task.name,
             task_version=self.task.fingerprint,
-            model=spec.model,
-            model_revision=self.backbones.revision(spec.model),
-            encoder=spec.encoder,
-            encoder_revision=self.backbones.revision(spec.encoder),
+            model=model,
+            model_revision=self.backbones.revision(model),
+            encoder=encoder,
+            encoder_revision=self.backbones.revision(encoder),
             method=method,
             method_params=params,
             n_train=n_train,
@@ -247,8 +263,8 @@ def canonical(spec: SweepSpec) -> SweepSpec:
 
     return dataclasses.replace(
         spec,
-        model=canonical_spec(spec.model),
-        encoder=canonical_spec(spec.encoder),
+        models=[canonical_spec(model) for model in spec.models],
+        encoders=[canonical_spec(encoder) for encoder in spec.encoders],
         task=path(spec.task),
         test_file=path(spec.test_file),
     )
