@@ -31,6 +31,7 @@ COLUMNS = [
     "task",
     "model",
     "backbone",
+    "dtype",
     "method",
     "n_train",
     "seed",
@@ -252,11 +253,24 @@ def variant_text(fields: dict, chosen: list[str], short: bool) -> str:
     parts = []
     for key in chosen:
         value = json.loads(fields[key]) if key in fields else None
-        if short and isinstance(value, str) and value.startswith("/"):
-            value = Path(value).name
+        if short and isinstance(value, str):
+            value = short_name(value)
         name = key.removeprefix(PARAMS) if key.startswith(PARAMS) else key.rsplit(".", 1)[-1]
         parts.append(f"{name}={value}")
     return ",".join(parts)
+
+
+def short_name(value: str) -> str:
+    """An absolute path by its file name (a model directory by its folder); else `value`."""
+    return Path(value).name if value.startswith("/") else value
+
+
+def backbone_names(backbones) -> dict[str, str]:
+    """Each backbone spec's name in the reports: short_name, or the whole spec where two
+    backbones would share a short name."""
+    backbones = sorted(set(backbones))
+    short = [short_name(b) for b in backbones]
+    return {b: s if short.count(s) == 1 else b for b, s in zip(backbones, short)}
 
 
 def write_csv(frame, path: Path) -> Path:

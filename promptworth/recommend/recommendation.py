@@ -37,6 +37,8 @@ class Recommendation:
     sensitivity: list[dict] = field(default_factory=list)
     # `promptworth fit` for the recommended method (analysis.fit_command), None without one
     fit: dict | None = None
+    # each candidate's model: the backbone its runs read (analysis.results.run_backbone)
+    models: dict[str, str] = field(default_factory=dict)
 
     @property
     def recommended(self) -> Candidate | None:
@@ -48,7 +50,7 @@ class Recommendation:
 
     def to_json(self) -> dict:
         def entry(c: Candidate | None):
-            return None if c is None else c.to_json(self.inputs)
+            return None if c is None else {**c.to_json(self.inputs), "model": self.models[c.method]}
 
         return without_nan(
             {
@@ -90,7 +92,7 @@ def recommend(
     macro_f1: docs/concepts/uncertainty.md#macro-f1). `summary`: analysis.summary.summarize's
     intervals of `metric` for these rows when the caller has them (the report), so the bootstrap
     runs once; else they are computed here."""
-    measured, _ = measure(rows, metric, summary)
+    measured, frame = measure(rows, metric, summary)
     outliers = serving_outliers(measured)
     ranked, ruled_out = assess(measured, inputs, outliers)
     best = ranked[0] if ranked else None
@@ -109,6 +111,7 @@ def recommend(
         verdict=verdict(ranked, ruled_out, inputs),
         sensitivity=sensitivity(measured, inputs, best and best.method, outliers),
         fit=fit_command(chosen_run(rows, best), best.read.labels) if best else None,
+        models=dict(zip(frame["method"], frame["backbone"])),
     )
 
 

@@ -33,6 +33,7 @@ from promptworth.report.details import detail_lines, machine_counts, machine_lin
 from promptworth.report.html import write_html
 from promptworth.report.le_scao_rush import write_le_scao_rush
 from promptworth.report.markdown import failure_lines, files_lines, write_report
+from promptworth.report.models import model_axis
 from promptworth.report.plots import plot_learning_curves
 from promptworth.report.predictions import prediction_lines
 from promptworth.report.saved import saved_test_rows
@@ -98,6 +99,10 @@ def _write_outputs(rows, out: Path, description, compare, failures, metric: str)
     verdict, matrix = advantage_outputs(
         frame, out, files, pair, paired, metric, headline, interval_bands(accuracy)
     )
+    pairs = json.loads(files["advantage"].read_text())["pairs"]
+    models = model_axis(frame, pairs, metric, out, interval_bands(accuracy))
+    if models is not None:
+        files["learning_curves_by_model"] = models.figure
     machines = machine_counts(rows)
     summary = accuracy_table(accuracy, summary_table(frame, metric))
     legend = legend_lines(accuracy) + recipe_lines([config for _, config, _ in rows])
@@ -108,6 +113,7 @@ def _write_outputs(rows, out: Path, description, compare, failures, metric: str)
     blocks = {
         "header": description,
         "recommendation": advice,
+        "models": models.lines if models else [],
         "verdict": verdict + view_lines,
         "predictions": prediction_lines(accuracy.groups, recommendation, saved_test_rows(out)),
         "details": detail_lines(rows),
@@ -115,8 +121,11 @@ def _write_outputs(rows, out: Path, description, compare, failures, metric: str)
     }
     files["html"], files["report"] = out / "report.html", out / "report.md"
     blocks["files"] = files_lines(files)
-    pairs = json.loads(files["advantage"].read_text())["pairs"]
-    views = {"advantage": files.get("advantage_plot"), "le_scao_rush": view}
+    views = {
+        "advantage": files.get("advantage_plot"),
+        "le_scao_rush": view,
+        "models": files.get("learning_curves_by_model"),
+    }
     write_html(
         out, frame, accuracy, summary, legend, pairs, machines, recommendation, blocks, views
     )
@@ -132,6 +141,7 @@ def _write_outputs(rows, out: Path, description, compare, failures, metric: str)
         failed,
         advice,
         metric,
+        blocks["models"],
     )
     return {
         "recommendation": recommendation,
