@@ -1,9 +1,12 @@
 """Several backbones in one sweep: two tiny random-weight causal LMs of different sizes run into
-one store, and every table, test, figure and the recommendation keeps them apart."""
+one store, and every table, test, figure and the recommendation keeps them apart; the optional
+packaged model (gemma-3-270m) and its chunked GGUF file, without the real model."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -13,6 +16,13 @@ import pytest
 
 from promptworth.analysis.curves import AnalysisError, check_single_group
 from promptworth.analysis.results import method_labels
+from promptworth.backbones.packaged import (
+    DIGESTS,
+    PACKAGED,
+    PackagedModel,
+    joined_gguf,
+    listed_digest,
+)
 from promptworth.cli import main
 from promptworth.errors import PromptworthError
 from promptworth.report.colors import method_color
@@ -161,3 +171,52 @@ def test_two_models_in_one_sweep_report_and_recommendation_by_model(
     # `promptworth report` rebuilds the same report from the store alone
     assert main(["report", str(out)]) == 0
     assert (out / "report.md").read_text() == report
+
+
+def test_the_gemma_alias_without_its_package_names_the_extra_before_anything_loads(
+    two_models, monkeypatch, capsys
+):
+    real = importlib.util.find_spec
+    chunk = PACKAGED["gemma-3-270m"].chunks[-1]  # the extra installs the chunks too
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n: None if n == chunk else real(n))
+    spec = dataclasses.replace(two_models, models=[two_models.models[0], "gemma-3-270m"])
+    with pytest.raises(PromptworthError) as error:
+        Sweep(spec, quiet=True)
+    line = str(error.value)
+    assert "\n" not in line and "pip install 'promptworth[gemma]'" in line
+    assert line.startswith("--model gemma-3-270m: model 'gemma-3-270m' needs the package")
+
+
+def fake_chunked_model(root: Path, parts: list[bytes], listed: bytes) -> PackagedModel:
+    """A model whose GGUF file is split over chunk packages, as gemma-3-270m's is."""
+    name = "tiny.gguf"
+    chunks = tuple(f"tinygguf_part{i}" for i in range(1, len(parts) + 1))
+    for i, (package, part) in enumerate(zip(chunks, parts)):
+        (root / package / "data").mkdir(parents=True)
+        (root / package / "__init__.py").write_text("")
+        (root / package / "data" / f"{name}.part{i:02d}").write_bytes(part)
+    (root / "tinygguf" / "data").mkdir(parents=True)
+    (root / "tinygguf" / "__init__.py").write_text("")
+    digest = hashlib.sha256(listed).hexdigest()
+    (root / "tinygguf" / DIGESTS).write_text(f"{digest}  {name}\n")
+    return PackagedModel("tiny", "tinygguf", "tinygguf", name, "causal-lm", "tiny", chunks)
+
+
+def test_a_chunked_gguf_is_joined_once_into_the_cache_under_its_digest(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setenv("PROMPTWORTH_CACHE", str(tmp_path / "cache"))
+    parts = [b"GGUF" + bytes(range(200)), bytes(100), b"end"]
+    model = fake_chunked_model(tmp_path / "site", parts, b"".join(parts))
+    joined = joined_gguf(model)
+    assert joined.read_bytes() == b"".join(parts)
+    assert joined.parent.name == listed_digest(model) and joined.is_relative_to(tmp_path / "cache")
+    assert joined_gguf(model) == joined  # reused, not joined again
+
+
+def test_chunks_that_do_not_join_into_the_listed_digest_are_refused(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setenv("PROMPTWORTH_CACHE", str(tmp_path / "cache"))
+    model = fake_chunked_model(tmp_path / "site", [b"GGUF", b"one"], b"GGUF-other")
+    with pytest.raises(PromptworthError, match="reinstall it with `pip install --force-reinstall"):
+        joined_gguf(model)
+    assert not list((tmp_path / "cache" / "gguf").iterdir())  # nothing half-written is kept
