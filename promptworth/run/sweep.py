@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from promptworth.analysis.results import run_backbone, short_name
 from promptworth.backbones import DEFAULT_CAUSAL_LM, DEFAULT_ENCODER, canonical_spec
 from promptworth.errors import PromptworthError
 from promptworth.methods import method_class
@@ -246,8 +247,10 @@ class Sweep:
 
 
 def label(run: PlannedRun) -> str:
+    """`head n=8 seed=0 on smollm2-135m-instruct`: the run and the backbone it reads."""
     c = run.config
-    return f"{c.method} n={c.n_train} seed={c.seed}"
+    backbone = short_name(run_backbone(c.to_dict()))
+    return f"{c.method} n={c.n_train} seed={c.seed} on {backbone}"
 
 
 def canonical(spec: SweepSpec) -> SweepSpec:
