@@ -25,6 +25,7 @@ from promptworth.backbones.packaged import (
 )
 from promptworth.cli import main
 from promptworth.errors import PromptworthError
+from promptworth.methods import method_class
 from promptworth.report.colors import method_color
 from promptworth.run.sweep import Sweep
 
@@ -67,6 +68,28 @@ def test_each_method_runs_on_each_backbone_it_reads(two_models, tiny_encoder_dir
         ("encoder-head", small, encoder): 4,
         ("encoder-head", small, other.name): 4,
     }
+
+
+LM, ENCODER = ("causal-lm",), ("encoder",)
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "read"),
+    [
+        ("zero-shot", {}, LM),
+        ("prompt-lora", {}, LM),
+        ("few-shot", {}, LM),
+        ("few-shot", {"selection": "knn"}, LM + ENCODER),
+        ("head", {}, LM),
+        ("features-lr", {}, ENCODER),
+        ("features-lr", {"backbone": "causal-lm"}, LM),
+        ("encoder-ft", {}, ENCODER),
+        ("distill", {}, LM + ENCODER),  # a prompt-lora teacher, an encoder-ft student
+        ("distill", {"teacher": "a-method-since-renamed"}, LM + ENCODER),
+    ],
+)
+def test_each_method_says_which_backbones_it_reads(method, params, read):
+    assert method_class(method).reads_backbones(params) == read
 
 
 def test_backbone_lists_are_checked_before_any_model_loads(two_models, capsys):

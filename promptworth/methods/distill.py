@@ -141,10 +141,13 @@ class Distill(Method):
 
     @classmethod
     def reads_backbones(cls, params: dict[str, Any]) -> tuple[str, ...]:
-        """What its teacher and its student read."""
+        """What its teacher and its student read (both backbones for one this version does not
+        register: a stored run's)."""
         read = set()
         for role in ("teacher", "student"):
             name = params.get(role, getattr(cls.Config, role))
+            if name not in REGISTRY:
+                return BACKBONE_KINDS
             read.update(method_class(name).reads_backbones(params.get(f"{role}_params") or {}))
         return tuple(kind for kind in BACKBONE_KINDS if kind in read)
 
