@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from promptworth.analysis.curves import AnalysisError, check_single_group
-from promptworth.analysis.results import method_labels
+from promptworth.analysis.results import method_labels, recipes_by_size
 from promptworth.backbones.packaged import (
     DIGESTS,
     PACKAGED,
@@ -124,6 +124,33 @@ def test_labels_name_the_backbone_only_where_a_store_holds_several():
         "encoder-head[encoder=e]",
     ]
     assert method_color("head[model=small]") == method_color("head[model=large]")
+    # two model directories of one name are spelt whole
+    twins = [config("zero-shot", "/a/lm"), config("zero-shot", "/b/lm")]
+    assert method_labels(twins) == ["zero-shot[model=/a/lm]", "zero-shot[model=/b/lm]"]
+
+
+def test_a_recipe_that_changes_with_size_stays_one_curve_per_model():
+    def sized(model, n_train, teacher):
+        params = {"teacher": teacher, "teacher_params": {}}
+        return {
+            "method": "distill",
+            "model": model,
+            "encoder": "e",
+            "n_train": n_train,
+            "method_params": params,
+        }
+
+    configs = [
+        sized(model, n, "zero-shot" if n == 10 else "head")
+        for model in ("/m/small", "/m/large")
+        for n in (10, 100)
+    ]
+    assert method_labels(configs) == ["distill[model=small]"] * 2 + ["distill[model=large]"] * 2
+    recipe = [([10], "teacher=zero-shot"), ([100], "teacher=head")]
+    assert recipes_by_size(configs) == {
+        "distill[model=small]": recipe,
+        "distill[model=large]": recipe,
+    }
 
 
 def test_advantage_compares_models_but_never_pools_one_curve_over_two():

@@ -115,34 +115,35 @@ def method_labels(configs: list[dict]) -> list[str]:
     parameter that differs, then the fewest other differing fields, in config order, that tell
     the variants apart. A method run under one config keeps its plain name, and so does a recipe
     that changes with the size (`recipes_by_size`); but where the runs read several backbones
-    (a sweep over --models), every label names its backbone (`zero-shot[model=m]`), so no table
-    or test ever pools two models. A parameter that only one side records (stores written
+    (a sweep over --models), every label names its backbone first (`zero-shot[model=m]`), so no
+    table or test ever pools two models. A parameter that only one side records (stores written
     before nested parameters were resolved) is named only where no recorded difference already
     tells the variants apart."""
     groups = VariantGroups(configs, several_backbones(configs))
-    texts: dict[str, list[str]] = {}  # per method, per variant
-    for name, seen in groups.variants.items():
-        if groups.backbone_named or (len(seen) > 1 and not groups.one_recipe_by_size(name)):
-            texts[name] = groups.texts(name)
+    texts: dict[tuple, list[str]] = {}  # per group, per variant
+    for key, seen in groups.variants.items():
+        recipe = groups.one_recipe_by_size(key)
+        if groups.backbone_named or (len(seen) > 1 and not recipe):
+            texts[key] = groups.texts(key, recipe)
     return [
-        f"{c['method']}[{texts[c['method']][groups.index(c, fields)]}]"
-        if c["method"] in texts
-        else c["method"]
-        for c, fields in zip(configs, groups.flat)
+        f"{c['method']}[{texts[key][groups.index(key, fields)]}]" if key in texts else c["method"]
+        for c, fields, key in zip(configs, groups.flat, groups.keys)
     ]
 
 
 def recipes_by_size(configs: list[dict]) -> dict[str, list[tuple[list[int], str]]]:
     """Methods run under one recipe that changes with the labelled-set size (the benchmark's
-    distill: a zero-shot teacher at 10 labels, a trained one from 100): per method, each
-    recipe's sizes and what sets it apart. Their variants differ only in method parameters and
-    never share a size, so they draw one learning curve under the plain name, and the reports
-    say which parameters held at which size."""
-    groups = VariantGroups(configs)
+    distill: a zero-shot teacher at 10 labels, a trained one from 100): per method (its label),
+    each recipe's sizes and what sets it apart. Their variants differ only in method parameters
+    and never share a size, so they draw one learning curve under the plain name (with its model
+    where a store holds several), and the reports say which parameters held at which size."""
+    groups = VariantGroups(configs, several_backbones(configs))
     return {
-        name: sorted(zip((sorted(sizes) for sizes in groups.sizes[name]), groups.texts(name)))
-        for name, seen in groups.variants.items()
-        if len(seen) > 1 and groups.one_recipe_by_size(name)
+        groups.name(key): sorted(
+            zip((sorted(sizes) for sizes in groups.sizes[key]), groups.texts(key, backbone=False))
+        )
+        for key, seen in groups.variants.items()
+        if len(seen) > 1 and groups.one_recipe_by_size(key)
     }
 
 
@@ -159,45 +160,56 @@ def recipe_lines(configs: list[dict]) -> list[str]:
 
 
 class VariantGroups:
-    """The configs of a store grouped per method into variants (flattened configs without
-    CURVE_FIELDS), with the sizes each variant was run at; with `backbone_named`, the field
-    naming each method's backbone (backbone_field) comes first in its labels."""
+    """The configs of a store grouped into variants (flattened configs without CURVE_FIELDS),
+    with the sizes each variant was run at: per method, or, with `backbone_named`, per method
+    and backbone (run_backbone), whose labels then name the backbone first."""
 
     def __init__(self, configs: list[dict], backbone_named: bool = False):
         self.flat = [
             flatten({k: v for k, v in c.items() if k not in CURVE_FIELDS}) for c in configs
         ]
         self.backbone_named = backbone_named
-        self.variants: dict[str, list[dict]] = defaultdict(list)
-        self.sizes: dict[str, list[set[int]]] = defaultdict(list)
-        self.backbone_fields: dict[str, str] = {}
-        for config, fields in zip(configs, self.flat):
-            seen = self.variants[config["method"]]
-            if backbone_named:
-                self.backbone_fields.setdefault(config["method"], backbone_field(config))
+        self.keys = [(c["method"], backbone_field(c) if backbone_named else None) for c in configs]
+        self.variants: dict[tuple, list[dict]] = defaultdict(list)
+        self.sizes: dict[tuple, list[set[int]]] = defaultdict(list)
+        for config, fields, key in zip(configs, self.flat, self.keys):
+            if backbone_named:  # one group per backbone: (method, field, its value)
+                key = (*key, fields[key[1]])
+            seen = self.variants[key]
             if fields not in seen:
                 seen.append(fields)
-                self.sizes[config["method"]].append(set())
-            self.sizes[config["method"]][self.index(config, fields)].add(config["n_train"])
+                self.sizes[key].append(set())
+            self.sizes[key][seen.index(fields)].add(config["n_train"])
+        if backbone_named:
+            self.keys = [(*key, fields[key[1]]) for key, fields in zip(self.keys, self.flat)]
+        # backbones two of which share a short name: their labels spell them whole
+        named = backbone_names(json.loads(key[2]) for key in self.keys if len(key) > 2)
+        self.spelt_whole = {json.dumps(b) for b, name in named.items() if name != short_name(b)}
 
-    def index(self, config: dict, fields: dict) -> int:
-        return self.variants[config["method"]].index(fields)
+    def index(self, key: tuple, fields: dict) -> int:
+        return self.variants[key].index(fields)
 
-    def one_recipe_by_size(self, method: str) -> bool:
+    def name(self, key: tuple) -> str:
+        """The label of a group whose variants are one recipe by size."""
+        return f"{key[0]}[{self.texts(key, recipe=True)[0]}]" if self.backbone_named else key[0]
+
+    def one_recipe_by_size(self, key: tuple) -> bool:
         """No two variants share a size, and only method parameters differ between them."""
-        sizes = self.sizes[method]
+        sizes = self.sizes[key]
         disjoint = sum(map(len, sizes)) == len(set().union(*sizes))
-        return disjoint and all(k.startswith(PARAMS) for k in differing(self.variants[method]))
+        return disjoint and all(k.startswith(PARAMS) for k in differing(self.variants[key]))
 
-    def texts(self, method: str) -> list[str]:
-        """Per variant, what tells it apart (file names shortened unless that is ambiguous)."""
-        seen = self.variants[method]
-        chosen = distinguishing(seen)
-        named = self.backbone_fields.get(method)
-        if named and named not in chosen:
-            chosen.insert(0, named)
-        texts = [variant_text(v, chosen, short=True) for v in seen]
-        if len(set(texts)) < len(seen):
+    def texts(self, key: tuple, recipe: bool = False, backbone: bool = True) -> list[str]:
+        """Per variant, what tells it apart (file names shortened unless that is ambiguous):
+        its backbone first when `backbone` and the labels name it, then, unless the variants
+        are one `recipe` by size, the fields that differ."""
+        seen = self.variants[key]
+        chosen = [] if recipe else distinguishing(seen)
+        if self.backbone_named and backbone and key[1] not in chosen:
+            chosen.insert(0, key[1])
+        short = not (self.backbone_named and key[2] in self.spelt_whole)
+        texts = [variant_text(v, chosen, short=short) for v in seen]
+        if len(set(texts)) < len(seen) and not recipe:  # a recipe's variants share one label
             texts = [variant_text(v, chosen, short=False) for v in seen]
         return texts
 
