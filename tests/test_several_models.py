@@ -100,6 +100,8 @@ def test_backbone_lists_are_checked_before_any_model_loads(two_models, capsys):
         Sweep(dataclasses.replace(two_models, models=[small, small + "/"]), quiet=True)
     with pytest.raises(PromptworthError, match=r"models/nowhere"):
         Sweep(dataclasses.replace(two_models, models=[small, "models/nowhere"]), quiet=True)
+    with pytest.raises(PromptworthError, match=r"^--models: a list of backbones, not the string"):
+        Sweep(dataclasses.replace(two_models, models=small), quiet=True)
     assert main(["run", "--model", small, "--models", small]) == 2
     assert "not allowed with argument" in capsys.readouterr().err
 

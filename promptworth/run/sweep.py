@@ -259,6 +259,10 @@ def canonical(spec: SweepSpec) -> SweepSpec:
 
     from promptworth.tasks import BUILTIN_TASKS
 
+    for flag, given in (("--models", spec.models), ("--encoders", spec.encoders)):
+        if isinstance(given, str):  # the Python API: one string would plan one run per letter
+            raise PromptworthError(f"{flag}: a list of backbones, not the string {given!r}")
+
     def path(value: str | None) -> str | None:
         if value is None or value in BUILTIN_TASKS or not Path(value).expanduser().exists():
             return value
