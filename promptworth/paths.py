@@ -46,6 +46,7 @@ REPORT_FILES = (
     "summary.csv",
     "uncertainty.json",
     "learning_curves.png",
+    "learning_curves_by_model.png",
     "advantage.json",
     "advantage.png",
     "recommendation.json",

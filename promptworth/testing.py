@@ -169,8 +169,8 @@ def tiny_sweep(
     return SweepSpec(
         task=task_files[0],
         test_file=task_files[1],
-        model=model,
-        encoder=encoder,
+        models=[model],
+        encoders=[encoder],
         methods=list(methods),
         method_params=method_params or {},
         sizes=[4, 8],
@@ -268,8 +268,9 @@ def tiny_tokenizer(kind: str):
     )
 
 
-def save_tiny_causal_lm(directory: Path) -> Path:
-    """A 2-layer Llama with random weights and a byte-level BPE tokenizer."""
+def save_tiny_causal_lm(directory: Path, hidden_size: int = 32, layers: int = 2) -> Path:
+    """A Llama (2 layers of width 32 by default) with random weights and a byte-level BPE
+    tokenizer; a wider or deeper one stands for a larger model beside it."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -277,9 +278,9 @@ def save_tiny_causal_lm(directory: Path) -> Path:
     torch.manual_seed(0)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=layers,
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=256,

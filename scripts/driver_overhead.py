@@ -30,8 +30,8 @@ def instant_sweep(folder: Path, runs: int, name: str, executor) -> Sweep:
     spec = SweepSpec(
         task=train,
         test_file=test,
-        model=str(save_tiny_causal_lm(folder / "lm")),
-        encoder=str(save_tiny_encoder(folder / "encoder")),
+        models=[str(save_tiny_causal_lm(folder / "lm"))],
+        encoders=[str(save_tiny_encoder(folder / "encoder"))],
         methods=["dies-once"],
         method_params={"dies-once": {"marker": str(marker)}},
         sizes=list(range(3, 3 + runs // 5)),

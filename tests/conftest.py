@@ -61,6 +61,12 @@ def tiny_lm_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def larger_tiny_lm_dir(tmp_path_factory):
+    """A wider, deeper tiny causal LM (same tokenizer): the larger model of multi-model tests."""
+    return str(save_tiny_causal_lm(tmp_path_factory.mktemp("larger-lm"), hidden_size=64, layers=3))
+
+
+@pytest.fixture(scope="session")
 def tiny_encoder_dir(tmp_path_factory):
     return str(save_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder")))
 

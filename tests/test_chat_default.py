@@ -8,7 +8,7 @@ import pytest
 
 from promptworth.backbones.preflight import model_has_chat_template
 from promptworth.methods.base import PromptOptions
-from promptworth.run.sweep import canonical_prompt
+from promptworth.run.sweep import resolved_chat
 from promptworth.store.config import RunConfig
 from promptworth.testing import tiny_generation_task
 
@@ -23,15 +23,15 @@ def lm_without_template(tiny_lm_dir, tmp_path_factory):
 
 def test_a_generation_task_takes_the_models_chat_template(tiny_lm_dir, lm_without_template):
     task = tiny_generation_task()
-    assert canonical_prompt(PromptOptions(), task, str(tiny_lm_dir)).chat is True
-    assert canonical_prompt(PromptOptions(), task, str(lm_without_template)).chat is False
+    assert resolved_chat(PromptOptions(), task, str(tiny_lm_dir)).chat is True
+    assert resolved_chat(PromptOptions(), task, str(lm_without_template)).chat is False
 
 
 def test_classification_and_a_given_choice_are_kept(task, tiny_lm_dir):
-    assert canonical_prompt(PromptOptions(), task, str(tiny_lm_dir)).chat is False
+    assert resolved_chat(PromptOptions(), task, str(tiny_lm_dir)).chat is False
     generation = tiny_generation_task()
-    assert canonical_prompt(PromptOptions(chat=False), generation, str(tiny_lm_dir)).chat is False
-    assert canonical_prompt(PromptOptions(chat=True), task, str(tiny_lm_dir)).chat is True
+    assert resolved_chat(PromptOptions(chat=False), generation, str(tiny_lm_dir)).chat is False
+    assert resolved_chat(PromptOptions(chat=True), task, str(tiny_lm_dir)).chat is True
 
 
 def test_packaged_models_declare_their_template():

@@ -179,8 +179,8 @@ def test_the_sweep_gives_each_run_the_rest_of_the_pool(
     spec = SweepSpec(
         task=files[0],
         test_file=files[1],
-        model=tiny_lm_dir,
-        encoder=tiny_encoder_dir,
+        models=[tiny_lm_dir],
+        encoders=[tiny_encoder_dir],
         methods=["distill"],
         sizes=[8],
         seeds=[0],

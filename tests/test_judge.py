@@ -176,8 +176,8 @@ def test_judged_sweep_keys_tell_judges_apart(tmp_path, tiny_lm_dir, tiny_encoder
     def spec(**given):
         return SweepSpec(
             task="nq_open",
-            model=tiny_lm_dir,
-            encoder=tiny_encoder_dir,
+            models=[str(tiny_lm_dir)],
+            encoders=[str(tiny_encoder_dir)],
             methods=["zero-shot"],
             sizes=[2],
             seeds=[0],

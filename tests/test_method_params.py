@@ -117,8 +117,8 @@ def planned_keys(tmp_path, tiny_lm_dir, tiny_encoder_dir):
         spec = SweepSpec(
             task=train,
             test_file=test,
-            model=tiny_lm_dir,
-            encoder=tiny_encoder_dir,
+            models=[tiny_lm_dir],
+            encoders=[tiny_encoder_dir],
             methods=[method],
             sizes=[8],
             seeds=[0],

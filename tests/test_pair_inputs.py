@@ -116,8 +116,8 @@ def spec(tmp_path, tiny_lm_dir, tiny_encoder_dir) -> dict:
     return dict(
         task=train,
         test_file=test,
-        model=tiny_lm_dir,
-        encoder=tiny_encoder_dir,
+        models=[tiny_lm_dir],
+        encoders=[tiny_encoder_dir],
         methods=["zero-shot", "head"],
         sizes=[4],
         seeds=[0],
@@ -168,7 +168,7 @@ def test_a_literal_template_and_verbalizer_enter_only_prompt_method_keys(spec):
 )
 def test_bad_prompt_flags_are_refused_before_models_load(spec, prompt, expected):
     with pytest.raises(PromptworthError) as error:
-        Sweep(SweepSpec(**{**spec, "model": "no-such-model"}, prompt=prompt), quiet=True)
+        Sweep(SweepSpec(**{**spec, "models": ["no-such-model"]}, prompt=prompt), quiet=True)
     assert expected in str(error.value)
 
 

@@ -73,7 +73,7 @@ def test_the_ray_executor_gives_the_local_results_table(
     assert len(table(remote)) == 9
     pd.testing.assert_frame_equal(table(local), table(remote))
     assert len(loaded) == 2  # one thread each: --run-cpus 1
-    assert all(set(keys) <= {(tiny_sweep_spec.model, "causal-lm")} for keys, _ in loaded)
+    assert all(set(keys) <= {(tiny_sweep_spec.models[0], "causal-lm")} for keys, _ in loaded)
     assert [threads for _, threads in loaded] == [1, 1]
     assert len(list((tiny_sweep_spec.out / "features").glob("*.npz"))) == 1
 
@@ -82,7 +82,7 @@ def cli_args(spec: SweepSpec, *extra: str) -> list[str]:
     return [
         "run",
         *("--task", spec.task, "--test-file", spec.test_file),
-        *("--model", spec.model, "--encoder", spec.encoder, "--dtype", "float32"),
+        *("--model", spec.models[0], "--encoder", spec.encoders[0], "--dtype", "float32"),
         *("--sizes", "4,8", "--seeds", "1", "--quiet", "--out", str(spec.out)),
         *extra,
     ]

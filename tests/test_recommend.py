@@ -358,8 +358,8 @@ def swept(tmp_path_factory, tiny_lm_dir, tiny_encoder_dir):
     spec = SweepSpec(
         task=train,
         test_file=test,
-        model=tiny_lm_dir,
-        encoder=tiny_encoder_dir,
+        models=[tiny_lm_dir],
+        encoders=[tiny_encoder_dir],
         methods=["zero-shot", "head"],
         sizes=[4, 8],
         seeds=[0],

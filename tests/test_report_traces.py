@@ -158,8 +158,8 @@ def test_a_generation_sweeps_report_holds_every_rows_steps(tmp_path, tiny_lm_dir
     )
     spec = SweepSpec(
         task=str(tmp_path / "task.yaml"),
-        model=tiny_lm_dir,
-        encoder=tiny_encoder_dir,
+        models=[str(tiny_lm_dir)],
+        encoders=[str(tiny_encoder_dir)],
         methods=["zero-shot", "zs-cot"],
         method_params={"zs-cot": {"reasoning_tokens": 2}},
         sizes=[4],

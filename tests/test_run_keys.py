@@ -162,8 +162,8 @@ def base_spec(task_files, model_dir, tiny_encoder_dir, tmp_path):
     return dict(
         task=str(task_files[0]),
         test_file=str(task_files[1]),
-        model=str(model_dir),
-        encoder=tiny_encoder_dir,
+        models=[str(model_dir)],
+        encoders=[tiny_encoder_dir],
         methods=["zero-shot", "head"],
         sizes=[4],
         seeds=[0],
@@ -175,7 +175,7 @@ def base_spec(task_files, model_dir, tiny_encoder_dir, tmp_path):
 def test_a_sweep_plans_the_same_keys_for_every_spelling(base_spec, model_dir, monkeypatch):
     monkeypatch.chdir(model_dir.parent.parent)
     keys = plan_keys(**base_spec)
-    assert plan_keys(**{**base_spec, "model": "models/lm/"}) == keys
+    assert plan_keys(**{**base_spec, "models": ["models/lm/"]}) == keys
     data = Path(base_spec["task"]).parent
     relative = {"task": os.path.relpath(data / "train.csv"), "test_file": "data/../data/test.csv"}
     assert plan_keys(**{**base_spec, **relative}) == keys
@@ -272,7 +272,7 @@ def test_a_hub_id_without_a_commit_is_a_one_line_error_before_planning(hub_cache
         BackboneCache(Placement("cpu", "float32")).revision("org/missing")
     assert "\n" not in str(error.value)
     with pytest.raises(PromptworthError, match="models/nowhere"):
-        Sweep(SweepSpec(**{**base_spec, "model": "models/nowhere"}), quiet=True)
+        Sweep(SweepSpec(**{**base_spec, "models": ["models/nowhere"]}), quiet=True)
 
 
 def test_backbones_named_by_method_parameters_are_canonical_and_keyed(base_spec, model_dir):
@@ -280,14 +280,14 @@ def test_backbones_named_by_method_parameters_are_canonical_and_keyed(base_spec,
     the same treatment as --model: one spelling, and its revision in the key."""
     teacher = Path(shutil.copytree(model_dir, model_dir.parent / "teacher"))
     params = {"teacher": "zero-shot", "teacher_model": str(teacher) + "/"}
-    params["student_params"] = {"encoder": base_spec["encoder"] + "/"}
+    params["student_params"] = {"encoder": base_spec["encoders"][0] + "/"}
     spec = {**base_spec, "methods": ["distill", "head"], "method_params": {"distill": params}}
     keys = plan_keys(**spec)
     plan = Sweep(SweepSpec(**spec), quiet=True).plan()
     config = next(r.config for r in plan if r.config.method == "distill")
     assert config.method_params["teacher_model"] == str(teacher)
-    assert config.method_params["student_params"]["encoder"] == str(Path(base_spec["encoder"]))
-    assert set(config.backbone_revisions) == {str(teacher), str(Path(base_spec["encoder"]))}
+    assert config.method_params["student_params"]["encoder"] == str(Path(base_spec["encoders"][0]))
+    assert set(config.backbone_revisions) == {str(teacher), str(Path(base_spec["encoders"][0]))}
     plain = {**params, "teacher_model": str(teacher)}
     assert plan_keys(**{**spec, "method_params": {"distill": plain}}) == keys
     (teacher / "config.json").write_text((teacher / "config.json").read_text() + "\n")

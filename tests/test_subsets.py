@@ -92,7 +92,7 @@ def test_sweep_refuses_small_sizes_before_any_model_loads(tmp_path):
     pd.DataFrame(rows).to_csv(tmp_path / "train.csv", index=False)
     spec = SweepSpec(
         task=str(tmp_path / "train.csv"),
-        model=str(tmp_path / "no-such-model"),  # never read: the sizes are refused first
+        models=[str(tmp_path / "no-such-model")],  # never read: the sizes are refused first
         sizes=[2, 10],
         out=tmp_path / "out",
     )

@@ -65,9 +65,15 @@ def select(
 
 
 def check_single_group(long_df: pd.DataFrame) -> None:
-    """Refuse results that mix tasks or models: their curves are not one experiment."""
+    """Refuse results that mix tasks, or a method whose curve mixes models: neither is one
+    experiment. Methods on different models may be compared (promptworth's results label each
+    method with its model when a store holds several: `zero-shot[model=m]`)."""
     for column in GROUP_COLUMNS:
-        if column in long_df.columns and long_df[column].nunique() > 1:
+        if column not in long_df.columns:
+            continue
+        per_method = column == "model" and "method" in long_df.columns
+        counts = long_df.groupby("method")[column].nunique() if per_method else None
+        if long_df[column].nunique() > 1 and (counts is None or (counts > 1).any()):
             known = ", ".join(sorted(long_df[column].astype(str).unique()))
             raise AnalysisError(
                 f"the results mix several {column}s ({known}); choose one with --{column}"

@@ -7,6 +7,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from promptworth.analysis.metrics import JUDGE_REFERENCE_METRICS, METRICS
+from promptworth.methods import REGISTRY, method_class
+from promptworth.methods.base import BACKBONE_KINDS
 from promptworth.store.config import CURVE_FIELDS, MEMORY_SCOPE
 
 # Columns measured about the machine and its load, not decided by the config: two runs of one
@@ -28,6 +30,8 @@ MACHINE_MEASURED = [
 COLUMNS = [
     "task",
     "model",
+    "backbone",
+    "dtype",
     "method",
     "n_train",
     "seed",
@@ -60,6 +64,7 @@ def results_frame(rows: list[tuple[str, dict, dict]]):
             **config,
             **{k: v for k, v in result.items() if k != "predictions"},
             "method": label,
+            "backbone": run_backbone(config),
             "method_params": json.dumps(config.get("method_params", {}), sort_keys=True),
             "run_key": key,
         }
@@ -108,6 +113,25 @@ def model_columns(key: str, stored: set[str]) -> list[str]:
     return [f"{key}_seconds", *(column for column in kappas if column in stored)]
 
 
+def run_backbone(config: dict) -> str:
+    """The backbone a run's method reads, the reports' model axis: its causal LM, or its encoder
+    for a method that reads no causal LM (encoder-ft, features-lr on the encoder)."""
+    name, params = config["method"], config.get("method_params") or {}
+    read = method_class(name).reads_backbones(params) if name in REGISTRY else BACKBONE_KINDS
+    return config.get("encoder") if "causal-lm" not in read else config.get("model")
+
+
+def backbone_field(config: dict) -> str:
+    """The config field naming the run's backbone (run_backbone): "model" or "encoder"."""
+    return "model" if run_backbone(config) == config.get("model") else "encoder"
+
+
+def several_backbones(configs: list[dict]) -> bool:
+    """Whether the runs read more than one backbone: every label then names its own."""
+    models = {(c.get("model"), c.get("encoder")) for c in configs}
+    return len(models) > 1 and len({run_backbone(c) for c in configs}) > 1
+
+
 def method_labels(configs: list[dict]) -> list[str]:
     """Each run's method name, plus what tells its experiments apart when one store holds a
     method under several configs: other parameters (few-shot random and kNN, say), another task,
@@ -115,33 +139,36 @@ def method_labels(configs: list[dict]) -> list[str]:
     config but CURVE_FIELDS (n_train, seed) tells experiments apart. A label names every method
     parameter that differs, then the fewest other differing fields, in config order, that tell
     the variants apart. A method run under one config keeps its plain name, and so does a recipe
-    that changes with the size (`recipes_by_size`). A parameter that only one side records
-    (stores written before nested parameters were resolved) is named only where no recorded
-    difference already tells the variants apart."""
-    groups = VariantGroups(configs)
-    texts: dict[str, list[str]] = {}  # per method, per variant
-    for name, seen in groups.variants.items():
-        if len(seen) > 1 and not groups.one_recipe_by_size(name):
-            texts[name] = groups.texts(name)
+    that changes with the size (`recipes_by_size`); but where the runs read several backbones
+    (a sweep over --models), every label names its backbone first (`zero-shot[model=m]`), so no
+    table or test ever pools two models. A parameter that only one side records (stores written
+    before nested parameters were resolved) is named only where no recorded difference already
+    tells the variants apart."""
+    groups = VariantGroups(configs, several_backbones(configs))
+    texts: dict[tuple, list[str]] = {}  # per group, per variant
+    for key, seen in groups.variants.items():
+        recipe = groups.one_recipe_by_size(key)
+        if groups.backbone_named or (len(seen) > 1 and not recipe):
+            texts[key] = groups.texts(key, recipe)
     return [
-        f"{c['method']}[{texts[c['method']][groups.index(c, fields)]}]"
-        if c["method"] in texts
-        else c["method"]
-        for c, fields in zip(configs, groups.flat)
+        f"{c['method']}[{texts[key][groups.index(key, fields)]}]" if key in texts else c["method"]
+        for c, fields, key in zip(configs, groups.flat, groups.keys)
     ]
 
 
 def recipes_by_size(configs: list[dict]) -> dict[str, list[tuple[list[int], str]]]:
     """Methods run under one recipe that changes with the labelled-set size (the benchmark's
-    distill: a zero-shot teacher at 10 labels, a trained one from 100): per method, each
-    recipe's sizes and what sets it apart. Their variants differ only in method parameters and
-    never share a size, so they draw one learning curve under the plain name, and the reports
-    say which parameters held at which size."""
-    groups = VariantGroups(configs)
+    distill: a zero-shot teacher at 10 labels, a trained one from 100): per method (its label),
+    each recipe's sizes and what sets it apart. Their variants differ only in method parameters
+    and never share a size, so they draw one learning curve under the plain name (with its model
+    where a store holds several), and the reports say which parameters held at which size."""
+    groups = VariantGroups(configs, several_backbones(configs))
     return {
-        name: sorted(zip((sorted(sizes) for sizes in groups.sizes[name]), groups.texts(name)))
-        for name, seen in groups.variants.items()
-        if len(seen) > 1 and groups.one_recipe_by_size(name)
+        groups.name(key): sorted(
+            zip((sorted(sizes) for sizes in groups.sizes[key]), groups.texts(key, backbone=False))
+        )
+        for key, seen in groups.variants.items()
+        if len(seen) > 1 and groups.one_recipe_by_size(key)
     }
 
 
@@ -158,37 +185,56 @@ def recipe_lines(configs: list[dict]) -> list[str]:
 
 
 class VariantGroups:
-    """The configs of a store grouped per method into variants (flattened configs without
-    CURVE_FIELDS), with the sizes each variant was run at."""
+    """The configs of a store grouped into variants (flattened configs without CURVE_FIELDS),
+    with the sizes each variant was run at: per method, or, with `backbone_named`, per method
+    and backbone (run_backbone), whose labels then name the backbone first."""
 
-    def __init__(self, configs: list[dict]):
+    def __init__(self, configs: list[dict], backbone_named: bool = False):
         self.flat = [
             flatten({k: v for k, v in c.items() if k not in CURVE_FIELDS}) for c in configs
         ]
-        self.variants: dict[str, list[dict]] = defaultdict(list)
-        self.sizes: dict[str, list[set[int]]] = defaultdict(list)
-        for config, fields in zip(configs, self.flat):
-            seen = self.variants[config["method"]]
+        self.backbone_named = backbone_named
+        self.keys = [(c["method"], backbone_field(c) if backbone_named else None) for c in configs]
+        self.variants: dict[tuple, list[dict]] = defaultdict(list)
+        self.sizes: dict[tuple, list[set[int]]] = defaultdict(list)
+        for config, fields, key in zip(configs, self.flat, self.keys):
+            if backbone_named:  # one group per backbone: (method, field, its value)
+                key = (*key, fields[key[1]])
+            seen = self.variants[key]
             if fields not in seen:
                 seen.append(fields)
-                self.sizes[config["method"]].append(set())
-            self.sizes[config["method"]][self.index(config, fields)].add(config["n_train"])
+                self.sizes[key].append(set())
+            self.sizes[key][seen.index(fields)].add(config["n_train"])
+        if backbone_named:
+            self.keys = [(*key, fields[key[1]]) for key, fields in zip(self.keys, self.flat)]
+        # backbones two of which share a short name: their labels spell them whole
+        named = backbone_names(json.loads(key[2]) for key in self.keys if len(key) > 2)
+        self.spelt_whole = {json.dumps(b) for b, name in named.items() if name != short_name(b)}
 
-    def index(self, config: dict, fields: dict) -> int:
-        return self.variants[config["method"]].index(fields)
+    def index(self, key: tuple, fields: dict) -> int:
+        return self.variants[key].index(fields)
 
-    def one_recipe_by_size(self, method: str) -> bool:
+    def name(self, key: tuple) -> str:
+        """The label of a group whose variants are one recipe by size."""
+        return f"{key[0]}[{self.texts(key, recipe=True)[0]}]" if self.backbone_named else key[0]
+
+    def one_recipe_by_size(self, key: tuple) -> bool:
         """No two variants share a size, and only method parameters differ between them."""
-        sizes = self.sizes[method]
+        sizes = self.sizes[key]
         disjoint = sum(map(len, sizes)) == len(set().union(*sizes))
-        return disjoint and all(k.startswith(PARAMS) for k in differing(self.variants[method]))
+        return disjoint and all(k.startswith(PARAMS) for k in differing(self.variants[key]))
 
-    def texts(self, method: str) -> list[str]:
-        """Per variant, what tells it apart (file names shortened unless that is ambiguous)."""
-        seen = self.variants[method]
-        chosen = distinguishing(seen)
-        texts = [variant_text(v, chosen, short=True) for v in seen]
-        if len(set(texts)) < len(seen):
+    def texts(self, key: tuple, recipe: bool = False, backbone: bool = True) -> list[str]:
+        """Per variant, what tells it apart (file names shortened unless that is ambiguous):
+        its backbone first when `backbone` and the labels name it, then, unless the variants
+        are one `recipe` by size, the fields that differ."""
+        seen = self.variants[key]
+        chosen = [] if recipe else distinguishing(seen)
+        if self.backbone_named and backbone and key[1] not in chosen:
+            chosen.insert(0, key[1])
+        short = not (self.backbone_named and key[2] in self.spelt_whole)
+        texts = [variant_text(v, chosen, short=short) for v in seen]
+        if len(set(texts)) < len(seen) and not recipe:  # a recipe's variants share one label
             texts = [variant_text(v, chosen, short=False) for v in seen]
         return texts
 
@@ -244,11 +290,24 @@ def variant_text(fields: dict, chosen: list[str], short: bool) -> str:
     parts = []
     for key in chosen:
         value = json.loads(fields[key]) if key in fields else None
-        if short and isinstance(value, str) and value.startswith("/"):
-            value = Path(value).name
+        if short and isinstance(value, str):
+            value = short_name(value)
         name = key.removeprefix(PARAMS) if key.startswith(PARAMS) else key.rsplit(".", 1)[-1]
         parts.append(f"{name}={value}")
     return ",".join(parts)
+
+
+def short_name(value: str) -> str:
+    """An absolute path by its file name (a model directory by its folder); else `value`."""
+    return Path(value).name if value.startswith("/") else value
+
+
+def backbone_names(backbones) -> dict[str, str]:
+    """Each backbone spec's name in the reports: short_name, or the whole spec where two
+    backbones would share a short name."""
+    backbones = sorted(set(backbones))
+    short = [short_name(b) for b in backbones]
+    return {b: s if short.count(s) == 1 else b for b, s in zip(backbones, short)}
 
 
 def write_csv(frame, path: Path) -> Path:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}  # a weight's size in each resolved dtype
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ def check_backbone(spec: str, where: str, chat: bool = False) -> None:
     With `chat`, a local directory must also carry a chat template (--chat)."""
     if spec in PACKAGED:
         try:
-            PACKAGED[spec].package_dir()
+            PACKAGED[spec].require()
         except FileNotFoundError as error:
             raise PromptworthError(f"{where} {spec}: {error}") from None
         return

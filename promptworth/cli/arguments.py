@@ -266,21 +266,33 @@ def add_prompt_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_model_arguments(p: argparse.ArgumentParser) -> None:
+def add_model_arguments(p: argparse.ArgumentParser, several: bool = False) -> None:
+    """--model and --encoder; with `several` (a sweep) also --models and --encoders, each
+    exclusive with its one-backbone flag."""
     from promptworth.backbones import DEFAULT_CAUSAL_LM, DEFAULT_ENCODER
     from promptworth.backbones.device import DTYPES
 
     group = p.add_argument_group("models and device")
-    group.add_argument(
-        "--model",
-        default=DEFAULT_CAUSAL_LM,
-        help="causal LM: packaged alias, local directory or Hugging Face id (default: %(default)s)",
-    )
-    group.add_argument(
-        "--encoder",
-        default=DEFAULT_ENCODER,
-        help="encoder: packaged alias, local directory or Hugging Face id (default: %(default)s)",
-    )
+    for flag, default, what in (
+        ("model", DEFAULT_CAUSAL_LM, "causal LM"),
+        ("encoder", DEFAULT_ENCODER, "encoder"),
+    ):
+        one = group.add_mutually_exclusive_group() if several else group
+        one.add_argument(
+            f"--{flag}",
+            default=default,
+            help=f"{what}: packaged alias, local directory or Hugging Face id "
+            "(default: %(default)s)",
+        )
+        if several:
+            one.add_argument(
+                f"--{flag}s",
+                type=name_list,
+                metavar="A,B,...",
+                help=f"several {what}s in one sweep, each as --{flag} takes it (default: the one "
+                f"--{flag}); the reports keep them apart (docs/how-to/gpus-and-larger-models.md"
+                "#several-models-in-one-sweep)",
+            )
     group.add_argument(
         "--judge-model",
         help="causal LM that judges answers for the judge metric: packaged alias, local "
@@ -375,7 +387,7 @@ def add_sweep_arguments(p: argparse.ArgumentParser, suite: bool = False) -> None
     add_experiment_arguments(p)
     add_task_arguments(p, suite)
     add_prompt_arguments(p)
-    add_model_arguments(p)
+    add_model_arguments(p, several=True)
     add_output_arguments(p)
     if not suite:
         add_scaling_arguments(p)

@@ -73,8 +73,8 @@ def main(args: argparse.Namespace) -> int:
         params[key] = value
     spec = SweepSpec(
         task=args.task,
-        model=args.model,
-        encoder=args.encoder,
+        models=[args.model],
+        encoders=[args.encoder],
         methods=[args.method],
         method_params={args.method: params},
         sizes=[],

@@ -43,7 +43,7 @@ def main(args: argparse.Namespace) -> int:
         *setup_lines(spec, sweep.placement),
         f"- prompt: template {sweep.spec.prompt.template!r} "
         f"`{sweep.task.template_for(sweep.spec.prompt.template)!r}`, "
-        f"chat={spec.prompt.chat}, predict={spec.prompt.predict}",
+        f"chat={chat_shown(plan)}, predict={spec.prompt.predict}",
         "",
         *data_lines([sweep_profile(sweep)]),
     ]
@@ -87,8 +87,8 @@ def build_spec(args: argparse.Namespace, task: str | None = None):
     test_size = None if args.full_test else given_or(args.test_size, preset["test_size"])
     return SweepSpec(
         task=task if task is not None else args.task,
-        model=args.model,
-        encoder=args.encoder,
+        models=given_or(args.models, [args.model]),
+        encoders=given_or(args.encoders, [args.encoder]),
         methods=given_or(args.methods, preset["methods"]),
         method_params=params,
         sizes=given_or(args.sizes, preset["sizes"]),
@@ -144,11 +144,17 @@ def outside_plan_note(store, planned: set[str], out: Path) -> list[str]:
 def setup_lines(spec, placement) -> list[str]:
     """The report description's model and methods lines, the same for `run` and `suite`."""
     return [
-        f"- model: `{spec.model}`; encoder: `{spec.encoder}`; device {placement.device}, "
+        f"- {backbones_text(spec.models, 'model')}; {backbones_text(spec.encoders, 'encoder')}; "
+        f"device {placement.device}, "
         f"{placement.dtype}",
         f"- methods: {', '.join(spec.methods)}; sizes {spec.sizes}, {spec.sampling} subsets; "
         f"seeds {spec.seeds}",
     ]
+
+
+def backbones_text(specs: list[str], kind: str) -> str:
+    """`model: `m`` or `models: `a`, `b``, as the report's header names them."""
+    return f"{kind}{'s' if len(specs) > 1 else ''}: " + ", ".join(f"`{s}`" for s in specs)
 
 
 def print_failures(failures, with_task: bool = False) -> int:
@@ -188,3 +194,10 @@ def build_tracker(args: argparse.Namespace, out: Path):
     from promptworth.report.tracking import Tracker
 
     return Tracker(out, args.mlflow or None) if args.mlflow is not None else None
+
+
+def chat_shown(plan) -> str:
+    """Whether the runs' prompts went through the chat template: one value, or per model when
+    --chat left it to each model (a generation task on models with and without one)."""
+    chats = {bool(run.config.prompt.chat) for run in plan}
+    return str(chats.pop()) if len(chats) == 1 else "per model (its own template where it has one)"

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 NO_LABEL = -1  # a generated answer the verbaliser maps to no label
 PREDICT_MODES = ("rank", "generate")
+# The sweep's backbones a method can read: its causal LM (--model) and its encoder (--encoder).
+BACKBONE_KINDS = ("causal-lm", "encoder")
 # The report's panels, in this order: each method class declares one (Method.family).
 FAMILIES = (
     "prompting",
@@ -251,6 +253,9 @@ class Method(ABC):
     # Parameters that name a backbone (alias, directory or hub id; "" = the sweep's): the sweep
     # spells them canonically and keys their revisions, as it does for --model and --encoder.
     backbone_params: ClassVar[tuple[str, ...]] = ()
+    # The sweep's backbones the method reads (see reads_backbones). Both by default: a method
+    # that forgets to say runs once per (model, encoder) pair, too often but never wrongly.
+    backbones_read: ClassVar[tuple[str, ...]] = BACKBONE_KINDS
     # What the shared training rule returned (methods/training.py `fit_selected`), set by the
     # fit of a method that uses it; see `selection`.
     selection_: Selection | None = None
@@ -310,6 +315,12 @@ class Method(ABC):
         """`params` as the sweep plans and keys a run on `task`: what the method reads of the
         task beyond its fingerprint made explicit (the chain method's steps)."""
         return params
+
+    def reads_backbones(cls, params: dict[str, Any]) -> tuple[str, ...]:
+        """Which of the sweep's backbones (BACKBONE_KINDS) a run with `params` reads: a sweep
+        over several models or encoders runs the method once per backbone it reads, not once per
+        (model, encoder) pair, and the report draws its runs under that backbone."""
+        return cls.backbones_read
 
     @classmethod
     def with_backbones(

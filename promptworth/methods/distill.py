@@ -23,6 +23,7 @@ import numpy as np
 from promptworth.errors import PromptworthError
 from promptworth.methods import REGISTRY, make_method, method_class
 from promptworth.methods.base import (
+    BACKBONE_KINDS,
     Method,
     Prediction,
     PromptOptions,
@@ -196,6 +197,18 @@ class Distill(ServesStudent):
         """The student reads no prompt; the teacher may."""
         teacher = params.get("teacher", cls.Config.teacher)
         return method_class(teacher).reads_prompt(params.get("teacher_params") or {})
+
+    @classmethod
+    def reads_backbones(cls, params: dict[str, Any]) -> tuple[str, ...]:
+        """What its teacher and its student read (both backbones for one this version does not
+        register: a stored run's)."""
+        read = set()
+        for role in ("teacher", "student"):
+            name = params.get(role, getattr(cls.Config, role))
+            if name not in REGISTRY:
+                return BACKBONE_KINDS
+            read.update(method_class(name).reads_backbones(params.get(f"{role}_params") or {}))
+        return tuple(kind for kind in BACKBONE_KINDS if kind in read)
 
     backbone_params: ClassVar[tuple[str, ...]] = ("teacher_model",)
 

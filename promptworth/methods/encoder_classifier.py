@@ -115,6 +115,7 @@ class EncoderClassifier(Method):
     test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}
     prompt_fields: ClassVar[tuple[str, ...]] = ()  # raw texts in, a class out: no prompt
     backbone_params: ClassVar[tuple[str, ...]] = ("encoder",)
+    backbones_read: ClassVar[tuple[str, ...]] = ("encoder",)
 
     @dataclass(frozen=True)
     class Config(RecipeConfig):  # each subclass sets its learning_rate

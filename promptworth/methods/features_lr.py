@@ -77,6 +77,10 @@ class FeaturesLR(FrozenFeaturesMethod):
     def backbone_kind(self) -> str:  # type: ignore[override]  # chosen per config, not per class
         return self.config.backbone
 
+    @classmethod
+    def reads_backbones(cls, params: dict) -> tuple[str, ...]:
+        return (params.get("backbone", cls.Config.backbone),)
+
     @property
     def cv_scoring(self) -> str | None:
         return CV_SCORING.get(self.config.classifier)

@@ -77,6 +77,12 @@ class FewShot(Method):
                 at_least(self, 1, "k")
             one_of(self, "selection", SELECTIONS)
 
+    @classmethod
+    def reads_backbones(cls, params: dict[str, Any]) -> tuple[str, ...]:
+        """The causal LM; the encoder too when it picks the demonstrations (selection=knn)."""
+        knn = params.get("selection", cls.Config.selection) == "knn"
+        return ("causal-lm", "encoder") if knn else ("causal-lm",)
+
     def task_problem(self, task: Task) -> str | None:
         if task.generates and self.config.calibrate:
             return (

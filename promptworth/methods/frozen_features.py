@@ -43,6 +43,10 @@ class FrozenFeaturesMethod(Method):
     def backbone_spec(self, context: RunContext) -> str:
         return context.model if self.backbone_kind == "causal-lm" else context.encoder
 
+    @classmethod
+    def reads_backbones(cls, params: dict) -> tuple[str, ...]:
+        return (cls.backbone_kind,)
+
     def make_classifier(self, seed: int, C: float | None):
         raise NotImplementedError
 

@@ -53,6 +53,7 @@ class PromptSearch(Method):
     family = "prompting"
     updates_weights = False
     task_types = ("classification", "generation")
+    backbones_read = ("causal-lm",)
     test_params: ClassVar[dict[str, Any]] = {
         "n_paraphrases": 1,
         "max_dev": 8,

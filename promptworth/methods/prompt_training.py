@@ -301,6 +301,7 @@ def load_trained(model, tensors: dict) -> None:
 class PromptTrainedMethod(Method):
     """Base of every method trained on the prompt-based objective."""
 
+    backbones_read = ("causal-lm",)
     # True where the adapter prepends virtual tokens on every forward call (prompt tuning,
     # prefix tuning, p-tuning): predict then scores after their cache, generates unpadded.
     virtual_tokens: ClassVar[bool] = False

@@ -104,6 +104,7 @@ class SupervisedFineTuning(Method):
 
     task_types = ("generation",)
     prompt_fields = GENERATION_PROMPT_FIELDS
+    backbones_read = ("causal-lm",)
     test_params: ClassVar[dict[str, Any]] = {"max_steps": 3, "batch_size": 4}
     Config = SFTConfig
 

@@ -23,6 +23,7 @@ class ZeroShot(Method):
     family = "prompting"
     trains = False
     task_types = ("classification", "generation")
+    backbones_read = ("causal-lm",)
 
     @dataclass(frozen=True)
     class Config:

@@ -44,6 +44,8 @@ class Recommendation:
     # the precision to serve the recommended method at (analysis.serve_dtypes.deploy_precision),
     # None when its runs measured none (--serve-dtype)
     serve_precision: dict | None = None
+    # each candidate's model: the backbone its runs read (analysis.results.run_backbone)
+    models: dict[str, str] = field(default_factory=dict)
 
     @property
     def recommended(self) -> Candidate | None:
@@ -58,7 +60,7 @@ class Recommendation:
             if c is None:
                 return None
             ratio = c.serving.ms_per_example / self.direct_ms if self.direct_ms else None
-            return {**c.to_json(self.inputs), "vs_zero_shot": ratio}
+            return {**c.to_json(self.inputs), "vs_zero_shot": ratio, "model": self.models[c.method]}
 
         return without_nan(
             {
@@ -101,7 +103,7 @@ def recommend(
     macro_f1: docs/concepts/uncertainty.md#macro-f1). `summary`: analysis.summary.summarize's
     intervals of `metric` for these rows when the caller has them (the report), so the bootstrap
     runs once; else they are computed here."""
-    measured, _ = measure(rows, metric, summary)
+    measured, frame = measure(rows, metric, summary)
     outliers = serving_outliers(measured)
     ranked, ruled_out = assess(measured, inputs, outliers)
     best = ranked[0] if ranked else None
@@ -122,6 +124,7 @@ def recommend(
         fit=fit_command(chosen_run(rows, best), best.read.labels) if best else None,
         direct_ms=direct_prompt_ms(measured, metric),
         serve_precision=deploy_precision(rows, best.method) if best else None,
+        models=dict(zip(frame["method"], frame["backbone"])),
     )
 
 

@@ -3,6 +3,7 @@ keeps its colour from panel to panel and from the PNGs to report.html."""
 
 from __future__ import annotations
 
+import re
 import zlib
 
 from promptworth.methods import REGISTRY
@@ -33,12 +34,18 @@ PALETTE = (
 )
 UNTRAINED_COLOR = "#7f7f7f"  # zero-shot: the grey reference line of every panel
 REGISTERED = [name for name in sorted(REGISTRY) if name != "zero-shot"]
+# A label that names only its backbone (a store of several models): `head[model=m]`
+ON_A_BACKBONE = re.compile(r"(?P<method>[^\[]+)\[(?:model|encoder)=[^,]*\]")
 
 
 def method_color(label: str) -> str:
     """The colour of a results label: by its registered name's place, else (a variant such as
     `few-shot[selection=knn]`, or a method this version does not register) a stable pick among
-    the palette's entries no registered method takes."""
+    the palette's entries no registered method takes. A method on one of several models keeps
+    its method's colour (the figures tell the models apart by line style or panel)."""
+    on_a_backbone = ON_A_BACKBONE.fullmatch(label)
+    if on_a_backbone:
+        label = on_a_backbone["method"]
     if label == "zero-shot":
         return UNTRAINED_COLOR
     if label in REGISTERED:

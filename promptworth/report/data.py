@@ -145,14 +145,14 @@ def class_notes(p: DataProfile) -> list[str]:
 
 def sweep_profile(sweep) -> DataProfile:
     """The profile of a Sweep's task: its pool, test subset, and the rows its plan uses, with
-    the sweep's causal LM tokenizer and --max-text-tokens."""
+    the tokenizer of the sweep's (first) causal LM and --max-text-tokens."""
     from transformers import AutoTokenizer
 
     from promptworth.backbones.loading import load_pretrained
 
     taken = sorted({i for run in sweep.plan() for i in run.train_indices})
     used = sweep.test.texts + [sweep.task.train.texts[i] for i in taken]
-    source = sweep.backbones.source(sweep.spec.model)
+    source = sweep.backbones.source(sweep.spec.models[0])
     tokenizer = load_pretrained(AutoTokenizer, source.path, "--model", revision=source.commit)
     task = sweep.task
     return profile(

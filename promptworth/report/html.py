@@ -78,6 +78,7 @@ def write_html(
         recommendation_section(recommendation, blocks.get("recommendation", [])),
         accuracy_section(table, legend, accuracy.metric),
         curves_section(frame, accuracy),
+        text_section("models", blocks.get("models", []), views.get("models")),
         advantage_section(advantage_pairs, blocks.get("verdict", []), views),
         text_section("predictions", blocks.get("predictions", [])),
         text_section("details", blocks.get("details", [])),
@@ -103,11 +104,13 @@ def markdown_html(lines: list[str]) -> str:
     return MARKDOWN.render("\n".join(kept)) if any(line.strip() for line in kept) else ""
 
 
-def text_section(anchor: str, lines: list[str]) -> str:
-    """A report.md section as it is there: its "## " title, then its text and tables."""
+def text_section(anchor: str, lines: list[str], figure: Path | None = None) -> str:
+    """A report.md section as it is there: its "## " title, then its text and tables (and
+    `figure`, the PNG report.md links, embedded)."""
     if not lines:
         return ""
-    return f'<section id="{anchor}">{markdown_html(lines)}</section>'
+    embedded = embedded_png(figure) if figure else ""
+    return f'<section id="{anchor}">{markdown_html(lines)}{embedded}</section>'
 
 
 def embedded_png(path: Path) -> str:

@@ -15,6 +15,9 @@ from promptworth.analysis.metrics import metric_text
 from promptworth.analysis.summary import AccuracySummary, interval_bands
 from promptworth.report.colors import method_color
 from promptworth.report.families import family_panels, flat_methods
+from promptworth.report.plots import line_styles, style_of
+
+PLOTLY_DASHES = ("solid", "dot", "dashdot", "longdashdot")  # plots.LINE_STYLES in Plotly's names
 
 HEIGHT = 380
 LAYOUT = dict(
@@ -38,10 +41,12 @@ def curve_figures(frame, accuracy: AccuracySummary) -> list[go.Figure]:
     values = [*frame[metric], *(v for band in bands.values() for v in band)]
     y_range = [min(values) - 0.03, max(values) + 0.03]
     figures = []
+    dashes = line_styles(frame, PLOTLY_DASHES)
     for family, methods in family_panels(sorted(trained["method"].unique())):
         figure = go.Figure()
         for method in methods:
-            add_method(figure, frame[frame["method"] == method], accuracy, bands)
+            runs = frame[frame["method"] == method]
+            add_method(figure, runs, accuracy, bands, style_of(runs, dashes, "solid"))
         for method in flat_methods(frame):
             add_flat(figure, frame[frame["method"] == method], accuracy, bands, sizes)
         axis = dict(title=metric_text(metric), range=y_range)
@@ -80,9 +85,11 @@ def point_text(runs, accuracy: AccuracySummary, band: tuple[float, float]) -> st
     )
 
 
-def add_method(figure: go.Figure, runs, accuracy: AccuracySummary, bands) -> None:
-    """The method's interval band, its mean line (hover: the point's seeds and interval) and
-    the seeds' own points."""
+def add_method(
+    figure: go.Figure, runs, accuracy: AccuracySummary, bands, dash: str = "solid"
+) -> None:
+    """The method's interval band, its mean line (`dash`: its model's, plots.line_styles;
+    hover: the point's seeds and interval) and the seeds' own points."""
     method = runs["method"].iloc[0]
     color = method_color(method)
     by_size = [group for _, group in runs.groupby("n_train")]
@@ -105,7 +112,7 @@ def add_method(figure: go.Figure, runs, accuracy: AccuracySummary, bands) -> Non
         y=[g[accuracy.metric].mean() for g in by_size],
         mode="lines+markers",
         name=method,
-        line=dict(color=color),
+        line=dict(color=color, dash=dash),
         hovertext=[point_text(g, accuracy, bands[(method, n)]) for g, n in zip(by_size, x)],
         hovertemplate="%{hovertext}<extra></extra>",
         **common,

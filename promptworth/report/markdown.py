@@ -116,9 +116,11 @@ def write_report(
     failures: list[tuple[str, dict, str]] = (),
     recommendation: list[str] = (),
     metric: str = "accuracy",
+    models: list[str] = (),
 ) -> Path:
     """`legend`: lines under the `metric` table saying what its cells and marks mean;
-    `recommendation`: the answer's section, first after the description."""
+    `recommendation`: the answer's section, first after the description; `models`: the model
+    axis of runs on several backbones (report/models.py), after the learning curves."""
     lines = [
         "# promptworth report",
         "",
@@ -133,6 +135,7 @@ def write_report(
         "",
         f"![learning curves]({files['learning_curves'].name})",
         "",
+        *models,
     ]
     if verdict_lines:
         lines += ["## How many data points is each method worth?", "", *verdict_lines, ""]

@@ -34,6 +34,7 @@ from promptworth.report.html import write_html
 from promptworth.report.judging import judge_lines
 from promptworth.report.le_scao_rush import write_le_scao_rush
 from promptworth.report.markdown import failure_lines, files_lines, write_report
+from promptworth.report.models import model_axis
 from promptworth.report.plots import plot_learning_curves
 from promptworth.report.predictions import prediction_lines
 from promptworth.report.saved import saved_test_rows
@@ -101,6 +102,10 @@ def _write_outputs(rows, out: Path, description, compare, failures, metric: str)
     verdict, matrix = advantage_outputs(
         frame, out, files, pair, paired, metric, headline, interval_bands(accuracy)
     )
+    pairs = json.loads(files["advantage"].read_text())["pairs"]
+    models = model_axis(frame, pairs, metric, out, interval_bands(accuracy))
+    if models is not None:
+        files["learning_curves_by_model"] = models.figure
     machines = machine_counts(rows)
     summary = accuracy_table(accuracy, summary_table(frame, metric))
     legend = legend_lines(accuracy) + recipe_lines([config for _, config, _ in rows])
@@ -112,6 +117,7 @@ def _write_outputs(rows, out: Path, description, compare, failures, metric: str)
     blocks = {
         "header": description,
         "recommendation": advice,
+        "models": models.lines if models else [],
         "verdict": verdict + view_lines,
         "predictions": prediction_lines(accuracy.groups, recommendation, saved),
         "details": detail_lines(rows) + judge_lines(rows, out),
@@ -125,6 +131,7 @@ def _write_outputs(rows, out: Path, description, compare, failures, metric: str)
         "advantage": files.get("advantage_plot"),
         "le_scao_rush": view,
         "traces": trace_data(rows, saved),
+        "models": files.get("learning_curves_by_model"),
     }
     write_html(
         out, frame, accuracy, summary, legend, pairs, machines, recommendation, blocks, views
@@ -142,6 +149,7 @@ def _write_outputs(rows, out: Path, description, compare, failures, metric: str)
         failed,
         advice,
         metric,
+        blocks["models"],
     )
     return {
         "recommendation": recommendation,

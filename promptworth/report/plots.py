@@ -17,6 +17,7 @@ from promptworth.report.colors import method_color
 from promptworth.report.families import family_panels, flat_methods
 
 COLUMNS = 3  # panels per row
+LINE_STYLES = ("-", ":", "-.", (0, (5, 1, 1, 1, 1, 1)))  # dashed ("--") marks untrained methods
 
 
 def plot_learning_curves(
@@ -37,9 +38,10 @@ def plot_learning_curves(
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, columns, sharey=True, squeeze=False).ravel()
     sizes = sorted(trained["n_train"].unique())
+    styles = line_styles(frame)
     for ax, (family, methods) in zip(axes, panels):
         for method in methods:
-            _draw_method(ax, trained[trained["method"] == method], metric, bands)
+            _draw_method(ax, trained[trained["method"] == method], metric, bands, styles)
         for method in flat:
             _draw_flat(ax, frame[frame["method"] == method], metric, bands)
         _style_panel(ax, family, sizes, metric)
@@ -56,8 +58,9 @@ def draw_curves(ax, frame, metric: str, bands=None) -> None:
     """Every method of `frame` in one panel (the suite's one panel per task): trained methods
     as lines, no-training ones as labelled dashed levels; log x axis at the measured sizes."""
     trained = frame[frame["n_train"] > 0]
+    styles = line_styles(frame)
     for method in sorted(trained["method"].unique()):
-        _draw_method(ax, trained[trained["method"] == method], metric, bands)
+        _draw_method(ax, trained[trained["method"] == method], metric, bands, styles)
     for method in flat_methods(frame):
         _draw_flat(ax, frame[frame["method"] == method], metric, bands)
     _style_panel(ax, "", sorted(trained["n_train"].unique()), metric)
@@ -65,13 +68,55 @@ def draw_curves(ax, frame, metric: str, bands=None) -> None:
         ax.get_legend().remove()
 
 
-def _draw_method(ax, runs, metric: str, bands) -> None:
+def plot_panels(frames: dict, path: Path, metric: str, title: str, bands=None) -> Path:
+    """Small multiples: one panel of every method's curves (draw_curves) per titled frame of
+    `frames` (per task, per model), one legend shared by all panels."""
+    columns = min(COLUMNS, len(frames))
+    rows = math.ceil(len(frames) / columns)
+    fig = Figure(figsize=(4.2 * columns, 3.4 * rows + 1.0), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, columns, sharey=True, squeeze=False).ravel()
+    for ax, (name, frame) in zip(axes, frames.items()):
+        draw_curves(ax, frame, metric, bands)
+        ax.set_title(name, fontsize=10)
+    for ax in axes[len(frames) :]:
+        ax.set_visible(False)
+    unique: dict = {}  # one legend entry per method over all panels
+    for ax in axes[: len(frames)]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            unique.setdefault(label, handle)
+    if unique:
+        fig.legend(
+            unique.values(), unique.keys(), loc="outside lower center", ncols=2, fontsize=7.5
+        )
+    fig.suptitle(title)
+    fig.savefig(path, dpi=110)
+    return Path(path)
+
+
+def line_styles(frame, styles=LINE_STYLES) -> dict[str, str]:
+    """Per backbone of `frame`, the line style of its trained methods (from `styles`): solid for
+    all when there is one; else one style per model, as a method keeps its colour on every
+    model (report/colors.py)."""
+    backbones = sorted(frame["backbone"].unique()) if "backbone" in frame else []
+    return {b: styles[i % len(styles)] for i, b in enumerate(backbones)}
+
+
+def style_of(runs, styles: dict, solid="-"):
+    """The line style (line_styles) of one method's runs: their backbone's, else `solid`."""
+    return styles.get(runs["backbone"].iloc[0], solid) if "backbone" in runs else solid
+
+
+def _draw_method(ax, runs, metric: str, bands, styles: dict[str, str]) -> None:
     method = runs["method"].iloc[0]
     color = method_color(method)
+    style = style_of(runs, styles)
     stats = runs.groupby("n_train")[metric].agg(["mean", "min", "max"])
     if bands is not None:
         stats["min"], stats["max"] = zip(*(bands[(method, n)] for n in stats.index))
-    ax.plot(stats.index, stats["mean"], "-o", ms=4, color=color, label=method)
+    ax.plot(
+        stats.index, stats["mean"], marker="o", linestyle=style, ms=4, color=color, label=method
+    )
     ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=0.15)
 
 

@@ -14,8 +14,6 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from promptworth.paths import inside
 from promptworth.run.suite import ZERO_SHOT
 
@@ -140,35 +138,14 @@ def cross_task_lines(
 
 
 def plot_cross_task(rows: list[tuple[str, dict, dict]], path: Path, metric: str) -> Path:
-    """One panel of learning curves per task (report.plots.draw_curves), one shared legend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """One panel of learning curves per task (report.plots.plot_panels), one shared legend."""
     from promptworth.analysis.results import results_frame
-    from promptworth.report.plots import draw_curves
+    from promptworth.report.plots import plot_panels
 
     grouped = by_task(rows)
     frames = {task: results_frame(task_rows) for task, task_rows in grouped.items()}
-    columns = min(3, len(frames))
-    n_rows = int(np.ceil(len(frames) / columns))
-    fig, axes = plt.subplots(n_rows, columns, figsize=(4.2 * columns, 3.4 * n_rows), squeeze=False)
-    for ax, (task, frame) in zip(axes.flat, frames.items()):
-        draw_curves(ax, frame, metric)
-        ax.set_title(task)
-    for ax in axes.flat[len(frames) :]:
-        ax.set_visible(False)
-    unique: dict = {}  # one legend entry per method over all panels
-    for ax in axes.flat[: len(frames)]:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            unique.setdefault(label, handle)
-    fig.legend(unique.values(), unique.keys(), loc="lower center", ncol=min(4, len(unique)))
-    fig.suptitle(f"{metric} vs labelled examples, per task (mean over seeds; band min–max)")
-    fig.tight_layout(rect=(0, 0.06 + 0.02 * (len(unique) // 4), 1, 0.96))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    title = f"{metric} vs labelled examples, per task (mean over seeds; band min–max)"
+    return plot_panels(frames, path, metric, title)
 
 
 def write_suite_outputs(

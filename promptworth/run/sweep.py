@@ -9,6 +9,7 @@ hold, so every planned run executes once and each sweep ends with the whole plan
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import sys
 import time
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from promptworth.analysis.results import run_backbone, short_name
 from promptworth.backbones import DEFAULT_CAUSAL_LM, DEFAULT_ENCODER, canonical_spec
 from promptworth.backbones.preflight import model_has_chat_template
 from promptworth.errors import PromptworthError
@@ -40,8 +42,10 @@ class SweepSpec:
     """Everything a sweep needs; each planned run's RunConfig is derived from it."""
 
     task: str = "ag_news"
-    model: str = DEFAULT_CAUSAL_LM
-    encoder: str = DEFAULT_ENCODER
+    # The backbones (packaged aliases, local directories, hub ids); with several, each method
+    # runs on each backbone it reads (Method.reads_backbones) and the report groups by them.
+    models: list[str] = field(default_factory=lambda: [DEFAULT_CAUSAL_LM])
+    encoders: list[str] = field(default_factory=lambda: [DEFAULT_ENCODER])
     # The default preset's experiment (run/presets.py), as `promptworth run` with no flags.
     methods: list[str] = field(default_factory=lambda: preset_value(DEFAULT_PRESET, "methods"))
     method_params: dict[str, dict] = field(
@@ -62,12 +66,7 @@ class SweepSpec:
     tune: str | None = None  # the learning-rate search of every method that has one (--tune)
     # generation: metrics scored besides the task's own (--add-metrics), e.g. bertscore, judge
     add_metrics: list[str] = field(default_factory=list)
-    judge_model: str | None = None  # the judge metric's causal LM (default: `model`)
-
-    @property
-    def judge(self) -> str:
-        """The judge metric's model: --judge-model, else the run's own (a self-judge)."""
-        return self.judge_model or self.model
+    judge_model: str | None = None  # the judge metric's causal LM (default: each run's model)
 
     # serving precisions each run is measured at after training (--serve-dtype; serve_dtype.py)
     serve_dtypes: tuple[str, ...] = ()
@@ -102,7 +101,7 @@ class Sweep:
         self.executor = executor or LocalExecutor()
         # every user error is refused before models load
         self.task = validate.checked_task(spec, task)
-        prompt = canonical_prompt(spec.prompt, self.task, spec.model)
+        prompt = canonical_prompt(spec.prompt, self.task)
         spec = self.spec = dataclasses.replace(spec, prompt=prompt)
         self.placement = choose_placement(spec.dtype, self.executor.device())
         for name in spec.methods:  # refuse before any model loads, never substitute a method
@@ -113,7 +112,8 @@ class Sweep:
         if self.store_path.exists():
             self.store  # noqa: B018  # opened now: a damaged or newer store stops us here
         self.backbones = BackboneCache(self.placement)
-        for backbone in (spec.model, spec.encoder, spec.judge):  # revisions before planning
+        judges = [spec.judge_model] if spec.judge_model else []
+        for backbone in (*spec.models, *spec.encoders, *judges):  # revisions before planning
             self.backbones.source(backbone)
         self.features = FeatureCache(inside(spec.out, "features"))
         self.test_indices = fixed_test_indices(len(self.task.test), spec.test_size)
@@ -138,22 +138,36 @@ class Sweep:
             cls = method_class(name)
             params = cls.planned_params(cls(**spec.params(name)).get_params(), self.task)
             grid = [(n, s) for n in spec.sizes for s in spec.seeds] if cls.trains else [(0, 0)]
-            for n_train, seed in grid:
-                indices = subsets[seed][n_train].tolist() if n_train else []
-                runs.append(PlannedRun(self.run_config(name, params, n_train, seed), indices))
+            for backbones in self.backbone_pairs(cls.reads_backbones(params)):
+                for n_train, seed in grid:
+                    indices = subsets[seed][n_train].tolist() if n_train else []
+                    config = self.run_config(name, params, n_train, seed, backbones)
+                    runs.append(PlannedRun(config, indices))
         return runs
 
-    def run_config(self, method: str, params: dict, n_train: int, seed: int) -> RunConfig:
+    def backbone_pairs(self, read: tuple[str, ...]) -> list[tuple[str, str]]:
+        """The (model, encoder) pairs a method that reads the backbones `read` runs on: every
+        model it reads by every encoder it reads; of a backbone it does not read, the first
+        (its runs are keyed as in a sweep of that backbone alone)."""
+        models = self.spec.models if "causal-lm" in read else self.spec.models[:1]
+        encoders = self.spec.encoders if "encoder" in read else self.spec.encoders[:1]
+        return [(model, encoder) for model in models for encoder in encoders]
+
+    def run_config(
+        self, method: str, params: dict, n_train: int, seed: int, backbones: tuple[str, str]
+    ) -> RunConfig:
+        """The config of one run of `method` on the (model, encoder) pair `backbones`."""
         spec, cls = self.spec, method_class(method)
         params, named = cls.with_backbones(params, canonical_spec)
         read = cls.reads_prompt(params)
+        model, encoder = backbones
         return RunConfig(
             task=self.task.name,
             task_version=self.task.fingerprint,
-            model=spec.model,
-            model_revision=self.backbones.revision(spec.model),
-            encoder=spec.encoder,
-            encoder_revision=self.backbones.revision(spec.encoder),
+            model=model,
+            model_revision=self.backbones.revision(model),
+            encoder=encoder,
+            encoder_revision=self.backbones.revision(encoder),
             method=method,
             method_params=params,
             n_train=n_train,
@@ -161,17 +175,22 @@ class Sweep:
             test_size=len(self.test_indices),
             sampling=spec.sampling,
             dtype=self.placement.dtype,
-            prompt=PromptOptions(**{name: getattr(spec.prompt, name) for name in read}),
+            prompt=resolved_chat(
+                PromptOptions(**{name: getattr(spec.prompt, name) for name in read}),
+                self.task,
+                model,
+            ),
             backbone_revisions={name: self.backbones.revision(name) for name in named},
-            judge=self.judge_config(),
+            judge=self.judge_config(model),
             serve_dtypes=tuple(spec.serve_dtypes),
         )
 
-    def judge_config(self) -> dict[str, str]:
-        """What a judged run's key holds of its judge; {} when the task is not judged."""
+    def judge_config(self, model: str) -> dict[str, str]:
+        """What a judged run's key holds of its judge (--judge-model, else the run's own
+        `model`: a self-judge); {} when the task is not judged."""
         if "judge" not in self.task.metrics:
             return {}
-        judge = self.spec.judge
+        judge = self.spec.judge_model or model
         revision = self.backbones.revision(judge)
         return {"model": judge, "revision": revision, "protocol": JUDGE_PROTOCOL}
 
@@ -254,8 +273,10 @@ class Sweep:
 
 
 def label(run: PlannedRun) -> str:
+    """`head n=8 seed=0 on smollm2-135m-instruct`: the run and the backbone it reads."""
     c = run.config
-    return f"{c.method} n={c.n_train} seed={c.seed}"
+    backbone = short_name(run_backbone(c.to_dict()))
+    return f"{c.method} n={c.n_train} seed={c.seed} on {backbone}"
 
 
 def canonical(spec: SweepSpec) -> SweepSpec:
@@ -264,6 +285,10 @@ def canonical(spec: SweepSpec) -> SweepSpec:
 
     from promptworth.tasks import BUILTIN_TASKS
 
+    for flag, given in (("--models", spec.models), ("--encoders", spec.encoders)):
+        if isinstance(given, str):  # the Python API: one string would plan one run per letter
+            raise PromptworthError(f"{flag}: a list of backbones, not the string {given!r}")
+
     def path(value: str | None) -> str | None:
         if value is None or value in BUILTIN_TASKS or not Path(value).expanduser().exists():
             return value
@@ -271,8 +296,8 @@ def canonical(spec: SweepSpec) -> SweepSpec:
 
     return dataclasses.replace(
         spec,
-        model=canonical_spec(spec.model),
-        encoder=canonical_spec(spec.encoder),
+        models=[canonical_spec(model) for model in spec.models],
+        encoders=[canonical_spec(encoder) for encoder in spec.encoders],
         judge_model=canonical_spec(spec.judge_model) if spec.judge_model else None,
         task=path(spec.task),
         test_file=path(spec.test_file),
@@ -280,13 +305,10 @@ def canonical(spec: SweepSpec) -> SweepSpec:
     )
 
 
-def canonical_prompt(prompt: PromptOptions, task: Task, model: str) -> PromptOptions:
+def canonical_prompt(prompt: PromptOptions, task: Task) -> PromptOptions:
     """One spelling per prompt: a literal template that is one of the task's is its index, and
     verbaliser words equal to the task's own are no override; overrides in label order. A task
-    with its own input budget (long documents) has it unless --max-text-tokens gave another.
-    The chat template, when not chosen, is the model's for a generation task (an instruction-
-    tuned model answers in its own format, and a plain "Answer:" prompt often makes it stop
-    at once) and not used for classification (rank classification reads label words)."""
+    with its own input budget (long documents) has it unless --max-text-tokens gave another."""
     template = prompt.template
     if isinstance(template, str) and template in task.templates:
         template = task.templates.index(template)
@@ -299,9 +321,22 @@ def canonical_prompt(prompt: PromptOptions, task: Task, model: str) -> PromptOpt
     budget = prompt.max_text_tokens
     if task.max_text_tokens and budget == PromptOptions.max_text_tokens:
         budget = task.max_text_tokens
-    chat = prompt.chat
-    if chat is None:
-        chat = task.generates and model_has_chat_template(model)
     return dataclasses.replace(
-        prompt, template=template, verbalizer=verbalizer, max_text_tokens=budget, chat=chat
+        prompt, template=template, verbalizer=verbalizer, max_text_tokens=budget
     )
+
+
+def resolved_chat(prompt: PromptOptions, task: Task, model: str) -> PromptOptions:
+    """`prompt` with the chat template chosen for a run on `model` when --chat/--no-chat left it
+    open: the model's own for a generation task (an instruction-tuned model answers in its own
+    format; a plain "Answer:" prompt often makes it end its turn at once), none for
+    classification (rank classification reads label words, as its stored runs did)."""
+    if prompt.chat is not None:
+        return prompt
+    return dataclasses.replace(prompt, chat=task.generates and chat_template_of(model))
+
+
+@functools.cache
+def chat_template_of(model: str) -> bool:
+    """Whether `model` has a chat template, read once per model a process plans runs on."""
+    return model_has_chat_template(model)

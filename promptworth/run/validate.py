@@ -57,6 +57,8 @@ def check_spec(spec: SweepSpec) -> list[Method]:
     methods = checked_methods(spec.methods, {name: spec.params(name) for name in named})
     check_counts("--sizes", spec.sizes, minimum=1, what="training-set size")
     check_counts("--seeds", spec.seeds, minimum=0, what="seed")
+    check_backbone_list("--models", spec.models, "causal LM")
+    check_backbone_list("--encoders", spec.encoders, "encoder")
     if spec.test_size is not None:
         at_least("--test-size", spec.test_size, 1, "or --full-test for the whole test set")
     check_prompt(spec.prompt)
@@ -73,8 +75,10 @@ def check_spec(spec: SweepSpec) -> list[Method]:
 
 def check_backbones(spec: SweepSpec, methods: list[Method]) -> None:
     """Every model directory the sweep would load is complete (config, weights, tokenizer)."""
-    check_backbone(spec.model, "--model", chat=spec.prompt.chat)
-    check_backbone(spec.encoder, "--encoder")
+    for model in spec.models:
+        check_backbone(model, "--model", chat=bool(spec.prompt.chat))
+    for encoder in spec.encoders:
+        check_backbone(encoder, "--encoder")
     if spec.judge_model:
         check_backbone(spec.judge_model, "--judge-model")
     for method in methods:
@@ -113,6 +117,15 @@ def check_counts(flag: str, values: list[int], minimum: int, what: str) -> None:
     repeated = sorted({v for v in values if list(values).count(v) > 1})
     if repeated:
         raise PromptworthError(f"{flag}: {', '.join(map(str, repeated))} given more than once")
+
+
+def check_backbone_list(flag: str, specs: list[str], what: str) -> None:
+    """At least one backbone, each once (as spelt canonically: `m/` and `m` are one model)."""
+    if not specs:
+        raise PromptworthError(f"{flag}: empty; give at least one {what}")
+    repeated = sorted({spec for spec in specs if specs.count(spec) > 1})
+    if repeated:
+        raise PromptworthError(f"{flag}: {', '.join(repeated)} given more than once")
 
 
 def check_prompt(prompt: PromptOptions) -> None:
