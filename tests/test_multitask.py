@@ -91,3 +91,19 @@ def test_a_sweep_plans_one_held_out_run_that_the_trained_curves_value(tiny_sweep
     assert main(["report", str(spec.out)]) == 0
     pairs = json.loads((spec.out / "advantage.json").read_text())["pairs"]
     assert {(p["baseline"], p["method"]) for p in pairs} >= {("multitask", "prompt-lora")}
+
+
+def test_the_pooled_tasks_data_versions_are_in_the_runs_parameters(task, monkeypatch):
+    """A pooled task whose data changes under the same name is another experiment: the sweep
+    plans the run with each pooled task's fingerprint, so its key changes too."""
+    from dataclasses import replace
+
+    from promptworth.methods import multitask
+
+    cls = method_class("multitask")
+    params = make_method("multitask", **PARAMS).get_params()
+    planned = cls.planned_params(params, task)
+    assert set(planned["pool_versions"]) == {"tiny-pool-a", "tiny-pool-b"}
+    load = multitask.load_pooled
+    monkeypatch.setattr(multitask, "load_pooled", lambda s: replace(load(s), version="edited"))
+    assert cls.planned_params(params, task)["pool_versions"] != planned["pool_versions"]

@@ -316,6 +316,7 @@ class Method(ABC):
         task beyond its fingerprint made explicit (the chain method's steps)."""
         return params
 
+    @classmethod
     def reads_backbones(cls, params: dict[str, Any]) -> tuple[str, ...]:
         """Which of the sweep's backbones (BACKBONE_KINDS) a run with `params` reads: a sweep
         over several models or encoders runs the method once per backbone it reads, not once per

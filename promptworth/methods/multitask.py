@@ -13,7 +13,7 @@ beside the run (`seen_tasks` in its extra). (docs/reference/methods/multitask.md
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -92,11 +92,24 @@ class Multitask(PromptLoRA):
         # classification task. The run's own task is always left out.
         tasks: str = ""
         per_task: int = 64  # training examples drawn from each pooled task (class-balanced)
+        # each pooled task's data version (Task.fingerprint), filled in by the sweep
+        # (planned_params): a pooled task whose data or templates change is another experiment
+        pool_versions: dict = field(default_factory=dict)
 
         def __post_init__(self) -> None:
             super().__post_init__()
             at_least(self, 1, "per_task")
             require(self, "loss", self.loss == "ce", "ce (each task has its own label words)")
+
+    @classmethod
+    def planned_params(cls, params: dict[str, Any], task: Task) -> dict[str, Any]:
+        """The pooled tasks' data versions beside their names, so the run's key changes with
+        them (a task file edited under the same path is another pool)."""
+        pool = cls(**{**params, "pool_versions": {}}).pool_specs(task)
+        problems = [p for p in map(pool_problem, pool) if p]
+        if problems:  # refused with its reason by task_problem before anything runs
+            return params
+        return {**params, "pool_versions": {spec: load_pooled(spec).fingerprint for spec in pool}}
 
     def task_problem(self, task: Task) -> str | None:
         """Also each pooled task: a built-in classification task or an existing file, and at
