@@ -71,7 +71,7 @@ def test_the_deploy_page_says_what_fit_keeps_of_each_method(site):
     for name in REGISTRY:
         assert f'methods/{name}/"><code>{name}</code></a>' in page, name
         saveable = method_class(name).unsaveable({}) is None
-        assert saveable != (f"{name}</code></a></td>\n<td>cannot be saved" in page), name
+        assert saveable != (f"<code>{name}</code></a></td>\n<td>cannot be saved" in page), name
 
 
 def test_the_changelog_page_is_the_repositorys_changelog(site):

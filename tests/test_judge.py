@@ -153,7 +153,9 @@ def test_runner_stores_judge_and_bertscore_rows_with_their_own_cost(make_context
     task.metrics = (*task.metrics, "bertscore", "judge")
     context = make_context(task=task)
     method = make_method("zero-shot")
-    result = runner.execute(method, task.train.subset([]), task.test, context, context.model)
+    result = runner.execute(
+        method, task.train.subset([]), task.test, context, judge_model=context.model
+    )
     rows = result["row_scores"]
     assert set(rows) == {"exact_match", "token_f1", "bertscore", "judge"}
     assert set(rows["judge"]) <= {0.0, 1.0}

