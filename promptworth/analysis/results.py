@@ -8,7 +8,22 @@ from pathlib import Path
 
 from promptworth.analysis.metrics import METRICS
 from promptworth.store.config import CURVE_FIELDS, MEMORY_SCOPE
+from promptworth.store.database import SERVING_MEASUREMENTS
 
+# What the serving window measures (promptworth.run.serving; docs/concepts/costs.md#serving-window):
+# a re-measurement of a run stores these again, and the results table reads its last one.
+SERVING_WINDOW = [
+    "latency_ms_p50",
+    "latency_ms_p95",
+    "latency_rows",
+    "serving_throughput_rows",
+    "serving_examples_per_second",
+    "serving_ms_per_example",
+    "serving_warmup_rows",
+    "serving_weights_mb",
+    "serving_activation_peak_mb",
+    "serving_memory_mb",
+]
 # Columns measured about the machine and its load, not decided by the config: two runs of one
 # config agree on every other column (the executors' equivalence test compares those).
 MACHINE_MEASURED = [
@@ -20,6 +35,11 @@ MACHINE_MEASURED = [
     "eval_examples_per_second",
     "latency_ms_p50",
     "latency_ms_p95",
+    "serving_examples_per_second",
+    "serving_ms_per_example",
+    "serving_weights_mb",
+    "serving_activation_peak_mb",
+    "serving_memory_mb",
     "serve_peak_rss_mb",
     "threads",
     "cpu",
@@ -45,6 +65,7 @@ COLUMNS = [
     "artifact_bytes",
     "device",
     "memory_scope",
+    "serving_remeasured_at",
     "method_params",
     "run_key",
 ]
@@ -59,6 +80,7 @@ def results_frame(rows: list[tuple[str, dict, dict]]):
         {
             **config,
             **{k: v for k, v in result.items() if k != "predictions"},
+            **remeasured(result),
             "method": label,
             "method_params": json.dumps(config.get("method_params", {}), sort_keys=True),
             "run_key": key,
@@ -67,6 +89,16 @@ def results_frame(rows: list[tuple[str, dict, dict]]):
     ]
     frame = pd.DataFrame.from_records(records, columns=columns_for(rows))
     return frame.sort_values(["method", "n_train", "seed"]).reset_index(drop=True)
+
+
+def remeasured(result: dict) -> dict:
+    """The serving figures of a run's last re-measurement, and when it was made; {} when the
+    run was never re-measured (its own figures stand)."""
+    measurements = result.get(SERVING_MEASUREMENTS)
+    if not measurements:
+        return {}
+    last = measurements[-1]
+    return {**{k: last[k] for k in SERVING_WINDOW}, "serving_remeasured_at": last["measured_at"]}
 
 
 def columns_for(rows: list[tuple[str, dict, dict]]) -> list[str]:

@@ -47,6 +47,17 @@ def reset_peak_rss() -> bool:
         return False
 
 
+def rss_mb() -> float | None:
+    """The process's resident memory now (Linux), None where /proc does not say."""
+    try:
+        for line in (PROC / "status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def peak_rss_mb() -> float:
     try:
         for line in (PROC / "status").read_text().splitlines():
