@@ -3,6 +3,7 @@ re-measurement, and `promptworth report --measure-serving` on a store whose runs
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 
@@ -15,9 +16,9 @@ from promptworth.methods import make_method
 from promptworth.recommend import Inputs, recommend
 from promptworth.recommend.outliers import MEASURE_AGAIN, serving_targets
 from promptworth.run import costs, runner, serving
-from promptworth.run.sweep import Sweep, SweepSpec
+from promptworth.run.sweep import Sweep
 from promptworth.store.database import SERVING_MEASUREMENTS
-from promptworth.testing import tiny_task, write_task_files
+from promptworth.testing import tiny_sweep, tiny_task, write_task_files
 
 N_ROWS = 40
 
@@ -112,6 +113,8 @@ def test_an_outlier_is_flagged_until_measured_again_then_flagged_only_if_it_pers
     candidates = recommend(rows, Inputs(labels=0)).to_json()["candidates"]
     (slow,) = [c for c in candidates if c["method"] == "slow"]
     assert slow["latency_ms_p50"] == 55.0 and slow["latency_ms_p95"] == pytest.approx(66.0)
+    assert slow["ms_per_example_batched"] == 55.0  # the re-measurement, not the stored 550
+    assert slow["latency_source"] == "measured at batch size 1, re-measured in a clean window"
     assert serving_targets(rows) == {}  # measured again once: not a third time
     # measured again and still ten times off: flagged as persisting, not as unmeasured
     text = outlier_text(family({"ms": 550.0, "latency": None, "remeasured": 600.0}))
@@ -132,18 +135,9 @@ def test_a_batch_one_latency_far_off_its_family_is_flagged_and_the_sweep_picks_o
 def swept_without_latency(tmp_path, tiny_lm_dir, tiny_encoder_dir):
     """A tiny sweep's store (zero-shot and head at 4 and 8 labels) whose zero-shot run and head
     run at 8 labels were stored without the serving window, as older stores were."""
-    train, test = write_task_files(tiny_task(n_train=40, n_test=16), tmp_path)
-    spec = SweepSpec(
-        task=train,
-        test_file=test,
-        model=tiny_lm_dir,
-        encoder=tiny_encoder_dir,
-        methods=["zero-shot", "head"],
-        sizes=[4, 8],
-        seeds=[0],
-        dtype="float32",
-        out=tmp_path / "out",
-    )
+    files = write_task_files(tiny_task(n_train=40, n_test=16), tmp_path)
+    spec = tiny_sweep(files, tiny_lm_dir, tiny_encoder_dir, tmp_path / "out", ["zero-shot", "head"])
+    spec = dataclasses.replace(spec, seeds=[0])
     _, failures = Sweep(spec, quiet=True).execute()
     assert not failures
     db = sqlite3.connect(spec.out / "runs.sqlite")
@@ -214,3 +208,12 @@ def test_a_run_whose_config_no_longer_rebuilds_it_is_refused_by_name(swept_witho
     assert main(["report", str(swept_without_latency), "--measure-serving"]) == 2
     error = capsys.readouterr().err.splitlines()[-1]
     assert "zero-shot n=0 seed=0" in error and "no longer plans the same run" in error
+
+
+def test_the_window_times_distinct_rows_where_the_test_subset_allows():
+    texts = [f"row {i}" for i in range(100)]
+    warmup, one_by_one, batched = serving.window_rows(texts)
+    assert one_by_one == texts[:16] and batched == texts[16:48] and warmup == texts[48:52]
+    short = texts[:20]
+    warmup, one_by_one, batched = serving.window_rows(short)
+    assert one_by_one == short[:16] and batched == short and warmup == short[-4:]

@@ -22,6 +22,8 @@ def cost_table(frame):
         "eval_ms_per_example",
         "latency_ms_p50",
         "latency_ms_p95",
+        "serving_ms_per_example",
+        "serving_memory_mb",
         "prompt_tokens_per_example",
         "artifact_bytes",
     ]

@@ -47,24 +47,26 @@ def reset_peak_rss() -> bool:
         return False
 
 
-def rss_mb() -> float | None:
-    """The process's resident memory now (Linux), None where /proc does not say."""
+def status_mb(field: str) -> float | None:
+    """A memory line of /proc/self/status (Linux) in MB, None where there is none."""
     try:
         for line in (PROC / "status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
     return None
 
 
+def rss_mb() -> float | None:
+    """The process's resident memory now (Linux), None where /proc does not say."""
+    return status_mb("VmRSS")
+
+
 def peak_rss_mb() -> float:
-    try:
-        for line in (PROC / "status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
+    peak = status_mb("VmHWM")
+    if peak is not None:
+        return peak
     scale = 1 if sys.platform == "darwin" else 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 1024**2
 

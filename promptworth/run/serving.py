@@ -18,10 +18,7 @@ import numpy as np
 from promptworth.methods.base import Method, Prediction
 from promptworth.run import costs
 
-# Rows are fixed by the run's config (its test subset), never drawn per run: batch-1 latency over
-# the first LATENCY_ROWS test texts, batched throughput over the first THROUGHPUT_ROWS, after a
-# warm-up on the last WARMUP_ROWS (others than the timed ones where the test subset allows, so no
-# timed row was seen by a cache during warm-up).
+# Rows are fixed by the run's config (its test subset), never drawn per run (window_rows).
 LATENCY_ROWS = 16
 THROUGHPUT_ROWS = 32
 WARMUP_ROWS = 4
@@ -33,12 +30,12 @@ def measure(method: Method, texts: list[str]) -> dict[str, Any]:
     costs.return_freed_memory()
     baseline = costs.rss_mb()
     resettable = costs.reset_peak_rss()
-    warmup = texts[-WARMUP_ROWS:]
+    warmup, one_by_one, batched = window_rows(texts)
     method.predict(warmup)  # batched path, discarded
     for text in warmup:  # batch-1 path, discarded
         method.predict([text])
-    latency = batch_one_latency(method, texts[:LATENCY_ROWS])
-    throughput = batched_throughput(method, texts[:THROUGHPUT_ROWS])
+    latency = batch_one_latency(method, one_by_one)
+    throughput = batched_throughput(method, batched)
     weights_mb = held_bytes(method) / MB
     activation_mb = memory_mb = None
     if resettable and baseline is not None:
@@ -52,6 +49,17 @@ def measure(method: Method, texts: list[str]) -> dict[str, Any]:
         "serving_activation_peak_mb": activation_mb,
         "serving_memory_mb": memory_mb,
     }
+
+
+def window_rows(texts: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """(warm-up, batch-1, batched) rows: the first LATENCY_ROWS texts are timed one by one, the
+    next THROUGHPUT_ROWS together and the WARMUP_ROWS after them warm up, so no timed row was
+    met by a cache in the same window (a cache charges a row at what it first cost); a test
+    subset too short for that times the batched rows from its start and warms up on its end."""
+    one_by_one, rest = texts[:LATENCY_ROWS], texts[LATENCY_ROWS:]
+    if len(rest) >= THROUGHPUT_ROWS + WARMUP_ROWS:
+        return rest[THROUGHPUT_ROWS:][:WARMUP_ROWS], one_by_one, rest[:THROUGHPUT_ROWS]
+    return texts[-WARMUP_ROWS:], one_by_one, texts[:THROUGHPUT_ROWS]
 
 
 def charged_seconds(prediction: Prediction, wall_seconds: float) -> float:
