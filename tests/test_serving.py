@@ -59,10 +59,16 @@ def test_held_bytes_counts_a_shared_tensor_once_and_leaves_out_caches(make_conte
     assert serving.held_bytes(method) == alone + 4000
 
 
-def stored(method: str, ms: float, latency: float | None, remeasured: float | None = None):
+def stored(
+    method: str,
+    ms: float,
+    latency: float | None,
+    remeasured: float | None = None,
+    load: float = 0.5,
+):
     """A run of `method` on one 1e8-parameter backbone with 50-token prompts, `ms` per example
     batched and `latency` ms at batch 1 (None: not stored); `remeasured`: the figure a
-    re-measurement of it found (both figures)."""
+    re-measurement of it found (both figures) at load average `load` on 2 CPUs."""
     result = {
         "accuracy": 0.8,
         "n_test": N_ROWS,
@@ -83,6 +89,7 @@ def stored(method: str, ms: float, latency: float | None, remeasured: float | No
         window = {k: None for k in SERVING_WINDOW}
         window |= {"latency_ms_p50": remeasured, "latency_ms_p95": remeasured * 1.2}
         window |= {"serving_ms_per_example": remeasured, "measured_at": "2026-01-01T00:00:00Z"}
+        window |= {"serving_load_average": load, "serving_cpus": 2}
         result[SERVING_MEASUREMENTS] = [window]
     config = {"task": "t", "model": "m", "method": method, "n_train": 0, "seed": 0}
     return f"{method}-key", {**config, "method_params": {}}, result
@@ -120,6 +127,15 @@ def test_an_outlier_is_flagged_until_measured_again_then_flagged_only_if_it_pers
     text = outlier_text(family({"ms": 550.0, "latency": None, "remeasured": 600.0}))
     assert "re-measured in a clean window, still 11× its family" in text
     assert "not re-measured yet" not in text
+    # asked for, a persisting outlier is measured again; the end of a sweep leaves it
+    rows = family({"ms": 550.0, "latency": None, "remeasured": 600.0})
+    assert set(serving_targets(rows)) == {"slow-key"}
+    assert serving_targets(rows, outliers_only=True) == {}
+    # measured again on a machine busy with other work: the flag says so, not "persists"
+    busy = family({"ms": 550.0, "latency": None, "remeasured": 600.0, "load": 13.0})
+    text = outlier_text(busy)
+    assert "re-measured, still 11× its family, but on a machine busy with other work" in text
+    assert "load average 6.5 per CPU" in text and MEASURE_AGAIN in text
 
 
 def test_a_batch_one_latency_far_off_its_family_is_flagged_and_the_sweep_picks_only_outliers():

@@ -23,6 +23,8 @@ SERVING_WINDOW = [
     "serving_weights_mb",
     "serving_activation_peak_mb",
     "serving_memory_mb",
+    "serving_load_average",
+    "serving_cpus",
 ]
 # Columns measured about the machine and its load, not decided by the config: two runs of one
 # config agree on every other column (the executors' equivalence test compares those).
@@ -40,6 +42,7 @@ MACHINE_MEASURED = [
     "serving_weights_mb",
     "serving_activation_peak_mb",
     "serving_memory_mb",
+    "serving_load_average",
     "serve_peak_rss_mb",
     "threads",
     "cpu",
@@ -65,6 +68,7 @@ COLUMNS = [
     "artifact_bytes",
     "device",
     "memory_scope",
+    "serving_cpus",
     "serving_remeasured_at",
     "method_params",
     "run_key",

@@ -5,6 +5,7 @@ report.markdown.at_largest_size)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -69,6 +70,8 @@ class Serving:
     prompt_tokens: float
     parameters: float  # the served model's parameter count (NaN: not recorded)
     remeasured: bool = False  # a run it is read from was re-measured (report --measure-serving)
+    # the busiest serving window of its runs: load average per CPU (over 1: other work competed)
+    load_per_cpu: float = math.nan
 
     @property
     def weights_mb(self) -> float:
@@ -205,16 +208,20 @@ def serving_table(frame) -> dict[str, Serving]:
     )
     in_window = by_method["serving_memory_mb"].agg(lambda m: bool(m.notna().all()))
     remeasured = by_method["serving_remeasured_at"].agg(lambda at: bool(at.notna().any()))
+    largest["load_per_cpu"] = largest["serving_load_average"] / largest["serving_cpus"]
+    busiest = largest.groupby("method")["load_per_cpu"].max()
     alone = memory_alone(frame)
     return {
-        method: serving(row, devices[method], in_window[method], alone[method], remeasured[method])
+        method: dataclasses.replace(
+            serving(row, devices[method], in_window[method], alone[method]),
+            remeasured=remeasured[method],
+            load_per_cpu=float(busiest[method]),
+        )
         for method, row in medians.iterrows()
     }
 
 
-def serving(
-    row, device: str, in_window: bool, measured_alone: bool, remeasured: bool = False
-) -> Serving:
+def serving(row, device: str, in_window: bool, measured_alone: bool) -> Serving:
     latency_measured = not math.isnan(row["latency_ms_p50"])
     memory_measured = not math.isnan(row["serve_peak_rss_mb"])
     memory_source = "run" if measured_alone else "process" if memory_measured else "whole-run"
@@ -231,5 +238,4 @@ def serving(
         artifact_mb=float(row["artifact_bytes"]) / 1e6,
         prompt_tokens=float(row["prompt_tokens_per_example"]),
         parameters=float(row["total_params"]),
-        remeasured=remeasured,
     )

@@ -59,6 +59,7 @@ class Outlier:
     peers: tuple[str, ...]
     figure: str = FIGURES[0].name
     remeasured: bool = False  # the figure is already a re-measurement: the outlier persists
+    load_per_cpu: float = math.nan  # the busiest window's load average per CPU
 
     @property
     def ratio(self) -> float:
@@ -73,6 +74,13 @@ class Outlier:
             f"{side} than the {self.family_ms:,.1f} ms median of the methods serving the same "
             f"backbone with the same prompt length ({', '.join(self.peers)})"
         )
+        if self.remeasured and self.load_per_cpu > 1:
+            return (
+                f"{found}: re-measured, still {times:,.0f}× its family, but on a machine busy "
+                f"with other work (load average {self.load_per_cpu:,.1f} per CPU), which slows "
+                "a measurement many times over; measure again on a quiet machine "
+                f"({MEASURE_AGAIN}) before trusting either figure"
+            )
         if self.remeasured:
             return (
                 f"{found}: re-measured in a clean window, still {times:,.0f}× its family; the "
@@ -128,25 +136,26 @@ def figure_outlier(name: str, serving: dict[str, Serving], figure: Figure) -> Ou
         return None
     family = float(np.median([figure.read(serving[p]) for p in peers]))
     if family > 0 and max(ms / family, family / ms) > OUTLIER_RATIO:
-        remeasured = serving[name].remeasured
-        return Outlier(name, ms, family, tuple(sorted(peers)), figure.name, remeasured)
+        s = serving[name]
+        peers = tuple(sorted(peers))
+        return Outlier(name, ms, family, peers, figure.name, s.remeasured, s.load_per_cpu)
     return None
 
 
 def serving_targets(rows: list[tuple[str, dict, dict]], outliers_only: bool = False) -> dict:
     """The stored runs whose serving to measure again, each with why: per task, every run the
     serving table reads (a method's runs at its largest size) of a method flagged an outlier,
-    and (unless `outliers_only`) every such run without a batch-1 latency. A run measured again
-    already is not measured a third time."""
+    and (unless `outliers_only`) every such run without a batch-1 latency. `outliers_only` (the
+    end of a sweep) leaves out the runs measured again already; asked for, a flagged figure is
+    measured again each time (a busy machine may have slowed the last measurement)."""
     frame = results_frame(rows)
     targets = {}
     for _, runs in frame.groupby("task"):
         flagged = outliers_of(serving_table(runs))
         for run in at_largest_size(runs).itertuples():
-            if isinstance(run.serving_remeasured_at, str):
-                continue
             outlier = flagged.get(run.method)
-            if outlier is not None:
+            again = isinstance(run.serving_remeasured_at, str)
+            if outlier is not None and not (outliers_only and again):
                 times = max(outlier.ratio, 1 / outlier.ratio)
                 targets[run.run_key] = (
                     f"its method's {outlier.figure} is {times:,.0f}× its family's"

@@ -6,6 +6,7 @@ import ctypes
 import ctypes.util
 import functools
 import gc
+import os
 import platform
 import resource
 import sys
@@ -69,6 +70,15 @@ def peak_rss_mb() -> float:
         return peak
     scale = 1 if sys.platform == "darwin" else 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 1024**2
+
+
+def load_average() -> float | None:
+    """The system's 1-minute load average (runnable processes, all users): above the CPU count,
+    other work was competing with the measurement. None where the system does not say."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def reset_gpu_peak() -> None:

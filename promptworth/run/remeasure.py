@@ -127,4 +127,6 @@ def figures(result: dict) -> str:
     ms = result.get("serving_ms_per_example", result.get("eval_ms_per_example"))
     p50, p95 = result.get("latency_ms_p50"), result.get("latency_ms_p95")
     latency = f"batch-1 p50 {p50:,.1f} / p95 {p95:,.1f} ms" if p50 is not None else "no batch-1"
-    return f"{ms:,.1f} ms per example batched, {latency}"
+    load = result.get("serving_load_average")
+    busy = f" (load average {load:,.1f} on {result['serving_cpus']} CPUs)" if load else ""
+    return f"{ms:,.1f} ms per example batched, {latency}{busy}"

@@ -9,6 +9,7 @@ stored run's config, when `promptworth report --measure-serving` re-measures a r
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,6 +29,7 @@ MB = 2**20
 def measure(method: Method, texts: list[str]) -> dict[str, Any]:
     """The serving window's fields for a fitted `method` predicting `texts`."""
     costs.return_freed_memory()
+    busy = costs.load_average()  # other work competing for the CPUs times the window too
     baseline = costs.rss_mb()
     resettable = costs.reset_peak_rss()
     warmup, one_by_one, batched = window_rows(texts)
@@ -45,6 +47,8 @@ def measure(method: Method, texts: list[str]) -> dict[str, Any]:
         **latency,
         **throughput,
         "serving_warmup_rows": len(warmup),
+        "serving_load_average": busy,
+        "serving_cpus": os.cpu_count(),
         "serving_weights_mb": round(weights_mb, 3),
         "serving_activation_peak_mb": activation_mb,
         "serving_memory_mb": memory_mb,
