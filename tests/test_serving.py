@@ -136,6 +136,9 @@ def test_an_outlier_is_flagged_until_measured_again_then_flagged_only_if_it_pers
     text = outlier_text(busy)
     assert "re-measured, still 11× its family, but on a machine busy with other work" in text
     assert "load average 6.5 per CPU" in text and MEASURE_AGAIN in text
+    notes = recommend(busy, Inputs(labels=0)).notes
+    assert any(n.startswith("Serving of slow was measured while other work loaded") for n in notes)
+    assert not any("other work loaded" in n for n in recommend(rows, Inputs(labels=0)).notes)
 
 
 def test_a_batch_one_latency_far_off_its_family_is_flagged_and_the_sweep_picks_only_outliers():

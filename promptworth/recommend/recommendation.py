@@ -164,6 +164,13 @@ def notes(
             "(interpreter, libraries and model), not the model's size; each Needs line gives "
             "the model's own parameters."
         )
+    busy = sorted(name for name, m in measured.items() if m.serving.load_per_cpu > 1)
+    if busy:
+        out.append(
+            f"Serving of {', '.join(busy)} was measured while other work loaded the machine (a "
+            "load average above one per CPU in the serving window): those times are likely "
+            "slower than on a quiet machine."
+        )
     derived = sorted(name for name, m in measured.items() if not m.serving.latency_measured)
     if derived:
         out.append(
