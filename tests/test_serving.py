@@ -139,6 +139,9 @@ def test_an_outlier_is_flagged_until_measured_again_then_flagged_only_if_it_pers
     notes = recommend(busy, Inputs(labels=0)).notes
     assert any(n.startswith("Serving of slow was measured while other work loaded") for n in notes)
     assert not any("other work loaded" in n for n in recommend(rows, Inputs(labels=0)).notes)
+    busy_peer = [*family({"ms": 55.0, "latency": 60.0}), stored("d", 50.0, 60.0, 50.0, load=3.0)]
+    assert serving_targets(busy_peer) == {"d-key": "measured on a busy machine"}
+    assert serving_targets(busy_peer, outliers_only=True) == {}
 
 
 def test_a_batch_one_latency_far_off_its_family_is_flagged_and_the_sweep_picks_only_outliers():

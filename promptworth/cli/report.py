@@ -17,9 +17,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--measure-serving",
         action="store_true",
         help="first measure serving again (batch-1 latency, batched throughput, memory) for the "
-        "runs the cost table reads that have no batch-1 latency or whose method's figure is over "
-        "5x its family's: each run's model is rebuilt from its stored config (retrained with its "
-        "seed and training subset) and measured in a clean window; the run keeps its own figures",
+        "runs the cost table reads that have no batch-1 latency, whose method's figure is over "
+        "5x its family's or that were measured on a busy machine: each run's model is rebuilt "
+        "from its stored config (retrained with its seed and training subset) and measured in a "
+        "clean window; the run keeps its own figures",
     )
 
 

@@ -145,7 +145,8 @@ def figure_outlier(name: str, serving: dict[str, Serving], figure: Figure) -> Ou
 def serving_targets(rows: list[tuple[str, dict, dict]], outliers_only: bool = False) -> dict:
     """The stored runs whose serving to measure again, each with why: per task, every run the
     serving table reads (a method's runs at its largest size) of a method flagged an outlier,
-    and (unless `outliers_only`) every such run without a batch-1 latency. `outliers_only` (the
+    and (unless `outliers_only`) every such run without a batch-1 latency or whose serving window
+    ran at a load average above one per CPU. `outliers_only` (the
     end of a sweep) leaves out the runs measured again already; asked for, a flagged figure is
     measured again each time (a busy machine may have slowed the last measurement)."""
     frame = results_frame(rows)
@@ -160,6 +161,10 @@ def serving_targets(rows: list[tuple[str, dict, dict]], outliers_only: bool = Fa
                 targets[run.run_key] = (
                     f"its method's {outlier.figure} is {times:,.0f}× its family's"
                 )
-            elif not outliers_only and math.isnan(run.latency_ms_p50):
+            elif outliers_only:
+                continue
+            elif math.isnan(run.latency_ms_p50):
                 targets[run.run_key] = "no batch-1 latency stored"
+            elif run.serving_load_average > run.serving_cpus:  # NaN (not recorded): False
+                targets[run.run_key] = "measured on a busy machine"
     return targets

@@ -169,7 +169,7 @@ def notes(
         out.append(
             f"Serving of {', '.join(busy)} was measured while other work loaded the machine (a "
             "load average above one per CPU in the serving window): those times are likely "
-            "slower than on a quiet machine."
+            f"slower than on a quiet machine, where {MEASURE_AGAIN} measures them again."
         )
     derived = sorted(name for name, m in measured.items() if not m.serving.latency_measured)
     if derived:
