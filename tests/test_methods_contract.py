@@ -16,7 +16,7 @@ import torch
 from promptworth.errors import PromptworthError
 from promptworth.methods import REGISTRY, make_method, method_class, prompt_started
 from promptworth.methods.base import FAMILIES, NO_LABEL, NotFittedError
-from promptworth.run import runner
+from promptworth.run import runner, serving
 from promptworth.tasks.base import UNLABELLED
 from promptworth.testing import tiny_generation_task, tiny_pair_task
 
@@ -76,9 +76,10 @@ def test_fit_predict_shapes_and_determinism(name, kind, task, make_context):
         assert cost.train_examples > 0
     if first.trains and first.updates_weights:
         assert cost.trainable_params > 0 and cost.artifact_bytes > 0
-    latency = runner.serving_latency(first, task.test.texts)  # batch 1, measured per method
-    assert latency["latency_rows"] == min(runner.LATENCY_ROWS, len(task.test))
-    assert 0 < latency["latency_ms_p50"] <= latency["latency_ms_p95"]
+    window = serving.measure(first, task.test.texts)  # the serving window, per method
+    assert window["latency_rows"] == min(serving.LATENCY_ROWS, len(task.test))
+    assert 0 < window["latency_ms_p50"] <= window["latency_ms_p95"]
+    assert window["serving_examples_per_second"] > 0 and window["serving_weights_mb"] > 0
     torch.manual_seed(1234)  # another process history: results must follow the seed alone
     again = tiny(name).fit(train, make_context()).predict(task.test.texts)
     np.testing.assert_array_equal(prediction.labels, again.labels)

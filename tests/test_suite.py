@@ -226,5 +226,5 @@ def test_run_suite_and_report_share_their_flags():
     assert set(run) - set(suite) == {"task", "test_file", *scaling}
     assert set(suite) - set(run) == {"tasks", "prompt_method"}
     assert all(suite[dest] == run[dest] for dest in set(run) & set(suite))
-    assert set(report) == {"out", "metric", "compare"}
+    assert set(report) == {"out", "metric", "compare", "measure_serving"}
     assert report["metric"] == run["metric"] and report["compare"] == run["compare"]

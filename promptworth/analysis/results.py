@@ -10,7 +10,24 @@ from promptworth.analysis.metrics import JUDGE_REFERENCE_METRICS, METRICS
 from promptworth.methods import REGISTRY, method_class
 from promptworth.methods.base import BACKBONE_KINDS
 from promptworth.store.config import CURVE_FIELDS, MEMORY_SCOPE
+from promptworth.store.database import SERVING_MEASUREMENTS
 
+# What the serving window measures (promptworth.run.serving; docs/concepts/costs.md#serving-window):
+# a re-measurement of a run stores these again, and the results table reads its last one.
+SERVING_WINDOW = [
+    "latency_ms_p50",
+    "latency_ms_p95",
+    "latency_rows",
+    "serving_throughput_rows",
+    "serving_examples_per_second",
+    "serving_ms_per_example",
+    "serving_warmup_rows",
+    "serving_weights_mb",
+    "serving_activation_peak_mb",
+    "serving_memory_mb",
+    "serving_load_average",
+    "serving_cpus",
+]
 # Columns measured about the machine and its load, not decided by the config: two runs of one
 # config agree on every other column (the executors' equivalence test compares those).
 MACHINE_MEASURED = [
@@ -22,6 +39,12 @@ MACHINE_MEASURED = [
     "eval_examples_per_second",
     "latency_ms_p50",
     "latency_ms_p95",
+    "serving_examples_per_second",
+    "serving_ms_per_example",
+    "serving_weights_mb",
+    "serving_activation_peak_mb",
+    "serving_memory_mb",
+    "serving_load_average",
     "serve_peak_rss_mb",
     "threads",
     "cpu",
@@ -49,6 +72,8 @@ COLUMNS = [
     "artifact_bytes",
     "device",
     "memory_scope",
+    "serving_cpus",
+    "serving_remeasured_at",
     "method_params",
     "run_key",
 ]
@@ -63,6 +88,7 @@ def results_frame(rows: list[tuple[str, dict, dict]]):
         {
             **config,
             **{k: v for k, v in result.items() if k != "predictions"},
+            **remeasured(result),
             "method": label,
             "backbone": run_backbone(config),
             "method_params": json.dumps(config.get("method_params", {}), sort_keys=True),
@@ -78,6 +104,16 @@ def results_frame(rows: list[tuple[str, dict, dict]]):
 GENERATION_COSTS = ["calls_per_row", "generated_tokens_per_row"]
 # The direct prompt a generation technique's time per query is compared to (`vs_zero_shot`).
 DIRECT_PROMPT = "zero-shot"
+
+
+def remeasured(result: dict) -> dict:
+    """The serving figures of a run's last re-measurement, and when it was made; {} when the
+    run was never re-measured (its own figures stand)."""
+    measurements = result.get(SERVING_MEASUREMENTS)
+    if not measurements:
+        return {}
+    last = measurements[-1]
+    return {**{k: last[k] for k in SERVING_WINDOW}, "serving_remeasured_at": last["measured_at"]}
 
 
 def columns_for(rows: list[tuple[str, dict, dict]]) -> list[str]:

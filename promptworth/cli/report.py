@@ -13,6 +13,15 @@ from promptworth.errors import PromptworthError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_out_argument(p)
     add_report_arguments(p)
+    p.add_argument(
+        "--measure-serving",
+        action="store_true",
+        help="first measure serving again (batch-1 latency, batched throughput, memory) for the "
+        "runs the cost table reads that have no batch-1 latency, whose method's figure is over "
+        "5x its family's or that were measured on a busy machine: each run's model is rebuilt "
+        "from its stored config (retrained with its seed and training subset) and measured in a "
+        "clean window; the run keeps its own figures",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -37,6 +46,8 @@ def main(args: argparse.Namespace) -> int:
         )
     if not rows:
         raise PromptworthError(f"{database} holds no finished run yet")
+    if args.measure_serving:
+        rows = measure_serving(store, rows)
     configs = [config for _, config, _ in rows]
     check_compare(args.compare, sorted({c["method"] for c in configs}))
     check_out(args.out)  # writable, no folder where a report file goes
@@ -50,6 +61,21 @@ def main(args: argparse.Namespace) -> int:
     written = write_outputs(rows, args.out, description, args.compare, failed, args.metric)
     print_summary(written, args.out)
     return 0
+
+
+def measure_serving(store, rows: list, outliers_only: bool = False) -> list:
+    """Measure again the serving of the runs `serving_targets` picks among `rows`, saying each
+    on stderr; the rows as stored after."""
+    from promptworth.recommend.outliers import serving_targets
+    from promptworth.run.remeasure import remeasure
+
+    targets = serving_targets(rows, outliers_only)
+    if not targets:
+        if not outliers_only:
+            print("serving: nothing to measure again", file=sys.stderr)
+        return rows
+    remeasure(store, targets, say=lambda line: print(line, file=sys.stderr))
+    return store.load([key for key, _, _ in rows])
 
 
 def add_compare_arguments(p: argparse.ArgumentParser) -> None:

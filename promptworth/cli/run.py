@@ -16,6 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from promptworth.cli.report import measure_serving
     from promptworth.report.data import data_lines, sweep_profile
     from promptworth.report.outputs import print_summary, write_outputs
     from promptworth.report.saved import save_report_inputs
@@ -36,7 +37,8 @@ def main(args: argparse.Namespace) -> int:
         )
     tracker = build_tracker(args, spec.out)
     plan, failures = sweep.execute(tracker)
-    rows = sweep.store.load([run.config.key() for run in plan])
+    planned = sweep.store.load([run.config.key() for run in plan])
+    rows = measure_serving(sweep.store, planned, outliers_only=True)
     description = [
         f"- task: `{sweep.task.name}` ({sweep.task.version}); "
         f"test subset: {len(sweep.test_indices)} rows",

@@ -16,6 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from promptworth.cli.report import measure_serving
     from promptworth.report import suite as suite_report
     from promptworth.report.data import data_lines, sweep_profile
     from promptworth.report.outputs import report_metric, terminal_verdict
@@ -31,6 +32,7 @@ def main(args: argparse.Namespace) -> int:
     check_compare(args.compare, spec.methods)
     sweeps = suite.suite_sweeps(spec, tasks, quiet=args.quiet)  # every task checked first
     keys, failures = suite.run_suite(sweeps)
+    measure_serving(sweeps[0].store, suite.finished_rows(sweeps, keys), outliers_only=True)
     rows = suite.finished_rows(sweeps, keys)
     metric = report_metric(rows, args.metric)
     description = [

@@ -83,9 +83,7 @@ class Candidate:
             "serving_outlier": self.outlier.text() if self.outlier else None,
             "latency_ms_p50": s.latency_ms_p50,
             "latency_ms_p95": s.latency_ms_p95,
-            "latency_source": "measured at batch size 1"
-            if s.latency_measured
-            else "derived from batched throughput, a lower bound",
+            "latency_source": latency_source(s),
             "memory_mb": s.memory_mb,
             "memory_source": MEMORY_SOURCES[s.memory_source],
             "parameters": s.parameters,
@@ -97,6 +95,13 @@ class Candidate:
             "teacher": self.requirements.teacher,
             "total_cost": self.total(inputs),
         }
+
+
+def latency_source(s: Serving) -> str:
+    """How a method's latency figure was obtained, as the answer says it."""
+    if not s.latency_measured:
+        return "derived from batched throughput, a lower bound"
+    return "measured at batch size 1" + (", re-measured in a clean window" if s.remeasured else "")
 
 
 def candidate(m: Measured, inputs: Inputs, outlier: Outlier | None = None) -> Candidate | str:

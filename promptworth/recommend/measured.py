@@ -5,6 +5,7 @@ report.markdown.at_largest_size)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -20,10 +21,12 @@ UNKNOWN_DEVICE = "unknown"  # runs stored without their device: their compute ca
 ROWS_ONLY = (
     f"{unc.EXACT}, from the mean accuracy and n_test (runs stored without their test labels)"
 )
-# What a method's serving memory is, by what its runs stored (Serving.memory_source): "run" when
-# every run measured its method alone (runner.MEMORY_SCOPE), older stores give upper bounds.
-# Every one is a process's peak RSS (interpreter, libraries and model), not the model's size.
+# What a method's serving memory is, by what its runs stored (Serving.memory_source): "model" when
+# every run measured it in the serving window (what the method holds plus its activation peak);
+# else a process's peak RSS (interpreter, libraries and model): "run" when every run measured its
+# method alone (runner.MEMORY_SCOPE), older stores give upper bounds.
 MEMORY_SOURCES = {
+    "model": "weights, buffers and arrays the method holds to serve, plus its activation peak",
     "run": "peak RSS of the serving process, interpreter and libraries included",
     "process": "peak RSS of a process with models of other runs resident, an upper bound",
     "whole-run": "peak RSS of the whole run, training included, an upper bound",
@@ -52,7 +55,9 @@ class Curve:
 @dataclass(frozen=True)
 class Serving:
     """Serving measurements (cost-table medians). Latency is measured at batch size 1 when the
-    store has it, else derived from the batched time per example (a lower bound), and says so."""
+    store has it, else derived from the batched time per example (a lower bound), and says so.
+    The batched time per example is the serving window's where runs measured one, else the
+    prediction pass's over the test subset."""
 
     device: str
     ms_per_example: float  # batched: what the serving cost is computed from
@@ -64,6 +69,9 @@ class Serving:
     artifact_mb: float
     prompt_tokens: float
     parameters: float  # the served model's parameter count (NaN: not recorded)
+    remeasured: bool = False  # a run it is read from was re-measured (report --measure-serving)
+    # the busiest serving window of its runs: load average per CPU (over 1: other work competed)
+    load_per_cpu: float = math.nan
 
     @property
     def weights_mb(self) -> float:
@@ -73,7 +81,7 @@ class Serving:
     @property
     def memory_measured(self) -> bool:
         """Whether the memory is this method's own serving peak, not an upper bound."""
-        return self.memory_source == "run"
+        return self.memory_source in ("model", "run")
 
 
 @dataclass(frozen=True)
@@ -176,40 +184,56 @@ def curve(runs, summary: AccuracySummary) -> Curve:
 
 def serving_table(frame) -> dict[str, Serving]:
     """The cost table's medians per method, as Serving records."""
-    largest = at_largest_size(frame)
+    largest = at_largest_size(frame).copy()
+    # each run's batched time: its serving window's, else its prediction pass's
+    largest["ms_per_example"] = largest["serving_ms_per_example"].fillna(
+        largest["eval_ms_per_example"]
+    )
     columns = [
+        "ms_per_example",
         "eval_ms_per_example",
         "latency_ms_p50",
         "latency_ms_p95",
+        "serving_memory_mb",
         "serve_peak_rss_mb",
         "peak_rss_mb",
         "artifact_bytes",
         "prompt_tokens_per_example",
         "total_params",
     ]
-    medians = largest.groupby("method")[columns].median()
-    devices = largest.groupby("method")["device"].agg(
+    by_method = largest.groupby("method")
+    medians = by_method[columns].median()
+    devices = by_method["device"].agg(
         lambda d: d.mode().iloc[0] if d.notna().any() else UNKNOWN_DEVICE
     )
+    in_window = by_method["serving_memory_mb"].agg(lambda m: bool(m.notna().all()))
+    remeasured = by_method["serving_remeasured_at"].agg(lambda at: bool(at.notna().any()))
+    largest["load_per_cpu"] = largest["serving_load_average"] / largest["serving_cpus"]
+    busiest = largest.groupby("method")["load_per_cpu"].max()
     alone = memory_alone(frame)
     return {
-        method: serving(row, devices[method], alone[method]) for method, row in medians.iterrows()
+        method: dataclasses.replace(
+            serving(row, devices[method], in_window[method], alone[method]),
+            remeasured=remeasured[method],
+            load_per_cpu=float(busiest[method]),
+        )
+        for method, row in medians.iterrows()
     }
 
 
-def serving(row, device: str, measured_alone: bool) -> Serving:
+def serving(row, device: str, in_window: bool, measured_alone: bool) -> Serving:
     latency_measured = not math.isnan(row["latency_ms_p50"])
     memory_measured = not math.isnan(row["serve_peak_rss_mb"])
     memory_source = "run" if measured_alone else "process" if memory_measured else "whole-run"
+    memory_source = "model" if in_window else memory_source
+    memory = {"model": "serving_memory_mb", "whole-run": "peak_rss_mb"}
     return Serving(
         device=str(device),
-        ms_per_example=float(row["eval_ms_per_example"]),
-        latency_ms_p50=float(
-            row["latency_ms_p50"] if latency_measured else row["eval_ms_per_example"]
-        ),
+        ms_per_example=float(row["ms_per_example"]),
+        latency_ms_p50=float(row["latency_ms_p50"] if latency_measured else row["ms_per_example"]),
         latency_ms_p95=float(row["latency_ms_p95"]) if latency_measured else None,
         latency_measured=latency_measured,
-        memory_mb=float(row["serve_peak_rss_mb"] if memory_measured else row["peak_rss_mb"]),
+        memory_mb=float(row[memory.get(memory_source, "serve_peak_rss_mb")]),
         memory_source=memory_source,
         artifact_mb=float(row["artifact_bytes"]) / 1e6,
         prompt_tokens=float(row["prompt_tokens_per_example"]),

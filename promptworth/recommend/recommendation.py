@@ -15,7 +15,7 @@ from promptworth.recommend.changes import hosted_llm_sentence, prompt_method, wh
 from promptworth.recommend.decide import Candidate, assess
 from promptworth.recommend.inputs import Inputs
 from promptworth.recommend.measured import ROWS_ONLY, Measured, measure, priced
-from promptworth.recommend.outliers import serving_outliers
+from promptworth.recommend.outliers import MEASURE_AGAIN, serving_outliers
 from promptworth.recommend.pareto import pareto
 from promptworth.recommend.sensitivity import sensitivity
 from promptworth.recommend.tco import break_even, hosted_llm_costs, method_costs
@@ -185,17 +185,26 @@ def notes(
     """What the reader must know to trust the numbers: outliers, derived values, capped
     readings, what a memory figure is."""
     out = [f"Outlier: {o.text()}." for o in outliers.values()]
-    out.append(
-        "Memory figures are a process's peak RSS (interpreter, libraries and model), not the "
-        "model's size; each Needs line gives the model's own parameters."
-    )
+    if any(m.serving.memory_source != "model" for m in measured.values()):
+        out.append(
+            "Memory figures not measured in the serving window are a process's peak RSS "
+            "(interpreter, libraries and model), not the model's size; each Needs line gives "
+            "the model's own parameters."
+        )
+    busy = sorted(name for name, m in measured.items() if m.serving.load_per_cpu > 1)
+    if busy:
+        out.append(
+            f"Serving of {', '.join(busy)} was measured while other work loaded the machine (a "
+            "load average above one per CPU in the serving window): those times are likely "
+            f"slower than on a quiet machine, where {MEASURE_AGAIN} measures them again."
+        )
     derived = sorted(name for name, m in measured.items() if not m.serving.latency_measured)
     if derived:
         out.append(
             f"Batch-1 latency was not measured for {len(derived)} of {len(measured)} methods "
             "(runs stored before promptworth measured it): their latency is derived from the "
             "batched time per example, a lower bound; a latency budget rules such a method out "
-            "only when even that bound exceeds it. A sweep into a fresh --out measures it."
+            f"only when even that bound exceeds it. {MEASURE_AGAIN} measures it."
         )
     bounded = sorted(m.method for m in measured.values() if not m.serving.memory_measured)
     if bounded:
@@ -203,7 +212,7 @@ def notes(
             f"Serving memory of {', '.join(bounded)} is an upper bound: runs stored before "
             "promptworth measured each method with only its own models resident, or measured "
             "where the memory peak cannot be reset (each candidate's memory line says which "
-            "bound). A sweep into a fresh --out on Linux measures it."
+            f"bound). {MEASURE_AGAIN} on Linux measures it."
         )
     if any(ROWS_ONLY in m.curve.interval for m in measured.values()):
         out.append(f"95 % intervals: {ROWS_ONLY}; the seed-to-seed variance is not in them.")
@@ -211,8 +220,7 @@ def notes(
     if inputs.latency_ms is not None and unverified:
         out.append(
             f"{', '.join(unverified)} pass --latency-ms {inputs.latency_ms:g} on a derived lower "
-            "bound only: measure their batch-1 latency (a sweep into a fresh --out) before "
-            "relying on it."
+            f"bound only: measure their batch-1 latency ({MEASURE_AGAIN}) before relying on it."
         )
     capped = [c.method for c in ranked if c.read.how.startswith("capped")]
     if capped:

@@ -11,6 +11,7 @@ from promptworth.analysis.metrics import metric_text
 from promptworth.recommend.decide import Candidate, tied
 from promptworth.recommend.inputs import Inputs
 from promptworth.recommend.money import money, over, size
+from promptworth.recommend.outliers import FIGURES
 from promptworth.recommend.tco import method_costs
 
 
@@ -173,7 +174,9 @@ def needs_text(c: Candidate) -> str:
         items.append(f"a {size(s.artifact_mb)} artifact")
     memory = "memory not recorded"
     if not math.isnan(s.memory_mb):
-        memory = f"{s.memory_mb:,.0f} MB to serve (process peak RSS"
+        held = "what the model holds plus its activation peak"
+        how = held if s.memory_source == "model" else "process peak RSS"
+        memory = f"{s.memory_mb:,.0f} MB to serve ({how}"
         if not math.isnan(s.parameters):
             memory += (
                 f"; the model itself: {s.parameters / 1e6:,.1f} M parameters, "
@@ -191,6 +194,9 @@ def cautions(pick, runner, prompts, inputs: Inputs) -> list[str]:
         if c is None or c.outlier is None or c.method in seen:
             continue
         seen.add(c.method)
+        if c.outlier.figure != FIGURES[0].name:  # a latency: the cost is not computed from it
+            out.append(f"{c.outlier.text()}.")
+            continue
         fair = method_costs(
             c.read.labels, c.read.train_seconds, c.outlier.family_ms, c.serving.device, inputs
         )

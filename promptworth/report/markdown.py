@@ -29,6 +29,8 @@ def cost_table(frame):
         "eval_ms_per_example",
         "latency_ms_p50",
         "latency_ms_p95",
+        "serving_ms_per_example",
+        "serving_memory_mb",
         "prompt_tokens_per_example",
         *[column for column in GENERATION_COSTS if column in frame],
         "artifact_bytes",

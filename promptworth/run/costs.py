@@ -6,6 +6,7 @@ import ctypes
 import ctypes.util
 import functools
 import gc
+import os
 import platform
 import resource
 import sys
@@ -47,15 +48,37 @@ def reset_peak_rss() -> bool:
         return False
 
 
-def peak_rss_mb() -> float:
+def status_mb(field: str) -> float | None:
+    """A memory line of /proc/self/status (Linux) in MB, None where there is none."""
     try:
         for line in (PROC / "status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
+    return None
+
+
+def rss_mb() -> float | None:
+    """The process's resident memory now (Linux), None where /proc does not say."""
+    return status_mb("VmRSS")
+
+
+def peak_rss_mb() -> float:
+    peak = status_mb("VmHWM")
+    if peak is not None:
+        return peak
     scale = 1 if sys.platform == "darwin" else 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 1024**2
+
+
+def load_average() -> float | None:
+    """The system's 1-minute load average (runnable processes, all users): above the CPU count,
+    other work was competing with the measurement. None where the system does not say."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def reset_gpu_peak() -> None:

@@ -14,15 +14,12 @@ from promptworth.analysis.metrics import METRICS, scores, task_metrics, text_row
 from promptworth.analysis.uncertainty import percentile_interval, resampled_means, run_intervals
 from promptworth.errors import PromptworthError
 from promptworth.methods.base import Method, Prediction, RunContext
-from promptworth.run import costs
+from promptworth.run import costs, serving
 from promptworth.run.model_scores import ModelScorers, judge_agreement
 from promptworth.run.serve_dtype import RunMeasures, serving_variants
+from promptworth.run.serving import charged_seconds
 from promptworth.store.config import MEMORY_SCOPE
 from promptworth.tasks.base import Split, Task
-
-# Serving latency is timed one example at a time on the first LATENCY_ROWS rows of the test
-# subset: the rows are fixed by the run's config (its test subset), never drawn per run.
-LATENCY_ROWS = 16
 
 
 def execute(
@@ -58,8 +55,8 @@ def execute(
         peak_is_the_runs = costs.reset_peak_rss()  # else the process's lifetime peak (not Linux)
         with costs.stopwatch(timings, "eval_seconds"):
             prediction = method.predict(test.texts)
-        latency = serving_latency(method, test.texts)
         serve_peak_mb = costs.peak_rss_mb()
+        window = serving.measure(method, test.texts)
     training = method.training_cost()
     # Work a run took from a shared cache is charged at what it cost to compute, never at zero;
     # the wall time spent filling the cache is replaced by the same per-example charge.
@@ -83,7 +80,7 @@ def execute(
         "eval_seconds": round(timings["eval_seconds"], 3),
         "eval_ms_per_example": round(1000 * timings["eval_seconds"] / max(n_test, 1), 3),
         "eval_examples_per_second": round(n_test / max(timings["eval_seconds"], 1e-9), 2),
-        **latency,
+        **window,
         "prompt_tokens_per_example": round(prediction.prompt_tokens / max(n_test, 1), 2),
         **generation_costs(context.task, prediction, n_test),
         "artifact_bytes": training.artifact_bytes,
@@ -97,7 +94,7 @@ def execute(
         "extra": score_diagnostics(prediction.extra, test.labels, text_mean(context, test)),
     }
     if serve_dtypes:
-        measures = RunMeasures(scored, serving_latency, charged_seconds)
+        measures = RunMeasures(scored, serving.batch_one_latency, charged_seconds)
         result["serving_variants"] = serving_variants(
             method, test, context, result, serve_dtypes, measures
         )
@@ -162,29 +159,6 @@ def generation_costs(task: Task, prediction: Prediction, n_test: int) -> dict:
     return {
         "calls_per_row": round(prediction.calls / max(n_test, 1), 3),
         "generated_tokens_per_row": round(prediction.generated_tokens / max(n_test, 1), 2),
-    }
-
-
-def charged_seconds(prediction: Prediction, wall_seconds: float) -> float:
-    """Prediction time as charged: work taken from a cache at what it cost to compute, minus
-    time spent on diagnostics that are not the method's own labels."""
-    return prediction.cached_seconds + wall_seconds - prediction.diagnostic_seconds
-
-
-def serving_latency(method: Method, texts: list[str]) -> dict[str, float]:
-    """Per-request latency at batch size 1: median and 95th percentile (ms) over the first
-    LATENCY_ROWS texts, each predicted alone, on the device the method ran on."""
-    sample, seconds = texts[:LATENCY_ROWS], []
-    for text in sample:
-        timing: dict[str, float] = {}
-        with costs.stopwatch(timing, "wall"):
-            prediction = method.predict([text])
-        seconds.append(charged_seconds(prediction, timing["wall"]))
-    p50, p95 = np.percentile(1000 * np.asarray(seconds), [50, 95])
-    return {
-        "latency_ms_p50": round(float(p50), 3),
-        "latency_ms_p95": round(float(p95), 3),
-        "latency_rows": len(sample),
     }
 
 

@@ -129,7 +129,7 @@ class RunMeasures:
 
     scored: Callable[..., dict]  # runner.scored(task, test, prediction)
     latency: Callable[..., dict]  # batch-1 latency of a fitted method on texts
-    charged_seconds: Callable[..., float]  # runner.charged_seconds(prediction, wall seconds)
+    charged_seconds: Callable[..., float]  # serving.charged_seconds(prediction, wall seconds)
 
 
 # precision -> how a copy of the served model, in its compute dtype, becomes that precision

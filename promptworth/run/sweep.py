@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging
 import sys
 import time
@@ -35,6 +36,7 @@ from promptworth.tasks.subsets import DEFAULT_SAMPLING, fixed_test_indices, nest
 
 log = logging.getLogger("promptworth")
 WAIT_SECONDS = 2.0  # how often a sweep looks again at runs another sweep holds
+TASK_SOURCE = "task_source:"  # + task version: where a sweep read a task from files (meta)
 
 
 @dataclass
@@ -201,6 +203,7 @@ class Sweep:
 
         plan = self.plan()
         self.features.clean()
+        self.save_task_source()
         since, owner = self.store.now(), self.store.new_owner()
         pending = [run for run in plan if not self.store.finished(run.config.key())]
         log.info(
@@ -218,6 +221,17 @@ class Sweep:
         by_key = {run.config.key(): run for run in plan}
         failed = self.store.failures(list(by_key))
         return plan, [(by_key[failure.key], failure.error) for failure in failed] + lost
+
+    def save_task_source(self) -> None:
+        """Keep where the task came from, so a run can be rebuilt from the store alone
+        (run/remeasure.py); a builtin task is found by its name."""
+        from promptworth.tasks import BUILTIN_TASKS
+
+        if self.spec.task in BUILTIN_TASKS:
+            return
+        fields = ("task", "test_file", "text_column", "label_column", "encoding", "allow_overlap")
+        source = {name: getattr(self.spec, name) for name in fields}
+        self.store.save_meta({TASK_SOURCE + self.task.fingerprint: json.dumps(source)})
 
     def run_pending(self, pending, pool, claimant, bar, tracker) -> list[tuple[PlannedRun, str]]:
         """Claim each run and hand it to the executor's `pool`; look again every WAIT_SECONDS at

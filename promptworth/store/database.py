@@ -90,6 +90,10 @@ MIGRATIONS: dict[int, list[str]] = {  # from version N to N + 1
     ],
 }
 V1_COLUMNS = {"key", "config", "result", "finished_at"}
+# A result's re-measurements of its serving (promptworth report --measure-serving), oldest first,
+# each with when and where it was measured; readers use the last (analysis.results). The key is
+# optional in a result, so stores with and without it share one schema.
+SERVING_MEASUREMENTS = "serving_measurements"
 
 
 class Claim(Enum):
@@ -513,6 +517,19 @@ class RunStore:
                 ),
             )
             db.execute("DELETE FROM leases WHERE key = ? AND owner = ?", (key, owner))
+
+    def add_serving_measurement(self, key: str, measurement: dict[str, Any]) -> None:
+        """Append a re-measurement of finished run `key`'s serving to its result's
+        SERVING_MEASUREMENTS list; the run's own figures, config and times stay as they were."""
+        with readable(self.path), self.transaction() as db:
+            row = db.execute(
+                "SELECT result FROM runs WHERE key = ? AND status = 'finished'", (key,)
+            ).fetchone()
+            if row is None:
+                raise PromptworthError(f"{self.path}: no finished run {key} to re-measure")
+            result = json.loads(row[0])
+            result[SERVING_MEASUREMENTS] = [*result.get(SERVING_MEASUREMENTS, []), measurement]
+            db.execute("UPDATE runs SET result = ? WHERE key = ?", (json.dumps(result), key))
 
     def rekey(self, key: str, new_key: str, config: dict[str, Any]) -> bool:
         """Store run `key` under `new_key` with `config` (a default changed, the run did not),
