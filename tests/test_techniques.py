@@ -39,6 +39,38 @@ def test_self_critique_answers_then_critiques_and_revises_each_round(generation_
     )
 
 
+def test_with_a_chat_template_each_request_is_a_new_user_turn(
+    generation_task, make_context, backbones
+):
+    """An instruction-tuned model reads the critique and revision requests as user turns after
+    its own closed turn, exactly as its chat template renders that conversation."""
+    from promptworth.methods.base import PromptOptions
+    from promptworth.methods.prompting import PromptFormat
+
+    context = make_context(task=generation_task, prompt=PromptOptions(batch_size=8, chat=True))
+    method = make_method("self-critique", rounds=1, critique_tokens=3)
+    method.fit(generation_task.train.subset(range(4)), context)
+    text = generation_task.test.texts[0]
+    answer, critique, revision = method.predict([text]).extra["traces"][0]["steps"]
+    tokenizer = backbones.get(context.model, "causal-lm").tokenizer
+    body = PromptFormat(generation_task, tokenizer, PromptOptions(chat=False)).prompt(text)
+    turns = [
+        {"role": "user", "content": body},
+        {"role": "assistant", "content": answer["output"]},
+        {"role": "user", "content": CRITIQUE_REQUEST},
+    ]
+    rendered = tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+    assert critique["prompt"] == rendered
+    assert revision["prompt"].startswith(critique["prompt"] + critique["output"])
+    assert revision["prompt"].endswith(
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": REVISION_REQUEST}],
+            tokenize=False,
+            add_generation_prompt=True,
+        ).split(REVISION_REQUEST)[-1]
+    )
+
+
 def test_self_critique_rounds_must_be_positive():
     from promptworth.errors import PromptworthError
 

@@ -78,6 +78,26 @@ class PromptFormat:
             messages, tokenize=False, add_generation_prompt=True
         )
 
+    def follow_up(self, prompt: str, reply: str, request: str) -> str:
+        """The conversation `prompt` continued: the model's `reply`, then `request` for its next
+        turn. With --chat, the reply closes the assistant's turn and the request is a new user
+        turn (the template's own markers, read from a rendered probe conversation); plain, the
+        request follows the reply after a blank line."""
+        if not self.options.chat:
+            return f"{prompt}{self.completion(prompt, reply)}\n\n{request}"
+        turns = [{"role": "user", "content": "\x00"}]
+        opened = self.tokenizer.apply_chat_template(
+            turns, tokenize=False, add_generation_prompt=True
+        )
+        turns += [{"role": "assistant", "content": "\x01"}, {"role": "user", "content": "\x02"}]
+        continued = self.tokenizer.apply_chat_template(
+            turns, tokenize=False, add_generation_prompt=True
+        )
+        if not continued.startswith(opened) or continued.count("\x01") != 1:
+            raise ValueError("the chat template does not extend a conversation turn by turn")
+        markers = continued[len(opened) :]
+        return prompt + markers.replace("\x01", reply).replace("\x02", request)
+
     @staticmethod
     def completion(prompt: str, word: str) -> str:
         """The answer as it follows the prompt: a space unless the prompt ends in white space."""

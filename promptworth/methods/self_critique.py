@@ -3,7 +3,9 @@
 
 Each round starts from the task's prompt and the current answer: the model is asked what is
 wrong with the answer (CRITIQUE_REQUEST; the critique ends at a blank line), then, after its
-critique, for a corrected answer on one line (REVISION_REQUEST). The last revision is the answer
+critique, for a corrected answer on one line (REVISION_REQUEST). With a chat template each
+request is a new user turn after the model's closed turn (PromptFormat.follow_up), the format
+an instruction-tuned model was tuned on. The last revision is the answer
 scored, as written: an empty revision counts as an empty answer, never the earlier one. Every
 step of the first test rows is in the run's traces.
 """
@@ -53,12 +55,12 @@ class SelfCritique(ZeroShot):
         steps = [run_step(self.model_, fmt, "answer", prompts, answer)]
         for round_ in range(1, self.config.rounds + 1):
             answered = [
-                f"{prompt}{fmt.completion(prompt, out)}\n\n{CRITIQUE_REQUEST}"
+                fmt.follow_up(prompt, out, CRITIQUE_REQUEST)
                 for prompt, out in zip(prompts, steps[-1].outputs)
             ]
             steps.append(run_step(self.model_, fmt, f"critique {round_}", answered, critique))
             revise = [
-                f"{asked} {said}\n\n{REVISION_REQUEST}"
+                fmt.follow_up(asked, said, REVISION_REQUEST)
                 for asked, said in zip(answered, steps[-1].outputs)
             ]
             steps.append(run_step(self.model_, fmt, f"revision {round_}", revise, answer))
