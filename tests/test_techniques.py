@@ -123,7 +123,7 @@ def test_few_shot_cot_keeps_only_chains_the_headline_metric_scores_correct(
     context = short_context(generation_task, make_context, score_rows=score_rows)
     from promptworth.methods.few_shot_cot import FewShotCoT
 
-    method = FewShotCoT(k=4, reasoning_tokens=3, max_bootstrap=6)
+    method = FewShotCoT(k=4, reasoning_tokens=3, max_bootstrap=6, min_score=1.0)
     method.fit(generation_task.train.subset(range(8)), context)
     assert calls == [generation_task.train.references[:6]]
     assert method.bootstrap_["kept"] == 2 and len(method.demos_) == 2
@@ -443,3 +443,18 @@ def test_a_generation_task_file_without_its_reference_column_is_refused_in_one_l
         f"{tmp_path / 'd.csv'}: no column 'reference' (columns: input, answer); name the right "
         "one with text_column (or inputs) and reference_column in the task file"
     )
+
+
+@pytest.mark.parametrize(
+    "scores, bar",
+    [
+        ([0, 0, 0, 1], 1.0),  # a 0/1 metric: the right chains, even when most are wrong
+        ([1, 0, 1, 1], 1.0),
+        ([0.1, 0.4, 0.2, 0.0], 0.15),  # a graded metric: the better half
+        ([0.0, 0.0], 1.0),  # nothing above 0: no chain is kept
+    ],
+)
+def test_few_shot_cots_default_bar_keeps_the_better_half_of_the_chains(scores, bar):
+    from promptworth.methods.few_shot_cot import better_half
+
+    assert better_half(scores) == pytest.approx(bar)

@@ -4,7 +4,8 @@ changes.
 
 Training: the model writes a zero-shot chain of thought (zs-cot's two stages) for each of the
 first `max_bootstrap` rows of the training subset; the chains whose answer scores at least
-`min_score` by the task's headline metric are kept, each as a demonstration (the task's prompt,
+`min_score` by the task's headline metric (by default the better half of those scoring above 0:
+on a 0/1 metric, the right ones) are kept, each as a demonstration (the task's prompt,
 "Let's think step by step.", the reasoning, "Therefore, the answer is" and the answer). That
 generation is the method's training cost. Prediction: up to k of them (the first kept, or the k
 nearest to the input by encoder cosine, as few-shot chooses) precede the test prompt, which is
@@ -58,13 +59,15 @@ class FewShotCoT(FewShot):
         selection: str = "random"  # "random": the first kept chains; "knn": nearest per input
         reasoning_tokens: int = 128  # the longest reasoning, in tokens; it ends at a blank line
         max_bootstrap: int = 32  # training rows the model writes chains for (the subset's first)
-        # a kept chain's least headline score: 1.0 = correct; lower it for ROUGE-scored tasks
-        min_score: float = 1.0
+        # a kept chain's least headline score; None: the better half of the chains that
+        # score above 0 (on a 0/1 metric, such as exact match, the right ones)
+        min_score: float | None = None
 
         def __post_init__(self) -> None:
             at_least(self, 1, "k", "reasoning_tokens", "max_bootstrap")
             one_of(self, "selection", SELECTIONS)
-            require(self, "min_score", 0 <= self.min_score <= 1, "a number from 0 to 1")
+            given = self.min_score
+            require(self, "min_score", given is None or 0 <= given <= 1, "a number from 0 to 1")
 
     def task_problem(self, task: Task) -> str | None:
         return Method.task_problem(self, task)
@@ -89,9 +92,10 @@ class FewShotCoT(FewShot):
         rows = train.subset(range(min(c.max_bootstrap, len(train))))
         chains = chains_of_thought(self.model_, fmt, rows.texts, self.reasoning())
         scores = context.score_rows(chains.outputs, rows.references)
-        kept = [row for row, score in enumerate(scores) if score >= c.min_score]
-        self.bootstrap_ = {"rows": len(rows), "kept": len(kept), "min_score": c.min_score}
-        self.notes_ = [] if kept else [no_chain_kept(len(rows), c.min_score)]
+        bar = c.min_score if c.min_score is not None else better_half(scores)
+        kept = [row for row, score in enumerate(scores) if score >= bar]
+        self.bootstrap_ = {"rows": len(rows), "kept": len(kept), "min_score": bar}
+        self.notes_ = [] if kept else [no_chain_kept(len(rows), bar)]
         for note in self.notes_:
             context.say(f"few-shot-cot: {note}")
         tokens = sum(sum(s.prompt_tokens) + sum(s.new_tokens) for s in chains.steps)
@@ -138,6 +142,14 @@ class FewShotCoT(FewShot):
         }
         extra |= prediction.extra
         return replace(prediction, cached_seconds=embed_seconds, extra=extra)
+
+
+def better_half(scores: list[float]) -> float:
+    """The least score a chain needs when none is given: the median of the chains' scores, and
+    at least the smallest score above 0, so a 0/1 metric keeps exactly the right chains and a
+    graded one (ROUGE) keeps the better half; 1.0 when no chain scores above 0."""
+    positive = [score for score in scores if score > 0]
+    return max(float(np.median(scores)), min(positive)) if positive else 1.0
 
 
 def no_chain_kept(rows: int, min_score: float) -> str:
