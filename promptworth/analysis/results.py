@@ -102,6 +102,17 @@ def results_frame(rows: list[tuple[str, dict, dict]]):
 
 # A generation run's work per test row (runner.generation_costs), after its prompt tokens.
 GENERATION_COSTS = ["calls_per_row", "generated_tokens_per_row"]
+
+
+def batched_ms(frame):
+    """Each run's batched time per example as served: its serving window's, else (runs stored
+    before the window) its prediction pass's. What the recommender prices and `vs_zero_shot`
+    compares."""
+    window = frame.get("serving_ms_per_example")
+    measured = frame["eval_ms_per_example"]
+    return measured if window is None else window.fillna(measured)
+
+
 # The direct prompt a generation technique's time per query is compared to (`vs_zero_shot`).
 DIRECT_PROMPT = "zero-shot"
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from promptworth.analysis import uncertainty as unc
-from promptworth.analysis.results import at_largest_size, memory_alone, results_frame
+from promptworth.analysis.results import at_largest_size, batched_ms, memory_alone, results_frame
 from promptworth.analysis.summary import AccuracySummary, summarize
 from promptworth.errors import PromptworthError
 
@@ -185,10 +185,7 @@ def curve(runs, summary: AccuracySummary) -> Curve:
 def serving_table(frame) -> dict[str, Serving]:
     """The cost table's medians per method, as Serving records."""
     largest = at_largest_size(frame).copy()
-    # each run's batched time: its serving window's, else its prediction pass's
-    largest["ms_per_example"] = largest["serving_ms_per_example"].fillna(
-        largest["eval_ms_per_example"]
-    )
+    largest["ms_per_example"] = batched_ms(largest)
     columns = [
         "ms_per_example",
         "eval_ms_per_example",
