@@ -65,19 +65,25 @@ def stored(
     latency: float | None,
     remeasured: float | None = None,
     load: float = 0.5,
+    memory: float | None = 300.0,
+    seed: int = 0,
+    train_seconds: float = 10.0,
 ):
     """A run of `method` on one 1e8-parameter backbone with 50-token prompts, `ms` per example
     batched and `latency` ms at batch 1 (None: not stored); `remeasured`: the figure a
-    re-measurement of it found (both figures) at load average `load` on 2 CPUs."""
+    re-measurement of it found (both figures) at load average `load` on 2 CPUs; `memory`: what
+    its serving window found its model holds (None: only the process's peak RSS stored)."""
     result = {
         "accuracy": 0.8,
         "n_test": N_ROWS,
         "n_labels": 2,
         "test_labels": [0] * N_ROWS,
         "predictions": [0] * 32 + [1] * 8,
-        "train_seconds": 10.0,
+        "train_seconds": train_seconds,
         "eval_ms_per_example": ms,
         "peak_rss_mb": 900.0,
+        "serve_peak_rss_mb": 800.0,
+        "serving_memory_mb": memory,
         "artifact_bytes": 1000,
         "prompt_tokens_per_example": 50.0,
         "total_params": 1e8,
@@ -89,10 +95,11 @@ def stored(
         window = {k: None for k in SERVING_WINDOW}
         window |= {"latency_ms_p50": remeasured, "latency_ms_p95": remeasured * 1.2}
         window |= {"serving_ms_per_example": remeasured, "measured_at": "2026-01-01T00:00:00Z"}
-        window |= {"serving_load_average": load, "serving_cpus": 2}
+        window |= {"serving_load_average": load, "serving_cpus": 2, "serving_memory_mb": memory}
         result[SERVING_MEASUREMENTS] = [window]
-    config = {"task": "t", "model": "m", "method": method, "n_train": 0, "seed": 0}
-    return f"{method}-key", {**config, "method_params": {}}, result
+    config = {"task": "t", "model": "m", "method": method, "n_train": 0, "seed": seed}
+    key = f"{method}-key" if seed == 0 else f"{method}-{seed}-key"
+    return key, {**config, "method_params": {}}, result
 
 
 def family(slow: dict) -> list:
@@ -151,6 +158,27 @@ def test_a_batch_one_latency_far_off_its_family_is_flagged_and_the_sweep_picks_o
     rows.append(stored("unmeasured", 55.0, None))
     assert set(serving_targets(rows)) == {"slow-key", "unmeasured-key"}
     assert set(serving_targets(rows, outliers_only=True)) == {"slow-key"}  # end of a sweep
+
+
+def test_a_method_without_window_memory_has_its_quickest_run_measured_for_every_seed():
+    peers = family({"ms": 55.0, "latency": 60.0})
+    seeds = [
+        stored("e", 50.0, 60.0, memory=None, seed=s, train_seconds=t)
+        for s, t in ((0, 900.0), (1, 40.0), (2, 60.0))
+    ]
+    assert serving_targets([*peers, *seeds]) == {
+        "e-1-key": "no serving-window memory stored for its method"
+    }
+    assert serving_targets([*peers, *seeds], outliers_only=True) == {}
+    candidates = recommend([*peers, *seeds], Inputs(labels=0)).to_json()["candidates"]
+    (e,) = [c for c in candidates if c["method"] == "e"]
+    assert e["memory_mb"] == 800.0  # the peak RSS of the process that served it
+    # the one window measured what the model holds: it stands for the other seeds
+    seeds[1] = stored("e", 50.0, 60.0, memory=250.0, seed=1, train_seconds=40.0)
+    assert serving_targets([*peers, *seeds]) == {}
+    candidates = recommend([*peers, *seeds], Inputs(labels=0)).to_json()["candidates"]
+    (e,) = [c for c in candidates if c["method"] == "e"]
+    assert e["memory_mb"] == 250.0
 
 
 @pytest.fixture

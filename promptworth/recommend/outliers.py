@@ -146,7 +146,8 @@ def serving_targets(rows: list[tuple[str, dict, dict]], outliers_only: bool = Fa
     """The stored runs whose serving to measure again, each with why: per task, every run the
     serving table reads (a method's runs at its largest size) of a method flagged an outlier,
     and (unless `outliers_only`) every such run without a batch-1 latency or whose serving window
-    ran at a load average above one per CPU. `outliers_only` (the
+    ran at a load average above one per CPU, and one run of each method whose memory no window
+    measured (unmeasured_memory). `outliers_only` (the
     end of a sweep) leaves out the runs measured again already; asked for, a flagged figure is
     measured again each time (a busy machine may have slowed the last measurement)."""
     frame = results_frame(rows)
@@ -167,4 +168,19 @@ def serving_targets(rows: list[tuple[str, dict, dict]], outliers_only: bool = Fa
                 targets[run.run_key] = "no batch-1 latency stored"
             elif run.serving_load_average > run.serving_cpus:  # NaN (not recorded): False
                 targets[run.run_key] = "measured on a busy machine"
+        if not outliers_only:
+            targets |= unmeasured_memory(at_largest_size(runs), targets)
     return targets
+
+
+def unmeasured_memory(largest, targets: dict) -> dict:
+    """Per method none of whose runs at its largest size measured what its model holds in a
+    serving window (older stores kept the process's peak RSS), its cheapest run to train again
+    unless one of its runs is measured anyway: one window stands for every seed."""
+    picked = {}
+    for _, runs in largest.groupby("method"):
+        if runs["serving_memory_mb"].notna().any() or runs["run_key"].isin(targets).any():
+            continue
+        cheapest = runs.sort_values(["train_seconds", "seed"]).iloc[0]
+        picked[cheapest["run_key"]] = "no serving-window memory stored for its method"
+    return picked

@@ -67,8 +67,9 @@ def rebuilt_spec(store: RunStore, config: dict, out: Path):
 
 def remeasure(store: RunStore, reasons: dict[str, str], say=print) -> list[str]:
     """Measure the serving of each stored run in `reasons` (key -> why) again and record it;
-    returns the keys measured. Runs share one backbone cache and one task load per task."""
-    rows = store.load(list(reasons))
+    returns the keys measured, the quickest to train again first (each is stored as it is
+    measured). Runs share one backbone cache and one task load per task."""
+    rows = sorted(store.load(list(reasons)), key=lambda row: row[2].get("train_seconds") or 0)
     done, shared, tasks = [], None, {}
     with tempfile.TemporaryDirectory(prefix="promptworth-serving-") as scratch:
         for key, config, result in rows:
