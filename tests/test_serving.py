@@ -6,6 +6,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -65,6 +68,7 @@ def stored(
     latency: float | None,
     remeasured: float | None = None,
     load: float = 0.5,
+    others: float | None = None,
     memory: float | None = 300.0,
     seed: int = 0,
     train_seconds: float = 10.0,
@@ -95,7 +99,8 @@ def stored(
         window = {k: None for k in SERVING_WINDOW}
         window |= {"latency_ms_p50": remeasured, "latency_ms_p95": remeasured * 1.2}
         window |= {"serving_ms_per_example": remeasured, "measured_at": "2026-01-01T00:00:00Z"}
-        window |= {"serving_load_average": load, "serving_cpus": 2, "serving_memory_mb": memory}
+        window |= {"serving_load_average": load, "serving_other_cpus": others, "serving_cpus": 2}
+        window |= {"serving_memory_mb": memory}
         result[SERVING_MEASUREMENTS] = [window]
     config = {"task": "t", "model": "m", "method": method, "n_train": 0, "seed": seed}
     key = f"{method}-key" if seed == 0 else f"{method}-{seed}-key"
@@ -144,11 +149,37 @@ def test_an_outlier_is_flagged_until_measured_again_then_flagged_only_if_it_pers
     assert "re-measured, still 11× its family, but on a machine busy with other work" in text
     assert "load average 6.5 per CPU" in text and MEASURE_AGAIN in text
     notes = recommend(busy, Inputs(labels=0)).notes
-    assert any(n.startswith("Serving of slow was measured while other work loaded") for n in notes)
+    assert any(
+        n.startswith("Serving of slow (load average 6.5 per CPU) was measured") for n in notes
+    )
     assert not any("other work loaded" in n for n in recommend(rows, Inputs(labels=0)).notes)
     busy_peer = [*family({"ms": 55.0, "latency": 60.0}), stored("d", 50.0, 60.0, 50.0, load=3.0)]
     assert serving_targets(busy_peer) == {"d-key": "measured on a busy machine"}
     assert serving_targets(busy_peer, outliers_only=True) == {}
+
+
+def test_a_window_is_busy_by_the_cpu_other_processes_took_not_by_the_runs_own_load():
+    # a load average of 3 on 2 CPUs right after training, but no other process worked: quiet
+    rows = family({"ms": 550.0, "latency": None, "remeasured": 600.0, "load": 3.0, "others": 0.1})
+    assert "re-measured in a clean window, still 11× its family" in outlier_text(rows)
+    assert not any("other work loaded" in n for n in recommend(rows, Inputs(labels=0)).notes)
+    # other processes kept 1.4 of the 2 CPUs busy, whatever the load average said
+    rows = family({"ms": 550.0, "latency": None, "remeasured": 600.0, "load": 0.5, "others": 1.4})
+    assert "on a machine busy with other work (other work kept 1.4 of 2 CPUs busy)" in (
+        outlier_text(rows)
+    )
+    notes = recommend(rows, Inputs(labels=0)).notes
+    assert any(n.startswith("Serving of slow (other work kept 1.4 of 2 CPUs busy)") for n in notes)
+
+
+def test_other_cpus_counts_another_process_working_during_the_window():
+    before = costs.cpu_seconds()
+    if before is None:
+        pytest.skip("no /proc/stat on this system: other processes' CPU time is not measured")
+    started = time.perf_counter()
+    spin = "import time\nend = time.time() + 1.0\nwhile time.time() < end: pass"
+    subprocess.run([sys.executable, "-c", spin], check=True)  # this process only waits
+    assert costs.other_cpus(before, time.perf_counter() - started) >= 0.5
 
 
 def test_a_batch_one_latency_far_off_its_family_is_flagged_and_the_sweep_picks_only_outliers():

@@ -26,6 +26,7 @@ SERVING_WINDOW = [
     "serving_activation_peak_mb",
     "serving_memory_mb",
     "serving_load_average",
+    "serving_other_cpus",
     "serving_cpus",
 ]
 # Columns measured about the machine and its load, not decided by the config: two runs of one
@@ -45,6 +46,7 @@ MACHINE_MEASURED = [
     "serving_activation_peak_mb",
     "serving_memory_mb",
     "serving_load_average",
+    "serving_other_cpus",
     "serve_peak_rss_mb",
     "threads",
     "cpu",
@@ -113,6 +115,24 @@ def batched_ms(frame):
     return measured if window is None else window.fillna(measured)
 
 
+# Other work taking more than this share of the CPUs in a serving window slows its timings.
+BUSY_SHARE = 0.25
+
+
+def window_competition(run) -> str | None:
+    """What competed with a run's serving window for the CPUs, in words, when enough did to
+    slow its timings; None for a quiet window or none recorded. Windows that measured other
+    processes' CPU time are read by it; older ones by a load average above the CPU count (their
+    only record, which also counts the run's own threads)."""
+    cpus, others, load = run["serving_cpus"], run["serving_other_cpus"], run["serving_load_average"]
+    if others == others and others is not None:  # not NaN
+        busy = others > BUSY_SHARE * cpus
+        return f"other work kept {others:,.1f} of {cpus:.0f} CPUs busy" if busy else None
+    if load == load and load is not None and load > cpus:
+        return f"load average {load / cpus:,.1f} per CPU"
+    return None
+
+
 # The direct prompt a generation technique's time per query is compared to (`vs_zero_shot`).
 DIRECT_PROMPT = "zero-shot"
 
@@ -124,7 +144,8 @@ def remeasured(result: dict) -> dict:
     if not measurements:
         return {}
     last = measurements[-1]
-    return {**{k: last[k] for k in SERVING_WINDOW}, "serving_remeasured_at": last["measured_at"]}
+    window = {k: last.get(k) for k in SERVING_WINDOW}  # older windows lack newer fields
+    return {**window, "serving_remeasured_at": last["measured_at"]}
 
 
 def columns_for(rows: list[tuple[str, dict, dict]]) -> list[str]:

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from promptworth.analysis import uncertainty as unc
-from promptworth.analysis.results import at_largest_size, batched_ms, memory_alone, results_frame
+from promptworth.analysis.results import (
+    at_largest_size,
+    batched_ms,
+    memory_alone,
+    results_frame,
+    window_competition,
+)
 from promptworth.analysis.summary import AccuracySummary, summarize
 from promptworth.errors import PromptworthError
 
@@ -70,8 +76,8 @@ class Serving:
     prompt_tokens: float
     parameters: float  # the served model's parameter count (NaN: not recorded)
     remeasured: bool = False  # a run it is read from was re-measured (report --measure-serving)
-    # the busiest serving window of its runs: load average per CPU (over 1: other work competed)
-    load_per_cpu: float = math.nan
+    # what competed with its runs' serving windows for the CPUs, in words (None: quiet windows)
+    busy: str | None = None
 
     @property
     def weights_mb(self) -> float:
@@ -206,17 +212,22 @@ def serving_table(frame) -> dict[str, Serving]:
     # what an artifact holds does not depend on its seed: one window's memory stands for them all
     in_window = by_method["serving_memory_mb"].agg(lambda m: bool(m.notna().any()))
     remeasured = by_method["serving_remeasured_at"].agg(lambda at: bool(at.notna().any()))
-    largest["load_per_cpu"] = largest["serving_load_average"] / largest["serving_cpus"]
-    busiest = largest.groupby("method")["load_per_cpu"].max()
+    largest["competition"] = [window_competition(run) for _, run in largest.iterrows()]
+    busy = {name: first_text(found) for name, found in largest.groupby("method")["competition"]}
     alone = memory_alone(frame)
     return {
         method: dataclasses.replace(
             serving(row, devices[method], in_window[method], alone[method]),
             remeasured=remeasured[method],
-            load_per_cpu=float(busiest[method]),
+            busy=busy[method],
         )
         for method, row in medians.iterrows()
     }
+
+
+def first_text(values) -> str | None:
+    """The first string among `values` (pandas may hold a missing one as NaN, which is truthy)."""
+    return next((v for v in values if isinstance(v, str)), None)
 
 
 def serving(row, device: str, in_window: bool, measured_alone: bool) -> Serving:

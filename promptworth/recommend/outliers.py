@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from promptworth.analysis.results import at_largest_size, results_frame
+from promptworth.analysis.results import at_largest_size, results_frame, window_competition
 from promptworth.recommend.measured import Measured, Serving, serving_table
 
 OUTLIER_RATIO = 5.0  # × the family's median
@@ -59,7 +59,7 @@ class Outlier:
     peers: tuple[str, ...]
     figure: str = FIGURES[0].name
     remeasured: bool = False  # the figure is already a re-measurement: the outlier persists
-    load_per_cpu: float = math.nan  # the busiest window's load average per CPU
+    busy: str | None = None  # what competed with its serving windows (Serving.busy)
 
     @property
     def ratio(self) -> float:
@@ -74,10 +74,10 @@ class Outlier:
             f"{side} than the {self.family_ms:,.1f} ms median of the methods serving the same "
             f"backbone with the same prompt length ({', '.join(self.peers)})"
         )
-        if self.remeasured and self.load_per_cpu > 1:
+        if self.remeasured and self.busy:
             return (
                 f"{found}: re-measured, still {times:,.0f}× its family, but on a machine busy "
-                f"with other work (load average {self.load_per_cpu:,.1f} per CPU), which slows "
+                f"with other work ({self.busy}), which slows "
                 "a measurement many times over; measure again on a quiet machine "
                 f"({MEASURE_AGAIN}) before trusting either figure"
             )
@@ -138,7 +138,7 @@ def figure_outlier(name: str, serving: dict[str, Serving], figure: Figure) -> Ou
     if family > 0 and max(ms / family, family / ms) > OUTLIER_RATIO:
         s = serving[name]
         peers = tuple(sorted(peers))
-        return Outlier(name, ms, family, peers, figure.name, s.remeasured, s.load_per_cpu)
+        return Outlier(name, ms, family, peers, figure.name, s.remeasured, s.busy)
     return None
 
 
@@ -146,7 +146,7 @@ def serving_targets(rows: list[tuple[str, dict, dict]], outliers_only: bool = Fa
     """The stored runs whose serving to measure again, each with why: per task, every run the
     serving table reads (a method's runs at its largest size) of a method flagged an outlier,
     and (unless `outliers_only`) every such run without a batch-1 latency or whose serving window
-    ran at a load average above one per CPU, and one run of each method whose memory no window
+    competed with other work (window_competition), and one run of each method whose memory no window
     measured (unmeasured_memory). `outliers_only` (the
     end of a sweep) leaves out the runs measured again already; asked for, a flagged figure is
     measured again each time (a busy machine may have slowed the last measurement)."""
@@ -166,7 +166,7 @@ def serving_targets(rows: list[tuple[str, dict, dict]], outliers_only: bool = Fa
                 continue
             elif math.isnan(run.latency_ms_p50):
                 targets[run.run_key] = "no batch-1 latency stored"
-            elif run.serving_load_average > run.serving_cpus:  # NaN (not recorded): False
+            elif window_competition(run._asdict()):
                 targets[run.run_key] = "measured on a busy machine"
         if not outliers_only:
             targets |= unmeasured_memory(at_largest_size(runs), targets)

@@ -191,11 +191,11 @@ def notes(
             "(interpreter, libraries and model), not the model's size; each Needs line gives "
             "the model's own parameters."
         )
-    busy = sorted(name for name, m in measured.items() if m.serving.load_per_cpu > 1)
+    busy = sorted(f"{name} ({m.serving.busy})" for name, m in measured.items() if m.serving.busy)
     if busy:
         out.append(
-            f"Serving of {', '.join(busy)} was measured while other work loaded the machine (a "
-            "load average above one per CPU in the serving window): those times are likely "
+            f"Serving of {', '.join(busy)} was measured while other work loaded the machine: "
+            "those times are likely "
             f"slower than on a quiet machine, where {MEASURE_AGAIN} measures them again."
         )
     derived = sorted(name for name, m in measured.items() if not m.serving.latency_measured)

@@ -81,6 +81,30 @@ def load_average() -> float | None:
         return None
 
 
+def cpu_seconds() -> tuple[float, float] | None:
+    """(CPU seconds every process has used since boot, CPU seconds this process has used): two
+    readings tell how much of the CPUs other work took in between. None where /proc/stat is not
+    there (Linux only)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+    ticks = os.sysconf("SC_CLK_TCK")
+    own = os.times()
+    return (user + nice + system + irq + softirq + steal) / ticks, own.user + own.system
+
+
+def other_cpus(before: tuple[float, float] | None, wall_seconds: float) -> float | None:
+    """CPUs' worth of other processes' work since the cpu_seconds() reading `before`, averaged
+    over `wall_seconds`: 0 on a quiet machine whatever this process does itself."""
+    after = cpu_seconds()
+    if before is None or after is None or wall_seconds <= 0:
+        return None
+    others = (after[0] - before[0]) - (after[1] - before[1])
+    return round(max(others, 0.0) / wall_seconds, 2)
+
+
 def reset_gpu_peak() -> None:
     import torch
 

@@ -130,6 +130,10 @@ def figures(result: dict) -> str:
     ms = result.get("serving_ms_per_example", result.get("eval_ms_per_example"))
     p50, p95 = result.get("latency_ms_p50"), result.get("latency_ms_p95")
     latency = f"batch-1 p50 {p50:,.1f} / p95 {p95:,.1f} ms" if p50 is not None else "no batch-1"
-    load = result.get("serving_load_average")
-    busy = f" (load average {load:,.1f} on {result['serving_cpus']} CPUs)" if load else ""
+    others, load = result.get("serving_other_cpus"), result.get("serving_load_average")
+    cpus = result.get("serving_cpus")
+    if others is not None:
+        busy = f" (other work kept {others:,.1f} of {cpus} CPUs busy)"
+    else:
+        busy = f" (load average {load:,.1f} on {cpus} CPUs)" if load else ""
     return f"{ms:,.1f} ms per example batched, {latency}{busy}"

@@ -29,7 +29,8 @@ MB = 2**20
 def measure(method: Method, texts: list[str]) -> dict[str, Any]:
     """The serving window's fields for a fitted `method` predicting `texts`."""
     costs.return_freed_memory()
-    busy = costs.load_average()  # other work competing for the CPUs times the window too
+    busy = costs.load_average()  # kept for the record; it counts this run's own threads too
+    started, cpu_before = time.perf_counter(), costs.cpu_seconds()
     baseline = costs.rss_mb()
     resettable = costs.reset_peak_rss()
     warmup, one_by_one, batched = window_rows(texts)
@@ -38,6 +39,7 @@ def measure(method: Method, texts: list[str]) -> dict[str, Any]:
         method.predict([text])
     latency = batch_one_latency(method, one_by_one)
     throughput = batched_throughput(method, batched)
+    others = costs.other_cpus(cpu_before, time.perf_counter() - started)
     weights_mb = held_bytes(method) / MB
     activation_mb = memory_mb = None
     if resettable and baseline is not None:
@@ -48,6 +50,7 @@ def measure(method: Method, texts: list[str]) -> dict[str, Any]:
         **throughput,
         "serving_warmup_rows": len(warmup),
         "serving_load_average": busy,
+        "serving_other_cpus": others,
         "serving_cpus": os.cpu_count(),
         "serving_weights_mb": round(weights_mb, 3),
         "serving_activation_peak_mb": activation_mb,
