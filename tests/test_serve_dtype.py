@@ -187,8 +187,8 @@ def test_run_serve_dtype_stores_the_variants_and_reports_which_to_deploy(
     assert "| features-lr | 8 | nf4 | 1 | — |" in report
     assert "- features-lr: no precision served in every run without a drop." in report
     recommendation = json.loads((out / "recommendation.json").read_text())
-    chosen = recommendation["serve_precision"]
-    assert chosen == deploy_precision(rows, recommendation["recommended"]["method"])
+    chosen, best = recommendation["serve_precision"], recommendation["recommended"]
+    assert chosen == deploy_precision(rows, best["method"], best["serving_precision"])
     assert list(chosen["measured"]) == ["fp32", "nf4"]
     assert precision_lines(chosen)[0] in report
 
@@ -232,19 +232,64 @@ def test_the_deployed_precision_is_the_smallest_that_never_dropped_or_failed():
     assert statuses["nf4"] == "significant drop in 1 of 2 runs"
 
 
-def test_the_recommendation_names_the_precision_to_serve_at():
-    from promptworth.analysis.serve_dtypes import deploy_precision
-    from promptworth.recommend.text import precision_lines
+def run_row(seed: int, variants: dict) -> tuple:
+    """A stored run of method m at 8 labels on 40 rows: 600 MB to serve at the precision it ran
+    at (550 MB of weights, a 50 MB activation peak), 20 ms per example, 30 ms at batch 1."""
+    result = {
+        "accuracy": 0.8,
+        "n_test": 40,
+        "n_labels": 2,
+        "test_labels": [0] * 40,
+        "predictions": [0] * 32 + [1] * 8,
+        "train_seconds": 10.0,
+        "eval_ms_per_example": 20.0,
+        "latency_ms_p50": 30.0,
+        "latency_ms_p95": 35.0,
+        "serving_memory_mb": 600.0,
+        "serving_activation_peak_mb": 50.0,
+        "artifact_bytes": 1000,
+        "prompt_tokens_per_example": 50.0,
+        "total_params": 1e8,
+        "device": "cpu",
+        "serving_variants": variants,
+    }
+    config = {"task": "t", "model": "lm", "method": "m", "n_train": 8, "seed": seed}
+    return f"m-{seed}", {**config, "method_params": {}}, result
 
-    clean = {"fp32": served(400 * 2**20), "int8": served(100 * 2**20)}
-    failing = {**clean, "int8": {"failed": "ValueError: no kernel"}}
-    rows = [
-        ("a", {"method": "m", "n_train": 8, "seed": 0}, {"serving_variants": clean}),
-        ("b", {"method": "m", "n_train": 8, "seed": 1}, {"serving_variants": clean}),
-    ]
-    chosen = deploy_precision(rows, "m")
+
+def test_the_recommender_chooses_the_precision_with_the_method_and_the_scenario_limits():
+    from promptworth.recommend import Inputs, recommend
+    from promptworth.recommend.text import candidate_line, precision_lines
+
+    clean = {"fp32": served(800 * 2**20), "int8": served(100 * 2**20)}
+    rows = [run_row(0, clean), run_row(1, clean)]
+    answer = recommend(rows, Inputs(labels=8)).to_json()
+    best = answer["recommended"]
+    # one always-on instance either way: the same cost, so the smaller memory decides
+    assert best["serving_precision"] == "int8" and best["memory_mb"] == 150.0  # 100 + 50
+    assert best["ms_per_example_batched"] == 100.0  # 10 examples a second at int8
+    chosen = answer["serve_precision"]
     assert chosen["precision"] == "int8" and chosen["weights_mb"] == 100
     assert precision_lines(chosen)[0].startswith("  Serve it at **int8**: 100.00 MB of weights")
-    rows[1][2]["serving_variants"] = failing
-    assert deploy_precision(rows, "m")["precision"] == "fp32"
-    assert deploy_precision(rows, "other") is None
+    card = candidate_line("Use", best, "accuracy")
+    assert "Served at int8 (+0.000 against the precision it ran at, within the noise)." in card
+    # too large at the precision it ran at and at fp32, within the limit at int8: kept, at int8
+    assert (
+        recommend(rows, Inputs(labels=8, memory_mb=200)).to_json()["recommended"]["method"] == "m"
+    )
+    ruled = recommend(rows, Inputs(labels=8, memory_mb=100)).to_json()["ruled_out"]
+    assert ruled == [
+        {
+            "method": "m",
+            "reason": "600 MB (weights, buffers and arrays the method holds to serve, plus its "
+            "activation peak) exceeds --memory-mb 100 (and at fp32, int8)",
+        }
+    ]
+    # a precision failing in one run is no option: the run's own precision stands
+    rows[1][2]["serving_variants"] = {**clean, "int8": {"failed": "ValueError: no kernel"}}
+    answer = recommend(rows, Inputs(labels=8)).to_json()
+    assert answer["recommended"]["serving_precision"] is None  # 600 MB beats fp32's 800 + 50
+    assert precision_lines(answer["serve_precision"])[0].startswith(
+        "  Serve it at the precision it ran at: no serving precision"
+    )
+    assert recommend(rows[:1], Inputs(labels=8, memory_mb=200)).to_json()["ruled_out"] == []

@@ -243,7 +243,7 @@ def test_report_measure_serving_fills_batch_one_latency_and_leaves_other_runs_al
     swept_without_latency, monkeypatch, capsys
 ):
     # a quiet machine: a window timed under load is picked again by the next call (its own test)
-    monkeypatch.setattr(costs, "load_average", lambda: 0.0)
+    monkeypatch.setattr(costs, "other_cpus", lambda before, wall_seconds: 0.0)
     before = stored_results(swept_without_latency)
     fitted = []
     for name in ("zero-shot", "head"):

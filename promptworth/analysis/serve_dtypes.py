@@ -25,6 +25,8 @@ class PrecisionSummary:
     failures: Counter = field(default_factory=Counter)  # reason -> runs
     not_applicable: str | None = None
     latency_ms_p50: list[float] = field(default_factory=list)
+    latency_ms_p95: list[float] = field(default_factory=list)
+    peak_rss_mb: list[float] = field(default_factory=list)
     examples_per_second: list[float] = field(default_factory=list)
     weights_bytes: list[int] = field(default_factory=list)
 
@@ -39,6 +41,8 @@ class PrecisionSummary:
             self.differences.append(record["difference"])
             self.significant_drops += int(record["significant_drop"])
             self.latency_ms_p50.append(record["latency_ms_p50"])
+            self.latency_ms_p95.append(record.get("latency_ms_p95", float("nan")))
+            self.peak_rss_mb.append(record.get("serve_peak_rss_mb", float("nan")))
             self.examples_per_second.append(record["eval_examples_per_second"])
             self.weights_bytes.append(record["weights_bytes"])
 
@@ -95,23 +99,30 @@ def cost(summary: PrecisionSummary) -> tuple[float, float]:
     return summary.median(summary.weights_bytes), summary.median(summary.latency_ms_p50)
 
 
-def deploy_precision(rows: list[tuple[str, dict, dict]], method: str) -> dict | None:
-    """For the recommendation: the precision to deploy `method` (a report label) at and how each
-    measured precision fared; None when its runs measured no serving precision."""
+def deploy_precision(
+    rows: list[tuple[str, dict, dict]], method: str, chosen: str | None
+) -> dict | None:
+    """For the recommendation: the precision the recommender chose to deploy `method` (a report
+    label) at (`chosen`; None: the precision it ran at) and how each measured precision fared;
+    None when its runs measured no serving precision."""
     from promptworth.analysis.results import method_labels
 
     labels = method_labels([config for _, config, _ in rows])
     summaries = [s for s in precision_summaries(rows, labels) if s.method == method]
     if not summaries:
         return None
-    chosen = deployable(summaries).get(method)
     measured = {s.precision: s.status() for s in summaries}
     if chosen is None:
-        return {"precision": None, "measured": measured}
+        return {
+            "precision": None,
+            "any_served": any(s.served for s in summaries),
+            **{"measured": measured},
+        }
+    (summary,) = [s for s in summaries if s.precision == chosen]
     return {
-        "precision": chosen.precision,
-        "difference": float(np.mean(chosen.differences)),
-        "weights_mb": chosen.median(chosen.weights_bytes) / 2**20,
-        "latency_ms_p50": chosen.median(chosen.latency_ms_p50),
+        "precision": chosen,
+        "difference": float(np.mean(summary.differences)),
+        "weights_mb": summary.median(summary.weights_bytes) / 2**20,
+        "latency_ms_p50": summary.median(summary.latency_ms_p50),
         "measured": measured,
     }

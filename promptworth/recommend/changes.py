@@ -175,7 +175,8 @@ def budget_scans(measured, inputs: Inputs, best) -> list[tuple[str, list, Callab
         budget = getattr(inputs, field)
         flag = flag_name(field)
         if budget is not None:
-            measured_values = (value_of(m.serving) for m in measured.values())
+            servings = (s for m in measured.values() for s in (m.serving, *m.precisions.values()))
+            measured_values = map(value_of, servings)
             looser = sorted({math.ceil(v) for v in measured_values if not math.isnan(v)})
             out.append(
                 (

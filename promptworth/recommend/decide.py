@@ -7,6 +7,11 @@ method that meets it; without, the methods whose interval reaches the best metho
 (tied with it within noise). Within the pool the most accurate method is the answer unless a
 less accurate one is cheaper by at least the materiality threshold (Inputs.materiality), taken
 in order of score, so a saving too small to matter never decides. The rest follow by score.
+
+A method whose runs were served at other precisions (--serve-dtype) is a candidate at each one
+that served every run without a significant drop: the scenario's latency and memory limits are
+checked at each, and the method stands at the cheapest that meets them (then the smallest, then
+the fastest), so a model too large at the precision it ran at may still fit at int8.
 """
 
 from __future__ import annotations
@@ -86,6 +91,8 @@ class Candidate:
             "latency_source": latency_source(s),
             "memory_mb": s.memory_mb,
             "memory_source": MEMORY_SOURCES[s.memory_source],
+            "serving_precision": s.precision,
+            "serving_precision_change": s.accuracy_change,
             "parameters": s.parameters,
             "model_weights_mb": s.weights_mb,
             "artifact_mb": s.artifact_mb,
@@ -113,12 +120,29 @@ def candidate(m: Measured, inputs: Inputs, outlier: Outlier | None = None) -> Ca
     if not priced(m.serving):
         return "no measured prediction time or device in the store: its serving cost is unknown"
     target = to_target(m.curve, inputs.target) if inputs.target is not None else None
-    s = m.serving
-    costs = method_costs(read.labels, read.train_seconds, s.ms_per_example, s.device, inputs)
     needs = requirements_at(m, read)
-    test_rows = m.curve.test_rows
-    found = Candidate(m.method, m.curve.metric, read, target, costs, s, test_rows, needs, outlier)
-    return constraint(found, inputs) or found
+
+    def served_at(s: Serving, flag: Outlier | None) -> Candidate:
+        costs = method_costs(read.labels, read.train_seconds, s.ms_per_example, s.device, inputs)
+        return Candidate(
+            m.method, m.curve.metric, read, target, costs, s, m.curve.test_rows, needs, flag
+        )
+
+    own = served_at(m.serving, outlier)  # the outlier flag is about the run's own figures
+    options = [own, *(served_at(s, None) for s in m.precisions.values())]
+    fitting = [c for c in options if constraint(c, inputs) is None]
+    if not fitting:
+        missed_target = inputs.target is not None and read.low < inputs.target
+        also = m.precisions and not missed_target  # a precision changes no score
+        return constraint(own, inputs) + (f" (and at {', '.join(m.precisions)})" if also else "")
+    return min(fitting, key=lambda c: serving_cost(c, inputs))
+
+
+def serving_cost(c: Candidate, inputs: Inputs) -> tuple[float, float, float]:
+    """What serving a method at one precision costs, to choose among its precisions: the total,
+    then the memory, then the batch-1 latency (the run's own precision first on a full tie)."""
+    memory = c.serving.memory_mb if not math.isnan(c.serving.memory_mb) else math.inf
+    return c.total(inputs), memory, c.serving.latency_ms_p50
 
 
 def requirements_at(m: Measured, read: AtBudget) -> Requirements:
@@ -136,9 +160,11 @@ def constraint(c: Candidate, inputs: Inputs) -> str | None:
     """The first constraint `c` breaks, worded with the flag and the measured value."""
     s = c.serving
     if inputs.latency_ms is not None:
-        if s.latency_measured and s.latency_ms_p95 > inputs.latency_ms:
+        p95 = s.latency_ms_p95 is not None  # else only the median was stored
+        name, value = ("p95", s.latency_ms_p95) if p95 else ("p50", s.latency_ms_p50)
+        if s.latency_measured and value > inputs.latency_ms:
             return (
-                f"latency p95 {s.latency_ms_p95:,.1f} ms at batch size 1 (measured) exceeds "
+                f"latency {name} {value:,.1f} ms at batch size 1 (measured) exceeds "
                 f"--latency-ms {inputs.latency_ms:g}"
             )
         if not s.latency_measured and s.latency_ms_p50 > inputs.latency_ms:

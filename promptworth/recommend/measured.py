@@ -17,9 +17,11 @@ from promptworth.analysis.results import (
     at_largest_size,
     batched_ms,
     memory_alone,
+    method_labels,
     results_frame,
     window_competition,
 )
+from promptworth.analysis.serve_dtypes import PrecisionSummary, precision_summaries
 from promptworth.analysis.summary import AccuracySummary, summarize
 from promptworth.errors import PromptworthError
 
@@ -36,6 +38,8 @@ MEMORY_SOURCES = {
     "run": "peak RSS of the serving process, interpreter and libraries included",
     "process": "peak RSS of a process with models of other runs resident, an upper bound",
     "whole-run": "peak RSS of the whole run, training included, an upper bound",
+    "precision": "the serving precision's weights plus the activation peak measured at the "
+    "precision the run served at",
 }
 BYTES_A_PARAMETER = 4  # float32: the model's own size quoted beside a process's peak RSS
 
@@ -78,6 +82,10 @@ class Serving:
     remeasured: bool = False  # a run it is read from was re-measured (report --measure-serving)
     # what competed with its runs' serving windows for the CPUs, in words (None: quiet windows)
     busy: str | None = None
+    # the serving precision these figures were measured at (--serve-dtype); None: the run's own
+    precision: str | None = None
+    # its score minus the run's own on the same rows, mean over the runs (None: the run's own)
+    accuracy_change: float | None = None
 
     @property
     def weights_mb(self) -> float:
@@ -87,7 +95,7 @@ class Serving:
     @property
     def memory_measured(self) -> bool:
         """Whether the memory is this method's own serving peak, not an upper bound."""
-        return self.memory_source in ("model", "run")
+        return self.memory_source in ("model", "run", "precision")
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,9 @@ class Measured:
     curve: Curve
     serving: Serving
     requirements: dict[int, Requirements] = field(default_factory=dict)  # by size
+    # serving at each precision that served every run at its largest size without a
+    # significant drop (--serve-dtype), by precision: the recommender chooses among them
+    precisions: dict[str, Serving] = field(default_factory=dict)
 
 
 def measure(
@@ -122,13 +133,53 @@ def measure(
         raise ValueError(f"a summary of {summary.metric} given to measure {metric}")
     serving = serving_table(frame)
     needs = requirements_table(frame)
+    precisions = precision_servings(rows, frame, serving)
     measured = {
         method: Measured(
-            method, curve(frame[frame["method"] == method], summary), serving[method], needs[method]
+            method,
+            curve(frame[frame["method"] == method], summary),
+            serving[method],
+            needs[method],
+            precisions.get(method, {}),
         )
         for method in sorted(frame["method"].unique())
     }
     return measured, frame
+
+
+def precision_servings(rows, frame, serving: dict[str, Serving]) -> dict[str, dict[str, Serving]]:
+    """Per method, its serving at each precision that served without a significant drop
+    (analysis.serve_dtypes): the precision's own timings and weights, the activation peak of
+    the run's serving window (a precision changes what the weights take, not the activations
+    a batch makes; the process's peak RSS where no window measured it)."""
+    labels = method_labels([config for _, config, _ in rows])
+    largest = at_largest_size(frame)
+    activation = largest.groupby("method")["serving_activation_peak_mb"].median()
+    out: dict[str, dict[str, Serving]] = {}
+    for summary in precision_summaries(rows, labels):
+        if summary.served and summary.method in serving:
+            at = precision_serving(serving[summary.method], summary, activation[summary.method])
+            out.setdefault(summary.method, {})[summary.precision] = at
+    return out
+
+
+def precision_serving(own: Serving, summary: PrecisionSummary, activation_mb: float) -> Serving:
+    weights_mb = summary.median(summary.weights_bytes) / 2**20
+    measured = not math.isnan(activation_mb)
+    p95 = summary.median(summary.latency_ms_p95)
+    return dataclasses.replace(
+        own,
+        ms_per_example=1000 / summary.median(summary.examples_per_second),
+        latency_ms_p50=summary.median(summary.latency_ms_p50),
+        latency_ms_p95=None if math.isnan(p95) else p95,
+        latency_measured=True,
+        memory_mb=weights_mb + activation_mb if measured else summary.median(summary.peak_rss_mb),
+        memory_source="precision" if measured else "process",
+        remeasured=False,
+        busy=None,
+        precision=summary.precision,
+        accuracy_change=float(np.mean(summary.differences)),
+    )
 
 
 def requirements_table(frame) -> dict[str, dict[int, Requirements]]:

@@ -123,7 +123,9 @@ def recommend(
         sensitivity=sensitivity(measured, inputs, best and best.method, outliers),
         fit=fit_command(chosen_run(rows, best), best.read.labels) if best else None,
         direct_ms=direct_prompt_ms(measured, metric),
-        serve_precision=deploy_precision(rows, best.method) if best else None,
+        serve_precision=deploy_precision(rows, best.method, best.serving.precision)
+        if best
+        else None,
         models=dict(zip(frame["method"], frame["backbone"])),
     )
 

@@ -50,13 +50,19 @@ def candidate_line(role: str, c: dict, metric: str, days: float = 365) -> str:
         target = f"; labels to reach the target: {c['labels_to_target_note']}"
     p95 = f", p95 {c['latency_ms_p95']:,.1f} ms" if c["latency_ms_p95"] is not None else ""
     outlier = " (flagged: an outlier, see Caution)" if c["serving_outlier"] else ""
+    precision = ""
+    if c.get("serving_precision"):
+        precision = (
+            f"Served at {c['serving_precision']} ({c['serving_precision_change']:+.3f} against "
+            "the precision it ran at, within the noise). "
+        )
     return (
         f"- **{role}: {c['method']}**: {metric_text(metric)} {score_text(c, metric)} "
         f"at {c['labels_used']:,} labels "
         f"({c['read_how']}){target}. Total {money(c['total_cost'])} {period(days)} = labelling "
         f"{money(c['labelling_cost'])} + training {money(c['training_cost'])} "
         f"({c['training_seconds']:,.0f} s on {c['device']}) + {serving_text(c, days)}{outlier}. "
-        f"Latency {c['latency_ms_p50']:,.1f} ms{p95} ({c['latency_source']}); memory "
+        f"{precision}Latency {c['latency_ms_p50']:,.1f} ms{p95} ({c['latency_source']}); memory "
         f"{recorded(c['memory_mb'], lambda v: f'{v:,.0f} MB')} ({c['memory_source']}); "
         f"artifact {recorded(c['artifact_mb'], size)}."
     )
@@ -173,12 +179,18 @@ def precision_lines(chosen: dict | None) -> list[str]:
         why = next(iter(chosen["measured"].values())).removeprefix("not applicable: ")
         return [f"  Serving precisions do not apply to it: {why}."]
     measured = "; ".join(f"{name}: {status}" for name, status in chosen["measured"].items())
+    if chosen["precision"] is None and chosen["any_served"]:
+        return [
+            "  Serve it at the precision it ran at: no serving precision that served it without "
+            f"a drop costs less within this scenario's limits ({measured})."
+        ]
     if chosen["precision"] is None:
         return [f"  No serving precision served it in every run without a drop ({measured})."]
     return [
         f"  Serve it at **{chosen['precision']}**: {chosen['weights_mb']:,.2f} MB of weights, "
         f"{chosen['latency_ms_p50']:,.1f} ms at batch 1, {chosen['difference']:+.3f} against the "
-        f"precision it ran at, the smallest that served in every run without a significant drop "
+        "precision it ran at; of the precisions that served it in every run without a "
+        f"significant drop, the cheapest within this scenario's limits, then the smallest "
         f"({measured})."
     ]
 
