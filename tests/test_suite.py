@@ -15,6 +15,7 @@ from promptworth.cli import main
 from promptworth.report.data import data_lines, profile, truncation
 from promptworth.report.suite import cross_task_lines, cross_task_rows
 from promptworth.run.suite import default_prompt_method
+from promptworth.store.database import RunStore
 from promptworth.tasks.base import Split
 from promptworth.testing import tiny_task, tiny_tokenizer
 
@@ -131,6 +132,29 @@ def test_suite_cli_on_two_tiny_tasks(tmp_path, tiny_lm_dir, tiny_encoder_dir, ca
         assert "\nVerdict: " in verdict.split("Report:")[0]
         assert f"Report: {out / 'tasks' / task / 'report.md'}" in verdict
     assert printed.rstrip().endswith(f"Report: {out / 'report.md'}")
+
+
+def test_suite_holds_each_task_out_of_the_multitask_pool_in_turn(
+    tmp_path, tiny_lm_dir, tiny_encoder_dir, capsys
+):
+    """`suite --methods … multitask`: on each task the adapter learns the other tasks only, and
+    each task's report values it in labelled examples of that task."""
+    alpha = write_csv(tmp_path / "alpha.csv", tiny_task(n_train=40, seed=0))
+    beta = write_csv(tmp_path / "beta.csv", tiny_task(n_train=40, seed=1))
+    out = tmp_path / "out"
+    argv = ["suite", "--tasks", f"{alpha},{beta}", "--model", tiny_lm_dir]
+    argv += ["--encoder", tiny_encoder_dir, "--methods", "prompt-lora,multitask"]
+    argv += ["--param", "prompt-lora.max_steps=2", "--param", "multitask.max_steps=2"]
+    argv += ["--param", "multitask.per_task=8", "--param", f"multitask.tasks={alpha},{beta}"]
+    argv += ["--sizes", "6,12", "--seeds", "1", "--test-size", "10", "--dtype", "float32"]
+    assert main([*argv, "--allow-overlap", "--quiet", "--out", str(out)]) == 0
+    rows = RunStore(out / "runs.sqlite").load()
+    for task, other in (("alpha", "beta"), ("beta", "alpha")):
+        (run,) = [(c, r) for _, c, r in rows if c["method"] == "multitask" and c["task"] == task]
+        assert run[0]["n_train"] == 0
+        assert [seen["task"] for seen in run[1]["extra"]["seen_tasks"]] == [other]
+        pairs = json.loads((out / "tasks" / task / "advantage.json").read_text())["pairs"]
+        assert ("multitask", "prompt-lora") in {(p["baseline"], p["method"]) for p in pairs}
 
 
 def test_suite_refuses_a_bad_task_before_any_run(tmp_path, tiny_lm_dir, capsys):

@@ -58,10 +58,12 @@ def pool_problem(spec: str) -> str | None:
 
 
 def load_pooled(spec: str) -> Task:
-    """A pooled task, loaded as --task loads one."""
+    """A pooled task, loaded as --task loads one. Its test texts may repeat training texts: only
+    its training rows are learnt from, and its test rows only give the `seen_tasks` diagnostic,
+    never a score of the run."""
     from promptworth.tasks import load_task
 
-    return load_task(spec)
+    return load_task(spec, allow_overlap=True)
 
 
 @dataclass
