@@ -21,6 +21,7 @@ Speed targets live here, never in tests: timings depend on the machine and its l
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -33,7 +34,7 @@ from promptworth.backbones import DEFAULT_CAUSAL_LM, DEFAULT_ENCODER, BackboneCa
 from promptworth.backbones.device import Placement, choose_placement
 from promptworth.methods import make_method
 from promptworth.methods.base import PromptOptions, RunContext
-from promptworth.methods.generation import Decoding, generate_texts
+from promptworth.methods.generation import Decoding, generate
 from promptworth.methods.prompting import PromptFormat, label_scores, score_candidates
 from promptworth.methods.training import autocast_for
 from promptworth.tasks import load_task
@@ -256,15 +257,16 @@ def profile_inference(cache, task, n: int) -> list[ProfileRow]:
     embed(backbone, test.texts)
     seconds = time.perf_counter() - start
     out.append(replace(row, what="head features", seconds=seconds, peaks=peaks()))
-    new_tokens = 5  # what predict="generate" asks for
-    for batch in (1, 8):
+    # 5 new tokens: what predict="generate" asks for (mostly the prompt's forward pass); 64: a
+    # short answer or summary, where decoding one token at a time dominates
+    for new_tokens, batch in itertools.product((5, 64), (1, 8)):
         subset = prompts[: 8 * max(1, n // 64)]
         start = time.perf_counter()
         decoding = Decoding(max_new_tokens=new_tokens)
-        generate_texts(backbone.model, backbone.tokenizer, subset, decoding, batch)
+        made = generate(backbone.model, backbone.tokenizer, subset, decoding, batch)
         seconds = time.perf_counter() - start
-        gen_tokens = sum(map(len, subset)) + new_tokens * len(subset)
-        what = f"generation, batch {batch} ({new_tokens} new tokens)"
+        gen_tokens = sum(map(len, subset)) + sum(made.new_tokens)  # an early end counts less
+        what = f"generation, batch {batch} (up to {new_tokens} new tokens)"
         out.append(replace(row, what=what, tokens=gen_tokens, seconds=seconds, peaks=peaks()))
     return out
 
