@@ -198,3 +198,21 @@ def test_the_sweep_gives_each_run_the_rest_of_the_pool(
     assert not labelled & set(pool_texts)  # all 22 unlabelled rows, none of the labelled 8
     ((_, _, result),) = sweep.store.load()
     assert len(result["extra"]["teacher_predictions"]) == len(sweep.task.test)
+
+
+def test_the_serving_window_weighs_and_times_the_student_without_its_teacher(
+    task, labelled, pool, make_context
+):
+    from promptworth.run import serving
+
+    method = distill(n_unlabeled=10, teacher="prompt-lora").fit(labelled, make_context(pool=pool))
+    served = method.for_serving()
+    assert serving.held_bytes(served) == serving.held_bytes(method.student_)
+    assert serving.held_bytes(method) > serving.held_bytes(served)  # the teacher's LM besides
+    np.testing.assert_array_equal(
+        served.predict(task.test.texts).labels, method.predict(task.test.texts).labels
+    )
+    window = serving.measure(method, task.test.texts)
+    assert window["serving_weights_mb"] == pytest.approx(
+        serving.held_bytes(method.student_) / serving.MB, abs=1e-3
+    )

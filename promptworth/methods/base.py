@@ -404,6 +404,12 @@ class Method(ABC):
         run's extra holds it; pet and distill record their inner models' with it."""
         return {} if self.selection_ is None else self.selection_.extra()
 
+    def for_serving(self) -> Method:
+        """What serves its predictions once fitted, as its saved artifact restores it: itself,
+        unless it keeps models only the sweep's diagnostics read (ServesStudent). The serving
+        window times and weighs this, not the models a deployment would not hold."""
+        return self
+
     def check_fitted(self) -> None:
         if not hasattr(self, "cost_"):
             raise NotFittedError(f"{self.name}: call fit() before predict()")

@@ -134,6 +134,20 @@ class ServesStudent(Method):
         self.restored(state)
         return self
 
+    def for_serving(self) -> ServesStudent:
+        """The student alone with the fit's record, as `restore` gives it: the teacher or
+        pattern models, which the sweep's predictions also run for their diagnostics, are
+        neither held nor run."""
+        self.check_fitted()
+        served = type(self)(**self.get_params())
+        served.student_, served.fit_extra_, served.cost_ = (
+            self.student_,
+            self.fit_extra_,
+            self.cost_,
+        )
+        served.only_student_ = True
+        return served
+
     def served(self, texts: list[Example]) -> Prediction:
         """The student's prediction with the fit's record: what a restored model gives."""
         return replace(self.student_.predict(texts), extra=dict(self.fit_extra_))

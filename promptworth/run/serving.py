@@ -27,7 +27,9 @@ MB = 2**20
 
 
 def measure(method: Method, texts: list[str]) -> dict[str, Any]:
-    """The serving window's fields for a fitted `method` predicting `texts`."""
+    """The serving window's fields for a fitted `method` predicting `texts`, served as its
+    artifact would be (Method.for_serving)."""
+    method = method.for_serving()
     costs.return_freed_memory()
     busy = costs.load_average()  # kept for the record; it counts this run's own threads too
     started, cpu_before = time.perf_counter(), costs.cpu_seconds()
