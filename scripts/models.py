@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from promptworth.analysis.results import method_labels
+from promptworth.analysis.serve_dtypes import PrecisionSummary, precision_summaries
 from promptworth.recommend import Inputs, recommend
 from promptworth.recommend.tco import method_costs
 from promptworth.report.outputs import stored_rows, write_outputs
@@ -58,64 +59,33 @@ def sweep(task: str, out: Path, args: argparse.Namespace, **fields) -> Path:
     return out
 
 
-def largest(rows: list) -> dict[str, int]:
-    """Each method label's largest training size: the size the serving variants are read at."""
-    sizes: dict[str, int] = {}
-    for (_, config, _), label in zip(rows, method_labels([c for _, c, _ in rows])):
-        sizes[label] = max(sizes.get(label, 0), int(config["n_train"]))
-    return sizes
-
-
-def precision_rows(rows: list) -> list[dict]:
-    """Per (method label, precision): the runs at the method's largest size, pooled over seeds."""
-    sizes, cells = largest(rows), {}
-    for (_, config, result), label in zip(rows, method_labels([c for _, c, _ in rows])):
-        if int(config["n_train"]) != sizes[label]:
-            continue
-        for precision, record in result.get("serving_variants", {}).items():
-            cell = cells.setdefault((label, precision), {"records": [], "n": sizes[label]})
-            cell["records"].append(record)
-    return [{"method": m, "precision": p, **cell} for (m, p), cell in cells.items()]
-
-
-def served(records: list[dict]) -> str | None:
-    """Why these records are no figures (not applicable, or failed), else None."""
-    for record in records:
-        if "not_applicable" in record:
-            return "not applicable"
-        if "failed" in record:
-            return f"failed: {record['failed'][:60]}"
-    return None
-
-
-def precision_line(cell: dict, queries_per_day: float) -> str:
-    records = cell["records"]
-    head = f"| {cell['method']} | {cell['n']} | {cell['precision']} | {len(records)} |"
-    why = served(records)
-    if why:
-        return f"{head} {why} | | | | | |"
-    metric = records[0]["metric"]
-    score = np.mean([r[metric] for r in records])
-    difference = np.mean([r["difference"] for r in records])
-    drops = sum(r["significant_drop"] for r in records)
-    latency = np.median([r["latency_ms_p50"] for r in records])
-    weights = np.median([r["weights_bytes"] for r in records]) / 2**20
-    ms = 1000 / np.median([r["eval_examples_per_second"] for r in records])
+def precision_line(summary: PrecisionSummary, queries_per_day: float) -> str:
+    """One (method, precision) row: its runs at the method's largest size, pooled over seeds."""
+    head = f"| {summary.method} | {summary.n_train} | {summary.precision} | {summary.runs} |"
+    if summary.not_applicable is not None or summary.failures:
+        return f"{head} {summary.status()[:80]} | | | | | |"
+    score = np.mean(summary.scores)
+    difference = np.mean(summary.differences)
+    drop = ", drop" if summary.significant_drops else ""
+    latency = summary.median(summary.latency_ms_p50)
+    weights = summary.median(summary.weights_bytes) / 2**20
+    ms = 1000 / summary.median(summary.examples_per_second)
     costs = method_costs(0, 0.0, ms, "cpu", Inputs())
     at_volume = costs.per_million_at(queries_per_day, 365)
     return (
-        f"{head} {score:.3f} ({difference:+.3f}{', drop' if drops else ''}) | {latency:,.1f} | "
+        f"{head} {score:.3f} ({difference:+.3f}{drop}) | {latency:,.1f} | "
         f"{weights:,.1f} | {ms:,.1f} | ${costs.per_million:,.2f} | ${at_volume:,.2f} |"
     )
 
 
 def precision_table(rows: list, queries_per_day: float) -> list[str]:
+    summaries = precision_summaries(rows, method_labels([config for _, config, _ in rows]))
     return [
         "| method | n | precision | runs | accuracy (vs the run's own) | batch-1 p50 ms | "
         f"weights MB | ms per example batched | $ per M at full use | $ per M at "
         f"{queries_per_day:,.0f}/day |",
         "|---|---|---|---|---|---|---|---|---|---|",
-        *(precision_line(cell, queries_per_day) for cell in precision_rows(rows)),
+        *(precision_line(summary, queries_per_day) for summary in summaries),
     ]
 
 

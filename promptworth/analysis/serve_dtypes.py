@@ -116,7 +116,7 @@ def deploy_precision(
         return {
             "precision": None,
             "any_served": any(s.served for s in summaries),
-            **{"measured": measured},
+            "measured": measured,
         }
     (summary,) = [s for s in summaries if s.precision == chosen]
     return {
