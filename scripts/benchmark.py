@@ -1,7 +1,8 @@
 """Speed benchmarks on the packaged SmolLM2 and AG News: prints numbers and ratios.
 
     python scripts/benchmark.py [--n 400] [--steps 6]
-    python scripts/benchmark.py --profile [--n-train 100] [--large] [--steps 30] [--write-docs]
+    python scripts/benchmark.py --profile [--n-train 100] [--large] [--steps 30]
+        [--full-steps prompt-lora] [--write-docs]
 
 1. zero-shot rank classification, seconds per 1,000 test examples and accuracy, fp32 vs bf16;
 2. the KV-cache scorer against scoring each (prompt + label) sequence separately;
@@ -208,16 +209,17 @@ def matmul_params(model) -> int:
     return sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
 
 
-def profile_training(cache, task, family, n_train: int, steps: int) -> list[ProfileRow]:
-    """One run of the family's method on `n_train` labels, its step budget cut to `steps`, with
-    the rule's selection as configured (dev split or folds, step-0 candidate, merging)."""
+def profile_training(cache, task, family, n_train: int, steps: int | None) -> list[ProfileRow]:
+    """One run of the family's method on `n_train` labels, its step budget cut to `steps` (None:
+    the recipe's own), with the rule's selection as configured (dev split or folds, step-0
+    candidate, merging)."""
     name, method, count, kind = family
     context = RunContext(task, 0, cache, DEFAULT_CAUSAL_LM, DEFAULT_ENCODER)
     rows = nested_subsets(task.train.labels, [n_train], 0, DEFAULT_SAMPLING)[n_train]
     split = task.train.subset(rows)
     backbone = cache.get(DEFAULT_CAUSAL_LM if kind == "causal-lm" else DEFAULT_ENCODER, kind)
     n_params = matmul_params(backbone.model)
-    fitted = make_method(method, max_steps=steps)
+    fitted = make_method(method, **({} if steps is None else {"max_steps": steps}))
     start = time.perf_counter()
     fitted.fit(split, context)
     whole = time.perf_counter() - start
@@ -309,12 +311,17 @@ def run_profile(args) -> None:
     sections = []
     if not wanted or "inference" in wanted:
         sections.append(lambda: profile_inference(cache, task, args.n))
+    whole = set(filter(None, args.full_steps.split(",")))
     for family in TRAINED_FAMILIES:
         if not wanted or family[1] in wanted:
             sections += [
                 lambda family=family, n=n: profile_training(cache, task, family, n, args.steps)
                 for n in sizes
             ]
+        if family[1] in whole:  # a whole run as the sweep trains it, at the largest size
+            sections.append(
+                lambda family=family: profile_training(cache, task, family, sizes[-1], None)
+            )
     rows = []
     for section in sections:
         new = section()
@@ -342,7 +349,9 @@ def write_docs(env: list[str], table: list[str], arguments: str) -> None:
         "snapshots, merging) have no count, their seconds say what they cost. The peak is a",
         "2048^3 matmul timed in the same process next to each row: on a shared machine it moves",
         "with the load, and the shares are against it. Training runs have their step budget cut",
-        "(`--steps`); tokens are the non-padding tokens trained on.",
+        "(`--steps`), except those of `--full-steps`, run at the recipe's own budget as a sweep",
+        "trains them (dev scoring then takes the share it takes in a sweep); tokens are the",
+        "non-padding tokens trained on.",
         "",
         "```",
         *env,
@@ -362,6 +371,11 @@ def main() -> None:
     parser.add_argument("--n-train", type=int, default=100, help="labels per profiled run")
     parser.add_argument("--large", action="store_true", help="also profile 1,000 labels")
     parser.add_argument("--only", default="", help="comma-separated profile rows to run")
+    parser.add_argument(
+        "--full-steps",
+        default="",
+        help="comma-separated methods also profiled at their own step budget (largest size)",
+    )
     parser.add_argument("--write-docs", action="store_true", help="write the profile's table")
     args = parser.parse_args()
     if args.profile:

@@ -160,17 +160,46 @@ def test_tfew_loss_by_hand():
 
 
 @pytest.mark.parametrize("name", ["prompt-lora", "prompt-tuning", "prefix-tuning"])
-def test_training_with_dropout_or_virtual_tokens_is_not_packed(
+def test_training_with_virtual_tokens_or_a_plain_dropout_is_not_packed(
     name, backbones, tiny_lm_dir, make_context
 ):
-    """LoRA's dropout draws its masks over the batch's shape, and virtual tokens are prepended
-    per row: packing either would change the steps taken, so they train on padded rows."""
+    """Virtual tokens are prepended per row, and an nn.Dropout draws its masks over the batch's
+    shape: packing either would change the steps taken, so they train on padded rows. LoRA's
+    own dropout draws the padded batch's masks, so LoRA packs."""
+    from promptworth.backbones.layout_dropout import LayoutDropout
     from promptworth.methods.prompt_training import packs
 
     method = tiny(name)
     model = method.trainable_model(backbones.get(tiny_lm_dir, "causal-lm"), make_context())
-    assert not packs(model, method.virtual_tokens)
-    assert packs(model, False) is (name != "prompt-lora")
+    assert packs(model, method.virtual_tokens) is (name == "prompt-lora")
+    assert packs(model, False)
+    layout_dropouts = [m for m in model.modules() if isinstance(m, LayoutDropout)]
+    assert bool(layout_dropouts) is (name == "prompt-lora")
+    model.add_module("plain_dropout", torch.nn.Dropout(0.1))
+    assert not packs(model, False)
+
+
+def test_layout_dropout_draws_the_padded_batchs_masks():
+    """Unpacked, LayoutDropout draws nn.Dropout's masks (CPU, same generator state); on rows
+    packed end to end it gives each token the entry the padded batch gives it."""
+    from promptworth.backbones.layout_dropout import LayoutDropout, packed_rows
+
+    lengths, features = [5, 2, 4], 3
+    padded = torch.randn(len(lengths), max(lengths), features)
+    layer, plain = LayoutDropout(0.4).train(), torch.nn.Dropout(0.4).train()
+    torch.manual_seed(7)
+    expected = plain(padded)
+    torch.manual_seed(7)
+    torch.testing.assert_close(layer(padded), expected, rtol=0, atol=0)
+    packed = torch.cat([padded[row, :n] for row, n in enumerate(lengths)])[None]
+    holder = torch.nn.Sequential(torch.nn.Linear(1, 1), layer)
+    torch.manual_seed(7)
+    with packed_rows(holder, lengths):
+        got = layer(packed)
+    assert layer.layout is None  # only inside packed_rows
+    kept = torch.cat([expected[row, :n] for row, n in enumerate(lengths)])[None]
+    torch.testing.assert_close(got, kept, rtol=0, atol=0)
+    assert 0 < (got == 0).float().mean() < 1  # the masks drop some entries, not all
 
 
 def masked_label_loss(model, tokenizer, seqs, batch):
@@ -208,13 +237,19 @@ def test_label_only_loss_is_the_masked_full_loss(name, task, backbones, tiny_lm_
 
 @pytest.mark.parametrize(
     ("name", "params"),
-    [("prompt-lora", {"dropout": 0.0, "learning_rate": 3e-2}), ("prompt-ft", {}), ("ia3", {})],
+    [
+        ("prompt-lora", {"dropout": 0.0, "learning_rate": 3e-2}),
+        ("prompt-lora", {"dropout": 0.3, "learning_rate": 3e-2}),
+        ("prompt-ft", {}),
+        ("ia3", {}),
+    ],
 )
 def test_packed_training_selects_the_same_step_and_predicts_the_same(
     name, params, task, backbones, tiny_lm_dir, make_context, monkeypatch
 ):
-    """Packing changes no step of the recipe: on a fixed seed the dev-selected step and the
-    test predictions are those of padded batches, the scores equal to float rounding."""
+    """Packing changes no step of the recipe (LoRA's dropout included): on a fixed seed the
+    dev-selected step and the test predictions are those of padded batches, the scores equal to
+    float rounding."""
     from promptworth.methods import prompt_training
 
     def fitted():

@@ -85,3 +85,25 @@ def test_refuses_classification_tasks(task, make_context):
     context = make_context(model="no-such-model")
     with pytest.raises(PromptworthError, match="it learns generation tasks; task 'tiny' is a"):
         runner.execute(make_method("sft-lora"), task.train, task.test, context)
+
+
+@pytest.mark.parametrize("name", ["sft-lora", "sft-ia3"])
+def test_packed_training_takes_the_steps_of_padded_batches(name, make_context, monkeypatch):
+    """Answers packed into one sequence (LoRA's dropout drawing the padded batch's masks) select
+    the step padded batches select and generate the same texts on a fixed seed."""
+    from promptworth.methods import prompt_training, sft_lora
+
+    task = tiny_generation_task(n_train=40)
+    params = {"max_steps": 8, "batch_size": 4, "learning_rate": 0.05}
+    if name == "sft-lora":
+        params["dropout"] = 0.3
+
+    def fitted():
+        return make_method(name, **params).fit(task.train, make_context(task=task))
+
+    packed = fitted()
+    loss = prompt_training.label_only_loss
+    monkeypatch.setattr(sft_lora, "label_only_loss", lambda *args: loss(*args[:4], packed=False))
+    padded = fitted()
+    assert packed.selection()["selected_step"] == padded.selection()["selected_step"] > 0
+    assert packed.predict(task.test.texts).texts == padded.predict(task.test.texts).texts

@@ -11,6 +11,8 @@
   passes the prefix as `cache` whenever no filled cache is given (training, the first step of
   generation or scoring) and keeps a filled one (later steps, which already hold the prefix).
   (Our own calls use the new name: prompting.with_cache.)
+- LoRA's dropout layers become `LayoutDropout`s (backbones/layout_dropout.py): the same masks on
+  padded batches, and training may then pack a batch's rows into one sequence.
 """
 
 from __future__ import annotations
@@ -43,8 +45,11 @@ def peft_model(model, peft_config):
     """`peft.get_peft_model(model, peft_config)`, quietly and with the current cache keyword."""
     from peft import get_peft_model
 
+    from promptworth.backbones.layout_dropout import use_layout_dropout
+
     with upstream_noise():
         wrapped = get_peft_model(model, peft_config)
+    use_layout_dropout(wrapped)
     base = wrapped.get_base_model()
     if "cache" in inspect.signature(type(base).forward).parameters:
         # a module-level function, so copies of the model (deepcopy) carry a working hook

@@ -11,6 +11,7 @@ adapter, a soft prompt, ...) by overriding `trainable_model`.
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -81,13 +82,16 @@ def label_only_loss(model, tokenizer, seqs: Sequences, batch: np.ndarray, packed
 
     `packed`: the rows run as one sequence whose position ids restart at each row, which
     transformers reads as packed sequences that attend only to themselves; no compute goes to
-    padding (random batches of AG News prompts are ~1.5x their tokens once padded). Only where
-    `packs` says so.
+    padding (random batches of AG News prompts are ~1.5x their tokens once padded); LoRA's
+    dropout draws the masks of the padded batch (`packed_rows`). Only where `packs` says so.
     """
     import torch
 
+    from promptworth.backbones.layout_dropout import packed_rows
+
     device = next(model.parameters()).device
     sequences = [seqs.input_ids[i] for i in batch]
+    layout = packed_rows(model, [len(s) for s in sequences]) if packed else nullcontext()
     if packed:
         starts = np.cumsum([0] + [len(s) for s in sequences])
         inputs = {
@@ -110,7 +114,8 @@ def label_only_loss(model, tokenizer, seqs: Sequences, batch: np.ndarray, packed
     kept = sorted(set(positions))
     column = {position: j for j, position in enumerate(kept)}
     keep = torch.tensor(kept, device=device) - width
-    logits = model(**inputs, logits_to_keep=keep).logits
+    with layout:
+        logits = model(**inputs, logits_to_keep=keep).logits
     picked = logits[torch.tensor(rows), torch.tensor([column[p] for p in positions])]
     loss = torch.nn.functional.cross_entropy(picked.float(), torch.tensor(targets, device=device))
     return loss, n_tokens
@@ -118,11 +123,17 @@ def label_only_loss(model, tokenizer, seqs: Sequences, batch: np.ndarray, packed
 
 def packs(model, virtual_tokens: bool) -> bool:
     """Whether training may pack its batches and take the same steps as padded batches: not
-    with virtual tokens (they would be prepended once to the whole pack), nor with dropout
-    (its masks are drawn over the batch's shape, so packing would draw other ones)."""
+    with virtual tokens (they would be prepended once to the whole pack), nor with a dropout
+    other than LoRA's `LayoutDropout` (an nn.Dropout draws its masks over the batch's shape, so
+    packing would draw other ones)."""
     import torch
 
-    dropout = any(isinstance(m, torch.nn.Dropout) and m.p > 0 for m in model.modules())
+    from promptworth.backbones.layout_dropout import LayoutDropout
+
+    dropout = any(
+        isinstance(m, torch.nn.Dropout) and not isinstance(m, LayoutDropout) and m.p > 0
+        for m in model.modules()
+    )
     config = getattr(model, "config", None)
     return not (virtual_tokens or dropout or getattr(config, "attention_dropout", 0.0))
 

@@ -31,6 +31,7 @@ from promptworth.methods.prompt_lora import PromptLoRA, lora_on_copy
 from promptworth.methods.prompt_training import (
     Sequences,
     label_only_loss,
+    packs,
     select_from_start,
     trained_cost,
 )
@@ -129,10 +130,10 @@ class SupervisedFineTuning(Method):
         model = self.trainable_model(backbone, context)
         seqs = answer_sequences(self.format_, train)
         schedule = Schedule.of(self.config)
-        tokenizer = backbone.tokenizer
+        tokenizer, packed = backbone.tokenizer, packs(model, False)
         learner = Learner(
             [p for p in model.parameters() if p.requires_grad],
-            lambda rows: label_only_loss(model, tokenizer, seqs, rows),
+            lambda rows: label_only_loss(model, tokenizer, seqs, rows, packed),
             None,
             np.asarray(train.labels),
             backbone.placement,
