@@ -3,6 +3,7 @@
     python scripts/benchmark.py [--n 400] [--steps 6]
     python scripts/benchmark.py --profile [--n-train 100] [--large] [--steps 30]
         [--full-steps prompt-lora] [--write-docs]
+    python scripts/benchmark.py --packing [--steps 12]
 
 1. zero-shot rank classification, seconds per 1,000 test examples and accuracy, fp32 vs bf16;
 2. the KV-cache scorer against scoring each (prompt + label) sequence separately;
@@ -16,6 +17,8 @@
    slower method) for each family's training phases and whole run, zero-shot scoring, feature
    extraction and generation (`run_profile`); `--write-docs` writes the table to
    docs/benchmarks/speed.md.
+7. `--packing`: a training step on the same batches packed into one sequence and right-padded,
+   alternated in one process, for each method that packs.
 Speed targets live here, never in tests: timings depend on the machine and its load.
 """
 
@@ -125,6 +128,43 @@ def train_step(backbone, placement: Placement, lora: bool, steps: int) -> float:
         optimizer.zero_grad()
         times.append(time.perf_counter() - start)
     return float(np.median(times[1:]))
+
+
+def packing_comparison(steps: int) -> None:
+    """--packing: a training step (forward and backward) on the same AG News batches packed and
+    padded, alternated in one process so the machine's drift falls on both, per method that
+    packs (prompt-lora with its dropout, ia3, prompt-ft)."""
+    from promptworth.methods.prompt_training import build_sequences, label_only_loss, packs
+
+    task, placement = load_task("ag_news"), choose_placement()
+    cache = BackboneCache(placement)
+    backbone = cache.get(DEFAULT_CAUSAL_LM, "causal-lm")
+    context = RunContext(task, 0, cache, DEFAULT_CAUSAL_LM, DEFAULT_ENCODER)
+    rows = nested_subsets(task.train.labels, [1000], 0, DEFAULT_SAMPLING)[1000]
+    rng = np.random.default_rng(0)
+    batches = [rng.choice(rows, 8, replace=False) for _ in range(steps)]
+    for name in ("prompt-lora", "ia3", "prompt-ft"):
+        method = make_method(name)
+        model = method.trainable_model(backbone, context).train()
+        assert packs(model, method.virtual_tokens), f"{name} does not pack"
+        seqs = build_sequences(method.prompt_format(backbone, context), task.train)
+        seconds = {True: [], False: []}
+        for batch in batches:
+            for packed in (True, False):
+                start = time.perf_counter()
+                with autocast_for(placement):
+                    loss, _ = label_only_loss(model, backbone.tokenizer, seqs, batch, packed)
+                loss.backward()
+                model.zero_grad(set_to_none=True)
+                seconds[packed].append(time.perf_counter() - start)
+        real = sum(len(seqs.input_ids[i]) for b in batches for i in b)
+        padded = sum(len(b) * max(len(seqs.input_ids[i]) for i in b) for b in batches)
+        packed_s, padded_s = (float(np.median(seconds[k][1:])) for k in (True, False))
+        print(
+            f"{name}: packed {packed_s:.2f} s/step, padded {padded_s:.2f} s/step "
+            f"({padded_s / packed_s:.2f}x; padded batches hold {padded / real:.2f}x the tokens)",
+            flush=True,
+        )
 
 
 # The speed profile (--profile). FLOPs per token by the usual counts over N, the parameters of
@@ -351,7 +391,9 @@ def write_docs(env: list[str], table: list[str], arguments: str) -> None:
         "with the load, and the shares are against it. Training runs have their step budget cut",
         "(`--steps`), except those of `--full-steps`, run at the recipe's own budget as a sweep",
         "trains them (dev scoring then takes the share it takes in a sweep); tokens are the",
-        "non-padding tokens trained on.",
+        "non-padding tokens trained on. On a shared virtual machine a row measured again can",
+        "move by more than a change under test: compare changes within one process, alternating",
+        "them, rather than against this table.",
         "",
         "```",
         *env,
@@ -377,9 +419,14 @@ def main() -> None:
         help="comma-separated methods also profiled at their own step budget (largest size)",
     )
     parser.add_argument("--write-docs", action="store_true", help="write the profile's table")
+    parser.add_argument(
+        "--packing", action="store_true", help="packed against padded steps, alternated"
+    )
     args = parser.parse_args()
     if args.profile:
         return run_profile(args)
+    if args.packing:
+        return packing_comparison(args.steps)
     torch.manual_seed(0)
     task = load_task("ag_news")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
