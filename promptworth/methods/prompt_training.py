@@ -91,19 +91,20 @@ def label_only_loss(model, tokenizer, seqs: Sequences, batch: np.ndarray, packed
 
     device = next(model.parameters()).device
     sequences = [seqs.input_ids[i] for i in batch]
-    layout = packed_rows(model, [len(s) for s in sequences]) if packed else nullcontext()
     if packed:
-        starts = np.cumsum([0] + [len(s) for s in sequences])
+        lengths = [len(s) for s in sequences]
+        starts = np.cumsum([0, *lengths])
         inputs = {
             "input_ids": torch.tensor([[t for s in sequences for t in s]], device=device),
-            "position_ids": torch.cat([torch.arange(len(s)) for s in sequences])[None].to(device),
+            "position_ids": torch.cat([torch.arange(n) for n in lengths])[None].to(device),
             "use_cache": False,  # a cache would stop transformers from reading the packing
         }
-        n_tokens = int(starts[-1])
+        n_tokens, layout = int(starts[-1]), packed_rows(model, lengths)
     else:
         ids, mask = right_padded(tokenizer, sequences, device)
         inputs = {"input_ids": ids, "attention_mask": mask}
         starts, n_tokens = np.zeros(len(sequences) + 1, dtype=int), int(mask.sum())
+        layout = nullcontext()
     width = inputs["input_ids"].shape[1]
     rows, positions, targets = [], [], []  # position t - 1 predicts label token t
     for row, (seq, index) in enumerate(zip(sequences, batch)):
