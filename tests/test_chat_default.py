@@ -9,7 +9,7 @@ import pytest
 from promptworth.backbones.preflight import model_has_chat_template
 from promptworth.methods.base import PromptOptions
 from promptworth.run.sweep import resolved_chat
-from promptworth.store.config import RunConfig
+from promptworth.store.config import CHAT_DEMONSTRATIONS, RunConfig
 from promptworth.testing import tiny_generation_task
 
 
@@ -49,3 +49,25 @@ def test_an_unchosen_chat_keys_as_off():
     unchosen = RunConfig(**fields, prompt=PromptOptions(chat=None))
     assert unchosen.key() == RunConfig(**fields, prompt=PromptOptions(chat=False)).key()
     assert unchosen.key() != RunConfig(**fields, prompt=PromptOptions(chat=True)).key()
+
+
+def test_chat_demonstrations_key_apart_from_those_pasted_into_one_message():
+    """Runs of a method that shows demonstrations under a chat template carry how it lays them
+    out (as turns); other methods' keys and plain runs' keys stay as they were."""
+    fields = dict(
+        task="t", task_version="v", model="m", model_revision="r", encoder="e",
+        encoder_revision="r", method_params={}, n_train=1, seed=0, test_size=1,
+        sampling="balanced", dtype="float32",
+    )  # fmt: skip
+    chat, plain = PromptOptions(chat=True), PromptOptions(chat=False)
+    described = RunConfig(**fields, method="few-shot", prompt=chat).to_dict()
+    assert described["prompt"]["demonstrations"] == CHAT_DEMONSTRATIONS == "turns"
+    for method, prompt in (("few-shot", plain), ("zero-shot", chat), ("few-shot-cot", plain)):
+        assert (
+            "demonstrations"
+            not in RunConfig(**fields, method=method, prompt=prompt).to_dict()["prompt"]
+        )
+    assert (
+        "demonstrations"
+        in RunConfig(**fields, method="few-shot-cot", prompt=chat).to_dict()["prompt"]
+    )

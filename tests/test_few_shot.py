@@ -112,6 +112,30 @@ def test_prompt_shows_demonstrations_with_gold_labels_then_the_input(task, make_
     assert method.cost_.trainable_params == 0 and method.cost_.train_examples == 2
 
 
+def test_under_a_chat_template_each_demonstration_is_a_user_turn_and_its_answer(task, make_context):
+    """As lm-evaluation-harness's multi-turn few-shot: demonstrations pasted into one user
+    message make a small chat model answer with one of their questions."""
+    method = FewShot(k=2).fit(
+        task.train.subset(range(24)), make_context(prompt=PromptOptions(batch_size=8, chat=True))
+    )
+    prompt = method.prompt(method.fixed_, "the rocket reached orbit")
+    turns = []
+    for index in method.fixed_:
+        label = task.label_names[task.train.labels[index]]
+        turns += [
+            {"role": "user", "content": f"Text: {task.train.texts[index]}\nTopic:"},
+            {"role": "assistant", "content": label},
+        ]
+    turns.append({"role": "user", "content": "Text: the rocket reached orbit\nTopic:"})
+    tokenizer = method.format_.tokenizer
+    assert prompt == tokenizer.apply_chat_template(
+        turns, tokenize=False, add_generation_prompt=True
+    )
+    alone = tokenizer.apply_chat_template(turns[-1:], tokenize=False, add_generation_prompt=True)
+    added = len(tokenizer(prompt).input_ids) - len(tokenizer(alone).input_ids)
+    assert added == sum(method.demo_tokens_[i] for i in method.fixed_)
+
+
 def test_k_is_limited_by_the_training_subset(task, make_context):
     method = fitted(task, make_context, n_train=2, k=4)
     assert sorted(method.fixed_.tolist()) == [0, 1]

@@ -19,7 +19,7 @@ from promptworth.cli import main
 from promptworth.cli.arguments import template_choice
 from promptworth.errors import PromptworthError
 from promptworth.methods.base import PromptOptions
-from promptworth.methods.few_shot import render_demo
+from promptworth.methods.few_shot import demo_text, render_demo
 from promptworth.methods.prompt_search import as_template, pet_patterns
 from promptworth.methods.prompting import PromptFormat, longest_first
 from promptworth.run.sweep import Sweep, SweepSpec
@@ -98,7 +98,9 @@ def test_demonstrations_and_generated_patterns_show_every_input():
     task = tiny_pair_task()
     fmt = PromptFormat(task, tiny_tokenizer("causal-lm"), PromptOptions())
     demo = render_demo(fmt, task.templates[0], ("the team won", "is it about sports"), "yes")
-    assert demo == "Passage: the team won\nQuestion: is it about sports?\nAnswer: yes"
+    assert (
+        demo_text(fmt, demo) == "Passage: the team won\nQuestion: is it about sports?\nAnswer: yes"
+    )
     assert pet_patterns(task.inputs)[0] == "{passage}\n{question}\nCategory:"
     inputs = task.inputs
     assert as_template("Q: {question} P: {passage} A:", inputs) == "Q: {question} P: {passage} A:"

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from promptworth.methods import make_method
+from promptworth.methods.few_shot import demo_text
 from promptworth.methods.self_critique import CRITIQUE_REQUEST, REVISION_REQUEST
 from promptworth.testing import tiny_generation_task
 
@@ -98,12 +99,13 @@ def test_few_shot_cot_shows_the_chains_that_scored_as_demonstrations(generation_
     method = fitted_cot(generation_task, make_context, min_score=0.0)  # every chain kept
     assert method.bootstrap_ == {"rows": 6, "kept": 6, "min_score": 0.0}
     assert method.notes_ == []
-    first = method.demos_[0]
-    assert first.startswith(generation_task.fill(method.template_, generation_task.train.texts[0]))
-    assert f"{COT_TRIGGER} " in first and f"\n{ANSWER_TRIGGER} " in first
+    prompt, answer = method.demos_[0]
+    assert prompt == generation_task.fill(method.template_, generation_task.train.texts[0])
+    assert answer.startswith(f"{COT_TRIGGER} ") and f"\n{ANSWER_TRIGGER} " in answer
     prediction = method.predict(generation_task.test.texts[:3])
     trace = prediction.extra["traces"][0]
-    assert trace["prompt"].startswith(method.demos_[0] + "\n\n" + method.demos_[1] + "\n\n")
+    shown = [demo_text(method.format_, demo) for demo in method.demos_[:2]]
+    assert trace["prompt"].startswith(shown[0] + "\n\n" + shown[1] + "\n\n")
     assert [step["step"] for step in trace["steps"]] == ["reasoning", "answer"]
     assert prediction.extra["k_used_mean"] == 2
     cost = method.training_cost()
@@ -128,8 +130,8 @@ def test_few_shot_cot_keeps_only_chains_the_headline_metric_scores_correct(
     assert calls == [generation_task.train.references[:6]]
     assert method.bootstrap_["kept"] == 2 and len(method.demos_) == 2
     texts = generation_task.train.texts
-    assert method.demos_[0].startswith(generation_task.fill(method.template_, texts[1]))
-    assert method.demos_[1].startswith(generation_task.fill(method.template_, texts[4]))
+    assert method.demos_[0][0] == generation_task.fill(method.template_, texts[1])
+    assert method.demos_[1][0] == generation_task.fill(method.template_, texts[4])
 
 
 def test_few_shot_cot_without_a_correct_chain_says_so_and_prompts_without_demos(
@@ -287,7 +289,7 @@ def test_few_shot_cot_chooses_the_nearest_kept_chains_with_knn(generation_task, 
     asked = generation_task.train.texts[:2]
     prediction = method.predict(asked)
     for row, trace in enumerate(prediction.extra["traces"]):
-        own = method.demos_[row]  # the chain written for this very row, nearest: last
+        own = demo_text(method.format_, method.demos_[row])  # this row's own chain: last
         test_prompt = f"{generation_task.fill(method.template_, asked[row])} {COT_TRIGGER}"
         assert trace["prompt"].endswith(f"{own}\n\n{test_prompt}")
 

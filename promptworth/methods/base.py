@@ -241,6 +241,9 @@ class Method(ABC):
     task_types: ClassVar[tuple[str, ...]] = ("classification",)
     # False: labelled examples are used without changing any weight (in-context, prompt search)
     updates_weights: ClassVar[bool] = True
+    # True: labelled examples are shown in the prompt, as chat turns under a chat template
+    # (store/config.py keys those runs apart from runs that pasted them into one message)
+    shows_demonstrations: ClassVar[bool] = False
     # Parameters that make the method fast on the tiny test backbones; the shared conformance
     # suite (tests/test_methods_contract.py) runs every registered method with them.
     test_params: ClassVar[dict[str, Any]] = {}

@@ -12,6 +12,11 @@ On a generation task a demonstration ends with its first reference, the random d
 are the first k rows of the training subset (the sweep draws it at random per seed and nests it
 across sizes, so a larger subset shows the same first demonstrations), and the answer is
 generated as in zero-shot; there are no label probabilities to calibrate.
+
+With the chat template (--chat, the default for a generation task on a chat model) each
+demonstration is a user turn (its prompt) and the assistant's reply (its answer), and the test
+prompt the last user turn, as lm-evaluation-harness's multi-turn few-shot does: demonstrations
+pasted into one user message lead a small chat model to answer with one of their questions.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ from promptworth.tasks.base import Example, Split, Task
 from promptworth.tasks.subsets import interleave
 
 SEPARATOR = "\n\n"  # between demonstrations, and between the last one and the test prompt
+# A demonstration: its prompt (the template around a training input) and its answer.
+Demo = tuple[str, str]
 CONTENT_FREE = ("N/A", "", "[MASK]")  # Zhao et al. 2021
 SELECTIONS = ("random", "knn")
 GENERATION_K = 4  # demonstrations of a generation task when k is not given (no labels to count)
@@ -57,6 +64,7 @@ class FewShot(Method):
     name = "few-shot"
     family = "prompting"
     updates_weights = False
+    shows_demonstrations = True
     task_types = ("classification", "generation")
     test_params: ClassVar[dict[str, Any]] = {"k": 3}
     generation_test_params: ClassVar[dict[str, Any]] = {"k": 3, "calibrate": False}
@@ -119,16 +127,13 @@ class FewShot(Method):
         self.cost_ = self.choose_demos(train, demos, context)
         return self
 
-    def choose_demos(self, train: Split, demos: list[str], context: RunContext) -> TrainingCost:
+    def choose_demos(self, train: Split, demos: list[Demo], context: RunContext) -> TrainingCost:
         """Keep `demos` (one per row of `train`) and choose among them as `selection` says: the
         balanced draw (a generation task's first k rows), or (knn) the rows' encoder vectors.
         Returns what that cost."""
         c, task = self.config, context.task
         self.demos_ = demos
-        tokenizer = self.format_.tokenizer
-        self.demo_tokens_ = np.array(
-            [len(tokenizer(d + SEPARATOR, add_special_tokens=False).input_ids) for d in self.demos_]
-        )
+        self.demo_tokens_ = np.array([demo_tokens(self.format_, d) for d in self.demos_])
         self.budget_, self.k_fit_ = self.demo_budget()
         self.k_ = c.k if c.k is not None else (GENERATION_K if task.generates else task.n_labels)
         total_params = count_params(self.model_)[1]
@@ -140,12 +145,12 @@ class FewShot(Method):
                 else balanced_draw(train.labels, task.n_labels, self.k_, context.seed)
             )
             self.fixed_ = self.fitting(drawn)
-            artifact = "".join(self.demos_[i] + SEPARATOR for i in self.fixed_)
+            artifact = shown_demos(self.format_, [self.demos_[i] for i in self.fixed_])
             n_used = len(self.fixed_)
         else:
             self.use_encoder(context)
             self.train_vectors_, cached_seconds = self.unit_vectors(train.texts)
-            artifact = "".join(d + SEPARATOR for d in self.demos_)  # any may be chosen
+            artifact = shown_demos(self.format_, self.demos_)  # any may be chosen
             n_used = len(train)
             total_params += count_params(self.encoder_.model)[1]
         return TrainingCost(
@@ -188,13 +193,19 @@ class FewShot(Method):
         else:
             tensors["train_vectors"] = self.train_vectors_
             backbones["encoder"] = self.encoder_.spec
-        demos = {"demos": self.demos_, "budget": int(self.budget_), "k_fit": int(self.k_fit_)}
+        demos = {"demo_turns": self.demos_, "budget": int(self.budget_), "k_fit": int(self.k_fit_)}
         return self.saved(tensors, backbones, k=self.k_, **demos)
 
     def restore(self, state: SavedState, context: RunContext) -> FewShot:
         self.use_backbone(context)
         meta, tensors = state.meta, state.tensors
-        self.demos_, self.demo_tokens_ = meta["demos"], np.asarray(tensors["demo_tokens"])
+        if "demo_turns" not in meta:
+            raise PromptworthError(
+                f"{self.name}: this artifact keeps its demonstrations as one text (saved by an "
+                "earlier promptworth); fit it again"
+            )
+        self.demos_ = [(prompt, answer) for prompt, answer in meta["demo_turns"]]
+        self.demo_tokens_ = np.asarray(tensors["demo_tokens"])
         self.budget_, self.k_fit_, self.k_ = meta["budget"], meta["k_fit"], meta["k"]
         if self.config.selection == "random":
             self.fixed_ = np.asarray(tensors["fixed"])
@@ -219,8 +230,8 @@ class FewShot(Method):
                 f"no room for demonstrations: the model reads {max_positions} positions and a "
                 f"test prompt may take {test_tokens}; lower --max-text-tokens"
             )
-        bare = fmt.tokenizer(empty + SEPARATOR, add_special_tokens=False).input_ids
-        return budget, budget // (len(bare) + text_and_answer + TOKEN_MARGIN)
+        bare = demo_tokens(fmt, (empty, ""))
+        return budget, budget // (bare + text_and_answer + TOKEN_MARGIN)
 
     def answer_tokens(self) -> int:
         """The most tokens that may follow a test prompt: the longest label word or answer."""
@@ -260,9 +271,9 @@ class FewShot(Method):
         return [self.fitting(row[: self.k_])[::-1] for row in nearest], seconds
 
     def prompt(self, demos: np.ndarray, example: Example) -> str:
-        block = "".join(self.demos_[i] + SEPARATOR for i in demos)
         text_cut = self.format_.truncate(example)
-        return as_prompt(self.format_, block + self.format_.task.fill(self.template_, text_cut))
+        body = self.format_.task.fill(self.template_, text_cut)
+        return demonstrated(self.format_, [self.demos_[i] for i in demos], body)
 
     def predict(self, texts: list[Example]) -> Prediction:
         self.check_fitted()
@@ -354,22 +365,53 @@ def balanced_draw(labels: np.ndarray, n_labels: int, k: int, seed: int) -> np.nd
     return interleave(per_label, np.random.default_rng(seed))[:k]
 
 
-def render_demo(fmt: PromptFormat, template: str, example: Example, answer: str) -> str:
-    """A demonstration: the task template around the example's inputs, then its answer (the
+def render_demo(fmt: PromptFormat, template: str, example: Example, answer: str) -> Demo:
+    """A demonstration: the task template around the example's inputs, and its answer (the
     gold label's word, or a generation task's first reference)."""
-    body = fmt.task.fill(template, fmt.truncate(example))
-    return body + fmt.completion(body, answer)
+    return fmt.task.fill(template, fmt.truncate(example)), answer
+
+
+def demo_text(fmt: PromptFormat, demo: Demo) -> str:
+    """A demonstration as plain text: its prompt continued by its answer."""
+    prompt, answer = demo
+    return prompt + fmt.completion(prompt, answer)
+
+
+def shown_demos(fmt: PromptFormat, demos: list[Demo]) -> str:
+    """The demonstrations as text, each followed by SEPARATOR (what an artifact stores)."""
+    return "".join(demo_text(fmt, demo) + SEPARATOR for demo in demos)
+
+
+def demonstrated(fmt: PromptFormat, demos: list[Demo], body: str) -> str:
+    """The prompt `body` after `demos`, as the LM sees it: plain text, or a chat whose turns are
+    the demonstrations (user: prompt, assistant: answer) and then `body` as the user's turn."""
+    if not fmt.options.chat:
+        return shown_demos(fmt, demos) + body
+    if not getattr(fmt.tokenizer, "chat_template", None):
+        raise ValueError("--chat needs a tokenizer with a chat template; this one has none")
+    turns = [
+        {"role": role, "content": content}
+        for prompt, answer in demos
+        for role, content in (("user", prompt), ("assistant", answer))
+    ]
+    return fmt.tokenizer.apply_chat_template(
+        [*turns, {"role": "user", "content": body}], tokenize=False, add_generation_prompt=True
+    )
 
 
 def as_prompt(fmt: PromptFormat, body: str) -> str:
     """The prompt body as the LM sees it: as is, or as one user turn of its chat template."""
+    return demonstrated(fmt, [], body)
+
+
+def demo_tokens(fmt: PromptFormat, demo: Demo) -> int:
+    """Tokens `demo` adds to a prompt: its text and SEPARATOR, or (chat) its two turns."""
     if not fmt.options.chat:
-        return body
-    if not getattr(fmt.tokenizer, "chat_template", None):
-        raise ValueError("--chat needs a tokenizer with a chat template; this one has none")
-    return fmt.tokenizer.apply_chat_template(
-        [{"role": "user", "content": body}], tokenize=False, add_generation_prompt=True
-    )
+        return len(
+            fmt.tokenizer(demo_text(fmt, demo) + SEPARATOR, add_special_tokens=False).input_ids
+        )
+    with_demo = fmt.encode_prompt(demonstrated(fmt, [demo], ""))
+    return len(with_demo) - len(fmt.encode_prompt(demonstrated(fmt, [], "")))
 
 
 def common_prefix_length(sequences: list[list[int]]) -> int:

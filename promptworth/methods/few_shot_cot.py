@@ -31,7 +31,7 @@ from promptworth.methods.base import (
     one_of,
     require,
 )
-from promptworth.methods.few_shot import GENERATION_K, SELECTIONS, FewShot
+from promptworth.methods.few_shot import GENERATION_K, SELECTIONS, Demo, FewShot
 from promptworth.methods.generation import (
     ANSWER_TRIGGER,
     COT_TRIGGER,
@@ -107,11 +107,11 @@ class FewShotCoT(FewShot):
     def reasoning(self) -> Decoding:
         return Decoding(self.config.reasoning_tokens, stop=REASONING_STOP)
 
-    def demo(self, example: Example, chain: str) -> str:
-        """A demonstration: the task's prompt of `example`, the trigger and its chain (reasoning,
-        ANSWER_TRIGGER, answer), as a test prompt is continued."""
+    def demo(self, example: Example, chain: str) -> Demo:
+        """A demonstration: the task's prompt of `example`; its answer the trigger and the chain
+        (reasoning, ANSWER_TRIGGER, answer), as a test prompt is continued."""
         body = self.format_.task.fill(self.template_, self.format_.truncate(example))
-        return f"{body}{self.format_.completion(body, COT_TRIGGER)} {chain}"
+        return body, f"{COT_TRIGGER} {chain}"
 
     def no_demos(self) -> TrainingCost:
         """No chain was kept: test prompts have no demonstrations."""

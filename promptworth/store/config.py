@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from promptworth.methods.base import PromptOptions
+from promptworth.methods.registry import REGISTRY, method_class
 
 # The fields that vary along one learning curve; every other field tells experiments apart, so
 # runs that differ in any of them are never averaged together (analysis/results.py).
@@ -33,6 +34,11 @@ MEMORY_SCOPE = "run"
 # runs carry it in their config, so runs stored before, whose prompts listed no options and
 # whose answers were cut at 5 tokens, keep their own keys and are never mixed with these.
 GENERATION_PROTOCOL = "options-listed"
+# How a method that shows demonstrations lays them out under a chat template: one user turn
+# and the assistant's answer each (methods/few_shot.py). Such runs carry it in their config, so
+# runs stored before, whose demonstrations were pasted into the one user message, keep their
+# own keys.
+CHAT_DEMONSTRATIONS = "turns"
 
 
 @dataclass(frozen=True)
@@ -73,10 +79,18 @@ class RunConfig:
             described["prompt"]["chat"] = False
         if described["prompt"].get("predict") == "generate":
             described["prompt"]["generation"] = GENERATION_PROTOCOL
+        if described["prompt"]["chat"] and shows_demonstrations(self.method):
+            described["prompt"]["demonstrations"] = CHAT_DEMONSTRATIONS
         return described
 
     def key(self) -> str:
         return config_key(self.to_dict())
+
+
+def shows_demonstrations(method: str) -> bool:
+    """Whether `method` shows labelled examples in its prompts (a name no longer registered,
+    from an old store: no)."""
+    return method in REGISTRY and method_class(method).shows_demonstrations
 
 
 def config_key(described: dict[str, Any]) -> str:
