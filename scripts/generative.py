@@ -9,6 +9,10 @@ Usage (rerun the same command to resume):
         [--sizes 10,100] [--seeds 2] [--test-size 200] [--add-metrics judge]
         [--judge-model MODEL]
 (--add-metrics applies to xsum only, the task whose references a judge is checked against)
+
+With the judge among xsum's metrics, the judge is then checked on Factual-Summary-Pairs
+(`promptworth judge check`, into xsum's store) and judges zero-shot's answers against
+sft-lora's in both orders (`promptworth judge pair`), each once: a rerun keeps what is there.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from promptworth.cli import main as promptworth
 from promptworth.methods import REGISTRY
 from promptworth.report.outputs import stored_rows, write_outputs
 from promptworth.run.sweep import Sweep, SweepSpec
@@ -28,6 +33,7 @@ METHODS = ("zero-shot", "few-shot", "zs-cot", "self-consistency", "self-critique
 # few-shot has no label probabilities to calibrate on a generation task; three votes per input
 PARAMS = {"few-shot": {"calibrate": False}, "self-consistency": {"samples": 3}}
 JUDGED_TASK = "xsum"
+JUDGED_PAIR = ("zero-shot", "sft-lora")  # the direct prompt against fine-tuning, judged
 
 
 def run_task(task: str, args: argparse.Namespace) -> Path:
@@ -46,6 +52,21 @@ def run_task(task: str, args: argparse.Namespace) -> Path:
     logging.info("== %s", task)
     Sweep(spec, quiet=True).execute()
     return out
+
+
+def judge_the_judge(args: argparse.Namespace) -> None:
+    """The judge's check and its pairwise verdicts on the judged task's store, once each."""
+    from promptworth.run.judging import read_checks
+
+    store = args.out / JUDGED_TASK
+    judge = ["--judge-model", args.judge_model] if args.judge_model else []
+    if not read_checks(store):
+        logging.info("== the judge on Factual-Summary-Pairs")
+        promptworth(["judge", "check", "--out", str(store), *judge])
+    if set(JUDGED_PAIR) <= set(args.methods) and not list(store.glob("judge_pair_*.json")):
+        logging.info("== the judge on %s vs %s", *JUDGED_PAIR)
+        pair = ",".join(JUDGED_PAIR)
+        promptworth(["judge", "pair", str(store), pair, "--task", JUDGED_TASK, *judge])
 
 
 def task_table(task: str, out: Path) -> pd.DataFrame:
@@ -100,6 +121,8 @@ def main() -> None:
         parser.error("--sizes: sizes of 1 or more (methods that train nothing run once)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     tables = [task_table(task, run_task(task, args)) for task in args.tasks]
+    if JUDGED_TASK in args.tasks and "judge" in args.add_metrics:
+        judge_the_judge(args)
     print(markdown(pd.concat(tables, ignore_index=True)))
 
 
