@@ -35,6 +35,19 @@ def test_text_metrics_score_a_reasoning_chain_by_its_final_answer():
     np.testing.assert_array_equal(exact_match([chain], [("city of paris",)]), [1.0])
 
 
+def test_a_chain_that_concludes_with_nothing_is_unparsed_and_rouge_reads_its_conclusion():
+    """ROUGE scores the conclusion, not the reasoning; an empty conclusion is an unparsed answer
+    for every text metric, not a silent 0."""
+    empty = "The electron comes from the nucleus.\nTherefore, the answer is :"
+    chain = "The article is about rain.\nTherefore, the answer is Heavy rain hit the city."
+    scored = text_row_scores(
+        task_metrics(["exact_match", "token_f1", "rouge"]), [empty, chain], [("x",)] * 2
+    )
+    assert scored["exact_match"][1] == scored["token_f1"][1] == scored["rougeL"][1] == 0.5
+    reference = ("Heavy rain hit the city",)
+    assert rouge_rows("rougeL")([chain], [reference])[0] == pytest.approx(1.0)
+
+
 def test_token_f1_by_hand():
     # "the cat sat" -> [cat, sat]; "a cat sat down" -> [cat, sat, down]: p = 1, r = 2/3
     assert token_f1(["the cat sat"], [("a cat sat down",)])[0] == pytest.approx(0.8)

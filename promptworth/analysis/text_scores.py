@@ -5,10 +5,13 @@ let everything built for 0/1 correctness - means over seeds, row bootstraps, pai
 learning curves - read generation runs unchanged. Each scorer also says which outputs it could
 not read (an empty answer; no number), reported beside the score as the unparsed rate.
 
-- exact match and token F1: of the output's final answer (what follows its last "the answer
-  is", else all of it: a reasoning chain is scored by its conclusion), after SQuAD's answer
-  normalisation (lower case, punctuation and the articles a/an/the removed, white space
-  collapsed), as in the SQuAD v1.1 evaluation script;
+Every text scorer reads the output's final answer: what follows its last "the answer is", else
+all of it, so a reasoning chain is scored by its conclusion, and a chain that concludes with
+nothing is an empty answer (unparsed). The model-scored metrics (BERTScore, the judge) read it
+too (run/model_scores.py).
+
+- exact match and token F1: after SQuAD's answer normalisation (lower case, punctuation and
+  the articles a/an/the removed, white space collapsed), as in the SQuAD v1.1 evaluation script;
 - ROUGE-1/2/L: F-measure from Google's `rouge-score`, with Porter stemming;
 - numbers: the reference's first number against the output's, read strictly (the number after
   "The answer is", the format the prompt asks for) or flexibly (the output's last number).
@@ -92,7 +95,7 @@ def rouge_rows(kind: str):
         scorer = rouge_scorer.RougeScorer([kind], use_stemmer=True)
         return np.array(
             [
-                max(scorer.score(ref, output)[kind].fmeasure for ref in refs)
+                max(scorer.score(ref, final_answer(output))[kind].fmeasure for ref in refs)
                 for output, refs in zip(outputs, references, strict=True)
             ]
         )
@@ -101,7 +104,7 @@ def rouge_rows(kind: str):
 
 
 def empty(output: str) -> bool:
-    return not output.strip()
+    return not final_answer(output).strip()
 
 
 def unreadable(extract: Callable[[str], float | None]) -> Callable[[str], bool]:

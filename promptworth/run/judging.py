@@ -32,6 +32,7 @@ from promptworth.atomic import locked, replace_atomically
 from promptworth.errors import PromptworthError
 from promptworth.paths import inside
 from promptworth.run.model_scores import JUDGE_PROTOCOL, Judge
+from promptworth.tasks.answers import final_answer
 from promptworth.tasks.factual_pairs import NAME, factual_summary_pairs
 
 CHECKS_FILE = "judge_checks.json"
@@ -135,9 +136,10 @@ def compare_answers(judge: Judge, test, pairs: list[tuple[tuple, tuple]]) -> lis
     compared = []
     for (config_a, result_a), (config_b, result_b) in pairs:
         start = time.perf_counter()
-        outcomes = judge.pairwise(
-            test.texts, test.references, result_a["predictions"], result_b["predictions"]
+        answers_a, answers_b = (
+            [final_answer(p) for p in r["predictions"]] for r in (result_a, result_b)
         )
+        outcomes = judge.pairwise(test.texts, test.references, answers_a, answers_b)
         summary = summarise(outcomes)
         rows_a, rows_b = result_a.get("row_scores", {}), result_b.get("row_scores", {})
         agreement = {}

@@ -24,6 +24,7 @@ from promptworth.analysis.agreement import cohen_kappa, swap_rule
 from promptworth.analysis.metrics import JUDGE_REFERENCE_METRICS, METRICS, unparsed_share
 from promptworth.methods.base import PromptOptions
 from promptworth.methods.prompting import PromptFormat, score_candidates
+from promptworth.tasks.answers import final_answer
 from promptworth.tasks.base import Example, example_slots
 
 # Changing a judge prompt or its answer words changes every judged score: judged runs carry this
@@ -213,13 +214,14 @@ class ModelScorers:
         """Metric `key`'s per-row scores of `outputs` on the `test` split, and what else it
         measured (the judge's P(yes) per row)."""
         needs = METRICS[key].needs
+        answers = [final_answer(output) for output in outputs]  # a chain's conclusion
         if needs == "encoder":
             encoder = self.backbones.get(self.encoder, "encoder")
-            return bertscore_rows(encoder, outputs, test.references), {}
+            return bertscore_rows(encoder, answers, test.references), {}
         if self.judge_model is None:
             raise ValueError("the judge metric needs a judge model (--judge-model)")
         judge = Judge(self.backbones.get(self.judge_model, "causal-lm"))
-        p_yes = judge.p_yes(test.texts, test.references, outputs)
+        p_yes = judge.p_yes(test.texts, test.references, answers)
         return (p_yes > 0.5).astype(float), {"judge_p_yes": p_yes.round(6).tolist()}
 
     def score(self, keys: list[str], test, outputs: list[str]) -> tuple[dict, dict]:
