@@ -176,6 +176,27 @@ def test_seeds_that_all_get_every_row_right_get_the_exact_interval():
     assert interval.high - interval.low > 0.1 and "no bootstrap spread" in interval.procedure
 
 
+def test_a_zero_one_generation_metric_without_spread_gets_the_exact_interval():
+    """Every row wrong by exact match: [0, 0.018] on 200 rows, not the uninformative [0, 1] a
+    graded score (ROUGE) without spread gets."""
+
+    def generation_run(seed: int, exact: list[float], rouge: list[float]) -> unc.ScoredRun:
+        result = {
+            "n_test": len(exact),
+            "headline_metric": "exact_match",
+            "test_labels": [0] * len(exact),
+            "row_scores": {"exact_match": exact, "rougeL": rouge},
+        }
+        return unc.ScoredRun.from_store(f"k{seed}", "a", {"n_train": 0, "seed": seed}, result)
+
+    runs = [generation_run(s, [0.0] * 200, [0.25] * 200) for s in (0, 1)]
+    exact = unc.accuracy_interval(runs, "exact_match")
+    assert (exact.low, exact.high) == unc.binomial_interval(0, 200)
+    assert 0.01 < exact.high < 0.02 and "no bootstrap spread" in exact.procedure
+    graded = unc.accuracy_interval(runs, "rougeL")
+    assert (graded.low, graded.high) == (0.0, 1.0) and graded.procedure == unc.NO_SPREAD
+
+
 def test_seeds_share_each_row_resample_and_add_their_own_variance():
     correct = right(range(65))
     low, high = unc.percentile_interval(unc.resampled_means(correct)[0])

@@ -21,8 +21,9 @@ The bootstrap (docs/concepts/uncertainty.md#the-bootstrap):
   (Clopper–Pearson, `scipy.stats.binomtest(...).proportion_ci(method="exact")`) instead: the row
   bootstrap of a run that got every row right (or wrong) has no spread and would print
   `1.000 [1.000, 1.000]`, which no 95 % interval on a few rows can honestly be. So does a group
-  of seeds whose bootstrap has no spread (every seed got the same rows right). Macro-F1 has no
-  exact interval: when its bootstrap has no spread, the interval is the whole range [0, 1].
+  of seeds whose bootstrap has no spread (every seed got the same rows right), and a 0/1
+  generation metric (exact match, a number read right) whose bootstrap has none. Macro-F1 and
+  graded scores (ROUGE) have no exact interval: without spread, the interval is [0, 1].
 - Below MIN_TEST_ROWS test rows, the report and the recommendation say so beside the number.
 - **Paired difference** of two methods: the same procedure on the difference of their scores on
   each resample (method minus baseline), seed by seed. Two-sided p-value by inverting the percentile
@@ -319,14 +320,25 @@ def interval_of(runs: list[ScoredRun], metric: str) -> tuple[float, float, str]:
     (the module docstring): one run's accuracy, or resamples without spread."""
     samples = resample_seeds(resampled_scores(runs, metric))
     low, high = percentile_interval(samples)
-    if metric == "accuracy" and (len(runs) == 1 or high == low):
+    one_accuracy = metric == "accuracy" and len(runs) == 1
+    if (one_accuracy or high == low) and zero_one_rows(runs, metric):
         n_rows = runs[0].n_test
-        mean = float(np.mean([run.accuracy for run in runs]))
+        mean = float(np.mean([run.score(metric) for run in runs]))
         why = "one run: no seed variance measured" if len(runs) == 1 else "no bootstrap spread"
         return (*binomial_interval(round(mean * n_rows), n_rows), f"{EXACT} ({why})")
     if high == low:
         return 0.0, 1.0, NO_SPREAD
     return low, high, procedure(len(runs))
+
+
+def zero_one_rows(runs: list[ScoredRun], metric: str) -> bool:
+    """Whether every test row of every run scores 0 or 1 (accuracy, exact match, a number read
+    right): the mean is then a proportion, with an exact interval when resamples cannot give
+    one (all rows wrong, say)."""
+    if metric == "accuracy":
+        return True
+    rows = [(run.row_scores or {}).get(metric) for run in runs]
+    return all(found is not None and np.isin(found, (0.0, 1.0)).all() for found in rows)
 
 
 @dataclass(frozen=True)
