@@ -13,7 +13,9 @@ from promptworth.methods.base import NO_LABEL, PromptOptions
 from promptworth.methods.generation import (
     Decoding,
     answer_budget,
+    answer_start,
     cut_at_stop,
+    generate,
     generate_texts,
     map_answer,
     serving_copy,
@@ -38,10 +40,11 @@ def test_batched_greedy_equals_one_at_a_time(task, lm):
     prompt_ids = prompts_of(task, lm.tokenizer)
     assert len({len(p) for p in prompt_ids}) > 1
     decoding = Decoding(max_new_tokens=6)
-    together = generate_texts(lm.model, lm.tokenizer, prompt_ids, decoding, batch_size=8)
-    alone = [generate_texts(lm.model, lm.tokenizer, [p], decoding, 1)[0] for p in prompt_ids]
-    assert together == alone
-    assert any(together)
+    together = generate(lm.model, lm.tokenizer, prompt_ids, decoding, batch_size=8)
+    alone = [generate(lm.model, lm.tokenizer, [p], decoding, 1) for p in prompt_ids]
+    assert together.texts == [one.texts[0] for one in alone]
+    assert together.new_tokens == [one.new_tokens[0] for one in alone]
+    assert sum(together.new_tokens) > 0
 
 
 def test_greedy_equals_argmax_by_full_forward_passes(task, lm):
@@ -52,7 +55,8 @@ def test_greedy_equals_argmax_by_full_forward_passes(task, lm):
             logits = lm.model(input_ids=torch.tensor([sequence])).logits[0, -1]
             sequence.append(int(logits.argmax()))
     expected = lm.tokenizer.decode(sequence[len(prompt) :], skip_special_tokens=True)
-    assert generate_texts(lm.model, lm.tokenizer, [prompt], Decoding(4), 1) == [expected]
+    found = generate(lm.model, lm.tokenizer, [prompt], Decoding(4), 1)
+    assert found.texts == [answer_start(expected)] and found.new_tokens == [4]
 
 
 def test_text_is_cut_at_the_first_stop_string(task, lm):
@@ -60,12 +64,14 @@ def test_text_is_cut_at_the_first_stop_string(task, lm):
     full = generate_texts(lm.model, lm.tokenizer, prompt_ids, Decoding(8), 4)
     stop = next(ch for ch in "".join(full) if not ch.isspace())
     cut = generate_texts(lm.model, lm.tokenizer, prompt_ids, Decoding(8, stop=(stop,)), 4)
-    assert cut == [cut_at_stop(text.lstrip(), (stop,)) for text in full]
+    assert cut == [cut_at_stop(text, (stop,)) for text in full]  # full: from its answer_start
     # a leading newline does not end an answer: generation goes on to the text after it
     lines = generate_texts(lm.model, lm.tokenizer, prompt_ids, Decoding(8, stop=("\n",)), 4)
-    assert lines == [cut_at_stop(text.lstrip(), ("\n",)) for text in full]
+    assert lines == [cut_at_stop(text, ("\n",)) for text in full]
     assert cut_at_stop("a. b\nc", (".", "\n")) == "a"
     assert cut_at_stop("abc", ("\n",)) == "abc"
+    # nor does a colon completing the cue ("Therefore, the answer is" + " :\n" + the answer)
+    assert cut_at_stop(answer_start(" :\nHeavy rain hit.\nMore"), ("\n",)) == "Heavy rain hit."
 
 
 def test_sampling_is_seeded_and_leaves_the_global_generator_alone(task, lm):

@@ -47,9 +47,15 @@ class Decoding:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
 
 
+def answer_start(text: str) -> str:
+    """`text` without its leading white space and one colon that completes the cue it follows
+    ("Therefore, the answer is" + ":"): an answer that starts on the next line is not empty."""
+    return text.lstrip().removeprefix(":").lstrip()
+
+
 def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
     """`text` up to the earliest stop string (all of it when none occurs). Callers pass it
-    without its leading white space: an answer that starts on a new line is not empty."""
+    from its `answer_start`: an answer that starts on a new line is not empty."""
     ends = [text.find(s) for s in stop if s and s in text]
     return text[: min(ends)] if ends else text
 
@@ -130,7 +136,7 @@ def generate(
             for row, index in enumerate(batch):
                 continuation = out[row, ids.shape[1] :]
                 text = tokenizer.decode(continuation, skip_special_tokens=True)
-                texts[index] = cut_at_stop(text.lstrip(), decoding.stop)
+                texts[index] = cut_at_stop(answer_start(text), decoding.stop)
                 new_tokens[index] = generated_length(continuation.tolist(), tokenizer.pad_token_id)
     return Generated(texts, new_tokens)
 
@@ -141,7 +147,7 @@ def generated_length(continuation: list[int], pad: int | None) -> int:
 
 
 class StopAfterText:
-    """A row of a batch is done once its continuation, leading white space aside, holds a stop
+    """A row of a batch is done once its continuation, from its `answer_start`, holds a stop
     string (transformers' own stop strings would end an answer at a leading newline)."""
 
     def __init__(self, tokenizer, stop: tuple[str, ...]):
@@ -151,7 +157,7 @@ class StopAfterText:
         import torch
 
         texts = self.tokenizer.batch_decode(input_ids[:, self.start :], skip_special_tokens=True)
-        done = [any(s in text.lstrip() for s in self.stop) for text in texts]
+        done = [any(s in answer_start(text) for s in self.stop) for text in texts]
         return torch.tensor(done, device=input_ids.device)
 
 
