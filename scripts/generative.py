@@ -32,6 +32,7 @@ TASKS = ("xsum", "nq_open", "asdiv")
 METHODS = ("zero-shot", "few-shot", "zs-cot", "self-consistency", "self-critique", "sft-lora")
 # few-shot has no label probabilities to calibrate on a generation task; three votes per input
 PARAMS = {"few-shot": {"calibrate": False}, "self-consistency": {"samples": 3}}
+SIZES, SEEDS, TEST_SIZE = (10, 100), 2, 200  # labelled examples, seeds and test rows per task
 JUDGED_TASK = "xsum"
 JUDGED_PAIR = ("zero-shot", "sft-lora")  # the direct prompt against fine-tuning, judged
 
@@ -104,9 +105,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("results/generative"))
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--sizes", default="10,100")
-    parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--test-size", type=int, default=200)
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    parser.add_argument("--seeds", type=int, default=SEEDS)
+    parser.add_argument("--test-size", type=int, default=TEST_SIZE)
     parser.add_argument("--add-metrics", default="judge", help=f"{JUDGED_TASK}'s extra metrics")
     parser.add_argument("--judge-model", help="the judge metric's LM (default: the run's model)")
     args = parser.parse_args()
