@@ -16,7 +16,7 @@ import torch
 from promptworth.backbones.adapters import UPSTREAM_NOISE, upstream_noise
 from promptworth.methods import make_method, method_class
 from promptworth.methods.base import PromptOptions
-from promptworth.methods.generation import Decoding, generate_texts
+from promptworth.methods.generation import Decoding, answer_start, generate_texts
 from promptworth.methods.prompting import PromptFormat
 
 PEFT_METHODS = ["prompt-tuning", "prefix-tuning", "p-tuning", "ia3", "prompt-lora"]
@@ -52,7 +52,9 @@ def test_generation_equals_greedy_decoding_by_full_forward_passes(
     fmt = PromptFormat(task, backbone.tokenizer, PromptOptions())
     prompts = [fmt.encode_prompt(fmt.prompt(text)) for text in task.test.texts[:4]]
     expected = [
-        backbone.tokenizer.decode(greedy_by_full_passes(model, p, 3), skip_special_tokens=True)
+        answer_start(
+            backbone.tokenizer.decode(greedy_by_full_passes(model, p, 3), skip_special_tokens=True)
+        )
         for p in prompts
     ]
     assert generate_texts(model, backbone.tokenizer, prompts, Decoding(3), 1) == expected
