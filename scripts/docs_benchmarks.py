@@ -247,14 +247,15 @@ def generative_page() -> str:
     for store in stores:
         rows, meta = stored(store)
         all_rows += rows
-        body += task_section(store.name, rows, script.METHODS)
+        body += task_section(store.name, rows, script)
     body += judge_section(ROOT / GENERATIVE / script.JUDGED_TASK)
     return page(
         "Generation: xsum, nq_open and asdiv", GENERATIVE, [*body, *environment(all_rows, meta)]
     )
 
 
-def task_section(task: str, rows, methods) -> list[str]:
+def task_section(task: str, rows, script) -> list[str]:
+    """`task`'s table (`rows`: its store's runs), in the order of `script`'s methods."""
     from promptworth.analysis.results import DIRECT_PROMPT, batched_ms, results_frame
     from promptworth.analysis.summary import summarize
     from promptworth.analysis.uncertainty import compare_methods
@@ -275,7 +276,7 @@ def task_section(task: str, rows, methods) -> list[str]:
         "|---|---|---|---|---|---|" + "---|" * (len(others) + 5),
     ]
     beyond = []
-    order = {m: i for i, m in enumerate(methods)}
+    order = {m: i for i, m in enumerate(script.METHODS)}
     for method, n_train in sorted(found.groups, key=lambda g: (order.get(g[0], len(order)), g)):
         runs = frame[(frame.method == method) & (frame.n_train == n_train)]
         score = score_cell(runs[metric], found.intervals[(method, n_train)])
@@ -304,17 +305,16 @@ def task_section(task: str, rows, methods) -> list[str]:
         lines.append("| " + " | ".join(cells) + " |")
     verdict = ", ".join(beyond) if beyond else "none"
     lines += ["", f"Above the direct prompt beyond the 95 % interval: {verdict}."]
-    missing = not_yet_run(found.groups)
+    missing = not_yet_run(found.groups, script)
     if missing:
         lines.append(f"Not run yet (the benchmark resumes them): {', '.join(missing)}.")
     return [*lines, ""]
 
 
-def not_yet_run(groups) -> list[str]:
-    """The benchmark's planned (method, size) cells with fewer seeds stored than it runs."""
+def not_yet_run(groups, script) -> list[str]:
+    """`script`'s planned (method, size) cells with fewer seeds stored than it runs."""
     from promptworth.methods.registry import method_class
 
-    script = generative_script()
     missing = []
     for method in script.METHODS:
         trained = method_class(method).trains

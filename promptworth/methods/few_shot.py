@@ -133,7 +133,7 @@ class FewShot(Method):
         Returns what that cost."""
         c, task = self.config, context.task
         self.demos_ = demos
-        self.demo_tokens_ = np.array([demo_tokens(self.format_, d) for d in self.demos_])
+        self.demo_tokens_ = demo_tokens(self.format_, self.demos_)
         self.budget_, self.k_fit_ = self.demo_budget()
         self.k_ = c.k if c.k is not None else (GENERATION_K if task.generates else task.n_labels)
         total_params = count_params(self.model_)[1]
@@ -230,7 +230,7 @@ class FewShot(Method):
                 f"no room for demonstrations: the model reads {max_positions} positions and a "
                 f"test prompt may take {test_tokens}; lower --max-text-tokens"
             )
-        bare = demo_tokens(fmt, (empty, ""))
+        bare = int(demo_tokens(fmt, [(empty, "")])[0])
         return budget, budget // (bare + text_and_answer + TOKEN_MARGIN)
 
     def answer_tokens(self) -> int:
@@ -404,14 +404,14 @@ def as_prompt(fmt: PromptFormat, body: str) -> str:
     return demonstrated(fmt, [], body)
 
 
-def demo_tokens(fmt: PromptFormat, demo: Demo) -> int:
-    """Tokens `demo` adds to a prompt: its text and SEPARATOR, or (chat) its two turns."""
+def demo_tokens(fmt: PromptFormat, demos: list[Demo]) -> np.ndarray:
+    """Tokens each of `demos` adds to a prompt: its text and SEPARATOR, or (chat) its two turns
+    beyond the conversation without it."""
     if not fmt.options.chat:
-        return len(
-            fmt.tokenizer(demo_text(fmt, demo) + SEPARATOR, add_special_tokens=False).input_ids
-        )
-    with_demo = fmt.encode_prompt(demonstrated(fmt, [demo], ""))
-    return len(with_demo) - len(fmt.encode_prompt(demonstrated(fmt, [], "")))
+        texts = [demo_text(fmt, demo) + SEPARATOR for demo in demos]
+        return np.array([len(fmt.tokenizer(t, add_special_tokens=False).input_ids) for t in texts])
+    bare = len(fmt.encode_prompt(demonstrated(fmt, [], "")))
+    return np.array([len(fmt.encode_prompt(demonstrated(fmt, [d], ""))) - bare for d in demos])
 
 
 def common_prefix_length(sequences: list[list[int]]) -> int:
