@@ -387,16 +387,7 @@ def demonstrated(fmt: PromptFormat, demos: list[Demo], body: str) -> str:
     the demonstrations (user: prompt, assistant: answer) and then `body` as the user's turn."""
     if not fmt.options.chat:
         return shown_demos(fmt, demos) + body
-    if not getattr(fmt.tokenizer, "chat_template", None):
-        raise ValueError("--chat needs a tokenizer with a chat template; this one has none")
-    turns = [
-        {"role": role, "content": content}
-        for prompt, answer in demos
-        for role, content in (("user", prompt), ("assistant", answer))
-    ]
-    return fmt.tokenizer.apply_chat_template(
-        [*turns, {"role": "user", "content": body}], tokenize=False, add_generation_prompt=True
-    )
+    return fmt.as_chat(body, demos)
 
 
 def as_prompt(fmt: PromptFormat, body: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -69,13 +70,23 @@ class PromptFormat:
     def prompt(self, example: Example, template: str | None = None) -> str:
         template = self.shown(template or self.task.templates[self.options.template])
         body = self.task.fill(template, self.truncate(example))
-        if not self.options.chat:
-            return body
+        return self.as_chat(body) if self.options.chat else body
+
+    def as_chat(self, body: str, turns: Sequence[tuple[str, str]] = ()) -> str:
+        """`body` as the user's next turn of the tokenizer's chat template, after `turns`: earlier
+        exchanges (user: prompt, assistant: answer), the way few-shot demonstrations reach a
+        chat model."""
         if not getattr(self.tokenizer, "chat_template", None):
             raise ValueError("--chat needs a tokenizer with a chat template; this one has none")
-        messages = [{"role": "user", "content": body}]
+        messages = [
+            {"role": role, "content": content}
+            for prompt, answer in turns
+            for role, content in (("user", prompt), ("assistant", answer))
+        ]
         return self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True
+            [*messages, {"role": "user", "content": body}],
+            tokenize=False,
+            add_generation_prompt=True,
         )
 
     def follow_up(self, prompt: str, reply: str, request: str) -> str:

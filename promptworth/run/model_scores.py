@@ -129,12 +129,7 @@ class Judge:
 
     def render(self, body: str) -> str:
         fmt = self.format
-        if not fmt.options.chat:
-            return f"{body}\nAnswer:"
-        messages = [{"role": "user", "content": body}]
-        return fmt.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True
-        )
+        return fmt.as_chat(body) if fmt.options.chat else f"{body}\nAnswer:"
 
     def context(self, example: Example, references: tuple[str, ...]) -> str:
         """The input (left out when blank) and the references a verdict is given against."""
