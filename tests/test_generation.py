@@ -200,6 +200,18 @@ def test_self_consistency_votes_on_the_task_answer():
     assert medoid(["stocks fell", "the cat sat", "the cat sat"]) == 1
 
 
+def test_self_consistency_picks_free_text_by_its_conclusions_not_its_reasoning(make_context):
+    from promptworth.methods.generation import chain_outputs
+
+    # the first chain's reasoning is closest to the others' answers; its own answer is not
+    reasons = ["the dog ran the dog ran fast", "p q r", "s t u"]
+    outputs = chain_outputs(reasons, ["a cat sat", "the dog ran", "the dog ran fast"])
+    method = make_method("self-consistency", samples=3, reasoning_tokens=2)
+    task = replace_metrics(("rouge",))
+    method.fit(task.train, make_context(task=task))
+    assert method.chosen(outputs) == (1, {})
+
+
 def replace_metrics(metrics):
     from dataclasses import replace
 
@@ -219,6 +231,34 @@ def test_chains_of_thought_end_with_the_answer_trigger(make_context):
     kept = prediction.extra["traces"]
     assert len(kept) == len(prediction.texts)  # every test row, browsable in report.html
     assert kept[0]["prompt"].endswith(COT_TRIGGER) and kept[0]["output"] == prediction.texts[0]
+
+
+def test_a_tasks_answer_trigger_cues_the_answer_and_keys_the_runs_that_read_it(make_context):
+    from dataclasses import replace
+
+    from promptworth.methods import method_class
+    from promptworth.methods.generation import ANSWER_TRIGGER
+    from promptworth.testing import tiny_generation_task
+
+    plain = tiny_generation_task()
+    task = replace(plain, answer_trigger="Therefore, the summary is")
+    method = make_method("zs-cot", reasoning_tokens=3).fit(task.train, make_context(task=task))
+    prediction = method.predict(task.test.texts[:3])
+    steps = prediction.extra["traces"][0]["steps"]
+    assert steps[1]["prompt"].endswith("\nTherefore, the summary is")
+    # kept with its conclusion where every metric reads one
+    assert all(f"\n{ANSWER_TRIGGER} " in text for text in prediction.texts)
+    for name in ("zs-cot", "self-consistency", "few-shot-cot"):
+        params = method_class(name)().get_params()
+        planned = method_class(name).planned_params(params, task)
+        assert planned["answer_trigger"] == "Therefore, the summary is"
+        # a task on the default cue keys its runs as before tasks could name one
+        assert "answer_trigger" not in method_class(name).planned_params(params, plain)
+        given = {**params, "answer_trigger": "So, finally,"}
+        assert method_class(name).planned_params(given, task)["answer_trigger"] == "So, finally,"
+    teacher = method_class("distill-gen")(teacher="zs-cot").get_params()
+    nested = method_class("distill-gen").planned_params(teacher, task)["teacher_params"]
+    assert nested["answer_trigger"] == "Therefore, the summary is"
 
 
 def test_self_consistency_keeps_every_rows_samples_and_votes(make_context):

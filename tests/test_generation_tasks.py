@@ -65,6 +65,9 @@ def test_task_file_of_a_generation_task(tmp_path):
     assert task.train.references == [("Shakespeare", "William Shakespeare"), ("4",)]
     assert task.test.references == [("Paris",)]
     assert task.max_new_tokens == 8 and task.label_names == []
+    assert task.answer_trigger == ""  # ANSWER_TRIGGER
+    named = load_task(write_generation_files(tmp_path, "answer_trigger: Therefore, A is\n"))
+    assert named.answer_trigger == "Therefore, A is"
 
 
 @pytest.mark.parametrize(
@@ -72,6 +75,7 @@ def test_task_file_of_a_generation_task(tmp_path):
     [
         ("labels: {a: [a], b: [b]}\n", "labels: not a field of a generation task"),
         ("max_text_tokens: 0\n", "max_text_tokens: expected a whole number"),
+        ("answer_trigger: 3\n", "answer_trigger: expected the cue after a reasoning chain"),
     ],
 )
 def test_task_file_refuses_bad_generation_fields(tmp_path, extra, message):

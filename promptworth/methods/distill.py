@@ -36,7 +36,7 @@ from promptworth.methods.base import (
 )
 from promptworth.methods.encoder_classifier import EncoderClassifier, Targets
 from promptworth.methods.training import split_dev
-from promptworth.tasks.base import Example, Split
+from promptworth.tasks.base import Example, Split, Task
 
 
 def soft_labels(scores: np.ndarray, temperature: float) -> np.ndarray:
@@ -187,6 +187,18 @@ class Distill(ServesStudent):
         self.config = replace(
             self.config, teacher_params=teacher.get_params(), student_params=student.get_params()
         )
+
+    @classmethod
+    def planned_params(cls, params: dict[str, Any], task: Task) -> dict[str, Any]:
+        """The teacher's and the student's parameters as each plans them on `task` (a
+        chain-of-thought teacher keys the task's answer trigger)."""
+        nested = {
+            f"{role}_params": method_class(params[role]).planned_params(
+                params[f"{role}_params"], task
+            )
+            for role in ("teacher", "student")
+        }
+        return {**params, **nested}
 
     def teacher_and_student(self) -> tuple[Method, Method]:
         c = self.config

@@ -6,7 +6,7 @@ Training: the model writes a zero-shot chain of thought (zs-cot's two stages) fo
 first `max_bootstrap` rows of the training subset; the chains whose answer scores at least
 `min_score` by the task's headline metric (by default the better half of those scoring above 0:
 on a 0/1 metric, the right ones) are kept, each as a demonstration (the task's prompt,
-"Let's think step by step.", the reasoning, "Therefore, the answer is" and the answer). That
+"Let's think step by step.", the reasoning, the task's answer trigger and the answer). That
 generation is the method's training cost. Prediction: up to k of them (the first kept, or the k
 nearest to the input by encoder cosine, as few-shot chooses) precede the test prompt, which is
 then answered by the same two stages. When no chain scores high enough the run says so in its
@@ -33,11 +33,13 @@ from promptworth.methods.base import (
 )
 from promptworth.methods.few_shot import GENERATION_K, SELECTIONS, Demo, FewShot
 from promptworth.methods.generation import (
-    ANSWER_TRIGGER,
     COT_TRIGGER,
     REASONING_STOP,
     Decoding,
+    answer_trigger,
+    chain_outputs,
     chains_of_thought,
+    keyed_trigger,
     reason_then_answer,
     steps_prediction,
 )
@@ -62,6 +64,7 @@ class FewShotCoT(FewShot):
         # a kept chain's least headline score; None: the better half of the chains that
         # score above 0 (on a 0/1 metric, such as exact match, the right ones)
         min_score: float | None = None
+        answer_trigger: str = ""  # the cue the answer follows; empty: the task's
 
         def __post_init__(self) -> None:
             at_least(self, 1, "k", "reasoning_tokens", "max_bootstrap")
@@ -69,8 +72,15 @@ class FewShotCoT(FewShot):
             given = self.min_score
             require(self, "min_score", given is None or 0 <= given <= 1, "a number from 0 to 1")
 
+    @classmethod
+    def planned_params(cls, params: dict[str, Any], task: Task) -> dict[str, Any]:
+        return keyed_trigger(params, task)
+
     def task_problem(self, task: Task) -> str | None:
         return Method.task_problem(self, task)
+
+    def trigger(self) -> str:
+        return answer_trigger(self.config.answer_trigger, self.format_.task)
 
     def incompatible(self, prompt: PromptOptions) -> str | None:
         return None
@@ -90,7 +100,9 @@ class FewShotCoT(FewShot):
         self.use_backbone(context)
         fmt, c = self.format_, self.config
         rows = train.subset(range(min(c.max_bootstrap, len(train))))
-        chains = chains_of_thought(self.model_, fmt, rows.texts, self.reasoning())
+        chains = chains_of_thought(
+            self.model_, fmt, rows.texts, self.reasoning(), trigger=self.trigger()
+        )
         scores = context.score_rows(chains.outputs, rows.references)
         bar = c.min_score if c.min_score is not None else better_half(scores)
         kept = [row for row, score in enumerate(scores) if score >= bar]
@@ -99,7 +111,9 @@ class FewShotCoT(FewShot):
         for note in self.notes_:
             context.say(f"few-shot-cot: {note}")
         tokens = sum(sum(s.prompt_tokens) + sum(s.new_tokens) for s in chains.steps)
-        demos = [self.demo(rows.texts[row], chains.outputs[row]) for row in kept]
+        # as written: each demonstration shows the cue a test prompt is continued with
+        written = chain_outputs(*(step.outputs for step in chains.steps), self.trigger())
+        demos = [self.demo(rows.texts[row], written[row]) for row in kept]
         cost = self.choose_demos(rows.subset(kept), demos, context) if kept else self.no_demos()
         self.cost_ = replace(cost, train_examples=len(rows), train_tokens=tokens)
         return self
@@ -109,7 +123,7 @@ class FewShotCoT(FewShot):
 
     def demo(self, example: Example, chain: str) -> Demo:
         """A demonstration: the task's prompt of `example`; its answer the trigger and the chain
-        (reasoning, ANSWER_TRIGGER, answer), as a test prompt is continued."""
+        (reasoning, the answer trigger, answer), as a test prompt is continued."""
         body = self.format_.task.fill(self.template_, self.format_.truncate(example))
         return body, f"{COT_TRIGGER} {chain}"
 
@@ -119,9 +133,9 @@ class FewShotCoT(FewShot):
         return TrainingCost(total_params=count_params(self.model_)[1])
 
     def answer_tokens(self) -> int:
-        """After a test prompt: the trigger, the reasoning, ANSWER_TRIGGER and the answer."""
+        """After a test prompt: the trigger, the reasoning, the answer trigger and the answer."""
         tokenizer = self.format_.tokenizer
-        triggers = f" {COT_TRIGGER} \n{ANSWER_TRIGGER} "
+        triggers = f" {COT_TRIGGER} \n{self.trigger()} "
         trigger_tokens = len(tokenizer(triggers, add_special_tokens=False).input_ids)
         return trigger_tokens + self.config.reasoning_tokens + self.format_.task.max_new_tokens
 
@@ -132,7 +146,9 @@ class FewShotCoT(FewShot):
         else:
             demos, embed_seconds = [np.zeros(0, dtype=int)] * len(texts), 0.0
         prompts = [self.prompt(chosen, text) for chosen, text in zip(demos, texts)]
-        chains = reason_then_answer(self.model_, self.format_, prompts, self.reasoning())
+        chains = reason_then_answer(
+            self.model_, self.format_, prompts, self.reasoning(), trigger=self.trigger()
+        )
         prediction = steps_prediction(chains.outputs, chains.steps)
         extra = {
             "selection": self.config.selection,

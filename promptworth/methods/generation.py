@@ -27,8 +27,8 @@ from promptworth.methods.batching import left_padded, length_batches, same_lengt
 
 if TYPE_CHECKING:
     from promptworth.methods.prompting import PromptFormat
-from promptworth.tasks.answers import final_answer
-from promptworth.tasks.base import UNLABELLED
+from promptworth.tasks.answers import ANSWER_TRIGGER, final_answer
+from promptworth.tasks.base import UNLABELLED, Task
 
 
 @dataclass(frozen=True)
@@ -321,10 +321,25 @@ def classify_by_generation(
 
 
 # Zero-shot chain of thought (Kojima et al. 2022): the reasoning follows COT_TRIGGER, then the
-# answer follows ANSWER_TRIGGER, which is also what the metrics read a conclusion after.
+# answer follows the task's answer trigger (ANSWER_TRIGGER unless it names its own), and the
+# chain is kept with its conclusion after ANSWER_TRIGGER, which is what the metrics read.
 COT_TRIGGER = "Let's think step by step."
-ANSWER_TRIGGER = "Therefore, the answer is"
 REASONING_STOP = ("\n\n",)  # a chain ends at a blank line
+
+
+def answer_trigger(given: str, task: Task) -> str:
+    """The cue a chain's answer follows: a method's `answer_trigger` parameter, else the task's,
+    else ANSWER_TRIGGER."""
+    return given or task.answer_trigger or ANSWER_TRIGGER
+
+
+def keyed_trigger(params: dict, task: Task) -> dict:
+    """`params` of a method that reads the answer trigger, as a run is keyed: the trigger made
+    explicit when it is not ANSWER_TRIGGER, left out when it is (runs keyed before tasks could
+    name one keep their keys)."""
+    trigger = answer_trigger(params.get("answer_trigger", ""), task)
+    rest = {name: value for name, value in params.items() if name != "answer_trigger"}
+    return rest if trigger == ANSWER_TRIGGER else {**rest, "answer_trigger": trigger}
 
 
 @dataclass
@@ -338,26 +353,40 @@ class Chains:
 
 
 def chains_of_thought(
-    model, fmt: PromptFormat, texts: list, reasoning: Decoding, suffix: str = ""
+    model,
+    fmt: PromptFormat,
+    texts: list,
+    reasoning: Decoding,
+    suffix: str = "",
+    trigger: str = ANSWER_TRIGGER,
 ) -> Chains:
     """Two stages as in Kojima et al. on the task's prompt of each text (`reason_then_answer`)."""
-    return reason_then_answer(model, fmt, [fmt.prompt(text) for text in texts], reasoning, suffix)
+    prompts = [fmt.prompt(text) for text in texts]
+    return reason_then_answer(model, fmt, prompts, reasoning, suffix, trigger)
 
 
 def reason_then_answer(
-    model, fmt: PromptFormat, prompts: list[str], reasoning: Decoding, suffix: str = ""
+    model,
+    fmt: PromptFormat,
+    prompts: list[str],
+    reasoning: Decoding,
+    suffix: str = "",
+    trigger: str = ANSWER_TRIGGER,
 ) -> Chains:
     """Each prompt, COT_TRIGGER and the reasoning (`reasoning` decoding); then all of it,
-    ANSWER_TRIGGER and a greedy one-line answer. Step names end with `suffix` (a sample's
-    number)."""
+    `trigger` and a greedy one-line answer. Step names end with `suffix` (a sample's number)."""
     asked = [prompt + fmt.completion(prompt, COT_TRIGGER) for prompt in prompts]
     first = run_step(model, fmt, "reasoning" + suffix, asked, reasoning)
-    concluded = [f"{a} {r}\n{ANSWER_TRIGGER}" for a, r in zip(asked, first.outputs)]
+    concluded = [f"{a} {r}\n{trigger}" for a, r in zip(asked, first.outputs)]
     answer = Decoding(fmt.task.max_new_tokens, stop=ANSWER_STOP)
     second = run_step(model, fmt, "answer" + suffix, concluded, answer)
     return Chains(asked, chain_outputs(first.outputs, second.outputs), [first, second])
 
 
-def chain_outputs(reasons: list[str], answers: list[str]) -> list[str]:
-    """A chain as kept and scored: its reasoning, then ANSWER_TRIGGER and its answer."""
-    return [f"{r}\n{ANSWER_TRIGGER} {a}" for r, a in zip(reasons, answers)]
+def chain_outputs(
+    reasons: list[str], answers: list[str], trigger: str = ANSWER_TRIGGER
+) -> list[str]:
+    """Chains as written (`trigger` between reasoning and answer), or, by default, as kept and
+    scored: the conclusion after ANSWER_TRIGGER whichever cue asked for it (the trace keeps the
+    prompt as sent), so every metric reads every chain's answer the same way."""
+    return [f"{r}\n{trigger} {a}" for r, a in zip(reasons, answers)]

@@ -6,7 +6,7 @@ reasoning at `temperature` from its own seed, then answers greedily. The answers
 scored by numbers, each chain's last number; by exact match or token F1, its normalised final
 answer; the output kept is the first chain that gives the winning answer (ties: the answer
 reached first). Free text (a task scored by ROUGE only) has no answers to count: the chain whose
-output is closest to all others by ROUGE-L (the medoid) is kept.
+final answer is closest to the others' by ROUGE-L (the medoid) is kept.
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ class SelfConsistency(ZeroShotCoT):
         samples: int = 5  # chains per input
         temperature: float = 0.7  # of the sampled reasoning (Wang et al.: 0.5-0.7)
         reasoning_tokens: int = 128
+        answer_trigger: str = ""  # the cue the answer follows; empty: the task's
 
         def __post_init__(self) -> None:
             at_least(self, 1, "samples", "reasoning_tokens")
@@ -91,14 +92,23 @@ class SelfConsistency(ZeroShotCoT):
         for index in range(c.samples):
             seed = self.seed_ * 1_000 + index
             reasoning = Decoding(c.reasoning_tokens, REASONING_STOP, c.temperature, seed)
-            chains = chains_of_thought(self.model_, self.format_, texts, reasoning, f" {index + 1}")
+            chains = chains_of_thought(
+                self.model_, self.format_, texts, reasoning, f" {index + 1}", self.trigger()
+            )
             samples.append(chains.outputs)
             steps += chains.steps
-        key = vote_key(self.format_.task)
         chosen, votes, samples_kept = [], [], []
         for outputs in zip(*samples):
-            index, counted = (medoid(list(outputs)), {}) if key is None else majority(outputs, key)
+            index, counted = self.chosen(list(outputs))
             chosen.append(outputs[index])
             votes.append(counted)
             samples_kept.append(list(outputs))
         return steps_prediction(chosen, steps, votes=votes, samples=samples_kept)
+
+    def chosen(self, outputs: list[str]) -> tuple[int, dict]:
+        """Which of one row's sampled chains is kept, and the votes cast (none for free text,
+        kept by the medoid of the chains' conclusions)."""
+        key = vote_key(self.format_.task)
+        if key is None:
+            return medoid([final_answer(output) for output in outputs]), {}
+        return majority(outputs, key)

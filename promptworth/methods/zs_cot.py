@@ -1,9 +1,11 @@
 """zs-cot: zero-shot chain of thought (Kojima et al. 2022) on the frozen causal LM.
 
 The task's prompt is followed by "Let's think step by step." and the model's reasoning, then
-by "Therefore, the answer is" and its answer (generation.chains_of_thought). The output kept is
-the reasoning and the answer; the metrics read its conclusion (exact match and token F1: what
-follows the last "the answer is"; numbers: strictly after it, or the last number).
+by the task's answer trigger ("Therefore, the answer is" unless the task names what its answer
+is, as "Therefore, the summary is") and its answer (generation.chains_of_thought). The output
+kept is the reasoning and "Therefore, the answer is" with the answer, whatever the cue; the metrics
+read that conclusion (exact match and token F1: what follows the last "the answer is"; numbers:
+strictly after it, or the last number).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from promptworth.methods.base import (
 from promptworth.methods.generation import (
     REASONING_STOP,
     Decoding,
+    answer_trigger,
     chains_of_thought,
+    keyed_trigger,
     steps_prediction,
 )
 from promptworth.methods.zero_shot import ZeroShot
-from promptworth.tasks.base import Example
+from promptworth.tasks.base import Example, Task
 
 # what a prompt-only method reads of the prompt options (not the rank-classification ones)
 GENERATION_PROMPT_FIELDS = ("template", "chat", "max_text_tokens", "batch_size")
@@ -38,12 +42,22 @@ class ZeroShotCoT(ZeroShot):
     @dataclass(frozen=True)
     class Config:
         reasoning_tokens: int = 128  # the longest reasoning, in tokens; it ends at a blank line
+        answer_trigger: str = ""  # the cue the answer follows; empty: the task's
 
         def __post_init__(self) -> None:
             at_least(self, 1, "reasoning_tokens")
 
+    @classmethod
+    def planned_params(cls, params: dict[str, Any], task: Task) -> dict[str, Any]:
+        return keyed_trigger(params, task)
+
+    def trigger(self) -> str:
+        return answer_trigger(self.config.answer_trigger, self.format_.task)
+
     def predict(self, texts: list[Example]) -> Prediction:
         self.check_fitted()
         reasoning = Decoding(self.config.reasoning_tokens, stop=REASONING_STOP)
-        chains = chains_of_thought(self.model_, self.format_, texts, reasoning)
+        chains = chains_of_thought(
+            self.model_, self.format_, texts, reasoning, trigger=self.trigger()
+        )
         return steps_prediction(chains.outputs, chains.steps)

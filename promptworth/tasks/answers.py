@@ -13,6 +13,9 @@ NUMBER = r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+"
 NUMBER_PATTERN = re.compile(NUMBER)
 ANSWER_IS = re.compile(rf"the answer is[:\s]*\$?\s*({NUMBER})", re.IGNORECASE)
 FINAL_ANSWER = re.compile(r"the answer is[:\s]*", re.IGNORECASE)
+# The cue before a reasoning chain's answer (Kojima et al. 2022), and the words every stored chain
+# states its conclusion after, whichever cue a task asked with (Task.answer_trigger)
+ANSWER_TRIGGER = "Therefore, the answer is"
 
 
 def normalise_answer(text: str) -> str:

@@ -178,6 +178,10 @@ class Task:
     # generation: the steps of the `chain` method (CHAIN_STEP_FIELDS), the last one's output the
     # answer. Not in the fingerprint: the chain method's runs key the steps as their parameters.
     chain: list[dict] = field(default_factory=list)
+    # generation: the cue a reasoning chain's answer follows, naming what the answer is, as
+    # Kojima et al. name the format ("Therefore, the summary is"); empty: ANSWER_TRIGGER. Not in
+    # the fingerprint: the methods that read it key it as their parameter.
+    answer_trigger: str = ""
 
     def __post_init__(self) -> None:
         self.inputs = tuple(self.inputs)

@@ -32,6 +32,7 @@ chain:                                      # optional: the steps of the chain m
     max_new_tokens: 64                      # default: max_new_tokens
   - name: answer                            # the last step's output is the answer
     template: "Facts: {facts}\\nQuestion: {text}\\nAnswer:"
+answer_trigger: "Therefore, the answer is"  # optional: the cue after a chain of thought
 ```
 
 Everything is checked when the file is read, before any model loads, and each problem is one
@@ -85,9 +86,17 @@ FIELDS: dict[str, str] = {  # field -> what it holds, for the messages
     "max_text_tokens": "a whole number of tokens >= 1",
     "max_new_tokens": "a whole number of tokens >= 1",
     "chain": "a list of steps {name, template, max_new_tokens} for the chain method",
+    "answer_trigger": "the cue after a reasoning chain, e.g. 'Therefore, the summary is'",
 }
 CLASSIFICATION_ONLY = ("labels", "label_column")
-GENERATION_ONLY = ("reference_column", "metrics", "max_text_tokens", "max_new_tokens", "chain")
+GENERATION_ONLY = (
+    "reference_column",
+    "metrics",
+    "max_text_tokens",
+    "max_new_tokens",
+    "chain",
+    "answer_trigger",
+)
 REQUIRED = ("name", "train")
 TASK_NAME = re.compile(r"[\w.-]+")  # letters (any script), digits, _ . - : no path separator
 
@@ -420,6 +429,7 @@ def load_generation(fields: Fields, allow_overlap: bool) -> Task:
         metrics=tuple(fields.metrics()),
         max_text_tokens=fields.tokens("max_text_tokens"),
         chain=fields.chain(slots),
+        answer_trigger=(fields.text("answer_trigger") or "").strip(),
         **(
             {"max_new_tokens": fields.tokens("max_new_tokens")}
             if "max_new_tokens" in fields.data
