@@ -241,6 +241,14 @@ def generative_page() -> str:
         "technique included ([Costs](../concepts/costs.md)); other metrics are means over seeds,",
         "seconds medians.",
         "",
+        "Parameters set by the benchmark (the rest are each method's defaults, "
+        "[Methods](../reference/methods/index.md)): "
+        + "; ".join(
+            f"{method} " + ", ".join(f"`{key}={json.dumps(v)}`" for key, v in params.items())
+            for method, params in script.PARAMS.items()
+        )
+        + ".",
+        "",
     ]
     stores = [ROOT / GENERATIVE / task for task in script.TASKS]
     all_rows = []
