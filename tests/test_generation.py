@@ -252,7 +252,7 @@ def test_a_tasks_answer_trigger_cues_the_answer_and_keys_the_runs_that_read_it(m
         params = method_class(name)().get_params()
         planned = method_class(name).planned_params(params, task)
         assert planned["answer_trigger"] == "Therefore, the summary is"
-        # a task on the default cue keys its runs as before tasks could name one
+        # on the default cue the parameter stays out of the key
         assert "answer_trigger" not in method_class(name).planned_params(params, plain)
         given = {**params, "answer_trigger": "So, finally,"}
         assert method_class(name).planned_params(given, task)["answer_trigger"] == "So, finally,"

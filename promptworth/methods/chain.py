@@ -16,7 +16,6 @@ from typing import Any, ClassVar
 
 from promptworth.errors import PromptworthError
 from promptworth.methods.base import Prediction, RunContext
-from promptworth.methods.few_shot import as_prompt
 from promptworth.methods.generation import (
     ANSWER_STOP,
     REASONING_STOP,
@@ -78,7 +77,7 @@ class Chain(ZeroShot):
                 step.get("max_new_tokens") or task.max_new_tokens,
                 stop=ANSWER_STOP if last else REASONING_STOP,
             )
-            prompts = [as_prompt(fmt, filled(step["template"], row)) for row in values]
+            prompts = [fmt.as_sent(filled(step["template"], row)) for row in values]
             steps.append(run_step(self.model_, fmt, step["name"], prompts, decoding))
             for row, output in zip(values, steps[-1].outputs):
                 row[step["name"]] = output

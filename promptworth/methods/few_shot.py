@@ -223,7 +223,7 @@ class FewShot(Method):
         max_positions = model.config.max_position_embeddings
         empty = fmt.task.fill(self.template_, fmt.task.blank(""))
         text_and_answer = fmt.options.max_text_tokens + self.answer_tokens()
-        test_tokens = len(fmt.encode_prompt(as_prompt(fmt, empty))) + text_and_answer
+        test_tokens = len(fmt.encode_prompt(fmt.as_sent(empty))) + text_and_answer
         budget = max_positions - test_tokens - TOKEN_MARGIN
         if budget <= 0:
             raise ValueError(
@@ -388,11 +388,6 @@ def demonstrated(fmt: PromptFormat, demos: list[Demo], body: str) -> str:
     if not fmt.options.chat:
         return shown_demos(fmt, demos) + body
     return fmt.as_chat(body, demos)
-
-
-def as_prompt(fmt: PromptFormat, body: str) -> str:
-    """The prompt body as the LM sees it: as is, or as one user turn of its chat template."""
-    return demonstrated(fmt, [], body)
 
 
 def demo_tokens(fmt: PromptFormat, demos: list[Demo]) -> np.ndarray:

@@ -36,10 +36,9 @@ from promptworth.methods.generation import (
     COT_TRIGGER,
     REASONING_STOP,
     Decoding,
-    answer_trigger,
+    ReadsAnswerTrigger,
     chain_outputs,
     chains_of_thought,
-    keyed_trigger,
     reason_then_answer,
     steps_prediction,
 )
@@ -47,7 +46,7 @@ from promptworth.methods.zs_cot import GENERATION_PROMPT_FIELDS
 from promptworth.tasks.base import Example, Split, Task
 
 
-class FewShotCoT(FewShot):
+class FewShotCoT(ReadsAnswerTrigger, FewShot):
     name = "few-shot-cot"
     family = "prompting"
     task_types = ("generation",)
@@ -72,15 +71,8 @@ class FewShotCoT(FewShot):
             given = self.min_score
             require(self, "min_score", given is None or 0 <= given <= 1, "a number from 0 to 1")
 
-    @classmethod
-    def planned_params(cls, params: dict[str, Any], task: Task) -> dict[str, Any]:
-        return keyed_trigger(params, task)
-
     def task_problem(self, task: Task) -> str | None:
         return Method.task_problem(self, task)
-
-    def trigger(self) -> str:
-        return answer_trigger(self.config.answer_trigger, self.format_.task)
 
     def incompatible(self, prompt: PromptOptions) -> str | None:
         return None

@@ -335,11 +335,23 @@ def answer_trigger(given: str, task: Task) -> str:
 
 def keyed_trigger(params: dict, task: Task) -> dict:
     """`params` of a method that reads the answer trigger, as a run is keyed: the trigger made
-    explicit when it is not ANSWER_TRIGGER, left out when it is (runs keyed before tasks could
-    name one keep their keys)."""
+    explicit when it is not ANSWER_TRIGGER, left out when it is, so a run on the default cue has
+    the key it would have without the parameter."""
     trigger = answer_trigger(params.get("answer_trigger", ""), task)
     rest = {name: value for name, value in params.items() if name != "answer_trigger"}
     return rest if trigger == ANSWER_TRIGGER else {**rest, "answer_trigger": trigger}
+
+
+class ReadsAnswerTrigger:
+    """For a chain-of-thought method whose Config has `answer_trigger`: the cue it asks for the
+    answer with, and its runs keyed by it (`keyed_trigger`)."""
+
+    @classmethod
+    def planned_params(cls, params: dict, task: Task) -> dict:
+        return keyed_trigger(params, task)
+
+    def trigger(self) -> str:
+        return answer_trigger(self.config.answer_trigger, self.format_.task)
 
 
 @dataclass

@@ -69,7 +69,10 @@ class PromptFormat:
 
     def prompt(self, example: Example, template: str | None = None) -> str:
         template = self.shown(template or self.task.templates[self.options.template])
-        body = self.task.fill(template, self.truncate(example))
+        return self.as_sent(self.task.fill(template, self.truncate(example)))
+
+    def as_sent(self, body: str) -> str:
+        """A prompt body as the LM reads it: as is, or (--chat) as one user turn."""
         return self.as_chat(body) if self.options.chat else body
 
     def as_chat(self, body: str, turns: Sequence[tuple[str, str]] = ()) -> str:

